@@ -1,0 +1,65 @@
+// swift-tools-version:6.3
+import PackageDescription
+
+let package = Package(
+    name: "loadshear",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "loadshear", targets: ["loadshear"])
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/swiftwasm/WasmKit", from: "0.4.2"),
+        .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift", from: "0.2.0"),
+    ],
+    targets: [
+        .executableTarget(name: "loadshear", dependencies: ["LoadshearCommands"]),
+        .target(
+            name: "LoadshearCommands",
+            dependencies: [
+                "LoadshearScript", "LoadshearEngine", "LoadshearHandlers", "LoadshearMetrics", "LoadshearTargets",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ]
+        ),
+        .target(name: "LoadshearScript"),
+        .target(
+            name: "LoadshearHandlers",
+            dependencies: [
+                "LoadshearScript",
+                .product(name: "WasmKit", package: "WasmKit"),
+            ]
+        ),
+        .target(
+            name: "LoadshearMetrics",
+            dependencies: [.product(name: "Histogram", package: "hdrhistogram-swift")]
+        ),
+        .target(
+            name: "LoadshearEngine",
+            dependencies: [
+                "LoadshearScript", "LoadshearHandlers", "LoadshearMetrics",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ]
+        ),
+        .target(
+            name: "LoadshearTargets",
+            dependencies: [
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ]
+        ),
+        .testTarget(name: "LoadshearScriptTests", dependencies: ["LoadshearScript"]),
+        .testTarget(
+            name: "LoadshearEngineTests",
+            dependencies: [
+                "LoadshearEngine", "LoadshearScript", "LoadshearTargets", "LoadshearMetrics",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ]
+        ),
+        .testTarget(name: "LoadshearCommandsTests", dependencies: ["LoadshearCommands", "LoadshearScript"]),
+    ]
+)

@@ -1,0 +1,39 @@
+import ArgumentParser
+import Foundation
+import LoadshearScript
+
+/// The `loadshear` command: runs a script by default; `quickstart`, `target` and `check`
+/// are the other jobs.
+package struct LoadshearCommand: AsyncParsableCommand {
+    package static let version = "0.1.0"
+
+    package static let configuration = CommandConfiguration(
+        commandName: "loadshear",
+        abstract: "A load generator for TCP and UDP servers that speak your own binary protocol.",
+        discussion: """
+            Write a Loadshear Script (.ldsh) with a SETTINGS block and an ORCHESTRATOR timeline, \
+            check it with --dry-run, then run it. See docs/language.md.
+            """,
+        version: version,
+        subcommands: [RunCommand.self],
+        defaultSubcommand: RunCommand.self
+    )
+
+    package init() {}
+}
+
+/// Where diagnostics and logs go: stderr, in colour only on a terminal without NO_COLOR.
+package enum Console {
+    package static var stderrIsTTY: Bool { isatty(2) == 1 }
+    package static var stdoutIsTTY: Bool { isatty(1) == 1 }
+    package static var stdinIsTTY: Bool { isatty(0) == 1 }
+    package static var colorAllowed: Bool { ProcessInfo.processInfo.environment["NO_COLOR"] == nil }
+
+    package static func error(_ s: String) {
+        FileHandle.standardError.write(Data(s.utf8))
+    }
+
+    package static func out(_ s: String) {
+        FileHandle.standardOutput.write(Data(s.utf8))
+    }
+}

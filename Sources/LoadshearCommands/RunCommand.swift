@@ -1,0 +1,79 @@
+import ArgumentParser
+import Foundation
+import LoadshearScript
+
+/// `loadshear <script> [options]`: plan the script, then print the plan or run it.
+package struct RunCommand: AsyncParsableCommand {
+    package static let configuration = CommandConfiguration(
+        commandName: "run",
+        abstract: "Run a Loadshear Script (the default command).",
+        discussion: "Exit codes: 0 done, 1 runtime failure, 2 invalid script, 3 acknowledgement missing, 64 usage, 130 interrupted."
+    )
+
+    @Argument(help: "The Loadshear Script (.ldsh) to run.")
+    var script: String?
+
+    @Flag(name: [.short, .long], help: "Print the execution plan and exit without running it.")
+    var dryRun = false
+
+    @Flag(name: [.short, .long], help: "Expand $NAME and ${NAME} in script paths from the environment.")
+    var expandEnvs = false
+
+    @Flag(help: "Accept the responsible-use notice without the prompt.")
+    var acknowledge = false
+
+    @Flag(help: "Print only warnings, errors and the final summary.")
+    var quiet = false
+
+    @Flag(help: "Plain periodic lines instead of the live dashboard.")
+    var noTui = false
+
+    @Option(help: ArgumentHelp("Write the final report as JSON to this file ('-' for stdout).", valueName: "file"))
+    var json: String?
+
+    @Flag(name: .customShort("v"), help: "Print the version (same as --version).")
+    var shortVersion = false
+
+    package init() {}
+
+    package func validate() throws {
+        if !shortVersion, script == nil {
+            throw ValidationError("Missing the script to run: loadshear <script.ldsh> [--dry-run]")
+        }
+    }
+
+    package func run() async throws {
+        if shortVersion {
+            print(LoadshearCommand.version)
+            return
+        }
+        guard let script else { return }
+        var options = PlanOptions()
+        options.expandEnvironment = expandEnvs
+        let plan = try Planning.plan(script, options: options, quiet: quiet)
+        if dryRun {
+            Console.out(plan.dryRunText())
+            return
+        }
+        let code = await RunSession(plan: plan, acknowledge: acknowledge, quiet: quiet, json: json, noTUI: noTui).execute()
+        if code != 0 { throw ExitCode(code) }
+    }
+}
+
+/// Building a plan from the command line: diagnostics to stderr, exit 2 on errors.
+package enum Planning {
+    package static func plan(_ path: String, options: PlanOptions, quiet: Bool) throws -> Plan {
+        let (plan, diagnostics, file) = PlanBuilder.build(path: path, options: options)
+        let renderer = DiagnosticRenderer(useColor: Console.stderrIsTTY && Console.colorAllowed)
+        // Warnings stay visible under --quiet: they are few and they matter.
+        if !diagnostics.diagnostics.isEmpty {
+            Console.error(renderer.render(diagnostics, in: file))
+        }
+        guard let plan else {
+            let n = diagnostics.errorCount
+            Console.error("\(n) error\(n == 1 ? "" : "s") in \(path); nothing was run\n")
+            throw ExitCode(2)
+        }
+        return plan
+    }
+}

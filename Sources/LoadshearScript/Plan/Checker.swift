@@ -1,0 +1,659 @@
+import Foundation
+
+/// The semantic pass: SETTINGS fields, ORCHESTRATOR timeline, files. Reports into a bag
+/// and returns a plan that is only used when the bag has no errors.
+struct Checker {
+    let file: SourceFile
+    let options: PlanOptions
+    private var lineOf: (SourceRange) -> Int
+
+    init(file: SourceFile, options: PlanOptions) {
+        self.file = file
+        self.options = options
+        self.lineOf = { file.location(of: $0.start).line }
+    }
+
+    // MARK: token helpers
+
+    private func text(_ t: Token) -> String {
+        switch t.kind {
+        case .value(let s), .identifier(let s): s
+        case .string(let raw): Token.decode(raw: raw)
+        case .keyword(let k): k.rawValue
+        default: file.text(t.range)
+        }
+    }
+
+    /// A whole number from a value token, with a located error otherwise.
+    private func integer(_ t: Token, _ what: String, _ d: inout DiagnosticBag) -> Int? {
+        guard case .value(let s) = t.kind else {
+            if case .string(let raw) = t.kind, Int(raw) != nil {
+                d.error("\(what) must be a number without quotes, got \"\(raw)\"", at: t.range)
+            } else {
+                d.error("\(what) must be a whole number, got \(t.kind.spelling)", at: t.range)
+            }
+            return nil
+        }
+        guard s.utf8.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }) else {
+            d.error("\(what) must be a whole number, got '\(s)'", at: t.range)
+            return nil
+        }
+        guard let v = Int(s), v <= Int(Int32.max) * 1024 else {
+            d.error("\(what) is too large: '\(s)'", at: t.range)
+            return nil
+        }
+        return v
+    }
+
+    private func quoted(_ t: Token, _ what: String, _ choices: [String], _ d: inout DiagnosticBag) -> String? {
+        let list = choices.map { "\"\($0)\"" }.joined(separator: " or ")
+        guard case .string(let raw) = t.kind else {
+            d.error("\(what) must be \(list) in quotes, got \(t.kind.spelling)", at: t.range)
+            return nil
+        }
+        let v = Token.decode(raw: raw)
+        if let c = choices.first(where: { $0.lowercased() == v.lowercased() }) { return c }
+        d.error("\(what) must be \(list), got \"\(v)\"", at: t.range)
+        return nil
+    }
+
+    private func duration(_ t: Token, _ what: String, _ d: inout DiagnosticBag) -> Nanoseconds? {
+        guard case .value(let s) = t.kind else {
+            d.error("\(what) must be a duration such as 250ms, got \(t.kind.spelling)", at: t.range)
+            return nil
+        }
+        switch DurationLiteral.parse(s) {
+        case .success(let ns): return ns
+        case .failure(.bareNumber):
+            d.error("\(what) needs a time unit: write \(s)ms or \(s)s (units: \(DurationLiteral.unitList))", at: t.range)
+        case .failure(.badUnit(let u)):
+            d.error("unknown time unit '\(u)' in '\(s)'; expected \(DurationLiteral.unitList)", at: t.range)
+        case .failure(.malformed):
+            d.error("'\(s)' is not a duration; expected a number and a unit such as 250ms or 1.5s", at: t.range)
+        case .failure(.tooLarge):
+            d.error("duration '\(s)' is too large", at: t.range)
+        }
+        return nil
+    }
+
+    // MARK: paths
+
+    /// Decodes a path string, expands `$NAME`/`${NAME}` (with --expand-envs) and `~/`, and
+    /// makes it absolute against the script's directory.
+    private func path(_ t: Token, _ d: inout DiagnosticBag) -> String? {
+        guard case .string(let raw) = t.kind else { return nil }
+        var p = Token.decode(raw: raw, protectDollar: options.expandEnvironment)
+        if options.expandEnvironment {
+            var out = ""
+            var scalars = Array(p.unicodeScalars)[...]
+            while let c = scalars.popFirst() {
+                guard c == "$" else {
+                    out.unicodeScalars.append(c == "\u{E000}" ? "$" : c)
+                    continue
+                }
+                var name = ""
+                if scalars.first == "{" {
+                    scalars.removeFirst()
+                    guard let close = scalars.firstIndex(of: "}") else {
+                        d.error("unterminated ${ in path; expected '}' after the variable name", at: t.range)
+                        return nil
+                    }
+                    name = String(String.UnicodeScalarView(scalars[..<close]))
+                    scalars = scalars[(close + 1)...]
+                } else {
+                    while let n = scalars.first, n == "_" || n.properties.isAlphabetic || ("0"..."9").contains(n) {
+                        name.unicodeScalars.append(n)
+                        scalars.removeFirst()
+                    }
+                }
+                guard !name.isEmpty else {
+                    out.append("$")
+                    continue
+                }
+                guard let value = options.environment[name] else {
+                    d.error("environment variable \(name) is not set (the path uses $\(name) and --expand-envs is on)",
+                            at: t.range)
+                    return nil
+                }
+                out += value
+            }
+            p = out
+        }
+        if p.isEmpty {
+            d.error("the path is empty", at: t.range)
+            return nil
+        }
+        if p == "~" || p.hasPrefix("~/") {
+            let home = options.environment["HOME"] ?? NSHomeDirectory()
+            p = home + p.dropFirst()
+        }
+        if !p.hasPrefix("/") {
+            let dir = (file.path as NSString).deletingLastPathComponent
+            let base = dir.isEmpty ? FileManager.default.currentDirectoryPath : dir
+            p = (base as NSString).appendingPathComponent(p)
+        }
+        return (p as NSString).standardizingPath
+    }
+
+    /// Reads a file named in the script; problems are located at the path token.
+    private func readFile(_ path: String, _ what: String, _ t: Token, _ d: inout DiagnosticBag) -> [UInt8]? {
+        var isDir: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDir) else {
+            d.error("\(what) not found: \(path)", at: t.range)
+            return nil
+        }
+        if isDir.boolValue {
+            d.error("\(what) is a directory, expected a file: \(path)", at: t.range)
+            return nil
+        }
+        guard FileManager.default.isReadableFile(atPath: path), let data = FileManager.default.contents(atPath: path)
+        else {
+            d.error("\(what) cannot be read (permission denied): \(path)", at: t.range)
+            return nil
+        }
+        return Array(data)
+    }
+
+    // MARK: the script
+
+    mutating func check(_ syntax: ScriptSyntax, _ d: inout DiagnosticBag) -> Plan? {
+        let fileStart = SourceRange(start: 0, end: 0)
+        guard let settings = syntax.settings.first else {
+            d.error("the script has no SETTINGS block; expected SETTINGS <name> { … }", at: fileStart)
+            if syntax.orchestrators.isEmpty {
+                d.error("the script has no ORCHESTRATOR block; expected ORCHESTRATOR <name> { … }", at: fileStart)
+            }
+            return nil
+        }
+        for extra in syntax.settings.dropFirst() {
+            d.error("a script has one SETTINGS block; the first is at line \(lineOf(settings.keywordRange))",
+                    at: extra.keywordRange)
+        }
+        for extra in syntax.orchestrators.dropFirst() {
+            d.error("a script has one ORCHESTRATOR block; the first is at line \(lineOf(syntax.orchestrators[0].keywordRange))",
+                    at: extra.keywordRange)
+        }
+        var fields = checkSettings(settings, &d)
+        guard let orchestrator = syntax.orchestrators.first else {
+            d.error("the script has no ORCHESTRATOR block; expected ORCHESTRATOR \(settings.name) { … }",
+                    at: SourceRange(start: file.bytes.count, end: file.bytes.count))
+            return nil
+        }
+        if orchestrator.name != settings.name {
+            d.error("ORCHESTRATOR '\(orchestrator.name)' names no SETTINGS block; expected '\(settings.name)'",
+                    at: orchestrator.nameRange)
+        }
+        let timeline = checkTimeline(orchestrator, &fields, &d)
+
+        // Shards: default = CPU cores, capped at the session count.
+        var shardCount = 1
+        let sessions = timeline.sessionCount ?? 0
+        if let (n, t) = fields.shards {
+            shardCount = n
+            if sessions > 0, n > sessions {
+                d.error("SHARDS = \(n) is more than the \(sessions) created sessions; use at most \(sessions)",
+                        at: t.range)
+            }
+        } else {
+            shardCount = max(1, min(options.cpuCount, max(sessions, 1)))
+        }
+        if timeline.usesSend, fields.packetsField == nil, let first = timeline.firstSendRange {
+            d.error("SEND needs packets, but SETTINGS has no PACKETS { id : \"file.bin\" } field", at: first)
+        }
+        guard !d.hasErrors, let session = fields.session, let port = fields.port else { return nil }
+        let shards = Self.split(sessions, into: shardCount)
+        let settingsValue = Settings(
+            session: session, port: port, headerSize: fields.headerSize, bodyMax: fields.bodyMax, read: fields.read,
+            repeatPayloads: fields.repeatPayloads, sampleRate: fields.sampleRate, shardCount: shardCount,
+            headerLength: fields.headerLength)
+        return Plan(
+            scriptPath: file.path, name: settings.name, settings: settingsValue,
+            endpoints: fields.endpoints.map { Endpoint(host: $0.0, addresses: $0.1.map { ResolvedAddress(ip: $0, port: port) }) },
+            packets: fields.packets, sessionCount: sessions, shards: shards, actions: timeline.actions,
+            sends: timeline.sends, handler: fields.handler)
+    }
+
+    /// Contiguous blocks as even as possible; the first `n % s` shards get one more.
+    static func split(_ n: Int, into s: Int) -> [Range<Int>] {
+        var out: [Range<Int>] = []
+        var start = 0
+        for i in 0..<s {
+            let size = n / s + (i < n % s ? 1 : 0)
+            out.append(start..<(start + size))
+            start += size
+        }
+        return out
+    }
+
+    // MARK: SETTINGS
+
+    struct Fields {
+        var session: SessionKind?
+        var port: Int?
+        var headerSize: Int?
+        var bodyMax: Int?
+        var read = false
+        var repeatPayloads = false
+        var sampleRate = 100
+        var shards: (Int, Token)?
+        var headerLength: HeaderLength?
+        var endpoints: [(String, [String])] = []
+        var packets: [Packet] = []
+        var packetTokens: [String: Token] = [:]
+        var packetsField: SourceRange?
+        var handler: HandlerSpec = .nop
+        var handlerToken: Token?
+    }
+
+    private func checkSettings(_ block: SettingsSyntax, _ d: inout DiagnosticBag) -> Fields {
+        var f = Fields()
+        var seen: [Keyword: FieldSyntax] = [:]
+        for field in block.fields {
+            if let first = seen[field.key] {
+                d.error("\(field.key.rawValue) is set twice; the first setting is at line \(lineOf(first.keyRange))",
+                        at: field.keyRange)
+                continue
+            }
+            seen[field.key] = field
+        }
+        let order = block.fields.filter { seen[$0.key]?.keyRange == $0.keyRange }
+        for field in order {
+            let name = field.key.rawValue
+            switch (field.key, field.value) {
+            case (.SESSION, .scalar(let t)):
+                if case .string(let raw) = t.kind, Token.decode(raw: raw).uppercased() == "TLS" {
+                    d.error("TLS sessions are not supported yet; they are a planned (ext) extension", at: t.range)
+                } else if let s = quoted(t, name, ["TCP", "UDP"], &d) {
+                    f.session = SessionKind(rawValue: s)
+                }
+            case (.PORT, .scalar(let t)):
+                if let v = integer(t, name, &d) {
+                    if (1...65535).contains(v) { f.port = v } else {
+                        d.error("PORT must be between 1 and 65535, got \(v)", at: t.range)
+                    }
+                }
+            case (.HEADERSIZE, .scalar(let t)):
+                if let v = integer(t, name, &d) {
+                    if v == 0 { d.error("HEADERSIZE must be greater than 0", at: t.range) }
+                    else if v > 65_536 { d.error("HEADERSIZE must be at most 65536 bytes, got \(v)", at: t.range) }
+                    else { f.headerSize = v }
+                }
+            case (.BODYMAX, .scalar(let t)):
+                if let v = integer(t, name, &d) {
+                    if v == 0 { d.error("BODYMAX must be greater than 0", at: t.range) }
+                    else if v > 1 << 30 { d.error("BODYMAX must be at most 1073741824 bytes (1 GiB), got \(v)", at: t.range) }
+                    else { f.bodyMax = v }
+                }
+            case (.READ, .scalar(let t)):
+                if let v = quoted(t, name, ["true", "false"], &d) { f.read = v == "true" }
+            case (.REPEAT, .scalar(let t)):
+                if let v = quoted(t, name, ["true", "false"], &d) { f.repeatPayloads = v == "true" }
+            case (.SAMPLERATE, .scalar(let t)):
+                if let v = integer(t, name, &d) { f.sampleRate = v == 0 ? 100 : v }
+            case (.SHARDS, .scalar(let t)):
+                if let v = integer(t, name, &d) {
+                    if v == 0 { d.error("SHARDS must be at least 1", at: t.range) }
+                    else if v > 1024 { d.error("SHARDS must be at most 1024, got \(v)", at: t.range) }
+                    else { f.shards = (v, t) }
+                }
+            case (.HANDLER, .scalar(let t)):
+                checkHandler(t, &f, &d)
+            case (.ENDPOINTS, .list(let items, let r)):
+                if items.isEmpty { d.error("ENDPOINTS is empty; list at least one host or address", at: r) }
+                for item in items { checkEndpoint(item, &f, &d) }
+            case (.PACKETS, .packets(let entries, let r)):
+                f.packetsField = r
+                if entries.isEmpty { d.error("PACKETS is empty; list at least one id : \"file.bin\"", at: r) }
+                for e in entries { checkPacket(e, &f, &d) }
+            case (.HEADER_LENGTH, .headerLength(let o, let s, let e)):
+                let off = integer(o, "the HEADER_LENGTH offset", &d)
+                let size = integer(s, "the HEADER_LENGTH size", &d)
+                let order = quoted(e, "the HEADER_LENGTH byte order", ["big", "little"], &d)
+                if let size, !(1...8).contains(size) {
+                    d.error("the HEADER_LENGTH size must be 1 to 8 bytes, got \(size)", at: s.range)
+                } else if let off, let size, let order {
+                    f.headerLength = HeaderLength(offset: off, size: size, bigEndian: order == "big")
+                }
+            case (_, .scalar(let t)):
+                d.error("\(name) expects a list in braces, such as \(name) { … }", at: t.range)
+            default:
+                d.error("\(name) expects a single value, such as \(name) = …", at: field.keyRange)
+            }
+        }
+        // Required fields and cross-field rules.
+        func missing(_ k: Keyword, _ example: String) {
+            d.error("SETTINGS '\(block.name)' is missing the required field \(k.rawValue) (e.g. \(example))",
+                    at: block.nameRange)
+        }
+        if seen[.SESSION] == nil { missing(.SESSION, "SESSION = \"TCP\"") }
+        if seen[.PORT] == nil { missing(.PORT, "PORT = 55555") }
+        if seen[.ENDPOINTS] == nil { missing(.ENDPOINTS, "ENDPOINTS { \"127.0.0.1\" }") }
+        if f.read {
+            let readRange = seen[.READ]!.valueRange
+            if f.session != .udp, seen[.HEADERSIZE] == nil {
+                d.error("READ = \"true\" needs HEADERSIZE: the fixed size of each message header in bytes", at: readRange)
+            }
+            if seen[.BODYMAX] == nil {
+                d.error("READ = \"true\" needs BODYMAX: the largest body to accept before closing the session", at: readRange)
+            }
+        }
+        if let hl = f.headerLength, let hs = f.headerSize, hl.offset + hl.size > hs, let field = seen[.HEADER_LENGTH] {
+            d.error("HEADER_LENGTH bytes \(hl.offset)..<\(hl.offset + hl.size) lie outside the \(hs)-byte header",
+                    at: field.valueRange)
+        }
+        if f.session == .udp, let field = seen[.HEADER_LENGTH] {
+            d.warning("HEADER_LENGTH has no effect on UDP sessions: each datagram is one message", at: field.keyRange)
+        }
+        if f.session == .udp {
+            for p in f.packets where p.bytes.count > PlanBuilder.maxUDPPayload {
+                d.error("packet '\(p.id)' is \(p.bytes.count) bytes, larger than the \(PlanBuilder.maxUDPPayload)-byte maximum UDP datagram",
+                        at: f.packetTokens[p.id]!.range)
+            }
+        }
+        if case .wasm(let w) = f.handler, let t = f.handlerToken {
+            if !f.read {
+                d.warning("the handler is never called because READ is \"false\"", at: t.range)
+            } else if f.session != .udp, f.headerLength == nil, !w.exports.isEmpty, !w.hasHandleHeader {
+                d.error("the module exports no handle_header, so HEADER_LENGTH = <offset>:<size> \"big\"|\"little\" is required to find the body length",
+                        at: t.range)
+            }
+        }
+        return f
+    }
+
+    private func checkHandler(_ t: Token, _ f: inout Fields, _ d: inout DiagnosticBag) {
+        guard case .string(let raw) = t.kind else {
+            d.error("HANDLER must be \"NOP\" or a quoted path to a .wasm module, got \(t.kind.spelling)", at: t.range)
+            return
+        }
+        let written = Token.decode(raw: raw)
+        if written == "NOP" { return }
+        guard let p = path(t, &d) else { return }
+        guard p.lowercased().hasSuffix(".wasm") else {
+            d.error("HANDLER must be \"NOP\" or a path ending in .wasm, got \"\(written)\"", at: t.range)
+            return
+        }
+        guard let bytes = readFile(p, "handler module", t, &d) else { return }
+        var spec = WasmHandlerSpec(path: written, resolvedPath: p, bytes: bytes, exports: [], hasHandleHeader: false)
+        if let inspector = options.handlerInspector {
+            let r = inspector.inspect(bytes)
+            spec.exports = r.exports
+            spec.hasHandleHeader = r.hasHandleHeader
+            for problem in r.problems { d.error(problem, at: t.range) }
+        }
+        f.handler = .wasm(spec)
+        f.handlerToken = t
+    }
+
+    private func checkEndpoint(_ t: Token, _ f: inout Fields, _ d: inout DiagnosticBag) {
+        let host: String
+        switch t.kind {
+        case .value(let s):
+            let parts = s.split(separator: ".", omittingEmptySubsequences: false)
+            guard parts.count == 4, parts.allSatisfy({ !$0.isEmpty && $0.count <= 3 && UInt8($0) != nil }) else {
+                d.error("'\(s)' is not an IPv4 address; quote host names and IPv6 addresses (\"::1\")", at: t.range)
+                return
+            }
+            host = s
+        case .string(let raw):
+            host = Token.decode(raw: raw).trimmingCharacters(in: .whitespaces)
+            if host.isEmpty {
+                d.error("an endpoint cannot be empty", at: t.range)
+                return
+            }
+        default:
+            return
+        }
+        if f.endpoints.contains(where: { $0.0 == host }) {
+            d.warning("endpoint '\(host)' is listed twice; its addresses are used once", at: t.range)
+            return
+        }
+        switch options.resolver(host) {
+        case .success(let ips): f.endpoints.append((host, ips))
+        case .failure(let e): d.error("cannot resolve endpoint '\(host)': \(e.message)", at: t.range)
+        }
+    }
+
+    private func checkPacket(_ e: PacketEntrySyntax, _ f: inout Fields, _ d: inout DiagnosticBag) {
+        guard case .identifier(let id) = e.id.kind else { return }
+        if let first = f.packetTokens[id] {
+            d.error("packet id '\(id)' is defined twice; the first is at line \(lineOf(first.range))", at: e.id.range)
+            return
+        }
+        f.packetTokens[id] = e.path
+        guard let p = path(e.path, &d), let bytes = readFile(p, "packet file", e.path, &d) else { return }
+        if bytes.isEmpty {
+            d.error("packet file is empty: \(p); a packet needs at least one byte", at: e.path.range)
+            return
+        }
+        f.packets.append(Packet(id: id, path: Token.decode(raw: text(e.path)), resolvedPath: p, bytes: bytes))
+    }
+
+    // MARK: ORCHESTRATOR
+
+    struct Timeline {
+        var sessionCount: Int?
+        var actions: [PlannedAction] = []
+        var sends: [SendSpec] = []
+        var usesSend = false
+        var firstSendRange: SourceRange?
+    }
+
+    /// Session states while walking the timeline.
+    private enum State: UInt8 {
+        case created, connected, draining, disconnected
+    }
+
+    private func checkTimeline(_ block: OrchestratorSyntax, _ f: inout Fields, _ d: inout DiagnosticBag) -> Timeline {
+        var tl = Timeline()
+        if block.actions.isEmpty {
+            d.error("ORCHESTRATOR '\(block.name)' has no actions; expected at least CREATE and CONNECT", at: block.nameRange)
+            return tl
+        }
+        if block.actions.first?.keyword != .CREATE, !block.actions.contains(where: { $0.keyword == .CREATE }) {
+            d.error("ORCHESTRATOR '\(block.name)' has no CREATE; the first action must be CREATE <sessions>",
+                    at: block.actions[0].keywordRange)
+        }
+        var states: [State] = []
+        var stateLine: [Int: Int] = [:]  // State raw value → line that set it last (for messages)
+        var now: Nanoseconds = 0
+        var created = false
+        var usedPackets = Set<String>()
+        for (i, a) in block.actions.enumerated() {
+            var offset = PlanBuilder.defaultOffset
+            if let o = a.offset, let v = duration(o, "OFFSET", &d) { offset = v }
+            let (sum, overflow) = now.addingReportingOverflow(offset)
+            now = overflow ? Int64.max : sum
+            let line = lineOf(a.keywordRange)
+            switch a.keyword {
+            case .CREATE:
+                if created {
+                    d.error("CREATE appears twice; sessions are created once, by the first action", at: a.keywordRange)
+                    continue
+                }
+                if i != 0 {
+                    d.error("CREATE must be the first action", at: a.keywordRange)
+                }
+                created = true
+                guard let t = a.count, let n = integer(t, "CREATE", &d) else { continue }
+                if n == 0 {
+                    d.error("CREATE needs at least 1 session", at: t.range)
+                    continue
+                }
+                if n > PlanBuilder.maxSessions {
+                    d.error("CREATE \(n) is more than the \(PlanBuilder.maxSessions) sessions a plan allows", at: t.range)
+                    continue
+                }
+                tl.sessionCount = n
+                states = [State](repeating: .created, count: n)
+                tl.actions.append(PlannedAction(kind: .create(n), sessions: 0..<n, at: now, offset: offset, line: line))
+            default:
+                guard let rs = a.sessions, let range = sessionRange(rs, a.keyword, tl.sessionCount, &d) else {
+                    if a.keyword == .SEND { tl.usesSend = true; tl.firstSendRange = tl.firstSendRange ?? a.keywordRange }
+                    continue
+                }
+                let kw = a.keyword.rawValue
+                let known = !states.isEmpty
+                func firstIn(_ pred: (State) -> Bool) -> Int? {
+                    guard known else { return nil }
+                    return range.first { pred(states[$0]) }
+                }
+                func notConnected(_ s: Int) {
+                    let why: String = switch states[s] {
+                    case .created: "is not connected by then (CONNECT it first)"
+                    case .draining: "is draining by then (DRAIN at line \(stateLine[Int(State.draining.rawValue)] ?? 0))"
+                    default: "is already disconnected"
+                    }
+                    d.error("\(kw) \(rs.lower.kind.spellingValue):\(rs.upper.kind.spellingValue): session \(s) \(why)",
+                            at: rs.range)
+                }
+                var kind: PlannedAction.Kind
+                switch a.keyword {
+                case .CONNECT:
+                    if let s = firstIn({ $0 != .created }) {
+                        d.error("CONNECT \(rs.lower.kind.spellingValue):\(rs.upper.kind.spellingValue): session \(s) is already connected; a session connects once",
+                                at: rs.range)
+                        continue
+                    }
+                    for s in range where known { states[s] = .connected }
+                    kind = .connect
+                case .SEND:
+                    tl.usesSend = true
+                    tl.firstSendRange = tl.firstSendRange ?? a.keywordRange
+                    if let s = firstIn({ $0 != .connected }) { notConnected(s); continue }
+                    guard let spec = checkSend(a, range, line, f, &d) else { continue }
+                    usedPackets.insert(f.packets[spec.packet].id)
+                    kind = .send(tl.sends.count)
+                    tl.sends.append(spec)
+                case .FLOOD:
+                    if let s = firstIn({ $0 != .connected }) { notConnected(s); continue }
+                    kind = .flood
+                case .DRAIN:
+                    if let s = firstIn({ $0 != .connected && $0 != .draining }) { notConnected(s); continue }
+                    for s in range where known { states[s] = .draining }
+                    stateLine[Int(State.draining.rawValue)] = line
+                    kind = .drain
+                case .DISCONNECT:
+                    if let s = firstIn({ $0 == .disconnected }) {
+                        d.error("DISCONNECT \(rs.lower.kind.spellingValue):\(rs.upper.kind.spellingValue): session \(s) is already disconnected; a session disconnects once",
+                                at: rs.range)
+                        continue
+                    }
+                    if let s = firstIn({ $0 == .created }) {
+                        d.error("DISCONNECT \(rs.lower.kind.spellingValue):\(rs.upper.kind.spellingValue): session \(s) is not connected by then (CONNECT it first)",
+                                at: rs.range)
+                        continue
+                    }
+                    for s in range where known { states[s] = .disconnected }
+                    kind = .disconnect
+                default:
+                    continue
+                }
+                tl.actions.append(PlannedAction(kind: kind, sessions: range, at: now, offset: offset, line: line))
+            }
+        }
+        for p in f.packets where !usedPackets.contains(p.id) && !d.hasErrors {
+            d.warning("packet '\(p.id)' is never sent", at: f.packetTokens[p.id]!.range)
+        }
+        return tl
+    }
+
+    private func sessionRange(_ rs: RangeSyntax, _ k: Keyword, _ count: Int?, _ d: inout DiagnosticBag) -> Range<Int>? {
+        guard let lo = integer(rs.lower, "the range start", &d), let hi = integer(rs.upper, "the range end", &d)
+        else { return nil }
+        if lo == hi {
+            d.error("range \(lo):\(hi) is empty; ranges are start:end with the end excluded, so write \(lo):\(lo + 1) for one session",
+                    at: rs.range)
+            return nil
+        }
+        if lo > hi {
+            d.error("range \(lo):\(hi) is backwards; the start must be less than the end", at: rs.range)
+            return nil
+        }
+        if let count, hi > count {
+            d.error("range \(lo):\(hi) goes past the \(count) created sessions; the end can be at most \(count)",
+                    at: rs.range)
+            return nil
+        }
+        return lo..<hi
+    }
+
+    private func checkSend(_ a: ActionSyntax, _ range: Range<Int>, _ line: Int, _ f: Fields,
+                           _ d: inout DiagnosticBag) -> SendSpec? {
+        guard let pt = a.packet, case .identifier(let id) = pt.kind else { return nil }
+        let packetIndex = f.packets.firstIndex { $0.id == id }
+        if packetIndex == nil {
+            if f.packetTokens[id] == nil {
+                var message = "packet '\(id)' is not defined in PACKETS"
+                let ids = f.packetTokens.keys.sorted()
+                if let s = Suggest.closest(to: id, in: ids) ?? ids.first(where: { $0.lowercased() == id.lowercased() }) {
+                    message += "; did you mean '\(s)'?"
+                } else if !ids.isEmpty {
+                    message += "; defined: " + ids.joined(separator: ", ")
+                }
+                d.error(message, at: pt.range)
+            }
+            // A defined packet whose file failed is already reported at its path.
+        }
+        var copies: Int?
+        if let t = a.copies, let n = integer(t, "COPIES", &d) {
+            if n == 0 { d.error("COPIES must be at least 1", at: t.range) } else { copies = n }
+        }
+        let size = packetIndex.map { f.packets[$0].bytes.count }
+        func bytes(_ p: PatchSyntax, _ name: String) -> (Int, Int)? {
+            guard let s = integer(p.start, "the \(name) start byte", &d),
+                  let l = integer(p.length, "the \(name) length", &d) else { return nil }
+            if l == 0 || l > 8 {
+                d.error("the \(name) length must be 1 to 8 bytes, got \(l)", at: p.length.range)
+                return nil
+            }
+            if let size, s + l > size {
+                d.error("\(name) bytes \(s)..<\(s + l) go past the end of packet '\(id)' (\(size) bytes)", at: p.bytesRange)
+                return nil
+            }
+            return (s, l)
+        }
+        var counter: CounterPatch?
+        if let p = a.counter {
+            let b = bytes(p, "COUNTER")
+            let order = quoted(p.endian, "the COUNTER byte order", ["big", "little"], &d)
+            var step: UInt64?
+            if case .value(let s) = p.parameter.kind, let v = UInt64(s) {
+                if v == 0 { d.error("the COUNTER step must be at least 1, or every copy would carry the same value", at: p.parameter.range) }
+                else { step = v }
+            } else {
+                d.error("the COUNTER step must be a whole number, got \(p.parameter.kind.spelling)", at: p.parameter.range)
+            }
+            if let b, let order, let step {
+                counter = CounterPatch(offset: b.0, length: b.1, order: ByteOrder(rawValue: order)!, step: step)
+            }
+        }
+        var timestamp: TimestampPatch?
+        if let p = a.timestamp {
+            let b = bytes(p, "TIMESTAMP")
+            let order = quoted(p.endian, "the TIMESTAMP byte order", ["big", "little"], &d)
+            let unit = quoted(p.parameter, "the TIMESTAMP unit", TimeUnit.allCases.map(\.rawValue), &d)
+            if let b, let order, let unit {
+                timestamp = TimestampPatch(offset: b.0, length: b.1, order: ByteOrder(rawValue: order)!,
+                                           unit: TimeUnit(rawValue: unit)!)
+            }
+        }
+        if let c = counter, let t = timestamp, c.offset < t.offset + t.length, t.offset < c.offset + c.length {
+            d.error("COUNTER bytes \(c.offset)..<\(c.offset + c.length) overlap TIMESTAMP bytes \(t.offset)..<\(t.offset + t.length); they must not share bytes",
+                    at: a.timestamp!.bytesRange)
+            return nil
+        }
+        guard let packetIndex, let copies, (a.counter == nil) == (counter == nil),
+              (a.timestamp == nil) == (timestamp == nil) else { return nil }
+        return SendSpec(packet: packetIndex, sessions: range, copies: copies, counter: counter, timestamp: timestamp,
+                        line: line)
+    }
+}
+
+extension Token.Kind {
+    /// The literal text of a value token (for echoing ranges in messages).
+    var spellingValue: String {
+        if case .value(let s) = self { return s }
+        return spelling
+    }
+}

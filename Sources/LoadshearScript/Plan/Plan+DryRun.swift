@@ -1,0 +1,149 @@
+/// The `--dry-run` text: everything the run would do, in the order it would do it.
+extension Plan {
+    public func dryRunText() -> String {
+        var out = ""
+        func line(_ s: String = "") { out += s + "\n" }
+        let s = settings
+        line("Loadshear plan: \(scriptPath)")
+        line()
+        line("Settings '\(name)'")
+        line("  session       \(s.session.rawValue)")
+        line("  port          \(s.port)")
+        if s.read {
+            if s.session == .tcp {
+                line("  read          true (header \(s.headerSize ?? 0) bytes, body max \(s.bodyMax ?? 0) bytes)")
+            } else {
+                line("  read          true (each datagram whole, max \(s.bodyMax ?? 0) bytes)")
+            }
+            if s.session == .tcp {
+                let length: String
+                if let hl = s.headerLength {
+                    length = "header bytes \(hl.offset)..<\(hl.offset + hl.size), unsigned \(hl.bigEndian ? "big" : "little")-endian (HEADER_LENGTH)"
+                } else if case .wasm = handler {
+                    length = "from the module's handle_header"
+                } else {
+                    length = "none: header-only frames of \(s.headerSize ?? 0) bytes (NOP without HEADER_LENGTH)"
+                }
+                line("  body length   \(length)")
+            }
+        } else {
+            line("  read          false")
+        }
+        line("  repeat        \(s.repeatPayloads)")
+        line("  sample rate   first packet and every \(s.sampleRate)th")
+        line("  shards        \(s.shardCount)")
+        switch handler {
+        case .nop:
+            line("  handler       NOP")
+        case .wasm(let w):
+            line("  handler       \(w.path) (\(w.bytes.count) bytes, \(w.resolvedPath))")
+            if !w.exports.isEmpty {
+                line("  exports       " + w.exports.joined(separator: ", "))
+            }
+        }
+        line()
+        let addrs = addresses
+        line("Endpoints (\(addrs.count) address\(addrs.count == 1 ? "" : "es"), used round-robin by session index)")
+        for e in endpoints {
+            line("  \(e.host) -> " + e.addresses.map(\.description).joined(separator: ", "))
+        }
+        line()
+        line("Sessions \(sessionCount) on \(shards.count) shard\(shards.count == 1 ? "" : "s")")
+        for (i, r) in shards.enumerated() {
+            line("  shard \(i)  sessions \(Self.describe(r))")
+        }
+        line()
+        if !packets.isEmpty {
+            line("Packets")
+            let idWidth = packets.map(\.id.count).max() ?? 0
+            for p in packets {
+                let hex = p.bytes.prefix(16).map { Self.hex($0) }.joined(separator: " ")
+                let more = p.bytes.count > 16 ? " …" : ""
+                line("  \(Self.pad(p.id, idWidth))  \(p.bytes.count) bytes  \(p.path)  [\(hex)\(more)]")
+            }
+            line()
+        }
+        line("Timeline (\(actions.count) action\(actions.count == 1 ? "" : "s"), absolute start times)")
+        let times = actions.map { Self.clock($0.at) }
+        let timeWidth = times.map(\.count).max() ?? 0
+        for (i, a) in actions.enumerated() {
+            var detail = ""
+            if case .send(let si) = a.kind {
+                let spec = sends[si]
+                detail = " \(packets[spec.packet].id) COPIES \(spec.copies)"
+                if let c = spec.counter {
+                    detail += " COUNTER \(c.offset):\(c.length) \(c.order.rawValue) step \(c.step)"
+                }
+                if let t = spec.timestamp {
+                    detail += " TIMESTAMP \(t.offset):\(t.length) \(t.order.rawValue) \(t.unit.rawValue)"
+                }
+            }
+            let name = Self.pad(a.kind.name, 10)
+            line("  \(Self.pad(times[i], timeWidth, right: true))  \(name) sessions \(Self.describe(a.sessions))\(detail)  (line \(a.line), +\(DurationLiteral.format(a.offset)))")
+        }
+        line("  run ends after the last action, at \(Self.clock(duration))")
+        line()
+        line("Payloads per session")
+        var printed = false
+        for (r, count, sendsInList) in payloadRuns() {
+            printed = true
+            let parts = sendsInList.map { "\(packets[sends[$0].packet].id)×\(sends[$0].copies)" }
+            let list = parts.isEmpty ? "" : " (" + parts.joined(separator: ", ") + ")"
+            line("  sessions \(Self.describe(r)): \(count) payload\(count == 1 ? "" : "s")\(list)")
+        }
+        if !printed { line("  none") }
+        return out
+    }
+
+    /// Runs of consecutive sessions with the same payload list, found from the SEND range
+    /// boundaries so it stays fast with many sessions and many actions.
+    public func payloadRuns() -> [(Range<Int>, Int, [Int])] {
+        var cuts = Set([0, sessionCount])
+        for s in sends {
+            cuts.insert(s.sessions.lowerBound)
+            cuts.insert(s.sessions.upperBound)
+        }
+        let points = cuts.sorted()
+        var runs: [(Range<Int>, Int, [Int])] = []
+        for (lo, hi) in zip(points, points.dropFirst()) where lo < hi {
+            let list = sends.indices.filter { sends[$0].sessions.contains(lo) }
+            let count = list.reduce(0) { $0 + sends[$1].copies }
+            if let last = runs.last, last.2 == list, last.0.upperBound == lo {
+                runs[runs.count - 1].0 = last.0.lowerBound..<hi
+            } else {
+                runs.append((lo..<hi, count, list))
+            }
+        }
+        return runs
+    }
+
+    /// `0:50 (0-49, 50 sessions)`: the script's half-open form, the inclusive form and the size.
+    static func describe(_ r: Range<Int>) -> String {
+        let n = r.count
+        let inclusive = n == 1 ? "\(r.lowerBound)" : "\(r.lowerBound)-\(r.upperBound - 1)"
+        return "\(r.lowerBound):\(r.upperBound) (\(inclusive), \(n) session\(n == 1 ? "" : "s"))"
+    }
+
+    /// `t=1.250s`: seconds with millisecond precision (finer when needed).
+    static func clock(_ ns: Nanoseconds) -> String {
+        let ms = ns / 1_000_000
+        let sub = ns % 1_000_000
+        var s = "\(ms / 1000)." + String(String(ms % 1000 + 1000).dropFirst())
+        if sub != 0 {
+            var frac = String(String(sub + 1_000_000).dropFirst())
+            while frac.hasSuffix("0") { frac.removeLast() }
+            s += frac
+        }
+        return "t=\(s)s"
+    }
+
+    static func hex(_ b: UInt8) -> String {
+        let digits = Array("0123456789abcdef")
+        return String([digits[Int(b >> 4)], digits[Int(b & 15)]])
+    }
+
+    static func pad(_ s: String, _ width: Int, right: Bool = false) -> String {
+        let fill = String(repeating: " ", count: max(0, width - s.count))
+        return right ? fill + s : s + fill
+    }
+}

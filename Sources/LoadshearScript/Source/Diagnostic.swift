@@ -1,0 +1,120 @@
+/// A located problem in a script, rendered like a compiler error.
+public struct Diagnostic: Sendable, Equatable, Error {
+    public enum Severity: String, Sendable {
+        case error
+        case warning
+        case note
+    }
+
+    public var severity: Severity
+    public var message: String
+    public var range: SourceRange
+
+    public init(_ severity: Severity = .error, _ message: String, at range: SourceRange) {
+        self.severity = severity
+        self.message = message
+        self.range = range
+    }
+
+    public static func error(_ message: String, at range: SourceRange) -> Diagnostic {
+        Diagnostic(.error, message, at: range)
+    }
+
+    public static func warning(_ message: String, at range: SourceRange) -> Diagnostic {
+        Diagnostic(.warning, message, at: range)
+    }
+}
+
+/// Collects diagnostics while lexing, parsing and validating. Reporting goes on after the
+/// first error so a user sees every independent problem at once; past `limit` errors the
+/// rest are dropped and one line says so.
+public struct DiagnosticBag: Sendable {
+    public private(set) var diagnostics: [Diagnostic] = []
+    public private(set) var droppedErrors = 0
+    public let limit: Int
+
+    public init(limit: Int = 20) {
+        self.limit = limit
+    }
+
+    public var errorCount: Int { diagnostics.filter { $0.severity == .error }.count + droppedErrors }
+    public var hasErrors: Bool { errorCount > 0 }
+
+    public mutating func add(_ diagnostic: Diagnostic) {
+        if diagnostic.severity == .error, errorCount >= limit {
+            droppedErrors += 1
+            return
+        }
+        // The same message at the same place is one problem, whichever pass found it.
+        if diagnostics.contains(diagnostic) { return }
+        diagnostics.append(diagnostic)
+    }
+
+    public mutating func error(_ message: String, at range: SourceRange) {
+        add(.error(message, at: range))
+    }
+
+    public mutating func warning(_ message: String, at range: SourceRange) {
+        add(.warning(message, at: range))
+    }
+
+    /// Diagnostics in source order (stable for equal positions).
+    public var sorted: [Diagnostic] {
+        diagnostics.enumerated().sorted { a, b in
+            a.element.range.start != b.element.range.start
+                ? a.element.range.start < b.element.range.start : a.offset < b.offset
+        }.map(\.element)
+    }
+}
+
+/// Renders diagnostics as `file:line:col: error: message`, the source line, and a caret
+/// with tildes under the offending token.
+public struct DiagnosticRenderer: Sendable {
+    public var useColor: Bool
+
+    public init(useColor: Bool = false) {
+        self.useColor = useColor
+    }
+
+    public func render(_ diagnostic: Diagnostic, in file: SourceFile) -> String {
+        let loc = file.location(of: diagnostic.range.start)
+        let line = file.lineText(loc.line)
+        let severity = diagnostic.severity.rawValue
+        let colored: String
+        if useColor {
+            let code = switch diagnostic.severity {
+            case .error: "\u{1B}[1;31m"
+            case .warning: "\u{1B}[1;35m"
+            case .note: "\u{1B}[1;36m"
+            }
+            colored = "\(code)\(severity):\u{1B}[0m\u{1B}[1m \(diagnostic.message)\u{1B}[0m"
+        } else {
+            colored = "\(severity): \(diagnostic.message)"
+        }
+        var out = "\(file.path):\(loc.line):\(loc.column): \(colored)\n"
+        out += line + "\n"
+        // Keep tabs in the prefix so the caret lines up however the terminal renders them.
+        var prefix = ""
+        for (i, ch) in line.unicodeScalars.enumerated() where i < loc.column - 1 {
+            prefix.append(ch == "\t" ? "\t" : " ")
+        }
+        let endLoc = file.location(of: diagnostic.range.end)
+        var width = 1
+        if endLoc.line == loc.line {
+            width = max(1, endLoc.column - loc.column)
+        } else {
+            width = max(1, line.unicodeScalars.count - (loc.column - 1))
+        }
+        let marker = "^" + String(repeating: "~", count: width - 1)
+        out += prefix + (useColor ? "\u{1B}[1;32m\(marker)\u{1B}[0m" : marker) + "\n"
+        return out
+    }
+
+    public func render(_ bag: DiagnosticBag, in file: SourceFile) -> String {
+        var out = bag.sorted.map { render($0, in: file) }.joined()
+        if bag.droppedErrors > 0 {
+            out += "\(file.path): note: \(bag.droppedErrors) more error(s) not shown\n"
+        }
+        return out
+    }
+}

@@ -1,0 +1,163 @@
+/// Turns script bytes into tokens. Never fails: bad input becomes a diagnostic and the
+/// lexer carries on, so one stray character does not hide every later error.
+public struct Lexer {
+    private let bytes: [UInt8]
+    private var pos = 0
+    private var sawNewline = true
+
+    public init(_ file: SourceFile) {
+        self.bytes = file.bytes
+    }
+
+    private static let keywords: [String: Keyword] = Dictionary(
+        uniqueKeysWithValues: Keyword.allCases.map { ($0.rawValue, $0) })
+
+    /// Lexes the whole file; the last token is always `.endOfFile`.
+    public static func tokenize(_ file: SourceFile, diagnostics: inout DiagnosticBag) -> [Token] {
+        var lexer = Lexer(file)
+        var tokens: [Token] = []
+        while true {
+            let t = lexer.next(&diagnostics)
+            tokens.append(t)
+            if t.kind == .endOfFile { return tokens }
+        }
+    }
+
+    private static func isLetter(_ b: UInt8) -> Bool {
+        (b >= 0x41 && b <= 0x5A) || (b >= 0x61 && b <= 0x7A)
+    }
+
+    private static func isDigit(_ b: UInt8) -> Bool { b >= 0x30 && b <= 0x39 }
+
+    private mutating func skipTrivia() {
+        while pos < bytes.count {
+            let b = bytes[pos]
+            if b == UInt8(ascii: "\n") {
+                sawNewline = true
+                pos += 1
+            } else if b == UInt8(ascii: " ") || b == UInt8(ascii: "\t") || b == UInt8(ascii: "\r") {
+                pos += 1
+            } else if b == UInt8(ascii: "/"), pos + 1 < bytes.count, bytes[pos + 1] == UInt8(ascii: "/") {
+                while pos < bytes.count, bytes[pos] != UInt8(ascii: "\n") { pos += 1 }
+            } else if b == 0xEF, pos + 2 < bytes.count, bytes[pos + 1] == 0xBB, bytes[pos + 2] == 0xBF, pos == 0 {
+                pos += 3  // UTF-8 byte order mark
+            } else {
+                return
+            }
+        }
+    }
+
+    public mutating func next(_ diagnostics: inout DiagnosticBag) -> Token {
+        while true {
+            skipTrivia()
+            let start = pos
+            let startsLine = sawNewline
+            guard pos < bytes.count else {
+                return Token(kind: .endOfFile, range: SourceRange(start: pos, end: pos), startsLine: true)
+            }
+            sawNewline = false
+            let b = bytes[pos]
+            func single(_ kind: Token.Kind) -> Token {
+                pos += 1
+                return Token(kind: kind, range: SourceRange(start: start, end: pos), startsLine: startsLine)
+            }
+            switch b {
+            case UInt8(ascii: "="): return single(.equals)
+            case UInt8(ascii: ":"): return single(.colon)
+            case UInt8(ascii: ","): return single(.comma)
+            case UInt8(ascii: "{"): return single(.leftBrace)
+            case UInt8(ascii: "}"): return single(.rightBrace)
+            case UInt8(ascii: "\""):
+                if let t = lexString(start: start, startsLine: startsLine, &diagnostics) { return t }
+                continue
+            default:
+                break
+            }
+            if Self.isDigit(b) {
+                pos += 1
+                while pos < bytes.count {
+                    let c = bytes[pos]
+                    guard Self.isLetter(c) || Self.isDigit(c) || c == UInt8(ascii: ".") || c == UInt8(ascii: "_")
+                    else { break }
+                    pos += 1
+                }
+                let text = String(decoding: bytes[start..<pos], as: UTF8.self)
+                return Token(kind: .value(text), range: SourceRange(start: start, end: pos), startsLine: startsLine)
+            }
+            if Self.isLetter(b) {
+                pos += 1
+                while pos < bytes.count {
+                    let c = bytes[pos]
+                    guard Self.isLetter(c) || Self.isDigit(c) || c == UInt8(ascii: "_") else { break }
+                    pos += 1
+                }
+                let text = String(decoding: bytes[start..<pos], as: UTF8.self)
+                let kind: Token.Kind = Self.keywords[text].map { .keyword($0) } ?? .identifier(text)
+                return Token(kind: kind, range: SourceRange(start: start, end: pos), startsLine: startsLine)
+            }
+            // Anything else: report once per run of bad bytes, then go on.
+            pos += 1
+            while pos < bytes.count, bytes[pos] & 0xC0 == 0x80 { pos += 1 }  // rest of a UTF-8 scalar
+            let shown = String(decoding: bytes[start..<pos], as: UTF8.self)
+            let printable = shown.unicodeScalars.allSatisfy { $0.value >= 0x20 && $0.value != 0x7F && $0 != "\u{FFFD}" }
+            let what = printable ? "'\(shown)'" : "byte 0x" + String(bytes[start], radix: 16, uppercase: true)
+            diagnostics.error(
+                "unexpected character \(what); expected a keyword, a name, a number, a quoted string or one of = : , { }",
+                at: SourceRange(start: start, end: pos))
+        }
+    }
+
+    /// Lexes a quoted string. An unterminated quote (end of line or file before the closing
+    /// quote) is reported at the opening quote; the rest of the line is skipped.
+    private mutating func lexString(start: Int, startsLine: Bool, _ diagnostics: inout DiagnosticBag) -> Token? {
+        pos += 1
+        while pos < bytes.count {
+            let c = bytes[pos]
+            if c == UInt8(ascii: "\\"), pos + 1 < bytes.count, bytes[pos + 1] != UInt8(ascii: "\n") {
+                pos += 2
+                continue
+            }
+            if c == UInt8(ascii: "\"") {
+                pos += 1
+                let raw = String(decoding: bytes[(start + 1)..<(pos - 1)], as: UTF8.self)
+                return Token(kind: .string(raw: raw), range: SourceRange(start: start, end: pos), startsLine: startsLine)
+            }
+            if c == UInt8(ascii: "\n") { break }
+            pos += 1
+        }
+        diagnostics.error(
+            "unterminated string; expected a closing '\"' on the same line",
+            at: SourceRange(start: start, end: start + 1))
+        return nil
+    }
+}
+
+extension Token {
+    /// Decodes a string token's escapes: `\"` → `"`, `\\` → `\`, `\$` → `$`. With
+    /// `protectDollar`, an escaped dollar comes back as U+E000 so environment expansion can
+    /// tell it from a real `$` and restore it afterwards.
+    public static func decode(raw: String, protectDollar: Bool = false) -> String {
+        var out = ""
+        var it = raw.unicodeScalars.makeIterator()
+        while let c = it.next() {
+            guard c == "\\" else {
+                out.unicodeScalars.append(c)
+                continue
+            }
+            guard let n = it.next() else {
+                out.unicodeScalars.append(c)
+                break
+            }
+            switch n {
+            case "\"": out.append("\"")
+            case "\\": out.append("\\")
+            case "$": out.unicodeScalars.append(protectDollar ? "\u{E000}" : "$")
+            default:
+                // Unknown escapes stay as written: scripts for the original have none.
+                out.unicodeScalars.append(c)
+                out.unicodeScalars.append(n)
+            }
+        }
+        return out
+    }
+}

@@ -1,0 +1,490 @@
+/// A recursive-descent parser over the token list. On a syntax error it reports, skips to
+/// the start of the next line's statement and goes on, so independent errors all surface.
+public struct Parser {
+    private let tokens: [Token]
+    private var index = 0
+
+    private init(tokens: [Token]) {
+        self.tokens = tokens
+    }
+
+    /// Lexes and parses a script. Syntax errors go into `diagnostics`; the tree holds
+    /// whatever could be understood.
+    public static func parse(_ file: SourceFile, diagnostics: inout DiagnosticBag) -> ScriptSyntax {
+        let tokens = Lexer.tokenize(file, diagnostics: &diagnostics)
+        var parser = Parser(tokens: tokens)
+        return parser.parseScript(&diagnostics)
+    }
+
+    // MARK: cursor
+
+    private var current: Token { tokens[index] }
+    private var previous: Token? { index > 0 ? tokens[index - 1] : nil }
+    private var atEnd: Bool { current.kind == .endOfFile }
+
+    @discardableResult
+    private mutating func advance() -> Token {
+        let t = tokens[index]
+        if index < tokens.count - 1 { index += 1 }
+        return t
+    }
+
+    private func isKeyword(_ k: Keyword) -> Bool { current.kind == .keyword(k) }
+
+    /// True when the current token begins a new statement: it is on a new line, or it
+    /// closes the block, or the file ended.
+    private var atStatementEnd: Bool {
+        current.startsLine || current.kind == .rightBrace || atEnd
+    }
+
+    /// Where to point when something is missing: at the current token if it is on the same
+    /// line, else just past the previous token (so the caret stays on the line at fault).
+    private var missingRange: SourceRange {
+        if current.startsLine || atEnd, let p = previous {
+            return SourceRange(start: p.range.end, end: p.range.end + 1)
+        }
+        return current.range
+    }
+
+    private func found() -> String {
+        current.startsLine && index > 0 ? "end of line" : current.kind.spelling
+    }
+
+    /// Skips the rest of the statement: everything up to the next line or the block's end.
+    private mutating func skipStatement() {
+        while !atStatementEnd { advance() }
+    }
+
+    private mutating func expect(_ kind: Token.Kind, _ what: String, _ d: inout DiagnosticBag) -> Token? {
+        if current.kind == kind, !(current.startsLine && kind != .leftBrace && kind != .rightBrace) {
+            return advance()
+        }
+        d.error("expected \(what), found \(found())", at: missingRange)
+        return nil
+    }
+
+    // MARK: blocks
+
+    private mutating func parseScript(_ d: inout DiagnosticBag) -> ScriptSyntax {
+        var script = ScriptSyntax()
+        while !atEnd {
+            switch current.kind {
+            case .keyword(.SETTINGS):
+                if let s = parseSettings(&d) { script.settings.append(s) }
+            case .keyword(.ORCHESTRATOR):
+                if let o = parseOrchestrator(&d) { script.orchestrators.append(o) }
+            default:
+                d.error(
+                    "expected a SETTINGS or ORCHESTRATOR block, found \(current.kind.spelling)", at: current.range)
+                advance()
+                while !atEnd, !isKeyword(.SETTINGS), !isKeyword(.ORCHESTRATOR) { advance() }
+            }
+        }
+        return script
+    }
+
+    /// Parses `KEYWORD name {`; returns the name and its range.
+    private mutating func parseBlockHeader(_ d: inout DiagnosticBag) -> (String, SourceRange, SourceRange)? {
+        let kw = advance()
+        let blockName = kw.kind == .keyword(.SETTINGS) ? "SETTINGS" : "ORCHESTRATOR"
+        var name = ""
+        var nameRange = kw.range
+        switch current.kind {
+        case .identifier(let n) where !current.startsLine:
+            name = n
+            nameRange = advance().range
+        case .keyword(let k) where !current.startsLine:
+            d.error("\(k.rawValue) is a keyword and cannot name a \(blockName) block; choose another name",
+                    at: current.range)
+            name = k.rawValue
+            nameRange = advance().range
+        default:
+            d.error("expected a name after \(blockName), found \(found())", at: missingRange)
+        }
+        guard current.kind == .leftBrace else {
+            d.error("expected '{' to open the \(blockName) block, found \(found())", at: missingRange)
+            // Without a brace the block cannot be delimited: skip to the next block.
+            while !atEnd, !isKeyword(.SETTINGS), !isKeyword(.ORCHESTRATOR) { advance() }
+            return nil
+        }
+        let open = advance().range
+        return (name, nameRange, open)
+    }
+
+    /// Consumes the block's closing brace, or reports it missing.
+    private mutating func closeBlock(_ open: SourceRange, _ what: String, _ d: inout DiagnosticBag) {
+        if current.kind == .rightBrace {
+            advance()
+        } else {
+            d.error("missing '}' to close the \(what) block opened here", at: open)
+        }
+    }
+
+    private func blockEnds() -> Bool {
+        current.kind == .rightBrace || atEnd
+            || (current.startsLine && (isKeyword(.SETTINGS) || isKeyword(.ORCHESTRATOR)))
+    }
+
+    private mutating func parseSettings(_ d: inout DiagnosticBag) -> SettingsSyntax? {
+        let kwRange = current.range
+        guard let (name, nameRange, open) = parseBlockHeader(&d) else { return nil }
+        var block = SettingsSyntax(keywordRange: kwRange, name: name, nameRange: nameRange)
+        while !blockEnds() {
+            if let f = parseField(&d) { block.fields.append(f) }
+            skipTrailing(&d)
+        }
+        closeBlock(open, "SETTINGS", &d)
+        return block
+    }
+
+    private mutating func parseOrchestrator(_ d: inout DiagnosticBag) -> OrchestratorSyntax? {
+        let kwRange = current.range
+        guard let (name, nameRange, open) = parseBlockHeader(&d) else { return nil }
+        var block = OrchestratorSyntax(keywordRange: kwRange, name: name, nameRange: nameRange)
+        while !blockEnds() {
+            if let a = parseAction(&d) { block.actions.append(a) }
+            skipTrailing(&d)
+        }
+        closeBlock(open, "ORCHESTRATOR", &d)
+        return block
+    }
+
+    /// After a statement: anything left on its line is an error (reported once).
+    private mutating func skipTrailing(_ d: inout DiagnosticBag) {
+        if !atStatementEnd {
+            d.error("unexpected \(current.kind.spelling); expected the end of the line", at: current.range)
+            skipStatement()
+        }
+        // A stray token that opens a line but cannot start a statement is handled by the
+        // statement parsers themselves.
+    }
+
+    // MARK: SETTINGS fields
+
+    private mutating func parseField(_ d: inout DiagnosticBag) -> FieldSyntax? {
+        let keyToken = current
+        switch keyToken.kind {
+        case .keyword(let k) where Keyword.settingsFields.contains(k):
+            advance()
+            switch k {
+            case .ENDPOINTS:
+                _ = eatOptionalEquals()
+                guard let (items, r) = parseBraceList(&d, what: "endpoint") else { return nil }
+                return FieldSyntax(key: k, keyRange: keyToken.range, value: .list(items, r))
+            case .PACKETS:
+                _ = eatOptionalEquals()
+                guard let (entries, r) = parsePacketList(&d) else { return nil }
+                return FieldSyntax(key: k, keyRange: keyToken.range, value: .packets(entries, r))
+            case .HEADER_LENGTH:
+                guard expect(.equals, "'=' after HEADER_LENGTH", &d) != nil,
+                      let off = expectValue("the header offset of the body length (e.g. 4:4 \"big\")", &d),
+                      expect(.colon, "':' between the offset and the size of the body length", &d) != nil,
+                      let size = expectValue("the size in bytes of the body length (1 to 8)", &d),
+                      let endian = expectString("the byte order, \"big\" or \"little\"", &d)
+                else {
+                    skipStatement()
+                    return nil
+                }
+                return FieldSyntax(
+                    key: k, keyRange: keyToken.range, value: .headerLength(offset: off, size: size, endian: endian))
+            default:
+                guard expect(.equals, "'=' after \(k.rawValue)", &d) != nil else {
+                    skipStatement()
+                    return nil
+                }
+                switch current.kind {
+                case .value, .string, .identifier where !current.startsLine:
+                    return FieldSyntax(key: k, keyRange: keyToken.range, value: .scalar(advance()))
+                default:
+                    d.error("expected a value for \(k.rawValue), found \(found())", at: missingRange)
+                    skipStatement()
+                    return nil
+                }
+            }
+        case .keyword(let k) where !k.isSupported:
+            d.error(
+                "\(k.rawValue) is not supported yet; it is a planned (ext) extension of the language",
+                at: keyToken.range)
+        case .keyword(let k) where Keyword.actions.contains(k) || k == .OFFSET:
+            d.error(
+                "\(k.rawValue) is an ORCHESTRATOR action; SETTINGS holds only fields such as PORT or ENDPOINTS",
+                at: keyToken.range)
+        case .identifier(let name), .value(let name):
+            let known = Keyword.settingsFields.map(\.rawValue) + ["RATE", "SOURCES", "EXPECT"]
+            var message = "unknown SETTINGS field '\(name)'"
+            if let s = Suggest.closest(to: name, in: known) { message += "; did you mean \(s)?" } else {
+                message += "; expected one of " + Keyword.settingsFields.map(\.rawValue).joined(separator: ", ")
+            }
+            d.error(message, at: keyToken.range)
+        default:
+            d.error("expected a SETTINGS field such as PORT = 55555, found \(keyToken.kind.spelling)",
+                    at: keyToken.range)
+        }
+        advance()
+        skipStatement()
+        return nil
+    }
+
+    private mutating func eatOptionalEquals() -> Bool {
+        if current.kind == .equals, !current.startsLine {
+            advance()
+            return true
+        }
+        return false
+    }
+
+    private mutating func expectValue(_ what: String, _ d: inout DiagnosticBag) -> Token? {
+        if case .value = current.kind, !current.startsLine { return advance() }
+        d.error("expected \(what), found \(found())", at: missingRange)
+        return nil
+    }
+
+    private mutating func expectString(_ what: String, _ d: inout DiagnosticBag) -> Token? {
+        if case .string = current.kind, !current.startsLine { return advance() }
+        d.error("expected \(what) in quotes, found \(found())", at: missingRange)
+        return nil
+    }
+
+    /// `{ item, item, … }`; commas between items are optional, as are line breaks.
+    private mutating func parseBraceList(_ d: inout DiagnosticBag, what: String) -> ([Token], SourceRange)? {
+        guard current.kind == .leftBrace else {
+            d.error("expected '{' to open the list of \(what)s, found \(found())", at: missingRange)
+            skipStatement()
+            return nil
+        }
+        let open = advance().range
+        var items: [Token] = []
+        while true {
+            switch current.kind {
+            case .rightBrace:
+                return (items, open.union(advance().range))
+            case .comma:
+                advance()
+            case .value, .string:
+                items.append(advance())
+            case .identifier(let s):
+                d.error("expected an \(what) as a quoted name or an IP address, found '\(s)'; write \"\(s)\"",
+                        at: current.range)
+                advance()
+            case .endOfFile, .keyword:
+                d.error("missing '}' to close the list of \(what)s", at: open)
+                return (items, open)
+            default:
+                d.error("expected an \(what) or '}', found \(current.kind.spelling)", at: current.range)
+                advance()
+            }
+        }
+    }
+
+    /// `{ id : "path", … }`.
+    private mutating func parsePacketList(_ d: inout DiagnosticBag) -> ([PacketEntrySyntax], SourceRange)? {
+        guard current.kind == .leftBrace else {
+            d.error("expected '{' to open the list of packets, found \(found())", at: missingRange)
+            skipStatement()
+            return nil
+        }
+        let open = advance().range
+        var entries: [PacketEntrySyntax] = []
+        while true {
+            switch current.kind {
+            case .rightBrace:
+                return (entries, open.union(advance().range))
+            case .comma:
+                advance()
+            case .identifier, .value, .keyword where !blockKeyword:
+                let id = advance()
+                if case .identifier = id.kind {} else {
+                    d.error("packet ids are names that start with a letter, found \(id.kind.spelling)", at: id.range)
+                }
+                guard current.kind == .colon else {
+                    d.error("expected ':' and a quoted file path after packet id, found \(found())", at: missingRange)
+                    continue
+                }
+                advance()
+                guard case .string = current.kind else {
+                    d.error("expected the packet's file path in quotes, found \(found())", at: missingRange)
+                    if current.kind != .rightBrace { advance() }
+                    continue
+                }
+                entries.append(PacketEntrySyntax(id: id, path: advance()))
+            case .endOfFile, .keyword:
+                d.error("missing '}' to close the list of packets", at: open)
+                return (entries, open)
+            default:
+                d.error("expected a packet entry such as p1 : \"packet.bin\", found \(current.kind.spelling)",
+                        at: current.range)
+                advance()
+            }
+        }
+    }
+
+    private var blockKeyword: Bool {
+        isKeyword(.SETTINGS) || isKeyword(.ORCHESTRATOR) || Keyword.settingsFields.contains(where: isKeyword)
+            || Keyword.actions.contains(where: isKeyword)
+    }
+
+    // MARK: ORCHESTRATOR actions
+
+    private mutating func parseAction(_ d: inout DiagnosticBag) -> ActionSyntax? {
+        let kwToken = current
+        guard case .keyword(let k) = kwToken.kind, Keyword.actions.contains(k) else {
+            switch kwToken.kind {
+            case .keyword(let k) where !k.isSupported:
+                d.error("\(k.rawValue) is not supported yet; it is a planned (ext) extension of the language",
+                        at: kwToken.range)
+            case .keyword(let k) where Keyword.settingsFields.contains(k):
+                d.error("\(k.rawValue) is a SETTINGS field; ORCHESTRATOR holds only actions such as CONNECT 0:10",
+                        at: kwToken.range)
+            case .identifier(let name):
+                var message = "unknown action '\(name)'"
+                let known = Keyword.actions.map(\.rawValue) + ["RATE", "RECONNECT"]
+                if let s = Suggest.closest(to: name, in: known) { message += "; did you mean \(s)?" } else {
+                    message += "; expected one of " + Keyword.actions.map(\.rawValue).joined(separator: ", ")
+                }
+                d.error(message, at: kwToken.range)
+            default:
+                d.error("expected an action (CREATE, CONNECT, SEND, FLOOD, DRAIN or DISCONNECT), found \(kwToken.kind.spelling)",
+                        at: kwToken.range)
+            }
+            advance()
+            skipStatement()
+            return nil
+        }
+        advance()
+        var action = ActionSyntax(keyword: k, keywordRange: kwToken.range)
+        if k == .CREATE {
+            guard let n = expectValue("the number of sessions to create after CREATE", &d) else {
+                skipStatement()
+                return nil
+            }
+            action.count = n
+        } else {
+            guard let r = parseRange("the sessions for \(k.rawValue) as start:end", &d) else {
+                skipStatement()
+                return nil
+            }
+            action.sessions = r
+        }
+        if k == .SEND {
+            guard case .identifier = current.kind, !current.startsLine else {
+                d.error("expected a packet id from PACKETS after the SEND range, found \(found())", at: missingRange)
+                skipStatement()
+                return nil
+            }
+            action.packet = advance()
+        }
+        // Modifiers, in any order, until the end of the line.
+        while !atStatementEnd {
+            let m = current
+            switch m.kind {
+            case .keyword(.OFFSET):
+                advance()
+                if action.offset != nil {
+                    d.error("OFFSET is given twice for this action", at: m.range)
+                }
+                guard let v = expectValue("a duration after OFFSET, such as 250ms", &d) else {
+                    skipStatement()
+                    return action
+                }
+                action.offset = v
+                action.offsetKeywordRange = m.range
+            case .keyword(.COPIES) where k == .SEND:
+                advance()
+                if action.copies != nil { d.error("COPIES is given twice for this SEND", at: m.range) }
+                guard let v = expectValue("the number of copies after COPIES", &d) else {
+                    skipStatement()
+                    return action
+                }
+                action.copies = v
+            case .keyword(.COUNTER) where k == .SEND, .keyword(.TIMESTAMP) where k == .SEND:
+                let isCounter = m.kind == .keyword(.COUNTER)
+                advance()
+                let name = isCounter ? "COUNTER" : "TIMESTAMP"
+                if (isCounter ? action.counter : action.timestamp) != nil {
+                    d.error("a SEND takes at most one \(name)", at: m.range)
+                }
+                guard let p = parsePatch(m.range, isCounter: isCounter, &d) else {
+                    skipStatement()
+                    return action
+                }
+                if isCounter { action.counter = p } else { action.timestamp = p }
+            case .keyword(let x) where !x.isSupported:
+                d.error("\(x.rawValue) is not supported yet; it is a planned (ext) extension of the language",
+                        at: m.range)
+                skipStatement()
+            default:
+                let allowed = k == .SEND ? "COPIES, COUNTER, TIMESTAMP or OFFSET" : "OFFSET"
+                d.error("unexpected \(m.kind.spelling) after \(k.rawValue); expected \(allowed) or the end of the line",
+                        at: m.range)
+                skipStatement()
+            }
+        }
+        if k == .SEND, action.copies == nil {
+            d.error("SEND needs COPIES <n>: how many payloads each session may send", at: action.packet?.range ?? kwToken.range)
+        }
+        return action
+    }
+
+    private mutating func parseRange(_ what: String, _ d: inout DiagnosticBag) -> RangeSyntax? {
+        guard let lo = expectValue(what, &d) else { return nil }
+        guard current.kind == .colon, !current.startsLine else {
+            d.error("expected ':' and the end of the range (ranges are start:end, end excluded), found \(found())",
+                    at: missingRange)
+            return nil
+        }
+        advance()
+        guard let hi = expectValue("the end of the range after ':'", &d) else { return nil }
+        return RangeSyntax(lower: lo, upper: hi)
+    }
+
+    private mutating func parsePatch(_ kw: SourceRange, isCounter: Bool, _ d: inout DiagnosticBag) -> PatchSyntax? {
+        let name = isCounter ? "COUNTER" : "TIMESTAMP"
+        let example = isCounter ? "COUNTER 0:8 \"little\":1" : "TIMESTAMP 0:8 \"little\":\"seconds\""
+        guard let r = parseRange("the patched bytes as start:length (e.g. \(example))", &d),
+              let endian = expectString("the byte order of \(name), \"big\" or \"little\"", &d)
+        else { return nil }
+        guard current.kind == .colon, !current.startsLine else {
+            let what = isCounter ? "':' and the counter step" : "':' and the time unit"
+            d.error("expected \(what) after the byte order (e.g. \(example)), found \(found())", at: missingRange)
+            return nil
+        }
+        advance()
+        let param: Token?
+        if isCounter {
+            param = expectValue("the counter step after ':'", &d)
+        } else {
+            param = expectString("the time unit (\"seconds\", \"milliseconds\", \"microseconds\" or \"nanoseconds\")", &d)
+        }
+        guard let param else { return nil }
+        return PatchSyntax(keywordRange: kw, start: r.lower, length: r.upper, endian: endian, parameter: param)
+    }
+}
+
+/// "Did you mean" suggestions by edit distance.
+enum Suggest {
+    static func closest(to word: String, in candidates: [String]) -> String? {
+        let w = Array(word.uppercased().utf8)
+        var best: (String, Int)?
+        for c in candidates {
+            let dist = distance(w, Array(c.utf8))
+            if best == nil || dist < best!.1 { best = (c, dist) }
+        }
+        guard let (c, dist) = best else { return nil }
+        return dist <= max(2, w.count / 3) ? c : nil
+    }
+
+    static func distance(_ a: [UInt8], _ b: [UInt8]) -> Int {
+        if a.isEmpty { return b.count }
+        if b.isEmpty { return a.count }
+        var prev = Array(0...b.count)
+        var cur = [Int](repeating: 0, count: b.count + 1)
+        for i in 1...a.count {
+            cur[0] = i
+            for j in 1...b.count {
+                cur[j] = min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1))
+            }
+            swap(&prev, &cur)
+        }
+        return prev[b.count]
+    }
+}

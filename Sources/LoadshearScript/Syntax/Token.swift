@@ -1,0 +1,70 @@
+/// A lexical token with its byte range in the script.
+public struct Token: Sendable, Equatable {
+    public enum Kind: Sendable, Equatable {
+        /// An ALL-CAPS word from the language (`SETTINGS`, `PORT`, `SEND`, …).
+        case keyword(Keyword)
+        /// A name: a SETTINGS/ORCHESTRATOR name, a packet id, or an unknown field.
+        case identifier(String)
+        /// A value starting with a digit: `25`, `5ms`, `1.5s`, `127.0.0.1`.
+        case value(String)
+        /// A double-quoted string; `raw` is the text between the quotes, escapes not yet decoded.
+        case string(raw: String)
+        case equals
+        case colon
+        case comma
+        case leftBrace
+        case rightBrace
+        case endOfFile
+    }
+
+    public var kind: Kind
+    public var range: SourceRange
+    /// True when a line break separates this token from the previous one; the parser
+    /// uses it to recover at the start of the next statement.
+    public var startsLine: Bool
+}
+
+/// Every keyword of the language. `supported == false` marks the (ext) words that are
+/// reserved but not implemented yet, so their use gets a clear "not supported yet".
+public enum Keyword: String, Sendable, CaseIterable {
+    case SETTINGS, ORCHESTRATOR
+    case SESSION, PORT, HEADERSIZE, BODYMAX, READ, REPEAT, SAMPLERATE, ENDPOINTS, SHARDS, PACKETS, HANDLER
+    case HEADER_LENGTH
+    case CREATE, CONNECT, SEND, COPIES, COUNTER, TIMESTAMP, FLOOD, DRAIN, DISCONNECT, OFFSET
+    // (ext) reserved, specified in later issues.
+    case RATE, RECONNECT, SOURCES, EXPECT, TLS
+
+    public var isSupported: Bool {
+        switch self {
+        case .RATE, .RECONNECT, .SOURCES, .EXPECT, .TLS: false
+        default: true
+        }
+    }
+
+    /// Keywords that may start a SETTINGS field.
+    public static let settingsFields: [Keyword] = [
+        .SESSION, .PORT, .HEADERSIZE, .BODYMAX, .READ, .REPEAT, .SAMPLERATE, .ENDPOINTS, .SHARDS, .PACKETS,
+        .HANDLER, .HEADER_LENGTH,
+    ]
+
+    /// Keywords that may start an ORCHESTRATOR action.
+    public static let actions: [Keyword] = [.CREATE, .CONNECT, .SEND, .FLOOD, .DRAIN, .DISCONNECT]
+}
+
+extension Token.Kind {
+    /// How the token is named in "expected …, found …" messages.
+    public var spelling: String {
+        switch self {
+        case .keyword(let k): "keyword \(k.rawValue)"
+        case .identifier(let s): "'\(s)'"
+        case .value(let s): "'\(s)'"
+        case .string(let raw): "\"\(raw)\""
+        case .equals: "'='"
+        case .colon: "':'"
+        case .comma: "','"
+        case .leftBrace: "'{'"
+        case .rightBrace: "'}'"
+        case .endOfFile: "end of file"
+        }
+    }
+}

@@ -1,0 +1,8 @@
+import LoadshearCommands
+
+@main
+struct Main {
+    static func main() async {
+        await LoadshearCommand.main()
+    }
+}

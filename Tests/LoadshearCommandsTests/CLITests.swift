@@ -1,0 +1,93 @@
+import Foundation
+import Testing
+
+@Suite struct CLITests {
+    @Test func dryRunPrintsThePlanAndExitsZero() throws {
+        let r = try BinaryRunner.run(["examples/template.ldsh", "--dry-run"])
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(r.stdout.contains("shard 1  sessions 50:100 (50-99, 50 sessions)"))
+        #expect(r.stdout.contains("t=2.650s  DISCONNECT"))
+        #expect(r.stdout.contains("hello  11 bytes  packets/hello.bin  [68 65 6c 6c 6f"))
+        #expect(r.stdout.contains("handler       NOP"))
+    }
+
+    @Test func shortDryRunFlagWorksFromAnotherDirectory() throws {
+        let script = BinaryRunner.repositoryRoot.appendingPathComponent("examples/flood.ldsh").path
+        let r = try BinaryRunner.run([script, "-d"])
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(r.stdout.contains("kib    1024 bytes") || r.stdout.contains("kib  1024 bytes"))
+    }
+
+    @Test func badScriptExitsTwoWithLocatedDiagnostics() throws {
+        let dir = NSTemporaryDirectory() + "ldsh-cli-" + UUID().uuidString
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let path = dir + "/bad.ldsh"
+        try """
+            SETTINGS b {
+                SESSION = "TCP"
+                PORT = 70000
+                ENDPOINTS { 127.0.0.1 }
+            }
+            ORCHESTRATOR b {
+                CREATE 2
+                CONNECT 0:3
+            }
+            """.write(toFile: path, atomically: true, encoding: .utf8)
+        let r = try BinaryRunner.run([path, "--dry-run"])
+        #expect(r.status == 2)
+        #expect(r.stderr.contains("bad.ldsh:3:12: error: PORT must be between 1 and 65535, got 70000"))
+        #expect(r.stderr.contains("bad.ldsh:8:13: error: range 0:3 goes past the 2 created sessions"))
+        #expect(r.stderr.contains("           ^~~~~"))
+        #expect(!r.stderr.contains("\u{1B}["), "no colour without a TTY")
+        #expect(r.stdout.isEmpty)
+    }
+
+    @Test func missingScriptFileIsExitTwo() throws {
+        let r = try BinaryRunner.run(["/nonexistent/x.ldsh", "--dry-run"])
+        #expect(r.status == 2)
+        #expect(r.stderr.contains("cannot read the script: no such file"))
+    }
+
+    @Test func usageErrorsExit64() throws {
+        #expect(try BinaryRunner.run(["--no-such-flag"]).status == 64)
+        #expect(try BinaryRunner.run([]).status == 64)
+    }
+
+    @Test func versionAndHelp() throws {
+        let v = try BinaryRunner.run(["--version"])
+        #expect(v.status == 0)
+        #expect(v.stdout.trimmingCharacters(in: .whitespacesAndNewlines) == "0.1.0")
+        #expect(try BinaryRunner.run(["-v"]).stdout.contains("0.1.0"))
+        let h = try BinaryRunner.run(["run", "--help"])
+        #expect(h.status == 0)
+        for flag in ["--dry-run", "--expand-envs", "--acknowledge", "--quiet", "--json"] {
+            #expect(h.stdout.contains(flag), "help lacks \(flag)")
+        }
+    }
+
+    @Test func expandEnvsFlag() throws {
+        let dir = NSTemporaryDirectory() + "ldsh-env-" + UUID().uuidString
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        _ = FileManager.default.createFile(atPath: dir + "/p.bin", contents: Data([1, 2, 3]))
+        let path = dir + "/env.ldsh"
+        try """
+            SETTINGS e {
+                SESSION = "TCP"
+                PORT = 9
+                ENDPOINTS { 127.0.0.1 }
+                PACKETS { p : "$PKTDIR/p.bin" }
+            }
+            ORCHESTRATOR e {
+                CREATE 1
+                CONNECT 0:1
+                SEND 0:1 p COPIES 1
+            }
+            """.write(toFile: path, atomically: true, encoding: .utf8)
+        #expect(try BinaryRunner.run([path, "-d"], environment: ["PKTDIR": dir]).status == 2)
+        let r = try BinaryRunner.run([path, "-d", "-e"], environment: ["PKTDIR": dir])
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(r.stdout.contains("3 bytes"))
+    }
+}

@@ -1,0 +1,78 @@
+import ArgumentParser
+import Foundation
+import LoadshearScript
+import LoadshearTargets
+
+/// `loadshear quickstart`: a built-in target on a free loopback port and a bundled script
+/// against it, end to end in a few seconds.
+package struct QuickstartCommand: AsyncParsableCommand {
+    package static let configuration = CommandConfiguration(
+        commandName: "quickstart",
+        abstract: "Run a bundled example against a built-in loopback target."
+    )
+
+    @Flag(help: "Print only warnings, errors and the final summary.")
+    var quiet = false
+
+    @Flag(help: "Print the bundled script before running it.")
+    var showScript = false
+
+    package init() {}
+
+    /// The bundled script; `@PORT@` becomes the target's port.
+    static let script = """
+        // Loadshear quickstart: 32 sessions against the built-in sink on loopback.
+        SETTINGS quickstart {
+            SESSION = "TCP"
+            PORT = @PORT@
+            SHARDS = 2
+            REPEAT = "true"
+            ENDPOINTS { 127.0.0.1 }
+            PACKETS { hello : "hello.bin" }
+        }
+
+        ORCHESTRATOR quickstart {
+            CREATE 32 OFFSET 0ms
+            CONNECT 0:32 OFFSET 10ms
+            SEND 0:32 hello COPIES 10 COUNTER 0:4 "big":1 TIMESTAMP 4:8 "big":"microseconds" OFFSET 200ms
+            FLOOD 0:16 OFFSET 250ms        // a short flood from half the sessions
+            DRAIN 0:32 OFFSET 1s           // finish the current pass, then close
+            DISCONNECT 0:32 OFFSET 500ms
+        }
+
+        """
+
+    static let packet: [UInt8] = Array("....timestamp...quickstart-hello".utf8)
+
+    package func run() async throws {
+        let target: TargetServer
+        do {
+            target = try await TargetServer.start(TargetOptions(kind: .sink))
+        } catch {
+            Console.error("loadshear quickstart: cannot start the built-in target: \(error)\n")
+            throw ExitCode(1)
+        }
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("loadshear-quickstart-\(getpid())")
+        try? FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let scriptPath = dir.appendingPathComponent("quickstart.ldsh").path
+        let text = Self.script.replacingOccurrences(of: "@PORT@", with: String(target.port))
+        try text.write(toFile: scriptPath, atomically: true, encoding: .utf8)
+        try Data(Self.packet).write(to: dir.appendingPathComponent("hello.bin"))
+        if showScript { Console.out(text + "\n") }
+        if !quiet {
+            Console.out("Quickstart: built-in sink on 127.0.0.1:\(target.port); running the bundled script (see `loadshear quickstart --show-script`)\n")
+        }
+        let plan: Plan
+        do {
+            plan = try Planning.plan(scriptPath, options: PlanOptions(), quiet: quiet)
+        } catch {
+            await target.stop()
+            throw error
+        }
+        let code = await RunSession(plan: plan, acknowledge: true, quiet: quiet, json: nil, noTUI: true).execute()
+        await target.stop()
+        Console.out("  target        \(target.counts.bytesRead) bytes received by the sink over \(target.counts.connections) connections\n")
+        if code != 0 { throw ExitCode(code) }
+    }
+}

@@ -1,0 +1,108 @@
+import ArgumentParser
+import Dispatch
+import Foundation
+import LoadshearTargets
+
+extension TargetKind: ExpressibleByArgument {}
+
+/// `loadshear target sink|echo|broadcast`: a built-in loopback server to load.
+package struct TargetCommand: AsyncParsableCommand {
+    package static let configuration = CommandConfiguration(
+        commandName: "target",
+        abstract: "Run a built-in target server on loopback (sink, echo or broadcast).",
+        discussion: """
+            sink counts and discards; echo sends back what it gets; broadcast sends framed heartbeat \
+            pings (header bytes 0-3 type 1, bytes 4-7 body length, big-endian) at --rate per connection \
+            and counts the frames that come back. Counts are printed at exit (Ctrl-C, or after --duration).
+            """
+    )
+
+    @Argument(help: "sink, echo or broadcast")
+    var kind: TargetKind
+
+    @Option(help: "Port on 127.0.0.1 (0 picks a free one).")
+    var port: Int = 55555
+
+    @Option(help: "broadcast: header size in bytes (at least 8).")
+    var headerSize: Int = 8
+
+    @Option(help: "broadcast: body size in bytes.")
+    var bodySize: Int = 8
+
+    @Option(help: "broadcast: frames per second per connection (0 = as fast as possible).")
+    var rate: Int = 10
+
+    @Option(help: "broadcast: frames per connection before it stops sending.")
+    var count: Int?
+
+    @Option(help: "Stop after this many seconds (default: run until Ctrl-C).")
+    var duration: Double?
+
+    package init() {}
+
+    package func validate() throws {
+        guard (0...65535).contains(port) else { throw ValidationError("--port must be 0...65535") }
+        guard headerSize >= 8 else { throw ValidationError("--header-size must be at least 8") }
+        guard bodySize >= 0, rate >= 0 else { throw ValidationError("--body-size and --rate cannot be negative") }
+    }
+
+    package func run() async throws {
+        var options = TargetOptions(kind: kind)
+        options.port = port
+        options.headerSize = headerSize
+        options.bodySize = bodySize
+        options.rate = rate
+        options.count = count
+        let server: TargetServer
+        do {
+            server = try await TargetServer.start(options)
+        } catch {
+            Console.error("loadshear target: cannot listen on 127.0.0.1:\(port): \(error)\n")
+            throw ExitCode(1)
+        }
+        Console.out("loadshear target \(kind.rawValue) listening on 127.0.0.1:\(server.port)\n")
+        await StopSignal.wait(timeout: duration)
+        await server.stop()
+        Console.out("loadshear target \(kind.rawValue): \(server.counts)\n")
+    }
+}
+
+/// Waits for SIGINT or SIGTERM (or a timeout).
+enum StopSignal {
+    static func wait(timeout: Double?) async {
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            let queue = DispatchQueue(label: "loadshear.target.signals")
+            let once = Once(continuation)
+            var sources: [DispatchSourceSignal] = []
+            for sig in [SIGINT, SIGTERM] {
+                signal(sig, SIG_IGN)
+                let s = DispatchSource.makeSignalSource(signal: sig, queue: queue)
+                s.setEventHandler { once.fire() }
+                s.resume()
+                sources.append(s)
+            }
+            once.keep(sources)
+            if let timeout {
+                queue.asyncAfter(deadline: .now() + timeout) { once.fire() }
+            }
+        }
+    }
+
+    /// Resumes the continuation exactly once.
+    final class Once: @unchecked Sendable {
+        // @unchecked: used only on the serial signal queue.
+        private var continuation: CheckedContinuation<Void, Never>?
+        private var sources: [DispatchSourceSignal] = []
+
+        init(_ c: CheckedContinuation<Void, Never>) { continuation = c }
+
+        func keep(_ s: [DispatchSourceSignal]) { sources = s }
+
+        func fire() {
+            for s in sources { s.cancel() }
+            sources = []
+            continuation?.resume()
+            continuation = nil
+        }
+    }
+}

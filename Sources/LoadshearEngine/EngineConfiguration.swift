@@ -1,0 +1,25 @@
+import NIOCore
+
+/// Tuning knobs, with the values measured best on this machine kind (see
+/// `../shared/notes/measured-here.md` §3).
+public struct EngineConfiguration: Sendable {
+    /// Connects in flight per shard; more overflows the server's accept backlog.
+    public var connectWindow = 256
+    /// Writes per flush: flushing every write measured 10× slower than every 16–64.
+    public var writesPerFlush = 64
+    /// Bytes per flush batch, whichever limit comes first.
+    public var bytesPerFlush = 256 * 1024
+    /// Batches before the write loop yields to the event loop.
+    public var batchesPerTurn = 4
+    /// Write-buffer watermarks: low 256 KiB, high 1 MiB.
+    public var lowWatermark = 256 * 1024
+    public var highWatermark = 1024 * 1024
+    /// How long DRAINing sessions may take to finish once the timeline has ended.
+    public var drainGrace: TimeAmount = .seconds(5)
+    /// After this, sessions that still have not closed are abandoned.
+    public var closeDeadline: TimeAmount = .seconds(10)
+    /// Connect timeout per session.
+    public var connectTimeout: TimeAmount = .seconds(10)
+
+    public init() {}
+}

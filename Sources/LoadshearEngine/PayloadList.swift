@@ -1,0 +1,78 @@
+import LoadshearScript
+import NIOCore
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// One entry of a session's payload list: `copies` payloads of one SEND.
+struct PayloadEntry: Sendable {
+    var send: Int
+    var packet: Int
+    var copies: Int
+    var patched: Bool
+}
+
+/// Packet bytes prepared once per shard. An unpatched packet is also kept repeated back to
+/// back in one buffer, so a run of copies goes out as one slice of it: one iovec for many
+/// packets, and not one byte copied at run time.
+struct PreparedPacket {
+    let buffer: ByteBuffer
+    let repeated: ByteBuffer
+    let repeatCount: Int
+    var size: Int { buffer.readableBytes }
+
+    init(bytes: [UInt8], allocator: ByteBufferAllocator) {
+        var b = allocator.buffer(capacity: bytes.count)
+        b.writeBytes(bytes)
+        buffer = b
+        let n = max(1, min(4096, (64 * 1024) / max(1, bytes.count)))
+        var r = allocator.buffer(capacity: bytes.count * n)
+        for _ in 0..<n { r.writeBytes(bytes) }
+        repeated = r
+        repeatCount = n
+    }
+
+    /// `n` copies (n ≤ repeatCount) as a slice of the repeated buffer.
+    @inline(__always)
+    func copies(_ n: Int) -> ByteBuffer {
+        n == 1 ? buffer : repeated.getSlice(at: repeated.readerIndex, length: n * size)!
+    }
+}
+
+/// Writes an unsigned integer into `length` bytes in the given order (the low bytes of `v`).
+@inline(__always)
+func putInteger(_ v: UInt64, length: Int, order: ByteOrder, into p: UnsafeMutableRawBufferPointer, at offset: Int) {
+    for i in 0..<length {
+        let shift = UInt64(order == .big ? (length - 1 - i) * 8 : i * 8)
+        p[offset + i] = UInt8(truncatingIfNeeded: v >> shift)
+    }
+}
+
+/// Wall-clock Unix time in nanoseconds.
+@inline(__always)
+func unixNanoseconds() -> UInt64 {
+    var ts = timespec()
+    clock_gettime(CLOCK_REALTIME, &ts)
+    return UInt64(ts.tv_sec) &* 1_000_000_000 &+ UInt64(ts.tv_nsec)
+}
+
+/// A SEND's patches resolved for fast writing: the changed bytes form one region
+/// `[lo, hi)`; the rest of the packet is written as slices of the prepared buffer.
+struct PatchLayout: Sendable {
+    var counter: CounterPatch?
+    var timestamp: TimestampPatch?
+    var lo: Int
+    var hi: Int
+
+    init?(_ send: SendSpec) {
+        guard send.counter != nil || send.timestamp != nil else { return nil }
+        counter = send.counter
+        timestamp = send.timestamp
+        let starts = [send.counter?.offset, send.timestamp?.offset].compactMap { $0 }
+        let ends = [send.counter.map { $0.offset + $0.length }, send.timestamp.map { $0.offset + $0.length }]
+            .compactMap { $0 }
+        lo = starts.min()!
+        hi = ends.max()!
+    }
+}

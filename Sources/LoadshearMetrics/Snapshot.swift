@@ -1,0 +1,61 @@
+/// What the reporter publishes: totals, per-shard totals and the increment since the
+/// previous snapshot. An immutable value: the dashboard, the plain lines and the final
+/// report only ever read snapshots.
+public struct Snapshot: Sendable {
+    /// Seconds since the run started.
+    public var elapsed: Double
+    public var totals: CounterValues
+    public var perShard: [CounterValues]
+    public var increment: CounterValues
+    /// Seconds the increment covers.
+    public var interval: Double
+
+    public init(elapsed: Double, perShard: [CounterValues], previous: Snapshot?) {
+        self.elapsed = elapsed
+        self.perShard = perShard
+        self.totals = perShard.reduce(CounterValues(), +)
+        self.increment = totals - (previous?.totals ?? CounterValues())
+        self.interval = max(1e-9, elapsed - (previous?.elapsed ?? 0))
+    }
+
+    /// Reads every shard's counters now.
+    public static func take(_ shards: [ShardCounters], elapsed: Double, previous: Snapshot?) -> Snapshot {
+        Snapshot(elapsed: elapsed, perShard: shards.map { $0.snapshot() }, previous: previous)
+    }
+
+    /// A per-second rate of a counter over the last interval.
+    public func rate(_ c: ShardCounters.Counter) -> Double {
+        Double(increment[c]) / interval
+    }
+}
+
+/// Human figures: `1.23 MB`, `45.6k`.
+public enum Figures {
+    public static func bytes(_ v: Double) -> String {
+        let units = ["B", "kB", "MB", "GB", "TB"]
+        var x = v
+        var i = 0
+        while x >= 1000, i < units.count - 1 {
+            x /= 1000
+            i += 1
+        }
+        return i == 0 ? "\(Int(x)) B" : fixed(x, 2) + " " + units[i]
+    }
+
+    public static func count(_ v: Double) -> String {
+        if v < 1000 { return v == v.rounded() ? String(Int(v)) : fixed(v, 1) }
+        if v < 1_000_000 { return fixed(v / 1000, 1) + "k" }
+        if v < 1_000_000_000 { return fixed(v / 1_000_000, 2) + "M" }
+        return fixed(v / 1_000_000_000, 2) + "G"
+    }
+
+    public static func fixed(_ v: Double, _ digits: Int) -> String {
+        var scale = 1.0
+        for _ in 0..<digits { scale *= 10 }
+        let r = (v * scale).rounded()
+        let whole = Int64(r / scale)
+        var frac = String(Int64(abs(r)) % Int64(scale))
+        while frac.count < digits { frac = "0" + frac }
+        return digits == 0 ? String(whole) : "\(r < 0 && whole == 0 ? "-" : "")\(whole).\(frac)"
+    }
+}

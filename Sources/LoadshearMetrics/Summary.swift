@@ -1,0 +1,36 @@
+/// The end-of-run summary for people: exact totals and average rates.
+public struct Summary: Sendable {
+    public var snapshot: Snapshot
+    public var shardCount: Int
+    public var sessions: Int
+
+    public init(snapshot: Snapshot, shardCount: Int, sessions: Int) {
+        self.snapshot = snapshot
+        self.shardCount = shardCount
+        self.sessions = sessions
+    }
+
+    public func text() -> String {
+        let t = snapshot.totals
+        let secs = max(snapshot.elapsed, 1e-9)
+        func rate(_ v: Int) -> String { Figures.count(Double(v) / secs) + "/s" }
+        func byteRate(_ v: Int) -> String { Figures.bytes(Double(v) / secs) + "/s" }
+        var out = "Summary\n"
+        out += "  duration      \(Figures.fixed(secs, 3)) s, \(sessions) sessions on \(shardCount) shard\(shardCount == 1 ? "" : "s")\n"
+        out += "  sent          \(t[.bytesSent]) bytes (\(byteRate(t[.bytesSent]))), \(t[.packetsSent]) packets (\(rate(t[.packetsSent])))\n"
+        out += "  read          \(t[.bytesRead]) bytes (\(byteRate(t[.bytesRead]))), \(t[.framesRead]) frames (\(rate(t[.framesRead])))\n"
+        out += "  responses     \(t[.responsesSent]) sent\n"
+        out += "  connections   \(t[.connectionsAttempted]) attempted, \(t[.connectionsSucceeded]) connected, \(t[.connectionsFailed]) failed\n"
+        out += "  closes        \(t[.closedByUs]) by us, \(t[.closedByPeer]) by the server (\(t[.resets]) resets), \(t[.protocolErrors]) protocol errors\n"
+        if t[.handlerCalls] > 0 {
+            out += "  handler       \(t[.handlerCalls]) calls, \(t[.handlerEmpty]) empty, \(t[.handlerTraps]) traps, \(t[.handlerBadPointers]) bad pointers, \(t[.handlerAllocFailures]) alloc failures\n"
+        }
+        return out
+    }
+
+    /// One line for non-TTY progress: elapsed, rates, connections.
+    public static func line(_ s: Snapshot) -> String {
+        let t = s.totals
+        return "[\(Figures.fixed(s.elapsed, 1))s] sent \(Figures.bytes(s.rate(.bytesSent)))/s \(Figures.count(s.rate(.packetsSent))) pkt/s | read \(Figures.bytes(s.rate(.bytesRead)))/s \(Figures.count(s.rate(.framesRead))) frames/s | conn \(t[.connectionsActive]) active, \(t[.connectionsFailed]) failed"
+    }
+}

@@ -1,0 +1,278 @@
+import NIOCore
+import NIOPosix
+import Synchronization
+
+/// The built-in loopback targets: quickstart, tests and benchmarks load these.
+public enum TargetKind: String, Sendable, CaseIterable {
+    /// Counts and discards everything.
+    case sink
+    /// Sends back whatever arrives.
+    case echo
+    /// Sends framed heartbeat pings at a rate and counts the frames that come back.
+    case broadcast
+}
+
+public struct TargetOptions: Sendable {
+    public var kind: TargetKind
+    /// Loopback only: targets never listen beyond this machine.
+    public var host = "127.0.0.1"
+    /// 0 picks a free port.
+    public var port = 0
+    /// broadcast: header size (≥ 8): bytes 0–3 the type (1 = ping), 4–7 the body length,
+    /// both big-endian.
+    public var headerSize = 8
+    /// broadcast: body bytes per frame.
+    public var bodySize = 8
+    /// broadcast: frames per second per connection; 0 = as fast as the socket takes them.
+    public var rate = 10
+    /// broadcast: stop after this many frames per connection (nil = no limit).
+    public var count: Int?
+
+    public init(kind: TargetKind) {
+        self.kind = kind
+    }
+}
+
+/// What a target has seen. Totals over all connections.
+public struct TargetCounts: Sendable, Equatable, CustomStringConvertible {
+    public var connections = 0
+    public var bytesRead = 0
+    public var bytesWritten = 0
+    public var framesSent = 0
+    public var framesReceived = 0
+
+    public var description: String {
+        "connections \(connections), bytes read \(bytesRead), bytes written \(bytesWritten), frames sent \(framesSent), frames received \(framesReceived)"
+    }
+}
+
+/// A running target on loopback.
+public final class TargetServer: Sendable {
+    public let port: Int
+    public let options: TargetOptions
+    private let channel: Channel
+    private let group: MultiThreadedEventLoopGroup
+    private let ownsGroup: Bool
+    let stats: Stats
+
+    final class Stats: Sendable {
+        let connections = Atomic<Int>(0)
+        let bytesRead = Atomic<Int>(0)
+        let bytesWritten = Atomic<Int>(0)
+        let framesSent = Atomic<Int>(0)
+        let framesReceived = Atomic<Int>(0)
+    }
+
+    private init(port: Int, options: TargetOptions, channel: Channel, group: MultiThreadedEventLoopGroup,
+                 ownsGroup: Bool, stats: Stats) {
+        self.port = port
+        self.options = options
+        self.channel = channel
+        self.group = group
+        self.ownsGroup = ownsGroup
+        self.stats = stats
+    }
+
+    /// Starts a target; with no group given it runs its own (one thread per core).
+    public static func start(_ options: TargetOptions, group: MultiThreadedEventLoopGroup? = nil) async throws
+        -> TargetServer
+    {
+        let g = group ?? MultiThreadedEventLoopGroup(numberOfThreads: System.coreCount)
+        let stats = Stats()
+        let frame = BroadcastFrame(options: options)
+        let channel = try await ServerBootstrap(group: g)
+            .serverChannelOption(.backlog, value: 4096)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+            .childChannelInitializer { channel in
+                stats.connections.wrappingAdd(1, ordering: .relaxed)
+                return channel.eventLoop.makeCompletedFuture {
+                    let handler: ChannelHandler = switch options.kind {
+                    case .sink: SinkHandler(stats: stats)
+                    case .echo: EchoHandler(stats: stats)
+                    case .broadcast: BroadcastHandler(stats: stats, options: options, frame: frame)
+                    }
+                    try channel.pipeline.syncOperations.addHandler(handler)
+                }
+            }
+            .bind(host: options.host, port: options.port)
+            .get()
+        let port = channel.localAddress?.port ?? options.port
+        return TargetServer(port: port, options: options, channel: channel, group: g, ownsGroup: group == nil,
+                            stats: stats)
+    }
+
+    public var counts: TargetCounts {
+        TargetCounts(
+            connections: stats.connections.load(ordering: .relaxed),
+            bytesRead: stats.bytesRead.load(ordering: .relaxed),
+            bytesWritten: stats.bytesWritten.load(ordering: .relaxed),
+            framesSent: stats.framesSent.load(ordering: .relaxed),
+            framesReceived: stats.framesReceived.load(ordering: .relaxed))
+    }
+
+    public func stop() async {
+        try? await channel.close()
+        if ownsGroup { try? await group.shutdownGracefully() }
+    }
+}
+
+/// A prebuilt heartbeat ping frame.
+struct BroadcastFrame: Sendable {
+    let bytes: [UInt8]
+
+    init(options: TargetOptions) {
+        let h = max(8, options.headerSize)
+        var b = [UInt8](repeating: 0, count: h + options.bodySize)
+        b[3] = 1  // type 1 = ping
+        let n = UInt32(options.bodySize)
+        b[4] = UInt8(n >> 24)
+        b[5] = UInt8((n >> 16) & 0xFF)
+        b[6] = UInt8((n >> 8) & 0xFF)
+        b[7] = UInt8(n & 0xFF)
+        for i in 0..<options.bodySize { b[h + i] = UInt8(truncatingIfNeeded: 0x41 + i % 26) }
+        bytes = b
+    }
+}
+
+final class SinkHandler: ChannelInboundHandler {
+    typealias InboundIn = ByteBuffer
+    let stats: TargetServer.Stats
+
+    init(stats: TargetServer.Stats) { self.stats = stats }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        stats.bytesRead.wrappingAdd(unwrapInboundIn(data).readableBytes, ordering: .relaxed)
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: Error) {
+        context.close(promise: nil)
+    }
+}
+
+final class EchoHandler: ChannelInboundHandler {
+    typealias InboundIn = ByteBuffer
+    typealias OutboundOut = ByteBuffer
+    let stats: TargetServer.Stats
+
+    init(stats: TargetServer.Stats) { self.stats = stats }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let n = unwrapInboundIn(data).readableBytes
+        stats.bytesRead.wrappingAdd(n, ordering: .relaxed)
+        stats.bytesWritten.wrappingAdd(n, ordering: .relaxed)
+        context.write(data, promise: nil)
+    }
+
+    func channelReadComplete(context: ChannelHandlerContext) {
+        context.flush()
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: Error) {
+        context.close(promise: nil)
+    }
+}
+
+/// Sends ping frames at the configured rate and counts framed replies (any type, length
+/// at bytes 4–7).
+final class BroadcastHandler: ChannelInboundHandler {
+    typealias InboundIn = ByteBuffer
+    typealias OutboundOut = ByteBuffer
+    let stats: TargetServer.Stats
+    let options: TargetOptions
+    let frame: ByteBuffer
+    let headerSize: Int
+    private var sent = 0
+    private var timer: RepeatedTask?
+    private var inbound: ByteBuffer?
+    private var flooding = false
+
+    init(stats: TargetServer.Stats, options: TargetOptions, frame: BroadcastFrame) {
+        self.stats = stats
+        self.options = options
+        self.headerSize = max(8, options.headerSize)
+        var b = ByteBufferAllocator().buffer(capacity: frame.bytes.count)
+        b.writeBytes(frame.bytes)
+        self.frame = b
+    }
+
+    private var remaining: Int { options.count.map { max(0, $0 - sent) } ?? Int.max }
+
+    func channelActive(context: ChannelHandlerContext) {
+        if options.rate <= 0 {
+            flooding = true
+            floodWrite(context)
+            return
+        }
+        // Ticks of at most 1 ms; each tick sends its share of the rate.
+        let perTick = max(1, options.rate / 1000)
+        let interval = TimeAmount.nanoseconds(Int64(1_000_000_000 / max(1, options.rate / perTick)))
+        let bound = NIOLoopBound(context, eventLoop: context.eventLoop)
+        let me = NIOLoopBound(self, eventLoop: context.eventLoop)
+        timer = context.eventLoop.scheduleRepeatedTask(initialDelay: .zero, delay: interval) { task in
+            let ctx = bound.value
+            let handler = me.value
+            let n = min(perTick, handler.remaining)
+            if n == 0 || !ctx.channel.isActive {
+                task.cancel()
+                return
+            }
+            for _ in 0..<n { ctx.write(handler.wrapOutboundOut(handler.frame), promise: nil) }
+            ctx.flush()
+            handler.sent += n
+            handler.stats.framesSent.wrappingAdd(n, ordering: .relaxed)
+            handler.stats.bytesWritten.wrappingAdd(n * handler.frame.readableBytes, ordering: .relaxed)
+        }
+    }
+
+    private func floodWrite(_ context: ChannelHandlerContext) {
+        var n = 0
+        while context.channel.isWritable, remaining > 0, n < 256 {
+            context.write(wrapOutboundOut(frame), promise: nil)
+            sent += 1
+            n += 1
+        }
+        if n > 0 {
+            context.flush()
+            stats.framesSent.wrappingAdd(n, ordering: .relaxed)
+            stats.bytesWritten.wrappingAdd(n * frame.readableBytes, ordering: .relaxed)
+        }
+        if context.channel.isWritable, remaining > 0, context.channel.isActive {
+            let bound = NIOLoopBound(context, eventLoop: context.eventLoop)
+            let me = NIOLoopBound(self, eventLoop: context.eventLoop)
+            context.eventLoop.execute { me.value.floodWrite(bound.value) }
+        }
+    }
+
+    func channelWritabilityChanged(context: ChannelHandlerContext) {
+        if flooding, context.channel.isWritable { floodWrite(context) }
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        timer?.cancel()
+        timer = nil
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        var buffer = unwrapInboundIn(data)
+        stats.bytesRead.wrappingAdd(buffer.readableBytes, ordering: .relaxed)
+        if var pending = inbound {
+            pending.writeBuffer(&buffer)
+            buffer = pending
+            inbound = nil
+        }
+        var frames = 0
+        while buffer.readableBytes >= headerSize {
+            let length = Int(buffer.getInteger(at: buffer.readerIndex + 4, as: UInt32.self)!)
+            guard buffer.readableBytes >= headerSize + length else { break }
+            buffer.moveReaderIndex(forwardBy: headerSize + length)
+            frames += 1
+        }
+        if frames > 0 { stats.framesReceived.wrappingAdd(frames, ordering: .relaxed) }
+        if buffer.readableBytes > 0 { inbound = buffer }
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: Error) {
+        context.close(promise: nil)
+    }
+}

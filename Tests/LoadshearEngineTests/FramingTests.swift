@@ -1,0 +1,133 @@
+import Foundation
+import LoadshearMetrics
+import LoadshearScript
+import NIOCore
+import Testing
+@testable import LoadshearEngine
+
+/// Frames of an 8-byte header with a big-endian body length at bytes 4..7.
+func frame(body: [UInt8], type: UInt8 = 1) -> [UInt8] {
+    let n = UInt32(body.count)
+    return [0, 0, 0, type, UInt8(n >> 24), UInt8((n >> 16) & 0xFF), UInt8((n >> 8) & 0xFF), UInt8(n & 0xFF)] + body
+}
+
+@Suite struct FrameReaderTests {
+    func collect(_ chunks: [[UInt8]], bodyMax: Int = 100, source: FrameReader.LengthSource =
+                 .headerLength(HeaderLength(offset: 4, size: 4, bigEndian: true))) -> ([[UInt8]], Bool) {
+        var reader = FrameReader(headerSize: 8, bodyMax: bodyMax, lengthSource: source)
+        var frames: [[UInt8]] = []
+        var failed = false
+        for c in chunks {
+            reader.feed(ByteBuffer(bytes: c), bodyLengthFromHandler: { _ in nil }) { e in
+                switch e {
+                case .frame(let f):
+                    frames.append(Array(f.readableBytesView))
+                    return true
+                default:
+                    failed = true
+                    return false
+                }
+            }
+            if failed { break }
+        }
+        return (frames, failed)
+    }
+
+    @Test func oneByteReads() {
+        let stream = frame(body: [1, 2, 3]) + frame(body: []) + frame(body: Array(repeating: 9, count: 50))
+        let (frames, failed) = collect(stream.map { [$0] })
+        #expect(!failed)
+        #expect(frames == [frame(body: [1, 2, 3]), frame(body: []), frame(body: Array(repeating: 9, count: 50))])
+    }
+
+    @Test func manyFramesInOneRead() {
+        let frames = (0..<100).map { frame(body: Array(repeating: UInt8($0), count: $0 % 7)) }
+        let (got, _) = collect([Array(frames.joined())])
+        #expect(got == frames)
+    }
+
+    @Test func splitsAtEveryPosition() {
+        let stream = frame(body: [1, 2]) + frame(body: [3])
+        for cut in 0...stream.count {
+            let (got, _) = collect([Array(stream[..<cut]), Array(stream[cut...])])
+            #expect(got == [frame(body: [1, 2]), frame(body: [3])])
+        }
+    }
+
+    @Test func bodyMaxPlusOneFails() {
+        let (ok, okFailed) = collect([frame(body: Array(repeating: 0, count: 100))])
+        #expect(ok.count == 1 && !okFailed)
+        let (got, failed) = collect([frame(body: [1]) + frame(body: Array(repeating: 0, count: 101))])
+        #expect(got.count == 1)
+        #expect(failed)
+    }
+
+    @Test func headerOnlyWithoutALengthSource() {
+        let (got, _) = collect([Array(repeating: 5, count: 20)], source: .none)
+        #expect(got == [Array(repeating: 5, count: 8), Array(repeating: 5, count: 8)])
+    }
+
+    @Test func littleEndianOddWidth() {
+        var reader = FrameReader(headerSize: 4, bodyMax: 1000,
+                                 lengthSource: .headerLength(HeaderLength(offset: 1, size: 3, bigEndian: false)))
+        var sizes: [Int] = []
+        reader.feed(ByteBuffer(bytes: [9, 2, 1, 0] + Array(repeating: 0, count: 258)), bodyLengthFromHandler: { _ in nil }) {
+            if case .frame(let f) = $0 { sizes.append(f.readableBytes) }
+            return true
+        }
+        #expect(sizes == [4 + 258])
+    }
+}
+
+@Suite(.serialized) struct FramedReadTests {
+    func script(headerLength: String, bodyMax: Int = 64) -> String {
+        """
+        SETTINGS t {
+            SESSION = "TCP"
+            PORT = @PORT@
+            READ = "true"
+            HEADERSIZE = 8
+            BODYMAX = \(bodyMax)
+            \(headerLength)
+            ENDPOINTS { 127.0.0.1 }
+        }
+        ORCHESTRATOR t {
+            CREATE 3 OFFSET 0ms
+            CONNECT 0:3 OFFSET 1ms
+            DISCONNECT 0:3 OFFSET 400ms
+        }
+        """
+    }
+
+    @Test func framesSplitAcrossWritesAndZeroLengthBodies() async throws {
+        let stream = (0..<40).map { frame(body: Array(repeating: UInt8($0), count: $0 % 5)) }.joined()
+        // Chunks of 3 bytes, each flushed on its own, cut frames everywhere.
+        let chunks = stride(from: 0, to: stream.count, by: 3).map { Array(Array(stream)[$0..<min($0 + 3, stream.count)]) }
+        let server = try RecordingServer(.send(chunks))
+        defer { server.shutdown() }
+        let plan = try makePlan(script(headerLength: "HEADER_LENGTH = 4:4 \"big\""), port: server.port)
+        let s = try await run(plan)
+        #expect(s.totals[.framesRead] == 3 * 40)
+        #expect(s.totals[.bytesRead] == 3 * stream.count)
+        #expect(s.totals[.protocolErrors] == 0)
+    }
+
+    @Test func nopWithoutHeaderLengthReadsHeaderOnlyFrames() async throws {
+        let server = try RecordingServer(.send([Array(repeating: 1, count: 8 * 10 + 5)]))
+        defer { server.shutdown() }
+        let plan = try makePlan(script(headerLength: ""), port: server.port)
+        let s = try await run(plan)
+        #expect(s.totals[.framesRead] == 3 * 10)
+    }
+
+    @Test func bodyMaxPlusOneClosesTheSession() async throws {
+        let server = try RecordingServer(.send([frame(body: [1, 2]) + frame(body: Array(repeating: 0, count: 65))]))
+        defer { server.shutdown() }
+        let plan = try makePlan(script(headerLength: "HEADER_LENGTH = 4:4 \"big\""), port: server.port)
+        let s = try await run(plan)
+        #expect(s.totals[.framesRead] == 3)
+        #expect(s.totals[.protocolErrors] == 3)
+        #expect(s.totals[.closedByUs] == 3)
+        #expect(server.wait { $0.count == 3 && $0.allSatisfy(\.closed) })
+    }
+}

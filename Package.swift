@@ -55,9 +55,17 @@ let package = Package(
         .testTarget(
             name: "LoadshearEngineTests",
             dependencies: [
-                "LoadshearEngine", "LoadshearScript", "LoadshearTargets", "LoadshearMetrics",
+                "LoadshearEngine", "LoadshearScript", "LoadshearTargets", "LoadshearMetrics", "LoadshearHandlers",
+                .product(name: "WAT", package: "WasmKit"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
+            ]
+        ),
+        .testTarget(
+            name: "LoadshearHandlersTests",
+            dependencies: [
+                "LoadshearHandlers", "LoadshearScript",
+                .product(name: "WAT", package: "WasmKit"),
             ]
         ),
         .testTarget(name: "LoadshearCommandsTests", dependencies: ["LoadshearCommands", "LoadshearScript"]),

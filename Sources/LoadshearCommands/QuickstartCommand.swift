@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import LoadshearHandlers
 import LoadshearScript
 import LoadshearTargets
 
@@ -21,12 +22,18 @@ package struct QuickstartCommand: AsyncParsableCommand {
 
     /// The bundled script; `@PORT@` becomes the target's port.
     static let script = """
-        // Loadshear quickstart: 32 sessions against the built-in sink on loopback.
+        // Loadshear quickstart: 32 sessions against the built-in broadcast target on loopback.
+        // The target sends heartbeat pings (8-byte header: type 1 at bytes 0..3, body length
+        // at bytes 4..7, big-endian); the bundled WebAssembly handler answers each with a pong.
         SETTINGS quickstart {
             SESSION = "TCP"
             PORT = @PORT@
             SHARDS = 2
             REPEAT = "true"
+            READ = "true"
+            HEADERSIZE = 8
+            BODYMAX = 4096
+            HANDLER = "heartbeat.wasm"
             ENDPOINTS { 127.0.0.1 }
             PACKETS { hello : "hello.bin" }
         }
@@ -34,7 +41,7 @@ package struct QuickstartCommand: AsyncParsableCommand {
         ORCHESTRATOR quickstart {
             CREATE 32 OFFSET 0ms
             CONNECT 0:32 OFFSET 10ms
-            SEND 0:32 hello COPIES 10 COUNTER 0:4 "big":1 TIMESTAMP 4:8 "big":"microseconds" OFFSET 200ms
+            SEND 0:32 hello COPIES 10 COUNTER 8:4 "big":1 TIMESTAMP 12:8 "big":"microseconds" OFFSET 200ms
             FLOOD 0:16 OFFSET 250ms        // a short flood from half the sessions
             DRAIN 0:32 OFFSET 1s           // finish the current pass, then close
             DISCONNECT 0:32 OFFSET 500ms
@@ -42,12 +49,15 @@ package struct QuickstartCommand: AsyncParsableCommand {
 
         """
 
-    static let packet: [UInt8] = Array("....timestamp...quickstart-hello".utf8)
+    /// A data frame (type 3) with a 24-byte body: counter at 8..11, timestamp at 12..19.
+    static let packet: [UInt8] = [0, 0, 0, 3, 0, 0, 0, 24] + Array("ctr.timestamp...qs-hello".utf8)
 
     package func run() async throws {
         let target: TargetServer
         do {
-            target = try await TargetServer.start(TargetOptions(kind: .sink))
+            var options = TargetOptions(kind: .broadcast)
+            options.rate = 20
+            target = try await TargetServer.start(options)
         } catch {
             Console.error("loadshear quickstart: cannot start the built-in target: \(error)\n")
             throw ExitCode(1)
@@ -59,20 +69,24 @@ package struct QuickstartCommand: AsyncParsableCommand {
         let text = Self.script.replacingOccurrences(of: "@PORT@", with: String(target.port))
         try text.write(toFile: scriptPath, atomically: true, encoding: .utf8)
         try Data(Self.packet).write(to: dir.appendingPathComponent("hello.bin"))
+        try Data(BundledHeartbeat.wasm).write(to: dir.appendingPathComponent("heartbeat.wasm"))
         if showScript { Console.out(text + "\n") }
         if !quiet {
-            Console.out("Quickstart: built-in sink on 127.0.0.1:\(target.port); running the bundled script (see `loadshear quickstart --show-script`)\n")
+            Console.out("Quickstart: built-in broadcast target (heartbeats) on 127.0.0.1:\(target.port); running the bundled script (see `loadshear quickstart --show-script`)\n")
         }
         let plan: Plan
         do {
-            plan = try Planning.plan(scriptPath, options: PlanOptions(), quiet: quiet)
+            var options = PlanOptions()
+            options.handlerInspector = WasmModuleInspector()
+            plan = try Planning.plan(scriptPath, options: options, quiet: quiet)
         } catch {
             await target.stop()
             throw error
         }
         let code = await RunSession(plan: plan, acknowledge: true, quiet: quiet, json: nil, noTUI: true).execute()
         await target.stop()
-        Console.out("  target        \(target.counts.bytesRead) bytes received by the sink over \(target.counts.connections) connections\n")
+        let c = target.counts
+        Console.out("  target        \(c.bytesRead) bytes received over \(c.connections) connections; \(c.framesSent) heartbeats sent, \(c.framesReceived) frames received (data frames and pongs)\n")
         if code != 0 { throw ExitCode(code) }
     }
 }

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import LoadshearHandlers
 import LoadshearScript
 
 /// `loadshear <script> [options]`: plan the script, then print the plan or run it.
@@ -50,6 +51,7 @@ package struct RunCommand: AsyncParsableCommand {
         guard let script else { return }
         var options = PlanOptions()
         options.expandEnvironment = expandEnvs
+        options.handlerInspector = WasmModuleInspector()
         let plan = try Planning.plan(script, options: options, quiet: quiet)
         if dryRun {
             Console.out(plan.dryRunText())

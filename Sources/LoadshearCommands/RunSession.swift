@@ -13,7 +13,6 @@ struct RunSession {
     var quiet: Bool
     var json: String?
     var noTUI: Bool
-    var handlerFactory: any HandlerFactory = NOPHandlerFactory()
     var configuration = EngineConfiguration()
 
     /// Exit code as `cli.md` lists them.
@@ -21,7 +20,14 @@ struct RunSession {
         if let refusal = ResponsibleUse.check(plan: plan, acknowledged: acknowledge) {
             return refusal
         }
-        let engine = Engine(plan: plan, handlerFactory: handlerFactory, configuration: configuration)
+        let factory: any HandlerFactory
+        do {
+            factory = try WasmHandlerFactory.forPlan(plan) { Console.error("loadshear: \($0)\n") }
+        } catch {
+            Console.error("loadshear: cannot load the handler: \(error)\n")
+            return 1
+        }
+        let engine = Engine(plan: plan, handlerFactory: factory, configuration: configuration)
         let interrupts = Interrupts { count in
             if count == 1 {
                 Console.error("\nloadshear: stopping (Ctrl-C again to quit at once)\n")

@@ -108,6 +108,7 @@ final class Shard: @unchecked Sendable {
             }
             connectsInFlight += 1
             counters.add(.connectionsAttempted)
+            counters.connectAttempted(at: NIODeadline.now().uptimeNanoseconds)
             session.connect(to: addresses[s % addresses.count], on: loop)
         }
     }

@@ -14,6 +14,10 @@ public final class ShardCounters: Sendable {
     }
 
     private let slots: [Slot]
+    /// Monotonic nanoseconds of the shard's first connect attempt and latest successful
+    /// connect (0 = none yet): the connect phase the summary reports.
+    private let firstConnectAttempt = Atomic<UInt64>(0)
+    private let lastConnect = Atomic<UInt64>(0)
 
     /// One counter. A class so that the noncopyable atomic has a stable home.
     final class Slot: Sendable {
@@ -35,6 +39,21 @@ public final class ShardCounters: Sendable {
     @inline(__always)
     public func get(_ c: Counter) -> Int {
         slots[c.rawValue].value.load(ordering: .relaxed)
+    }
+
+    /// Notes a connect attempt at monotonic time `now`; call only from the owning loop.
+    public func connectAttempted(at now: UInt64) {
+        if firstConnectAttempt.load(ordering: .relaxed) == 0 { firstConnectAttempt.store(now, ordering: .relaxed) }
+    }
+
+    /// Notes a successful connect at monotonic time `now`; call only from the owning loop.
+    public func connected(at now: UInt64) {
+        lastConnect.store(now, ordering: .relaxed)
+    }
+
+    /// (first attempt, last success) in monotonic nanoseconds, 0 when none.
+    public var connectPhase: (UInt64, UInt64) {
+        (firstConnectAttempt.load(ordering: .relaxed), lastConnect.load(ordering: .relaxed))
     }
 
     public func snapshot() -> CounterValues {

@@ -1,3 +1,5 @@
+import Foundation
+
 /// What the reporter publishes: totals, per-shard totals and the increment since the
 /// previous snapshot. An immutable value: the dashboard, the plain lines and the final
 /// report only ever read snapshots.
@@ -9,6 +11,10 @@ public struct Snapshot: Sendable {
     public var increment: CounterValues
     /// Seconds the increment covers.
     public var interval: Double
+    /// Seconds from the first connect attempt to the last successful connect (nil before any).
+    public var connectPhase: Double?
+    /// Peak resident memory of the process in bytes, when the system tells.
+    public var peakRSS: Int?
 
     public init(elapsed: Double, perShard: [CounterValues], previous: Snapshot?) {
         self.elapsed = elapsed
@@ -20,7 +26,13 @@ public struct Snapshot: Sendable {
 
     /// Reads every shard's counters now.
     public static func take(_ shards: [ShardCounters], elapsed: Double, previous: Snapshot?) -> Snapshot {
-        Snapshot(elapsed: elapsed, perShard: shards.map { $0.snapshot() }, previous: previous)
+        var s = Snapshot(elapsed: elapsed, perShard: shards.map { $0.snapshot() }, previous: previous)
+        let phases = shards.map(\.connectPhase)
+        let starts = phases.map(\.0).filter { $0 > 0 }
+        let ends = phases.map(\.1).filter { $0 > 0 }
+        if let a = starts.min(), let b = ends.max(), b >= a { s.connectPhase = Double(b - a) / 1e9 }
+        s.peakRSS = ProcessMemory.peakRSS()
+        return s
     }
 
     /// A per-second rate of a counter over the last interval.
@@ -57,5 +69,17 @@ public enum Figures {
         var frac = String(Int64(abs(r)) % Int64(scale))
         while frac.count < digits { frac = "0" + frac }
         return digits == 0 ? String(whole) : "\(r < 0 && whole == 0 ? "-" : "")\(whole).\(frac)"
+    }
+}
+
+/// The process's peak resident set size, from /proc (Linux).
+public enum ProcessMemory {
+    public static func peakRSS() -> Int? {
+        guard let text = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8) else { return nil }
+        for line in text.split(separator: "\n") where line.hasPrefix("VmHWM:") {
+            let digits = line.split(separator: " ").dropFirst().first.flatMap { Int($0) }
+            return digits.map { $0 * 1024 }
+        }
+        return nil
     }
 }

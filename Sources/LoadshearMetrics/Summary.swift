@@ -21,9 +21,15 @@ public struct Summary: Sendable {
         out += "  read          \(t[.bytesRead]) bytes (\(byteRate(t[.bytesRead]))), \(t[.framesRead]) frames (\(rate(t[.framesRead])))\n"
         out += "  responses     \(t[.responsesSent]) sent\n"
         out += "  connections   \(t[.connectionsAttempted]) attempted, \(t[.connectionsSucceeded]) connected, \(t[.connectionsFailed]) failed\n"
+        if let c = snapshot.connectPhase, t[.connectionsSucceeded] > 0 {
+            out += "  connect phase \(t[.connectionsSucceeded]) connected in \(Figures.fixed(c, 3)) s (\(Figures.count(Double(t[.connectionsSucceeded]) / max(c, 1e-6)))/s)\n"
+        }
         out += "  closes        \(t[.closedByUs]) by us, \(t[.closedByPeer]) by the server (\(t[.resets]) resets), \(t[.protocolErrors]) protocol errors\n"
         if t[.handlerCalls] > 0 {
             out += "  handler       \(t[.handlerCalls]) calls, \(t[.handlerEmpty]) empty, \(t[.handlerTraps]) traps, \(t[.handlerBadPointers]) bad pointers, \(t[.handlerAllocFailures]) alloc failures\n"
+        }
+        if let rss = snapshot.peakRSS {
+            out += "  memory        peak RSS \(Figures.bytes(Double(rss)))\n"
         }
         return out
     }

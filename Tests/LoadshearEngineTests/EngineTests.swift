@@ -73,6 +73,41 @@ import Testing
         #expect(s.totals[.packetsSent] == total)
     }
 
+    /// Packets above the whole-copy limit go out as slices around the patched region.
+    @Test func largePatchedPacketsKeepEveryUnpatchedByte() async throws {
+        let server = try RecordingServer()
+        defer { server.shutdown() }
+        let big = (0..<1000).map { UInt8(truncatingIfNeeded: $0 &* 7) }
+        let plan = try makePlan("""
+            SETTINGS t {
+                SESSION = "TCP"
+                PORT = @PORT@
+                SHARDS = 2
+                ENDPOINTS { 127.0.0.1 }
+                PACKETS { p : "p.bin" }
+            }
+            ORCHESTRATOR t {
+                CREATE 6 OFFSET 0ms
+                CONNECT 0:6 OFFSET 1ms
+                SEND 0:6 p COPIES 40 COUNTER 500:8 "little":1 TIMESTAMP 100:8 "big":"nanoseconds" OFFSET 30ms
+                DISCONNECT 0:6 OFFSET 300ms
+            }
+            """, packets: ["p.bin": big], port: server.port)
+        _ = try await run(plan)
+        #expect(server.wait { $0.count == 6 && $0.allSatisfy { $0.bytes.count == 40 * 1000 } })
+        var values = Set<UInt64>()
+        for stream in server.allBytes {
+            for p in packets(stream, size: 1000) {
+                let b = Array(p)
+                #expect(b[0..<100] == big[0..<100])
+                #expect(b[108..<500] == big[108..<500])
+                #expect(b[508...] == big[508...])
+                values.insert(integer(p[(p.startIndex + 500)..<(p.startIndex + 508)], bigEndian: false))
+            }
+        }
+        #expect(values == Set(0..<240))
+    }
+
     @Test func timestampsCarryTheSendTime() async throws {
         let server = try RecordingServer()
         defer { server.shutdown() }

@@ -1,5 +1,6 @@
 import Foundation
 import LoadshearEngine
+import LoadshearHandlers
 import LoadshearMetrics
 import LoadshearScript
 import Testing
@@ -16,6 +17,7 @@ func makePlan(_ text: String, packets: [String: [UInt8]] = [:], port: Int) throw
     try text.replacingOccurrences(of: "@PORT@", with: String(port)).write(toFile: path, atomically: true, encoding: .utf8)
     var options = PlanOptions()
     options.cpuCount = 2
+    options.handlerInspector = WasmModuleInspector()
     let (plan, diagnostics, file) = PlanBuilder.build(path: path, options: options)
     guard let plan else {
         Issue.record("plan failed:\n\(DiagnosticRenderer().render(diagnostics, in: file))")
@@ -26,12 +28,20 @@ func makePlan(_ text: String, packets: [String: [UInt8]] = [:], port: Int) throw
 
 struct PlanFailed: Error {}
 
-/// Runs a plan with a fast test configuration.
+/// Runs a plan with a fast test configuration and the plan's handler.
 func run(_ plan: Plan, configure: (inout EngineConfiguration) -> Void = { _ in }) async throws -> Snapshot {
     var config = EngineConfiguration()
     config.drainGrace = .seconds(10)
     configure(&config)
-    return try await Engine(plan: plan, configuration: config).run()
+    let factory = try WasmHandlerFactory.forPlan(plan) { _ in }
+    return try await Engine(plan: plan, handlerFactory: factory, configuration: config).run()
+}
+
+let repositoryRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+    .deletingLastPathComponent()
+
+func sdkModule(_ path: String) throws -> [UInt8] {
+    [UInt8](try Data(contentsOf: repositoryRoot.appendingPathComponent("sdk/examples/" + path)))
 }
 
 /// Reads unsigned integers out of fixed-size packets.

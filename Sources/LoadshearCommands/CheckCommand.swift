@@ -1,0 +1,141 @@
+import ArgumentParser
+import Foundation
+import LoadshearHandlers
+import LoadshearScript
+
+/// `loadshear check handler.wasm`: does a module meet the contract, and what does it answer?
+package struct CheckCommand: ParsableCommand {
+    package static let configuration = CommandConfiguration(
+        commandName: "check",
+        abstract: "Check a handler module against the host-guest contract and try a packet through it.",
+        discussion: """
+            Prints the exports and whether each meets the contract, then runs one message through \
+            handle_header (if exported) and handle_body and prints the response as a hexdump with \
+            its size and the time per call. Exit 0 when the module meets the contract, 2 when not.
+            """
+    )
+
+    @Argument(help: "The handler module (.wasm).")
+    var module: String
+
+    @Option(help: "Header size in bytes of the message to try.")
+    var headerSize: Int = 8
+
+    @Option(help: "A file holding the message to try (header and body).")
+    var packet: String?
+
+    @Option(help: "The message to try as hex, e.g. '00000001 00000004 70696e67'.")
+    var hex: String?
+
+    @Option(help: "Calls to time.")
+    var iterations: Int = 2000
+
+    package init() {}
+
+    package func validate() throws {
+        if packet != nil, hex != nil { throw ValidationError("give --packet or --hex, not both") }
+        if headerSize < 1 { throw ValidationError("--header-size must be at least 1") }
+        if iterations < 1 { throw ValidationError("--iterations must be at least 1") }
+    }
+
+    package func run() throws {
+        guard let data = FileManager.default.contents(atPath: module) else {
+            Console.error("loadshear check: cannot read \(module)\n")
+            throw ExitCode(2)
+        }
+        let bytes = [UInt8](data)
+        let inspection = WasmModuleInspector().inspect(bytes)
+        print("module   \(module) (\(bytes.count) bytes)")
+        print("exports  \(inspection.exports.isEmpty ? "(none)" : inspection.exports.joined(separator: ", "))")
+        for req in WasmContract.functions {
+            let present = inspection.exports.contains(req.name)
+            let bad = inspection.problems.contains { $0.contains("'\(req.name)'") }
+            let mark = bad ? "✗" : present ? "✓" : (req.required ? "✗" : "-")
+            let note = req.required ? "" : " (optional)"
+            print("  \(mark) \(req.signature)\(note)")
+        }
+        print("  \(inspection.exports.contains("memory") ? "✓" : "✗") memory")
+        guard inspection.problems.isEmpty else {
+            for p in inspection.problems { Console.error("\(module): error: \(p)\n") }
+            print("contract not met")
+            throw ExitCode(2)
+        }
+        print("contract met")
+
+        let message = try self.message()
+        let factory = try WasmHandlerFactory(bytes: bytes) { Console.error("\($0)\n") }
+        let handler = try factory.makeHandler()
+        print("\nmessage  \(message.count) bytes\n" + Hexdump.render(message, indent: "  "))
+        if handler.readsHeaders {
+            let header = Array(message.prefix(headerSize))
+            let length = header.withUnsafeBytes { handler.bodyLength(header: $0) }
+            print("handle_header(\(header.count) bytes) -> \(length.map(String.init) ?? "failed")")
+        }
+        var response: [UInt8] = []
+        let outcome = message.withUnsafeBytes { m in handler.handle(m) { response = Array($0) } }
+        print("handle_body -> \(Self.describe(outcome)), \(response.count) bytes")
+        if !response.isEmpty { print(Hexdump.render(response, indent: "  ")) }
+        let clock = ContinuousClock()
+        let elapsed = clock.measure {
+            for _ in 0..<iterations { _ = message.withUnsafeBytes { m in handler.handle(m) { _ in } } }
+        }
+        let perCall = Double(elapsed.components.attoseconds) / 1e12 + Double(elapsed.components.seconds) * 1e6
+        print("time     \(String(format: "%.2f", perCall / Double(iterations))) µs per message (alloc, copy, handle_body, copy out, dealloc ×2; \(iterations) runs)")
+    }
+
+    private func message() throws -> [UInt8] {
+        if let packet {
+            guard let d = FileManager.default.contents(atPath: packet) else {
+                Console.error("loadshear check: cannot read \(packet)\n")
+                throw ExitCode(2)
+            }
+            return [UInt8](d)
+        }
+        if let hex {
+            let digits = hex.filter { !$0.isWhitespace && $0 != ":" }
+            guard digits.count % 2 == 0, let bytes = Hexdump.parse(digits) else {
+                throw ValidationError("--hex needs an even number of hex digits")
+            }
+            return bytes
+        }
+        // A generated ping: type 1 at bytes 0..3, body length at 4..7 (big-endian).
+        let body = Array("loadshear-check".utf8)
+        var header = [UInt8](repeating: 0, count: max(headerSize, 8))
+        header[3] = 1
+        header[7] = UInt8(body.count)
+        return header + body
+    }
+
+    static func describe(_ o: HandlerOutcome) -> String {
+        switch o {
+        case .reply: "reply"
+        case .empty: "no reply (size 0)"
+        case .trap(let kind): "trap: \(kind)"
+        case .badPointer: "bad pointer or size (outside memory)"
+        case .allocFailed: "alloc failed (returned 0)"
+        }
+    }
+}
+
+enum Hexdump {
+    static func render(_ bytes: [UInt8], indent: String = "") -> String {
+        var lines: [String] = []
+        for start in stride(from: 0, to: bytes.count, by: 16) {
+            let row = bytes[start..<min(start + 16, bytes.count)]
+            let hex = row.map { String(format: "%02x", $0) }.joined(separator: " ")
+            let text = String(row.map { (0x20..<0x7F).contains($0) ? Character(UnicodeScalar($0)) : "." })
+            lines.append(indent + String(format: "%08x  ", start) + hex.padding(toLength: 48, withPad: " ", startingAt: 0) + " |\(text)|")
+        }
+        return lines.joined(separator: "\n")
+    }
+
+    static func parse(_ digits: String) -> [UInt8]? {
+        var out: [UInt8] = []
+        var it = digits.makeIterator()
+        while let a = it.next() {
+            guard let b = it.next(), let v = UInt8(String([a, b]), radix: 16) else { return nil }
+            out.append(v)
+        }
+        return out
+    }
+}

@@ -1,0 +1,118 @@
+import LoadshearScript
+import WasmKit
+
+/// The host–guest contract (`spec/runtime.md`): what a handler module must export.
+public enum WasmContract {
+    public struct Requirement: Sendable {
+        public var name: String
+        public var parameters: [ValueType]
+        public var results: [ValueType]
+        public var required: Bool
+
+        /// `alloc(i32 size) -> i32`
+        public var signature: String {
+            let names = ["alloc": ["size"], "dealloc": ["ptr", "size"], "handle_body": ["ptr", "size"],
+                         "handle_header": ["ptr", "size"]][name] ?? []
+            let params = parameters.enumerated().map { i, t in
+                i < names.count ? "\(WasmContract.spell(t)) \(names[i])" : WasmContract.spell(t)
+            }
+            let result = results.isEmpty ? "" : " -> " + results.map(WasmContract.spell).joined(separator: ", ")
+            return "\(name)(\(params.joined(separator: ", ")))\(result)"
+        }
+    }
+
+    public static let functions: [Requirement] = [
+        Requirement(name: "alloc", parameters: [.i32], results: [.i32], required: true),
+        Requirement(name: "dealloc", parameters: [.i32, .i32], results: [], required: true),
+        Requirement(name: "handle_body", parameters: [.i32, .i32], results: [.i64], required: true),
+        Requirement(name: "handle_header", parameters: [.i32, .i32], results: [.i32], required: false),
+    ]
+
+    static func spell(_ t: ValueType) -> String {
+        switch t {
+        case .i32: "i32"
+        case .i64: "i64"
+        case .f32: "f32"
+        case .f64: "f64"
+        default: "\(t)"
+        }
+    }
+
+    static func spell(_ f: FunctionType) -> String {
+        let r = f.results.isEmpty ? "()" : f.results.map(spell).joined(separator: ", ")
+        return "(" + f.parameters.map(spell).joined(separator: ", ") + ") -> " + r
+    }
+
+    /// The first line of an error's text (WasmKit trap texts carry long backtraces).
+    public static func firstLine(_ error: Error) -> String {
+        let text = String(describing: error)
+        return String(text.prefix { $0 != "\n" })
+    }
+
+    /// An engine configured as measured fastest here: software bounds checks, lazy
+    /// compilation (the default), fuel metering so a runaway guest cannot stall a shard.
+    public static func makeEngine() -> WasmKit.Engine {
+        WasmKit.Engine(configuration: EngineConfiguration(memoryBoundsChecking: .software, fuelMetering: true))
+    }
+
+    /// Fuel for one guest call: about 25 ms of guest work on this machine (≈400M units/s),
+    /// orders of magnitude more than a real parser needs, small enough that an infinite
+    /// loop costs one shard a few milliseconds per message before it is cut off.
+    public static let fuelPerCall: UInt64 = 10_000_000
+}
+
+/// Checks a module against the contract at plan time. Instantiation runs in a throwaway
+/// store with a fuel budget, so even a module whose start function loops is caught.
+public struct WasmModuleInspector: HandlerInspector {
+    public init() {}
+
+    public func inspect(_ bytes: [UInt8]) -> HandlerInspection {
+        let module: Module
+        do {
+            module = try parseWasm(bytes: bytes)
+        } catch {
+            return HandlerInspection(exports: [], hasHandleHeader: false,
+                                     problems: ["the handler is not a valid WebAssembly module: \(WasmContract.firstLine(error))"])
+        }
+        return inspect(module)
+    }
+
+    public func inspect(_ module: Module) -> HandlerInspection {
+        let exports = module.exports.map(\.name)
+        var problems: [String] = []
+        if let first = module.imports.first {
+            let more = module.imports.count > 1 ? " and \(module.imports.count - 1) more" : ""
+            problems.append("the module imports '\(first.module).\(first.name)'\(more); handlers get no imports (no WASI, no host functions)")
+            return HandlerInspection(exports: exports, hasHandleHeader: exports.contains("handle_header"), problems: problems)
+        }
+        let engine = WasmContract.makeEngine()
+        let store = Store(engine: engine)
+        store.fuel = Fuel(remaining: WasmContract.fuelPerCall * 10)
+        let instance: Instance
+        do {
+            instance = try module.instantiate(store: store)
+        } catch {
+            return HandlerInspection(exports: exports, hasHandleHeader: false,
+                                     problems: ["the module cannot be instantiated: \(WasmContract.firstLine(error))"])
+        }
+        if instance.exports[memory: "memory"] == nil {
+            problems.append("the module must export its linear memory as 'memory'")
+        }
+        var hasHeader = false
+        for req in WasmContract.functions {
+            guard let f = instance.exports[function: req.name] else {
+                if req.required {
+                    problems.append("the module does not export '\(req.name)'; expected \(req.signature)")
+                }
+                continue
+            }
+            let t = f.type
+            if t.parameters != req.parameters || t.results != req.results {
+                problems.append("export '\(req.name)' has type \(WasmContract.spell(t)); expected \(req.signature)")
+            } else if req.name == "handle_header" {
+                hasHeader = true
+            }
+        }
+        return HandlerInspection(exports: exports, hasHandleHeader: hasHeader, problems: problems)
+    }
+}

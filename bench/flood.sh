@@ -53,6 +53,8 @@ SCRIPT
     pids+=($sink)
     for _ in $(seq 50); do grep -q listening "$dir/$1.sink" 2>/dev/null && break; sleep 0.1; done
     "$bin" "$dir/$1.ldsh" --quiet --json "$dir/$1.json" > /dev/null
+    # Let the sink read what is still in the socket buffers before it reports.
+    for _ in $(seq 100); do ss -tn state established "( sport = :$port )" | grep -q ":$port" || break; sleep 0.1; done
     kill -INT "$sink"; wait "$sink" || true
     python3 - "$dir/$1.json" "$dir/$1.sink" "$1" <<'PY'
 import json, re, sys

@@ -35,6 +35,9 @@ package struct TargetCommand: AsyncParsableCommand {
     @Option(help: "broadcast: frames per connection before it stops sending.")
     var count: Int?
 
+    @Flag(help: "Serve UDP: sink counts datagrams, echo returns each, broadcast pings every peer that sent one.")
+    var udp = false
+
     @Option(help: "Stop after this many seconds (default: run until Ctrl-C).")
     var duration: Double?
 
@@ -53,6 +56,7 @@ package struct TargetCommand: AsyncParsableCommand {
         options.bodySize = bodySize
         options.rate = rate
         options.count = count
+        options.udp = udp
         let server: TargetServer
         do {
             server = try await TargetServer.start(options)
@@ -60,10 +64,15 @@ package struct TargetCommand: AsyncParsableCommand {
             Console.error("loadshear target: cannot listen on 127.0.0.1:\(port): \(error)\n")
             throw ExitCode(1)
         }
-        Console.out("loadshear target \(kind.rawValue) listening on 127.0.0.1:\(server.port)\n")
+        Console.out("loadshear target \(kind.rawValue)\(udp ? " (UDP)" : "") listening on 127.0.0.1:\(server.port)\n")
         await StopSignal.wait(timeout: duration)
         await server.stop()
-        Console.out("loadshear target \(kind.rawValue): \(server.counts)\n")
+        let c = server.counts
+        if udp {
+            Console.out("loadshear target \(kind.rawValue) (UDP): datagrams received \(c.framesReceived), bytes read \(c.bytesRead), datagrams sent \(c.framesSent), bytes written \(c.bytesWritten), peers \(c.connections)\n")
+        } else {
+            Console.out("loadshear target \(kind.rawValue): \(c)\n")
+        }
     }
 }
 

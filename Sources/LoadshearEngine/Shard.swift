@@ -21,7 +21,7 @@ final class Shard: @unchecked Sendable {
     let patches: [PatchLayout?]
     let addresses: [SocketAddress]
 
-    private var sessions: [TCPSession]
+    private var sessions: [Session]
     /// Sessions waiting for a connect slot, in order.
     private var connectQueue = CircularBuffer<Int>()
     private var connectsInFlight = 0
@@ -56,20 +56,23 @@ final class Shard: @unchecked Sendable {
             }
             lists.append((clipped, entries))
         }
-        var all: [TCPSession] = []
+        var all: [Session] = []
+        let udp = plan.settings.session == .udp
+        let repeats = plan.settings.repeatPayloads
         all.reserveCapacity(range.count)
         var listIndex = 0
         for s in range {
             while listIndex < lists.count, lists[listIndex].0.upperBound <= s { listIndex += 1 }
             let entries = listIndex < lists.count && lists[listIndex].0.contains(s) ? lists[listIndex].1 : []
-            all.append(TCPSession(index: s, entries: entries))
+            all.append(udp ? UDPSession(index: s, entries: entries, repeats: repeats)
+                           : TCPSession(index: s, entries: entries, repeats: repeats))
         }
         self.sessions = all
         for session in sessions { session.shard = self }
     }
 
     @inline(__always)
-    func session(_ s: Int) -> TCPSession { sessions[s - range.lowerBound] }
+    func session(_ s: Int) -> Session { sessions[s - range.lowerBound] }
 
     /// Runs one timeline action for the sessions of `r` this shard owns.
     func apply(_ action: PlannedAction) {

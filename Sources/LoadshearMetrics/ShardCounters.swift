@@ -10,7 +10,7 @@ public final class ShardCounters: Sendable {
         case connectionsAttempted, connectionsSucceeded, connectionsFailed, connectionsActive
         case closedByPeer, resets, protocolErrors, closedByUs
         case handlerCalls, handlerEmpty, handlerTraps, handlerBadPointers, handlerAllocFailures
-        case datagramsDropped
+        case icmpErrors
     }
 
     private let slots: [Slot]

@@ -25,6 +25,9 @@ public struct Summary: Sendable {
             out += "  connect phase \(t[.connectionsSucceeded]) connected in \(Figures.fixed(c, 3)) s (\(Figures.count(Double(t[.connectionsSucceeded]) / max(c, 1e-6)))/s)\n"
         }
         out += "  closes        \(t[.closedByUs]) by us, \(t[.closedByPeer]) by the server (\(t[.resets]) resets), \(t[.protocolErrors]) protocol errors\n"
+        if t[.icmpErrors] > 0 {
+            out += "  icmp errors   \(t[.icmpErrors]) (port unreachable on connected UDP sockets; counted, not fatal)\n"
+        }
         if t[.handlerCalls] > 0 {
             out += "  handler       \(t[.handlerCalls]) calls, \(t[.handlerEmpty]) empty, \(t[.handlerTraps]) traps, \(t[.handlerBadPointers]) bad pointers, \(t[.handlerAllocFailures]) alloc failures\n"
         }

@@ -27,6 +27,9 @@ public struct TargetOptions: Sendable {
     public var rate = 10
     /// broadcast: stop after this many frames per connection (nil = no limit).
     public var count: Int?
+    /// Serve UDP instead of TCP: each datagram is one message; broadcast sends to every
+    /// peer that has sent it a datagram.
+    public var udp = false
 
     public init(kind: TargetKind) {
         self.kind = kind
@@ -80,6 +83,21 @@ public final class TargetServer: Sendable {
         let g = group ?? MultiThreadedEventLoopGroup(numberOfThreads: System.coreCount)
         let stats = Stats()
         let frame = BroadcastFrame(options: options)
+        if options.udp {
+            let channel = try await DatagramBootstrap(group: g)
+                .channelOption(.socketOption(.so_reuseaddr), value: 1)
+                .channelOption(.socketOption(.so_rcvbuf), value: 4 << 20)
+                .channelInitializer { channel in
+                    channel.eventLoop.makeCompletedFuture {
+                        try channel.pipeline.syncOperations.addHandler(
+                            UDPTargetHandler(stats: stats, options: options, frame: frame))
+                    }
+                }
+                .bind(host: options.host, port: options.port)
+                .get()
+            return TargetServer(port: channel.localAddress?.port ?? options.port, options: options, channel: channel,
+                                group: g, ownsGroup: group == nil, stats: stats)
+        }
         let channel = try await ServerBootstrap(group: g)
             .serverChannelOption(.backlog, value: 4096)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)

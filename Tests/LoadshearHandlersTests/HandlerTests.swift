@@ -30,7 +30,7 @@ final class LogSink: @unchecked Sendable {
 }
 
 @Suite struct InspectorTests {
-    @Test(arguments: ["c/heartbeat.wasm", "c/uppercase.wasm", "swift/Heartbeat.wasm"])
+    @Test(arguments: ["c/heartbeat.wasm", "c/uppercase.wasm", "swift/Heartbeat.wasm", "swift/Uppercase.wasm"])
     func sdkModulesMeetTheContract(_ path: String) throws {
         let r = WasmModuleInspector().inspect(try sdkModule(path))
         #expect(r.problems.isEmpty, "\(r.problems)")
@@ -69,9 +69,12 @@ func wat2wasmModule(_ s: String) throws -> [UInt8] { try wat2wasm(s) }
         }
     }
 
-    @Test func uppercaseEchoesATransformedBody() throws {
-        let handler = try WasmHandlerFactory(bytes: try sdkModule("c/uppercase.wasm")) { _ in }.makeHandler()
-        let (outcome, reply) = roundTrip(handler, ping("hello, Wasm!", type: 7))
+    @Test(arguments: ["c/uppercase.wasm", "swift/Uppercase.wasm"])
+    func uppercaseEchoesATransformedBody(_ path: String) throws {
+        let handler = try WasmHandlerFactory(bytes: try sdkModule(path)) { _ in }.makeHandler()
+        let message = ping("hello, Wasm!", type: 7)
+        #expect(message.prefix(8).withUnsafeBytes { handler.bodyLength(header: $0) } == 12)
+        let (outcome, reply) = roundTrip(handler, message)
         #expect(outcome == .reply)
         #expect(reply == ping("HELLO, WASM!", type: 2))
     }
@@ -135,7 +138,7 @@ func wat2wasmModule(_ s: String) throws -> [UInt8] { try wat2wasm(s) }
         try p.run()
         p.waitUntilExit()
         #expect(p.terminationStatus == 0)
-        for path in ["c/heartbeat.wasm", "c/uppercase.wasm", "swift/Heartbeat.wasm"] {
+        for path in ["c/heartbeat.wasm", "c/uppercase.wasm", "swift/Heartbeat.wasm", "swift/Uppercase.wasm"] {
             let rebuilt = [UInt8](try Data(contentsOf: URL(fileURLWithPath: out + "/" + (path as NSString).lastPathComponent)))
             #expect(rebuilt == (try sdkModule(path)), "\(path) is stale: run sdk/build.sh")
         }

@@ -1,0 +1,86 @@
+import NIOCore
+import NIOPosix
+
+/// The UDP side of the built-in targets: sink counts datagrams, echo sends each one back,
+/// broadcast sends heartbeat pings at the rate to every peer that has sent it anything.
+final class UDPTargetHandler: ChannelInboundHandler {
+    typealias InboundIn = AddressedEnvelope<ByteBuffer>
+    typealias OutboundOut = AddressedEnvelope<ByteBuffer>
+
+    let stats: TargetServer.Stats
+    let options: TargetOptions
+    let frame: ByteBuffer
+    private var peers: [SocketAddress] = []
+    private var sentTo: [Int] = []
+    private var timer: RepeatedTask?
+
+    init(stats: TargetServer.Stats, options: TargetOptions, frame: BroadcastFrame) {
+        self.stats = stats
+        self.options = options
+        var b = ByteBufferAllocator().buffer(capacity: frame.bytes.count)
+        b.writeBytes(frame.bytes)
+        self.frame = b
+    }
+
+    func channelActive(context: ChannelHandlerContext) {
+        guard options.kind == .broadcast else { return }
+        let rate = max(1, options.rate)
+        let perTick = max(1, rate / 1000)
+        let interval = TimeAmount.nanoseconds(Int64(1_000_000_000 / max(1, rate / perTick)))
+        let ctx = NIOLoopBound(context, eventLoop: context.eventLoop)
+        let me = NIOLoopBound(self, eventLoop: context.eventLoop)
+        timer = context.eventLoop.scheduleRepeatedTask(initialDelay: interval, delay: interval) { _ in
+            me.value.tick(ctx.value, perTick)
+        }
+    }
+
+    private func tick(_ context: ChannelHandlerContext, _ perTick: Int) {
+        var n = 0
+        for (i, peer) in peers.enumerated() {
+            let allowed = options.count.map { max(0, min(perTick, $0 - sentTo[i])) } ?? perTick
+            for _ in 0..<allowed {
+                context.write(wrapOutboundOut(AddressedEnvelope(remoteAddress: peer, data: frame)), promise: nil)
+            }
+            sentTo[i] += allowed
+            n += allowed
+        }
+        if n > 0 {
+            context.flush()
+            stats.framesSent.wrappingAdd(n, ordering: .relaxed)
+            stats.bytesWritten.wrappingAdd(n * frame.readableBytes, ordering: .relaxed)
+        }
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        timer?.cancel()
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let envelope = unwrapInboundIn(data)
+        let n = envelope.data.readableBytes
+        stats.bytesRead.wrappingAdd(n, ordering: .relaxed)
+        stats.framesReceived.wrappingAdd(1, ordering: .relaxed)
+        switch options.kind {
+        case .sink:
+            break
+        case .echo:
+            stats.bytesWritten.wrappingAdd(n, ordering: .relaxed)
+            stats.framesSent.wrappingAdd(1, ordering: .relaxed)
+            context.write(data, promise: nil)
+        case .broadcast:
+            if !peers.contains(envelope.remoteAddress) {
+                peers.append(envelope.remoteAddress)
+                sentTo.append(0)
+                stats.connections.wrappingAdd(1, ordering: .relaxed)
+            }
+        }
+    }
+
+    func channelReadComplete(context: ChannelHandlerContext) {
+        context.flush()
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: Error) {
+        // A datagram socket outlives ICMP errors from one peer.
+    }
+}

@@ -19,6 +19,7 @@ let package = Package(
             name: "LoadshearCommands",
             dependencies: [
                 "LoadshearScript", "LoadshearEngine", "LoadshearHandlers", "LoadshearMetrics", "LoadshearTargets",
+                "LoadshearDashboard",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -36,6 +37,7 @@ let package = Package(
             name: "LoadshearMetrics",
             dependencies: [.product(name: "Histogram", package: "hdrhistogram-swift")]
         ),
+        .target(name: "LoadshearDashboard", dependencies: ["LoadshearMetrics"]),
         .target(
             name: "LoadshearEngine",
             dependencies: [
@@ -69,5 +71,9 @@ let package = Package(
             ]
         ),
         .testTarget(name: "LoadshearCommandsTests", dependencies: ["LoadshearCommands", "LoadshearScript"]),
+        .testTarget(
+            name: "LoadshearMetricsTests",
+            dependencies: ["LoadshearMetrics", "LoadshearDashboard", .product(name: "Histogram", package: "hdrhistogram-swift")]
+        ),
     ]
 )

@@ -3,18 +3,10 @@
 # in another process and hold for 3 s. Prints the connect rate and the client's peak RSS
 # per session (peak RSS of the 10k run minus a 1-session run, divided by 10,000).
 set -euo pipefail
-cd "$(dirname "$0")/.."
 ulimit -n 20000
-swift build -c release >/dev/null
-bin=.build/release/loadshear
-dir=$(mktemp -d)
-pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$dir"; }
-trap cleanup EXIT
-port=$((55900 + RANDOM % 50))
-"$bin" target sink --port "$port" > "$dir/sink" &
-pids+=($!)
-for _ in $(seq 50); do grep -q listening "$dir/sink" 2>/dev/null && break; sleep 0.1; done
+source "$(dirname "$0")/lib.sh"
+start_target hold sink
+port=$TARGET_PORT
 run() {  # $1 = sessions
     cat > "$dir/c$1.ldsh" <<SCRIPT
 SETTINGS c {

@@ -7,18 +7,12 @@
 #   4. The same 16-byte flood with a COUNTER patched into every packet.
 # Prints key=value lines. Absolute numbers drift on a shared machine; the ratio is the figure.
 set -euo pipefail
-cd "$(dirname "$0")/.."
 SECONDS_PER_RUN=${SECONDS_PER_RUN:-10}
 if ! command -v iperf3 >/dev/null; then
     { apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y iperf3; } >/dev/null 2>&1 \
         || { echo "bench: cannot install iperf3 (apt-get update && apt-get install iperf3 failed)" >&2; exit 1; }
 fi
-swift build -c release >/dev/null
-bin=.build/release/loadshear
-dir=$(mktemp -d)
-pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$dir"; }
-trap cleanup EXIT
+source "$(dirname "$0")/lib.sh"
 
 # 1. iperf3
 iperf3 -s -p 55650 -1 >/dev/null 2>&1 &
@@ -30,7 +24,8 @@ iperf3 -c 127.0.0.1 -p 55650 -P 64 -t "$SECONDS_PER_RUN" -J > "$dir/iperf.json"
 iperf_bps=$(python3 -c "import json;d=json.load(open('$dir/iperf.json'));print(d['end']['sum_sent']['bits_per_second']/8)")
 
 flood() {  # $1 = name, $2 = packet bytes, $3 = extra SEND modifiers
-    local port=$((55651 + RANDOM % 200))
+    start_target "$1" sink
+    local port=$TARGET_PORT
     head -c "$2" /dev/zero | tr '\0' 'x' > "$dir/$1.bin"
     cat > "$dir/$1.ldsh" <<SCRIPT
 SETTINGS $1 {
@@ -48,15 +43,9 @@ ORCHESTRATOR $1 {
     DISCONNECT 0:64 OFFSET ${SECONDS_PER_RUN}s
 }
 SCRIPT
-    "$bin" target sink --port "$port" > "$dir/$1.sink" &
-    local sink=$!
-    pids+=($sink)
-    for _ in $(seq 50); do grep -q listening "$dir/$1.sink" 2>/dev/null && break; sleep 0.1; done
     "$bin" "$dir/$1.ldsh" --quiet --json "$dir/$1.json" > /dev/null
-    # Let the sink read what is still in the socket buffers before it reports.
-    for _ in $(seq 100); do ss -tn state established "( sport = :$port )" | grep -q ":$port" || break; sleep 0.1; done
-    kill -INT "$sink"; wait "$sink" || true
-    python3 - "$dir/$1.json" "$dir/$1.sink" "$1" <<'PY'
+    stop_target
+    python3 - "$dir/$1.json" "$dir/$1.target" "$1" <<'PY'
 import json, re, sys
 r = json.load(open(sys.argv[1]))
 sink = int(re.search(r"bytes read (\d+)", open(sys.argv[2]).read()).group(1))

@@ -3,20 +3,14 @@
 # process) sends heartbeat frames as fast as it can to 64 sessions; the bundled C heartbeat
 # handler answers every one. Prints frames/s read and handler calls/s, in total and per shard.
 set -euo pipefail
-cd "$(dirname "$0")/.."
 SECONDS_PER_RUN=${SECONDS_PER_RUN:-10}
-swift build -c release >/dev/null
-bin=.build/release/loadshear
-dir=$(mktemp -d)
-pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$dir"; }
-trap cleanup EXIT
-port=$((55800 + RANDOM % 50))
+source "$(dirname "$0")/lib.sh"
+start_target rr broadcast --rate 0 --body-size 16
 cp sdk/examples/c/heartbeat.wasm "$dir/"
 cat > "$dir/rr.ldsh" <<SCRIPT
 SETTINGS rr {
     SESSION = "TCP"
-    PORT = $port
+    PORT = $TARGET_PORT
     READ = "true"
     HEADERSIZE = 8
     BODYMAX = 4096
@@ -30,13 +24,10 @@ ORCHESTRATOR rr {
     DISCONNECT 0:64 OFFSET ${SECONDS_PER_RUN}s
 }
 SCRIPT
-"$bin" target broadcast --port "$port" --rate 0 --body-size 16 > "$dir/target" &
-pids+=($!)
-for _ in $(seq 50); do grep -q listening "$dir/target" 2>/dev/null && break; sleep 0.1; done
 "$bin" "$dir/rr.ldsh" --quiet --json "$dir/rr.json" > /dev/null
-kill -INT "${pids[0]}"; wait "${pids[0]}" || true
-python3 - "$dir/rr.json" "$dir/target" <<'PY'
-import json, re, sys
+stop_target
+python3 - "$dir/rr.json" "$dir/rr.target" <<'PY'
+import json, sys
 r = json.load(open(sys.argv[1]))
 window = r["timeline"][-1]["atNanoseconds"] / 1e9
 t = r["totals"]
@@ -46,6 +37,5 @@ print(f"responses_per_s={t['responsesSent']/window:.0f}")
 for i, s in enumerate(r["shards"]):
     print(f"shard{i}_handler_calls_per_s={s['handlerCalls']/window:.0f}")
 print(f"handler_traps={t['handlerTraps']} protocol_errors={t['protocolErrors']}")
-target = open(sys.argv[2]).read().strip().splitlines()[-1]
-print("# target: " + target)
+print("# target: " + open(sys.argv[2]).read().strip().splitlines()[-1])
 PY

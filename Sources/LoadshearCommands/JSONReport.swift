@@ -23,12 +23,45 @@ struct JSONReport: Encodable {
         var line: Int
     }
 
+    /// Percentiles (µs) and the full histogram of one latency kind. `histogram` lists
+    /// `[value, count]` pairs, one per non-empty HDR bucket (value = the bucket's highest
+    /// equivalent value in µs); recording each pair into a histogram of the same
+    /// configuration (1 µs … 1 h, 3 significant digits) rebuilds it exactly, so reports
+    /// from several runs or machines merge without loss.
+    struct LatencyPart: Encodable {
+        var samples: UInt64
+        var p50: UInt64
+        var p90: UInt64
+        var p99: UInt64
+        var p999: UInt64
+        var max: UInt64
+        var powerOfTwoBins: [Bin]
+        var histogram: [[UInt64]]
+
+        struct Bin: Encodable {
+            var below: String
+            var count: UInt64
+        }
+
+        init(_ h: LatencyHistogram) {
+            let s = LatencySummary(h)
+            (samples, p50, p90, p99, p999, max) = (s.count, s.p50, s.p90, s.p99, s.p999, s.max)
+            powerOfTwoBins = LatencySummary.bins(h).enumerated().map {
+                Bin(below: LatencySummary.binLabel($0.offset), count: $0.element)
+            }
+            histogram = h.recordedValues().map { [$0.value, UInt64($0.count)] }
+        }
+    }
+
     var version = 1
     var settings: SettingsPart
     var timeline: [ActionPart]
     var durationSeconds: Double
     var totals: [String: Int]
     var shards: [[String: Int]]
+    var latencyMicroseconds: [String: LatencyPart]
+    var connectPhaseSeconds: Double?
+    var peakRSSBytes: Int?
 
     init(plan: Plan, snapshot: Snapshot) {
         var handler = "NOP"
@@ -44,6 +77,35 @@ struct JSONReport: Encodable {
         durationSeconds = snapshot.elapsed
         totals = Self.dictionary(snapshot.totals)
         shards = snapshot.perShard.map(Self.dictionary)
+        latencyMicroseconds = Dictionary(uniqueKeysWithValues: LatencySet.Kind.allCases.map {
+            ($0.rawValue, LatencyPart(snapshot.latency[kind: $0]))
+        })
+        connectPhaseSeconds = snapshot.connectPhase
+        peakRSSBytes = snapshot.peakRSS
+    }
+
+    /// One NDJSON line for `--json-interval`: the snapshot's totals, increments and the
+    /// interval's latency percentiles.
+    struct SnapshotLine: Encodable {
+        var elapsedSeconds: Double
+        var intervalSeconds: Double
+        var totals: [String: Int]
+        var increment: [String: Int]
+        var latencyMicroseconds: [String: LatencyPart]
+    }
+
+    static func snapshotLine(_ s: Snapshot) throws -> Data {
+        let line = SnapshotLine(
+            elapsedSeconds: s.elapsed, intervalSeconds: s.interval, totals: dictionary(s.totals),
+            increment: dictionary(s.increment),
+            latencyMicroseconds: Dictionary(uniqueKeysWithValues: LatencySet.Kind.allCases.map {
+                ($0.rawValue, LatencyPart(s.latencyIncrement[kind: $0]))
+            }))
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        var data = try encoder.encode(line)
+        data.append(0x0A)
+        return data
     }
 
     static func dictionary(_ v: CounterValues) -> [String: Int] {

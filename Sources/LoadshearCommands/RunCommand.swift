@@ -32,6 +32,9 @@ package struct RunCommand: AsyncParsableCommand {
     @Option(help: ArgumentHelp("Write the final report as JSON to this file ('-' for stdout).", valueName: "file"))
     var json: String?
 
+    @Option(help: ArgumentHelp("(ext) Write every 500 ms snapshot as one JSON line to this file ('-' for stdout).", valueName: "file"))
+    var jsonInterval: String?
+
     @Flag(name: .customShort("v"), help: "Print the version (same as --version).")
     var shortVersion = false
 
@@ -57,7 +60,8 @@ package struct RunCommand: AsyncParsableCommand {
             Console.out(plan.dryRunText())
             return
         }
-        let code = await RunSession(plan: plan, acknowledge: acknowledge, quiet: quiet, json: json, noTUI: noTui).execute()
+        let code = await RunSession(plan: plan, acknowledge: acknowledge, quiet: quiet, json: json, noTUI: noTui,
+                                    jsonInterval: jsonInterval).execute()
         if code != 0 { throw ExitCode(code) }
     }
 }

@@ -13,6 +13,7 @@ struct RunSession {
     var quiet: Bool
     var json: String?
     var noTUI: Bool
+    var jsonInterval: String? = nil
     var configuration = EngineConfiguration()
 
     /// Exit code as `cli.md` lists them.
@@ -40,25 +41,16 @@ struct RunSession {
         if !quiet {
             Console.error("loadshear: running \(plan.scriptPath): \(plan.sessionCount) sessions on \(plan.shards.count) shard\(plan.shards.count == 1 ? "" : "s"), \(Self.seconds(plan.duration)) planned\n")
         }
-        let reporter = quiet ? nil : Task {
-            var previous: Snapshot?
-            while !Task.isCancelled {
-                try? await Task.sleep(for: .seconds(1))
-                if Task.isCancelled { break }
-                let s = engine.snapshot(previous: previous)
-                previous = s
-                Console.error(Summary.line(s) + "\n")
-            }
-        }
+        let output = Output.make(plan: plan, quiet: quiet, noTUI: noTUI, engine: engine, jsonInterval: jsonInterval)
         let final: Snapshot
         do {
-            final = try await engine.run()
+            final = try await engine.run { output.show($0) }
         } catch {
-            reporter?.cancel()
+            output.finish()
             Console.error("loadshear: \(error)\n")
             return 1
         }
-        reporter?.cancel()
+        output.finish()
         let summary = Summary(snapshot: final, shardCount: plan.shards.count, sessions: plan.sessionCount)
         if json != "-" { Console.out(summary.text()) }
         if let json {

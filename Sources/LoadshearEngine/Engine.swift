@@ -36,9 +36,26 @@ public final class Engine: Sendable {
         return Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18
     }
 
-    /// A snapshot of every shard's counters now.
-    public func snapshot(previous: Snapshot?) -> Snapshot {
-        Snapshot.take(counters, elapsed: elapsed, previous: previous)
+    /// The latest published snapshot (nil before the first).
+    private let latest = Mutex<Snapshot?>(nil)
+
+    /// Every 500 ms: counters from every shard and the latency samples each shard recorded
+    /// since the last time, merged exactly into one snapshot.
+    public static let snapshotInterval: TimeAmount = .milliseconds(500)
+
+    /// Takes the shards' latency samples (on their loops) and publishes a new snapshot.
+    private func publish(_ shards: [Shard], on loop: EventLoop) -> EventLoopFuture<Snapshot> {
+        let takes = shards.map { shard in shard.loop.submit { shard.latency.take() } }
+        return EventLoopFuture.whenAllSucceed(takes, on: loop).map { sets in
+            var increment = LatencySet()
+            for s in sets { increment.add(s) }
+            return self.latest.withLock { latest in
+                let snapshot = Snapshot.take(self.counters, elapsed: self.elapsed, previous: latest,
+                                             latencyIncrement: increment)
+                latest = snapshot
+                return snapshot
+            }
+        }
     }
 
     /// Ends the run early but gracefully (Ctrl-C, `q`): pending actions are dropped and the
@@ -65,13 +82,14 @@ public final class Engine: Sendable {
         }
     }
 
-    /// Runs the whole timeline and returns the final snapshot.
-    public func run() async throws -> Snapshot {
+    /// Runs the whole timeline and returns the final snapshot. `onSnapshot` gets every
+    /// 500 ms snapshot (on an event loop thread: hand it off, do not block).
+    public func run(onSnapshot: (@Sendable (Snapshot) -> Void)? = nil) async throws -> Snapshot {
         let addresses = try plan.addresses.map { try SocketAddress(ipAddress: $0.ip, port: $0.port) }
         guard !addresses.isEmpty else { throw RunError.noAddresses }
         let group = MultiThreadedEventLoopGroup(numberOfThreads: plan.shards.count)
         do {
-            let result = try await run(group: group, addresses: addresses)
+            let result = try await run(group: group, addresses: addresses, onSnapshot: onSnapshot)
             try? await group.shutdownGracefully()
             return result
         } catch {
@@ -80,7 +98,8 @@ public final class Engine: Sendable {
         }
     }
 
-    private func run(group: MultiThreadedEventLoopGroup, addresses: [SocketAddress]) async throws -> Snapshot {
+    private func run(group: MultiThreadedEventLoopGroup, addresses: [SocketAddress],
+                     onSnapshot: (@Sendable (Snapshot) -> Void)?) async throws -> Snapshot {
         let loops = Array(group.makeIterator())
         let sendCounters = SendCounters(count: plan.sends.count)
         var shards: [Shard] = []
@@ -115,6 +134,10 @@ public final class Engine: Sendable {
                 })
             }
         }
+        let ticker = loops[0].scheduleRepeatedAsyncTask(initialDelay: Self.snapshotInterval,
+                                                        delay: Self.snapshotInterval) { _ in
+            self.publish(allShards, on: loops[0]).map { onSnapshot?($0) }
+        }
         // The run ends once the last action has executed everywhere (or on stop()).
         let lastActions = loops[0].scheduleTask(deadline: start + .nanoseconds(plan.duration)) {}
         let shardFlush = lastActions.futureResult.flatMap { _ in
@@ -139,7 +162,10 @@ public final class Engine: Sendable {
         deadline.cancel()
         // Let the last write promises and close events land in the counters.
         for shard in shards { try? await shard.loop.submit {}.get() }
-        return snapshot(previous: nil)
+        let stopped = loops[0].makePromise(of: Void.self)
+        ticker.cancel(promise: stopped)
+        try? await stopped.futureResult.get()
+        return try await publish(allShards, on: loops[0]).get()
     }
 }
 

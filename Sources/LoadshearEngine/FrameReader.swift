@@ -27,6 +27,9 @@ struct FrameReader {
         case none
     }
 
+    /// True while part of a frame is waiting for more bytes.
+    var hasPending: Bool { pending != nil || bodyLength != nil }
+
     init(headerSize: Int, bodyMax: Int, lengthSource: LengthSource) {
         self.headerSize = headerSize
         self.bodyMax = bodyMax

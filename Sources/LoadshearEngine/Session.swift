@@ -25,6 +25,9 @@ class Session {
     private var closedByUs = false
     private var pumping = false
     private var pumpScheduled = false
+    private var connectStartedAt: UInt64 = 0
+    /// Packets this session has handed to the socket, for send-latency sampling.
+    private var packetsWritten = 0
 
     /// Handler replies waiting to go out (buffer, replies in it); they go before payloads.
     var responses = CircularBuffer<(ByteBuffer, Int)>()
@@ -60,6 +63,7 @@ class Session {
 
     final func connect(to address: SocketAddress, on loop: EventLoop) {
         state = .connecting
+        connectStartedAt = NIODeadline.now().uptimeNanoseconds
         let bound = NIOLoopBound(self, eventLoop: loop)
         openChannel(to: address, on: loop).whenComplete { result in
             let session = bound.value
@@ -126,7 +130,9 @@ class Session {
         state = .active
         let counters = shard.counters
         counters.add(.connectionsSucceeded)
-        counters.connected(at: NIODeadline.now().uptimeNanoseconds)
+        let now = NIODeadline.now().uptimeNanoseconds
+        counters.connected(at: now)
+        shard.latency.record(.connect, nanoseconds: now &- connectStartedAt)
         counters.add(.connectionsActive)
         didBecomeActive(context)
         if closeRequested || (cursor.draining && !hasWork) {
@@ -211,8 +217,10 @@ class Session {
         pumping = true
         defer { pumping = false }
         let config = shard.config
+        let rate = max(1, shard.plan.settings.sampleRate)
         var batches = 0
         while batches < config.batchesPerTurn, context.channel.isWritable, hasWork {
+            let issuedAt = NIODeadline.now().uptimeNanoseconds
             var writes = 0
             var bytes = 0
             var packets = 0
@@ -234,12 +242,18 @@ class Session {
             held = nil
             let promise = context.eventLoop.makePromise(of: Void.self)
             context.writeAndFlush(NIOAny(last), promise: promise)
-            let counters = shard.counters
+            let shard = self.shard!
+            // Send latency is sampled: the batch holding the session's first packet and every
+            // batch that holds a SAMPLERATE-th packet (write issued → kernel accepted).
+            let sampled = packets > 0 && (packetsWritten == 0 || packetsWritten / rate != (packetsWritten + packets) / rate)
+            packetsWritten += packets
             let (batchBytes, batchPackets, batchReplies) = (bytes, packets, replies)
             promise.futureResult.whenSuccess {
+                let counters = shard.counters
                 counters.add(.bytesSent, batchBytes)
                 counters.add(.packetsSent, batchPackets)
                 if batchReplies > 0 { counters.add(.responsesSent, batchReplies) }
+                if sampled { shard.latency.record(.send, nanoseconds: NIODeadline.now().uptimeNanoseconds &- issuedAt) }
             }
             lastWrite = promise.futureResult
             batches += 1

@@ -14,6 +14,8 @@ final class Shard: @unchecked Sendable {
     let plan: Plan
     let range: Range<Int>
     let counters: ShardCounters
+    /// Loop-confined; the engine's snapshot timer takes its samples every 500 ms.
+    let latency = LatencyRecorder()
     let sendCounters: SendCounters
     let config: EngineConfiguration
     let handler: MessageHandler

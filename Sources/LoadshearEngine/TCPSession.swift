@@ -11,6 +11,10 @@ final class TCPSession: Session, ChannelInboundHandler {
     typealias OutboundOut = ByteBuffer
 
     private var reader: FrameReader?
+    /// When the first bytes of the frame being read arrived (read latency: read started →
+    /// full frame), and frames read so far (for sampling).
+    private var frameStartedAt: UInt64 = 0
+    private var framesSeen = 0
 
     override func openChannel(to address: SocketAddress, on loop: EventLoop) -> EventLoopFuture<Channel> {
         let config = shard.config
@@ -42,6 +46,10 @@ final class TCPSession: Session, ChannelInboundHandler {
         guard reader != nil, state == .active else { return }
         let handler = shard.handler
         let isNOP = handler is NOPHandler
+        let now = NIODeadline.now().uptimeNanoseconds
+        var started = reader!.hasPending ? frameStartedAt : now
+        let rate = max(1, shard.plan.settings.sampleRate)
+        let latency = shard.latency
         var replies: ByteBuffer?
         var replyCount = 0
         var frames = 0
@@ -50,6 +58,9 @@ final class TCPSession: Session, ChannelInboundHandler {
             switch event {
             case .frame(let frame):
                 frames += 1
+                if framesSeen % rate == 0 { latency.record(.read, nanoseconds: now &- started) }
+                framesSeen += 1
+                started = now
                 if isNOP { return true }
                 let outcome = frame.withUnsafeReadableBytes { message in
                     handler.handle(message) { reply in
@@ -66,6 +77,7 @@ final class TCPSession: Session, ChannelInboundHandler {
             }
         }
         counters.add(.framesRead, frames)
+        frameStartedAt = started
         if let replies {
             responses.append((replies, replyCount))
             pump()

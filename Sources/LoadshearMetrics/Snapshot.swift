@@ -15,6 +15,10 @@ public struct Snapshot: Sendable {
     public var connectPhase: Double?
     /// Peak resident memory of the process in bytes, when the system tells.
     public var peakRSS: Int?
+    /// Latency since the start of the run, merged from every shard.
+    public var latency = LatencySet()
+    /// Latency samples since the previous snapshot.
+    public var latencyIncrement = LatencySet()
 
     public init(elapsed: Double, perShard: [CounterValues], previous: Snapshot?) {
         self.elapsed = elapsed
@@ -25,8 +29,14 @@ public struct Snapshot: Sendable {
     }
 
     /// Reads every shard's counters now.
-    public static func take(_ shards: [ShardCounters], elapsed: Double, previous: Snapshot?) -> Snapshot {
+    /// Reads every shard's counters now; `increment` holds the latency samples taken from
+    /// the shards since the previous snapshot.
+    public static func take(_ shards: [ShardCounters], elapsed: Double, previous: Snapshot?,
+                            latencyIncrement: LatencySet = LatencySet()) -> Snapshot {
         var s = Snapshot(elapsed: elapsed, perShard: shards.map { $0.snapshot() }, previous: previous)
+        s.latency = previous?.latency ?? LatencySet()
+        s.latency.add(latencyIncrement)
+        s.latencyIncrement = latencyIncrement
         let phases = shards.map(\.connectPhase)
         let starts = phases.map(\.0).filter { $0 > 0 }
         let ends = phases.map(\.1).filter { $0 > 0 }

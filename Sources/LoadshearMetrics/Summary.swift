@@ -31,6 +31,12 @@ public struct Summary: Sendable {
         if t[.handlerCalls] > 0 {
             out += "  handler       \(t[.handlerCalls]) calls, \(t[.handlerEmpty]) empty, \(t[.handlerTraps]) traps, \(t[.handlerBadPointers]) bad pointers, \(t[.handlerAllocFailures]) alloc failures\n"
         }
+        for kind in LatencySet.Kind.allCases {
+            let h = snapshot.latency[kind: kind]
+            guard h.totalCount > 0 else { continue }
+            out += "  \(kind.rawValue) latency (\(h.totalCount) samples)\n"
+            out += LatencySummary.view(h, width: 72, indent: "    ").joined(separator: "\n") + "\n"
+        }
         if let rss = snapshot.peakRSS {
             out += "  memory        peak RSS \(Figures.bytes(Double(rss)))\n"
         }

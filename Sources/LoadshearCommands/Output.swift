@@ -1,0 +1,180 @@
+import Foundation
+import LoadshearDashboard
+import LoadshearEngine
+import LoadshearMetrics
+import LoadshearScript
+import Synchronization
+
+/// What the user sees while a run goes on: the live dashboard on a terminal, one plain line
+/// per second otherwise (or with --no-tui), nothing with --quiet; plus the optional NDJSON
+/// stream of every snapshot. Snapshots arrive on an event-loop thread every 500 ms.
+final class Output: Sendable {
+    private enum Kind {
+        case silent, lines, dashboard
+    }
+
+    private let kind: Kind
+    private let plan: Plan
+    private let engine: Engine
+    private let state = Mutex(State())
+    private let ndjson: FileHandle?
+
+    private struct State {
+        var last: Snapshot?
+        var mode = Dashboard.Mode.totals
+        var ticks = 0
+        var drawnLines = 0
+        var finished = false
+    }
+
+    private init(kind: Kind, plan: Plan, engine: Engine, ndjson: FileHandle?) {
+        self.kind = kind
+        self.plan = plan
+        self.engine = engine
+        self.ndjson = ndjson
+    }
+
+    static func make(plan: Plan, quiet: Bool, noTUI: Bool, engine: Engine, jsonInterval: String?) -> Output {
+        var handle: FileHandle?
+        if let path = jsonInterval {
+            if path == "-" {
+                handle = FileHandle.standardOutput
+            } else if FileManager.default.createFile(atPath: path, contents: nil) {
+                handle = FileHandle(forWritingAtPath: path)
+            } else {
+                Console.error("loadshear: cannot write \(path); --json-interval is off\n")
+            }
+        }
+        let kind: Kind = quiet ? .silent
+            : (!noTUI && Console.stdoutIsTTY && Console.stdinIsTTY && jsonInterval != "-") ? .dashboard : .lines
+        let output = Output(kind: kind, plan: plan, engine: engine, ndjson: handle)
+        if kind == .dashboard { output.startTerminal() }
+        return output
+    }
+
+    /// Called for every 500 ms snapshot.
+    func show(_ s: Snapshot) {
+        if let ndjson, let line = try? JSONReport.snapshotLine(s) {
+            ndjson.write(line)
+        }
+        let tick = state.withLock { st -> Int in
+            st.last = s
+            st.ticks += 1
+            return st.ticks
+        }
+        switch kind {
+        case .silent:
+            break
+        case .lines:
+            if tick % 2 == 0 { Console.error(Summary.line(s) + "\n") }
+        case .dashboard:
+            draw()
+        }
+    }
+
+    /// Where the run is on its timeline: the last action whose start time has passed.
+    func progress(elapsed: Double) -> Dashboard.Progress {
+        let ns = Int64(elapsed * 1e9)
+        let current = plan.actions.last { $0.at <= ns }
+        let text = current.map { "\($0.kind.name) \($0.sessions.lowerBound):\($0.sessions.upperBound) (line \($0.line))" } ?? "starting"
+        return Dashboard.Progress(elapsed: elapsed, planned: Double(plan.duration) / 1e9, action: text)
+    }
+
+    private func draw() {
+        let (snapshot, mode, finished) = state.withLock { ($0.last, $0.mode, $0.finished) }
+        guard let snapshot, !finished else { return }
+        let width = Terminal.width()
+        let color = Console.colorAllowed
+        let dashboard = Dashboard(width: width, color: color, title: plan.scriptPath)
+        let lines = dashboard.render(snapshot, progress: progress(elapsed: snapshot.elapsed), mode: mode)
+        // Home, draw each line clearing its tail, clear below: no flicker, no scrolling.
+        var frame = "\u{1B}[H"
+        for l in lines { frame += l + "\u{1B}[K\n" }
+        frame += "\u{1B}[J"
+        Console.out(frame)
+    }
+
+    // MARK: terminal
+
+    private func startTerminal() {
+        Terminal.enterDashboard()
+        let thread = Thread { [self] in readKeys() }
+        thread.start()
+    }
+
+    /// Keys: ←/→ switch totals and increments, q stops the run gracefully.
+    private func readKeys() {
+        var escape: [UInt8] = []
+        while true {
+            var byte: UInt8 = 0
+            let n = read(0, &byte, 1)
+            if n <= 0 {
+                if state.withLock({ $0.finished }) { return }
+                continue  // the read timed out (VTIME); look at `finished` again
+            }
+            if state.withLock({ $0.finished }) { return }
+            if !escape.isEmpty || byte == 0x1B {
+                escape.append(byte)
+                if escape.count == 3 {
+                    if escape[1] == UInt8(ascii: "["), escape[2] == UInt8(ascii: "C") || escape[2] == UInt8(ascii: "D") {
+                        state.withLock { $0.mode = $0.mode == .totals ? .increments : .totals }
+                        draw()
+                    }
+                    escape = []
+                }
+                continue
+            }
+            if byte == UInt8(ascii: "q") || byte == UInt8(ascii: "Q") {
+                engine.stop()
+            }
+        }
+    }
+
+    /// Restores the terminal; safe to call more than once.
+    func finish() {
+        let wasDashboard = state.withLock { st -> Bool in
+            let first = !st.finished
+            st.finished = true
+            return first && kind == .dashboard
+        }
+        if wasDashboard { Terminal.leaveDashboard() }
+        try? ndjson?.synchronize()
+    }
+}
+
+/// Raw mode and the alternate screen, restored on every exit path (normal end, `q`,
+/// Ctrl-C, the second Ctrl-C's immediate exit).
+enum Terminal {
+    private static let saved = Mutex<termios?>(nil)
+
+    static func width() -> Int {
+        var ws = winsize()
+        if ioctl(1, UInt(TIOCGWINSZ), &ws) == 0, ws.ws_col > 0 { return Int(ws.ws_col) }
+        return Int(ProcessInfo.processInfo.environment["COLUMNS"] ?? "") ?? 100
+    }
+
+    static func enterDashboard() {
+        var t = termios()
+        guard tcgetattr(0, &t) == 0 else { return }
+        saved.withLock { $0 = t }
+        var raw = t
+        raw.c_lflag &= ~tcflag_t(ICANON | ECHO)  // keep ISIG: Ctrl-C still interrupts
+        withUnsafeMutableBytes(of: &raw.c_cc) { cc in
+            cc[Int(VMIN)] = 0
+            cc[Int(VTIME)] = 2  // reads wake every 200 ms
+        }
+        tcsetattr(0, TCSANOW, &raw)
+        Console.out("\u{1B}[?1049h\u{1B}[?25l\u{1B}[H\u{1B}[2J")
+        atexit { Terminal.leaveDashboard() }
+    }
+
+    static func leaveDashboard() {
+        guard var t = saved.withLock({ s -> termios? in
+            let v = s
+            s = nil
+            return v
+        }) else { return }
+        tcsetattr(0, TCSANOW, &t)
+        Console.out("\u{1B}[?25h\u{1B}[?1049l")
+    }
+}

@@ -1,0 +1,109 @@
+import LoadshearMetrics
+
+/// Renders the live dashboard from a snapshot: a pure function of its inputs, so frames can
+/// be compared as text in tests. The terminal handling lives with the command.
+public struct Dashboard: Sendable {
+    public enum Mode: Sendable {
+        /// Totals since the start of the run.
+        case totals
+        /// What happened in the last 500 ms interval (rates per second).
+        case increments
+    }
+
+    /// Where the run is on its timeline.
+    public struct Progress: Sendable {
+        public var elapsed: Double
+        public var planned: Double
+        public var action: String
+
+        public init(elapsed: Double, planned: Double, action: String) {
+            self.elapsed = elapsed
+            self.planned = planned
+            self.action = action
+        }
+    }
+
+    public var width: Int
+    public var color: Bool
+    public var title: String
+
+    public init(width: Int, color: Bool, title: String) {
+        self.width = max(40, width)
+        self.color = color
+        self.title = title
+    }
+
+    private func bold(_ s: String) -> String { color ? "\u{1B}[1m\(s)\u{1B}[0m" : s }
+    private func dim(_ s: String) -> String { color ? "\u{1B}[2m\(s)\u{1B}[0m" : s }
+    private func accent(_ s: String) -> String { color ? "\u{1B}[36m\(s)\u{1B}[0m" : s }
+
+    public func render(_ s: Snapshot, progress: Progress, mode: Mode) -> [String] {
+        var lines: [String] = []
+        let modeName = mode == .totals ? "totals" : "last 500 ms"
+        lines.append(bold("loadshear") + " " + title + "  " + dim("[\(modeName)]  ←/→ totals/increments  q stop"))
+        lines.append(progressBar(progress))
+        lines.append("")
+        let t = s.totals
+        let inc = s.increment
+        func rate(_ c: ShardCounters.Counter) -> Double { Double(inc[c]) / s.interval }
+        lines.append(bold("Throughput"))
+        if mode == .totals {
+            lines.append("  sent      \(Figures.bytes(Double(t[.bytesSent]))) · \(Figures.count(Double(t[.packetsSent]))) packets")
+            lines.append("  read      \(Figures.bytes(Double(t[.bytesRead]))) · \(Figures.count(Double(t[.framesRead]))) frames")
+            lines.append("  responses \(Figures.count(Double(t[.responsesSent])))   handler calls \(Figures.count(Double(t[.handlerCalls]))) (\(t[.handlerTraps]) traps)")
+        } else {
+            lines.append("  sent      \(Figures.bytes(rate(.bytesSent)))/s · \(Figures.count(rate(.packetsSent))) packets/s")
+            lines.append("  read      \(Figures.bytes(rate(.bytesRead)))/s · \(Figures.count(rate(.framesRead))) frames/s")
+            lines.append("  responses \(Figures.count(rate(.responsesSent)))/s   handler calls \(Figures.count(rate(.handlerCalls)))/s")
+        }
+        lines.append(bold("Connections"))
+        lines.append("  active \(t[.connectionsActive])   attempted \(t[.connectionsAttempted])   connected \(t[.connectionsSucceeded])   failed \(t[.connectionsFailed])")
+        lines.append("  closed by server \(t[.closedByPeer]) (resets \(t[.resets]))   protocol errors \(t[.protocolErrors])")
+        let latency = mode == .totals ? s.latency : s.latencyIncrement
+        for kind in LatencySet.Kind.allCases {
+            lines.append("")
+            lines += histogram(kind, latency[kind: kind])
+        }
+        return lines.map(clip)
+    }
+
+    private func progressBar(_ p: Progress) -> String {
+        let fraction = p.planned > 0 ? min(1, max(0, p.elapsed / p.planned)) : 1
+        let label = " \(Figures.fixed(p.elapsed, 1))s / \(Figures.fixed(p.planned, 1))s  \(p.action)"
+        let barWidth = max(10, min(50, width - label.count - 2))
+        let filled = Int((Double(barWidth) * fraction).rounded())
+        return "[" + accent(String(repeating: "█", count: filled)) + String(repeating: "·", count: barWidth - filled) + "]" + label
+    }
+
+    /// One latency histogram in the original's power-of-two view, with percentiles.
+    func histogram(_ kind: LatencySet.Kind, _ h: LatencyHistogram) -> [String] {
+        let count = h.totalCount
+        return [bold("\(kind.rawValue.capitalized) latency") + dim("  \(count) samples")]
+            + (count == 0 ? [dim("  no samples yet")] : LatencySummary.view(h, width: width, bar: accent))
+    }
+
+    private func pad(_ s: String, _ w: Int, right: Bool = false) -> String {
+        let fill = String(repeating: " ", count: max(0, w - s.count))
+        return right ? fill + s : s + fill
+    }
+
+    /// Cuts a line to the terminal width (counting visible characters only).
+    private func clip(_ line: String) -> String {
+        var visible = 0
+        var out = ""
+        var inEscape = false
+        for ch in line {
+            if ch == "\u{1B}" { inEscape = true }
+            if inEscape {
+                out.append(ch)
+                if ch == "m" { inEscape = false }
+                continue
+            }
+            if visible >= width { continue }
+            out.append(ch)
+            visible += 1
+        }
+        return out
+    }
+}
+

@@ -1,0 +1,150 @@
+import Histogram
+
+/// The histogram type every latency figure uses.
+public typealias LatencyHistogram = Histogram<UInt64>
+
+/// Latency histograms in microseconds: 1 µs … 1 h at 3 significant digits, so percentiles
+/// are exact to 0.1% and histograms from different shards (or runs) merge exactly.
+public struct LatencySet: Sendable, Codable, Equatable {
+    public static let highest: UInt64 = 3_600_000_000
+
+    public static func empty() -> Histogram<UInt64> {
+        Histogram<UInt64>(lowestDiscernibleValue: 1, highestTrackableValue: highest, numberOfSignificantValueDigits: .three)
+    }
+
+    public var connect = LatencySet.empty()
+    public var send = LatencySet.empty()
+    public var read = LatencySet.empty()
+
+    public init() {}
+
+    public mutating func add(_ other: LatencySet) {
+        connect.add(other.connect)
+        send.add(other.send)
+        read.add(other.read)
+    }
+
+    public enum Kind: String, CaseIterable, Sendable {
+        case connect, send, read
+    }
+
+    public subscript(kind kind: Kind) -> Histogram<UInt64> {
+        switch kind {
+        case .connect: connect
+        case .send: send
+        case .read: read
+        }
+    }
+
+    public static func == (a: LatencySet, b: LatencySet) -> Bool {
+        Kind.allCases.allSatisfy { k in
+            a[kind: k].totalCount == b[kind: k].totalCount
+                && Array(a[kind: k].recordedValues().map { [$0.value, $0.count] }) == Array(b[kind: k].recordedValues().map { [$0.value, $0.count] })
+        }
+    }
+}
+
+/// One shard's latency recorder. Confined to the shard's loop: recording is a plain array
+/// increment — no lock, no allocation (the histograms' storage is allocated up front, and
+/// `take()` hands the filled storage to the reader and starts fresh instead of copying).
+public final class LatencyRecorder {
+    private var current = LatencySet()
+
+    public init() {}
+
+    @inline(__always)
+    public func record(_ kind: LatencySet.Kind, nanoseconds: UInt64) {
+        let us = Swift.min(Swift.max(nanoseconds / 1000, 1), LatencySet.highest)
+        switch kind {
+        case .connect: _ = current.connect.record(us)
+        case .send: _ = current.send.record(us)
+        case .read: _ = current.read.record(us)
+        }
+    }
+
+    /// The samples since the last `take()`; the recorder starts over empty.
+    public func take() -> LatencySet {
+        let out = current
+        current = LatencySet()
+        return out
+    }
+}
+
+/// Percentiles and the original's power-of-two view of one histogram.
+public struct LatencySummary: Sendable, Equatable {
+    public var count: UInt64
+    public var p50: UInt64
+    public var p90: UInt64
+    public var p99: UInt64
+    public var p999: UInt64
+    public var max: UInt64
+
+    public init(_ h: Histogram<UInt64>) {
+        count = h.totalCount
+        if count == 0 {
+            (p50, p90, p99, p999, max) = (0, 0, 0, 0, 0)
+        } else {
+            p50 = h.valueAtPercentile(50)
+            p90 = h.valueAtPercentile(90)
+            p99 = h.valueAtPercentile(99)
+            p999 = h.valueAtPercentile(99.9)
+            max = h.max
+        }
+    }
+
+    /// Exclusive upper bounds of the power-of-two bins, in µs: 64 µs doubling to 524 ms,
+    /// then 1 s; the last bin is "> 1 s".
+    public static let binBounds: [UInt64] = (0..<14).map { 64 << UInt64($0) } + [1_000_000]
+
+    public static func binLabel(_ i: Int) -> String {
+        guard i < binBounds.count else { return "> 1 s" }
+        return "< " + Figures.micros(binBounds[i])
+    }
+
+    /// Counts per power-of-two bin (`binBounds.count + 1` bins).
+    public static func bins(_ h: Histogram<UInt64>) -> [UInt64] {
+        var out: [UInt64] = []
+        var lower: UInt64 = 0
+        for b in binBounds {
+            out.append(lower < b ? h.count(within: lower...(b - 1)) : 0)
+            lower = b
+        }
+        out.append(h.totalCount - out.reduce(0, +))
+        return out
+    }
+}
+
+extension LatencySummary {
+    /// Percentiles, then one row per power-of-two bin from the first to the last that holds
+    /// samples: label, count, and a bar scaled to the fullest bin. `bar` styles the bar.
+    public static func view(_ h: LatencyHistogram, width: Int, indent: String = "  ",
+                            bar: (String) -> String = { $0 }) -> [String] {
+        let s = LatencySummary(h)
+        var out = [indent + "p50 \(Figures.micros(s.p50))  p90 \(Figures.micros(s.p90))  p99 \(Figures.micros(s.p99))  p99.9 \(Figures.micros(s.p999))  max \(Figures.micros(s.max))"]
+        let bins = Self.bins(h)
+        let peak = Swift.max(1, bins.max() ?? 1)
+        let barWidth = Swift.max(10, width - 30)
+        guard let first = bins.firstIndex(where: { $0 > 0 }), let last = bins.lastIndex(where: { $0 > 0 }) else { return out }
+        for i in first...last {
+            let n = Int((Double(bins[i]) / Double(peak) * Double(barWidth)).rounded(.up))
+            let drawn = bins[i] == 0 ? "" : String(repeating: "▇", count: Swift.max(1, n))
+            let label = Self.binLabel(i)
+            let count = String(bins[i])
+            out.append(indent + label + String(repeating: " ", count: Swift.max(0, 10 - label.count)) + " "
+                       + String(repeating: " ", count: Swift.max(0, 9 - count.count)) + count + " " + bar(drawn))
+        }
+        return out
+    }
+}
+
+extension Figures {
+    /// `850 µs`, `12.3 ms`, `1.20 s`.
+    public static func micros(_ us: UInt64) -> String {
+        if us < 1000 { return "\(us) µs" }
+        if us < 1_000_000 {
+            let ms = Double(us) / 1000
+            return (ms == ms.rounded() ? String(Int(ms)) : fixed(ms, ms < 10 ? 2 : 1)) + " ms"
+        }
+        return fixed(Double(us) / 1_000_000, 2) + " s"
+    }
+}

@@ -1,0 +1,139 @@
+import Histogram
+import LoadshearDashboard
+import LoadshearMetrics
+import Testing
+
+@Suite struct HistogramMergeTests {
+    /// SplitMix64, seeded.
+    struct Rng: RandomNumberGenerator {
+        var state: UInt64
+        mutating func next() -> UInt64 {
+            state &+= 0x9E37_79B9_7F4A_7C15
+            var z = state
+            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+            return z ^ (z >> 31)
+        }
+    }
+
+    @Test func mergingShardHistogramsEqualsRecordingEverythingInOne() {
+        var rng = Rng(state: 7)
+        let shards = (0..<4).map { _ in LatencyRecorder() }
+        var all = LatencySet()
+        let everything = LatencyRecorder()
+        for _ in 0..<20_000 {
+            let ns = UInt64.random(in: 1...5_000_000_000, using: &rng)
+            let kind = LatencySet.Kind.allCases.randomElement(using: &rng)!
+            shards.randomElement(using: &rng)!.record(kind, nanoseconds: ns)
+            everything.record(kind, nanoseconds: ns)
+        }
+        for s in shards { all.add(s.take()) }
+        let one = everything.take()
+        #expect(all == one)
+        for k in LatencySet.Kind.allCases {
+            #expect(LatencySummary(all[kind: k]) == LatencySummary(one[kind: k]))
+        }
+        // take() starts over empty.
+        #expect(shards.allSatisfy { $0.take().connect.totalCount == 0 })
+    }
+
+    @Test func reportHistogramPairsRebuildTheHistogramExactly() {
+        let r = LatencyRecorder()
+        for v in [1, 2, 3, 999, 1000, 1001, 123_456, 9_999_999, 3_000_000_000] as [UInt64] {
+            r.record(.read, nanoseconds: v * 1000)
+        }
+        let h = r.take().read
+        var rebuilt = LatencySet.empty()
+        for v in h.recordedValues() { _ = rebuilt.record(v.value, count: v.count) }
+        #expect(Array(rebuilt.recordedValues().map { [$0.value, $0.count] }) == Array(h.recordedValues().map { [$0.value, $0.count] }))
+        #expect(rebuilt.valuesAreEquivalent(rebuilt.valueAtPercentile(99), h.valueAtPercentile(99)))
+    }
+
+    @Test func powerOfTwoBins() {
+        let r = LatencyRecorder()
+        for us in [10, 63, 64, 127, 128, 600_000, 990_000, 1_010_000, 5_000_000] as [UInt64] {
+            r.record(.send, nanoseconds: us * 1000)
+        }
+        let bins = LatencySummary.bins(r.take().send)
+        #expect(bins.count == 16)
+        #expect(bins[0] == 2)  // < 64 µs
+        #expect(bins[1] == 2)  // < 128 µs
+        #expect(bins[2] == 1)  // < 256 µs
+        #expect(bins[14] == 2)  // < 1 s
+        #expect(bins[15] == 2)  // > 1 s
+        #expect(LatencySummary.binLabel(0) == "< 64 µs")
+        #expect(LatencySummary.binLabel(14) == "< 1.00 s")
+        #expect(LatencySummary.binLabel(15) == "> 1 s")
+    }
+}
+
+@Suite struct DashboardTests {
+    func snapshot() -> Snapshot {
+        var a = CounterValues()
+        a[.bytesSent] = 1_500_000
+        a[.packetsSent] = 1500
+        a[.connectionsAttempted] = 10
+        a[.connectionsSucceeded] = 9
+        a[.connectionsFailed] = 1
+        a[.connectionsActive] = 9
+        let first = Snapshot(elapsed: 0.5, perShard: [a], previous: nil)
+        var b = a
+        b[.bytesSent] = 2_000_000
+        b[.packetsSent] = 2000
+        b[.framesRead] = 40
+        let r = LatencyRecorder()
+        for us in [100, 100, 200, 5000] as [UInt64] { r.record(.send, nanoseconds: us * 1000) }
+        var s = Snapshot(elapsed: 1.0, perShard: [b], previous: first)
+        s.latencyIncrement = r.take()
+        s.latency = s.latencyIncrement
+        return s
+    }
+
+    @Test func totalsFrameAtFixedWidth() {
+        let d = Dashboard(width: 72, color: false, title: "demo.ldsh")
+        let lines = d.render(snapshot(), progress: .init(elapsed: 1, planned: 4, action: "FLOOD 0:10 (line 9)"), mode: .totals)
+        #expect(lines.joined(separator: "\n") == """
+            loadshear demo.ldsh  [totals]  ←/→ totals/increments  q stop
+            [█████████····························] 1.0s / 4.0s  FLOOD 0:10 (line 9)
+
+            Throughput
+              sent      2.00 MB · 2.0k packets
+              read      0 B · 40 frames
+              responses 0   handler calls 0 (0 traps)
+            Connections
+              active 9   attempted 10   connected 9   failed 1
+              closed by server 0 (resets 0)   protocol errors 0
+
+            Connect latency  0 samples
+              no samples yet
+
+            Send latency  4 samples
+              p50 100 µs  p90 5 ms  p99 5 ms  p99.9 5 ms  max 5.00 ms
+              < 128 µs           2 ▇▇▇▇▇▇▇▇▇▇▇▇▇▇▇▇▇▇▇▇▇▇▇▇▇▇▇▇▇▇▇▇▇▇▇▇▇▇▇▇▇▇
+              < 256 µs           1 ▇▇▇▇▇▇▇▇▇▇▇▇▇▇▇▇▇▇▇▇▇
+              < 512 µs           0 
+              < 1.02 ms          0 
+              < 2.05 ms          0 
+              < 4.10 ms          0 
+              < 8.19 ms          1 ▇▇▇▇▇▇▇▇▇▇▇▇▇▇▇▇▇▇▇▇▇
+
+            Read latency  0 samples
+              no samples yet
+            """)
+    }
+
+    @Test func incrementsFrameShowsRates() {
+        let d = Dashboard(width: 60, color: false, title: "demo")
+        let lines = d.render(snapshot(), progress: .init(elapsed: 1, planned: 4, action: "SEND"), mode: .increments)
+        #expect(lines[0].contains("[last 500 ms]"))
+        #expect(lines[4] == "  sent      1.00 MB/s · 1.0k packets/s")
+        #expect(lines.allSatisfy { $0.count <= 60 })
+    }
+
+    @Test func colourOnlyWhenAsked() {
+        let s = snapshot()
+        let p = Dashboard.Progress(elapsed: 1, planned: 2, action: "x")
+        #expect(!Dashboard(width: 80, color: false, title: "t").render(s, progress: p, mode: .totals).joined().contains("\u{1B}"))
+        #expect(Dashboard(width: 80, color: true, title: "t").render(s, progress: p, mode: .totals).joined().contains("\u{1B}[1m"))
+    }
+}

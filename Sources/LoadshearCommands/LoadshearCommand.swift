@@ -15,7 +15,7 @@ package struct LoadshearCommand: AsyncParsableCommand {
             check it with --dry-run, then run it. See docs/language.md.
             """,
         version: version,
-        subcommands: [RunCommand.self, QuickstartCommand.self, TargetCommand.self, CheckCommand.self],
+        subcommands: [RunCommand.self, QuickstartCommand.self, TargetCommand.self, CheckCommand.self, BenchRecordCommand.self],
         defaultSubcommand: RunCommand.self
     )
 

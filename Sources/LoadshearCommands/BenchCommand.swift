@@ -3,8 +3,7 @@ import Foundation
 import LoadshearMetrics
 
 /// `loadshear _bench-record`: the cost of recording one metric sample on the hot path —
-/// a counter add and a latency-histogram record — in ns. Hidden; bench/record.sh runs it
-/// (and runs it under valgrind at two iteration counts to show recording never allocates).
+/// a counter add and a latency-histogram record — in ns. Hidden; bench/record.sh runs it.
 package struct BenchRecordCommand: ParsableCommand {
     package static let configuration = CommandConfiguration(
         commandName: "_bench-record", abstract: "Measure the per-sample cost of metric recording.",

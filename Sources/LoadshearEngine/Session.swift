@@ -33,6 +33,12 @@ class Session {
     var responses = CircularBuffer<(ByteBuffer, Int)>()
     /// Completes when the last batch handed to the socket is written.
     private var lastWrite: EventLoopFuture<Void>?
+    /// Batches handed to the socket whose promise has not completed, oldest first:
+    /// (sequence number, bytes, packets, replies).
+    private var inflight = CircularBuffer<(seq: Int, bytes: Int, packets: Int, replies: Int)>()
+    private var nextBatch = 0
+    /// Batches up to this sequence number were accounted for when we closed the session.
+    private var settledThrough = -1
     /// One write is held back so the batch's last write can carry the batch promise.
     private var held: ByteBuffer?
 
@@ -173,10 +179,49 @@ class Session {
 
     // MARK: closing
 
+    /// A batch's write promise completed. Bytes count as sent once the kernel took them.
+    private func batchDone(_ seq: Int, succeeded: Bool, sampledFrom issuedAt: UInt64?) {
+        guard seq > settledThrough else { return }  // already counted when we closed
+        var batch: (seq: Int, bytes: Int, packets: Int, replies: Int)?
+        while let first = inflight.first, first.seq <= seq {
+            let b = inflight.removeFirst()
+            if b.seq == seq { batch = b }
+        }
+        // A failed batch: the peer closed or reset the connection before it was written.
+        guard succeeded, let b = batch else { return }
+        let counters = shard.counters
+        counters.add(.bytesSent, b.bytes)
+        counters.add(.packetsSent, b.packets)
+        if b.replies > 0 { counters.add(.responsesSent, b.replies) }
+        if let issuedAt { shard.latency.record(.send, nanoseconds: NIODeadline.now().uptimeNanoseconds &- issuedAt) }
+    }
+
+    /// Closing ourselves with writes still in flight: what the kernel already took of them
+    /// is everything handed over minus what is still buffered in the channel. Count that
+    /// now (bytes exactly; packets and replies of a partly written batch in proportion),
+    /// and ignore the failures the close is about to deliver for those batches.
+    private func settleInflight(_ channel: Channel) {
+        guard !inflight.isEmpty else { return }
+        let pending = (try? channel.syncOptions?.getOption(.bufferedWritableBytes)) ?? 0
+        var written = inflight.reduce(0) { $0 + $1.bytes } - pending
+        let counters = shard.counters
+        for b in inflight {
+            guard written > 0 else { break }
+            let part = min(written, b.bytes)
+            written -= part
+            counters.add(.bytesSent, part)
+            counters.add(.packetsSent, b.bytes == 0 ? b.packets : b.packets * part / b.bytes)
+            counters.add(.responsesSent, b.bytes == 0 ? b.replies : b.replies * part / b.bytes)
+        }
+        settledThrough = inflight.last!.seq
+        inflight.removeAll()
+    }
+
     final func closeNow() {
         guard state == .active || state == .connecting else { return }
         closedByUs = true
         state = .closing
+        if let channel = context?.channel ?? channel { settleInflight(channel) }
         if let context {
             context.close(promise: nil)
         } else if let channel {
@@ -242,18 +287,17 @@ class Session {
             held = nil
             let promise = context.eventLoop.makePromise(of: Void.self)
             context.writeAndFlush(NIOAny(last), promise: promise)
-            let shard = self.shard!
             // Send latency is sampled: the batch holding the session's first packet and every
             // batch that holds a SAMPLERATE-th packet (write issued → kernel accepted).
             let sampled = packets > 0 && (packetsWritten == 0 || packetsWritten / rate != (packetsWritten + packets) / rate)
             packetsWritten += packets
-            let (batchBytes, batchPackets, batchReplies) = (bytes, packets, replies)
-            promise.futureResult.whenSuccess {
-                let counters = shard.counters
-                counters.add(.bytesSent, batchBytes)
-                counters.add(.packetsSent, batchPackets)
-                if batchReplies > 0 { counters.add(.responsesSent, batchReplies) }
-                if sampled { shard.latency.record(.send, nanoseconds: NIODeadline.now().uptimeNanoseconds &- issuedAt) }
+            let seq = nextBatch
+            nextBatch += 1
+            inflight.append((seq, bytes, packets, replies))
+            let bound = NIOLoopBound(self, eventLoop: context.eventLoop)
+            promise.futureResult.whenComplete { result in
+                let ok = if case .success = result { true } else { false }
+                bound.value.batchDone(seq, succeeded: ok, sampledFrom: sampled ? issuedAt : nil)
             }
             lastWrite = promise.futureResult
             batches += 1

@@ -304,6 +304,35 @@ import Testing
         #expect(server.wait { $0.count == 4 && $0.allSatisfy(\.closed) })
     }
 
+    /// DISCONNECT in the middle of a flood: bytes still buffered in the channel are not
+    /// counted, bytes the kernel took are, so the count matches the server's exactly.
+    @Test func bytesSentMatchTheServerExactlyWhenAFloodIsCutOff() async throws {
+        let server = try RecordingServer()
+        defer { server.shutdown() }
+        let plan = try makePlan("""
+            SETTINGS t {
+                SESSION = "TCP"
+                PORT = @PORT@
+                REPEAT = "true"
+                SHARDS = 2
+                ENDPOINTS { 127.0.0.1 }
+                PACKETS { p : "p.bin" }
+            }
+            ORCHESTRATOR t {
+                CREATE 4 OFFSET 0ms
+                CONNECT 0:4 OFFSET 1ms
+                SEND 0:4 p COPIES 3 OFFSET 10ms
+                FLOOD 0:4 OFFSET 0ms
+                DISCONNECT 0:4 OFFSET 150ms
+            }
+            """, packets: ["p.bin": [UInt8](repeating: 3, count: 1000)], port: server.port)
+        let s = try await run(plan)
+        let sent = s.totals[.bytesSent]
+        #expect(sent > 0)
+        #expect(server.wait { $0.count == 4 && $0.allSatisfy(\.closed) })
+        #expect(server.totalBytes == sent)
+    }
+
     @Test func stopEndsARunEarly() async throws {
         let server = try RecordingServer()
         defer { server.shutdown() }

@@ -25,7 +25,8 @@ for src in "$here"/examples/swift/*.swift; do
     mkdir -p "${TMPDIR:-/tmp}/loadshear-sdk-build"
     obj="${TMPDIR:-/tmp}/loadshear-sdk-build/$(basename "${src%.swift}").o"
     swiftc -target wasm32-unknown-none-wasm -enable-experimental-feature Embedded \
-        -enable-experimental-feature Extern -wmo -Osize -parse-as-library -c "$src" -o "$obj"
+        -enable-experimental-feature Extern -wmo -Osize -parse-as-library -c "$src" "$here/examples/swift/support/Allocator.swift" \
+        -module-name "$(basename "${src%.swift}")" -o "$obj"
     "$toolchain_bin/wasm-ld" --no-entry --strip-all --export=alloc --export=dealloc --export=handle_body \
         --export=handle_header "$obj" -o "$wasm"
     rm -f "$obj"

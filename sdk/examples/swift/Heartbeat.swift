@@ -2,34 +2,7 @@
 // (type 2) carrying the same body. Same frame layout as sdk/examples/c/heartbeat.c:
 // 8-byte header, type at bytes 0..3, body length at bytes 4..7, both big-endian.
 
-@_extern(c, "llvm.wasm.memory.size.i32")
-func wasmMemorySize(_ memory: Int32) -> Int32
-
-@_extern(c, "llvm.wasm.memory.grow.i32")
-func wasmMemoryGrow(_ memory: Int32, _ pages: Int32) -> Int32
-
-/// A bump allocator that rewinds when the most recent block is freed: the host frees the
-/// reply, then the input, so the heap is empty again after every message.
-var heapTop: UInt32 = 0
-
-@_expose(wasm, "alloc") @_cdecl("alloc")
-public func alloc(_ size: UInt32) -> UInt32 {
-    if heapTop == 0 { heapTop = UInt32(wasmMemorySize(0)) &* 65536 }
-    let start = (heapTop &+ 7) & ~7
-    let end = UInt64(start) + UInt64(size)
-    let have = UInt64(UInt32(wasmMemorySize(0))) * 65536
-    if end > have {
-        let pages = Int32((end - have + 65535) / 65536)
-        if wasmMemoryGrow(0, pages) < 0 { return 0 }
-    }
-    heapTop = UInt32(end)
-    return start
-}
-
-@_expose(wasm, "dealloc") @_cdecl("dealloc")
-public func dealloc(_ ptr: UInt32, _ size: UInt32) {
-    if ptr &+ size == heapTop { heapTop = ptr }
-}
+// alloc and dealloc come from support/Allocator.swift.
 
 @inline(__always)
 func be32(_ p: UnsafePointer<UInt8>) -> UInt32 {

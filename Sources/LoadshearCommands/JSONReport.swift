@@ -61,6 +61,7 @@ struct JSONReport: Encodable {
     var shards: [[String: Int]]
     var latencyMicroseconds: [String: LatencyPart]
     var connectPhaseSeconds: Double?
+    var handlerFailuresByKind: [String: Int]
     var peakRSSBytes: Int?
 
     init(plan: Plan, snapshot: Snapshot) {
@@ -81,6 +82,7 @@ struct JSONReport: Encodable {
             ($0.rawValue, LatencyPart(snapshot.latency[kind: $0]))
         })
         connectPhaseSeconds = snapshot.connectPhase
+        handlerFailuresByKind = snapshot.handlerFailuresByKind
         peakRSSBytes = snapshot.peakRSS
     }
 

@@ -165,7 +165,12 @@ public final class Engine: Sendable {
         let stopped = loops[0].makePromise(of: Void.self)
         ticker.cancel(promise: stopped)
         try? await stopped.futureResult.get()
-        return try await publish(allShards, on: loops[0]).get()
+        var final = try await publish(allShards, on: loops[0]).get()
+        for shard in allShards {
+            let kinds = try await shard.loop.submit { shard.handler.failuresByKind }.get()
+            final.handlerFailuresByKind.merge(kinds, uniquingKeysWith: +)
+        }
+        return final
     }
 }
 

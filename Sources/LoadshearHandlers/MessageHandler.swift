@@ -20,6 +20,9 @@ public protocol MessageHandler: AnyObject {
     /// Whether `bodyLength(header:)` is implemented (the module exports `handle_header`).
     var readsHeaders: Bool { get }
 
+    /// Failures by kind (trap texts' first lines, "bad pointer", …) since the handler began.
+    var failuresByKind: [String: Int] { get }
+
     /// The body length encoded in a header, or nil when the handler failed to tell.
     func bodyLength(header: UnsafeRawBufferPointer) -> Int?
 
@@ -32,6 +35,7 @@ public protocol MessageHandler: AnyObject {
 public final class NOPHandler: MessageHandler {
     public init() {}
     public var readsHeaders: Bool { false }
+    public var failuresByKind: [String: Int] { [:] }
     public func bodyLength(header: UnsafeRawBufferPointer) -> Int? { 0 }
     public func handle(_ message: UnsafeRawBufferPointer, reply: (UnsafeRawBufferPointer) -> Void) -> HandlerOutcome {
         .empty

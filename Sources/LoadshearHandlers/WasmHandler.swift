@@ -15,8 +15,8 @@ public final class WasmHandler: MessageHandler {
     private var instance: Live
     /// Reused for every call: allocating a stack per call costs ~3%.
     private var stack: ExecutionStack
-    /// Traps by kind (first line of the trap text), for the report.
-    public private(set) var trapsByKind: [String: Int] = [:]
+    /// Failures by kind (a trap's first line, or the contract breach), for the report.
+    public private(set) var failuresByKind: [String: Int] = [:]
     /// Instances replaced after a trap.
     public private(set) var replacements = 0
 
@@ -78,15 +78,15 @@ public final class WasmHandler: MessageHandler {
     /// its allocator say, may be half-updated).
     private func trapped(_ error: Error) -> HandlerOutcome {
         let kind = WasmContract.firstLine(error)
-        trapsByKind[kind, default: 0] += 1
-        return failed(.trap(kind), "handler trap: \(kind)")
+        return failed(.trap(kind), "handler trap: \(kind)", kind: kind)
     }
 
     /// Any contract failure: log once per kind and start over with a fresh instance, since a
     /// guest that hands out bad pointers or fails to allocate is in a state we cannot trust.
-    private func failed(_ outcome: HandlerOutcome, _ kind: String) -> HandlerOutcome {
-        if loggedKinds.insert(kind).inserted {
-            log("\(kind) (logged once per kind; counted, and the shard's instance replaced)")
+    private func failed(_ outcome: HandlerOutcome, _ message: String, kind: String? = nil) -> HandlerOutcome {
+        failuresByKind[kind ?? message, default: 0] += 1
+        if loggedKinds.insert(message).inserted {
+            log("\(message) (logged once per kind; counted, and the shard's instance replaced)")
         }
         replace()
         return outcome

@@ -19,6 +19,8 @@ public struct Snapshot: Sendable {
     public var latency = LatencySet()
     /// Latency samples since the previous snapshot.
     public var latencyIncrement = LatencySet()
+    /// Handler failures by kind over the whole run (final snapshot only).
+    public var handlerFailuresByKind: [String: Int] = [:]
 
     public init(elapsed: Double, perShard: [CounterValues], previous: Snapshot?) {
         self.elapsed = elapsed

@@ -30,6 +30,9 @@ public struct Summary: Sendable {
         }
         if t[.handlerCalls] > 0 {
             out += "  handler       \(t[.handlerCalls]) calls, \(t[.handlerEmpty]) empty, \(t[.handlerTraps]) traps, \(t[.handlerBadPointers]) bad pointers, \(t[.handlerAllocFailures]) alloc failures\n"
+            for (kind, n) in snapshot.handlerFailuresByKind.sorted(by: { $0.value > $1.value }) {
+                out += "    \(n) × \(kind)\n"
+            }
         }
         for kind in LatencySet.Kind.allCases {
             let h = snapshot.latency[kind: kind]

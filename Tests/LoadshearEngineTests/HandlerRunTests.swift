@@ -116,5 +116,8 @@ func frame(type: UInt8, body: [UInt8], headerSize: Int = 8, lengthAt offset: Int
         #expect(s.totals[.handlerTraps] == 4 * (n - answered))
         #expect(s.totals[.responsesSent] == 4 * answered)
         #expect(s.totals[.protocolErrors] == 0)
+        #expect(s.handlerFailuresByKind.count == 1)
+        #expect(s.handlerFailuresByKind.first?.key.contains("unreachable") == true)
+        #expect(s.handlerFailuresByKind.first?.value == 4 * (n - answered))
     }
 }

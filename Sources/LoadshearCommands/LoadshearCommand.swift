@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import LoadshearScript
+import Synchronization
 
 /// The `loadshear` command: runs a script by default; `quickstart`, `target` and `check`
 /// are the other jobs.
@@ -29,8 +30,32 @@ package enum Console {
     package static var stdinIsTTY: Bool { isatty(0) == 1 }
     package static var colorAllowed: Bool { ProcessInfo.processInfo.environment["NO_COLOR"] == nil }
 
+    /// While the dashboard owns the screen, stderr text is held back and printed once it
+    /// is gone, so logs never land in the dashboard's area.
+    private static let held = Mutex<[String]?>(nil)
+
     package static func error(_ s: String) {
-        FileHandle.standardError.write(Data(s.utf8))
+        let printNow = held.withLock { h -> Bool in
+            guard h != nil else { return true }
+            h!.append(s)
+            return false
+        }
+        if printNow { FileHandle.standardError.write(Data(s.utf8)) }
+    }
+
+    /// Starts holding stderr text back (the dashboard is about to draw).
+    package static func holdErrors() {
+        held.withLock { if $0 == nil { $0 = [] } }
+    }
+
+    /// Prints what was held back and stops holding.
+    package static func releaseErrors() {
+        let lines = held.withLock { h -> [String] in
+            let v = h ?? []
+            h = nil
+            return v
+        }
+        for l in lines { FileHandle.standardError.write(Data(l.utf8)) }
     }
 
     package static func out(_ s: String) {

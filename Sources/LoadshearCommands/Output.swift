@@ -165,6 +165,7 @@ enum Terminal {
         }
         tcsetattr(0, TCSANOW, &raw)
         Console.out("\u{1B}[?1049h\u{1B}[?25l\u{1B}[H\u{1B}[2J")
+        Console.holdErrors()
         atexit { Terminal.leaveDashboard() }
     }
 
@@ -176,5 +177,6 @@ enum Terminal {
         }) else { return }
         tcsetattr(0, TCSANOW, &t)
         Console.out("\u{1B}[?25h\u{1B}[?1049l")
+        Console.releaseErrors()
     }
 }

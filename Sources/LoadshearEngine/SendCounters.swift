@@ -19,9 +19,4 @@ final class SendCounters: Sendable {
     func reserve(_ index: Int, _ n: Int) -> UInt64 {
         boxes[index].next.wrappingAdd(UInt64(n), ordering: .relaxed).oldValue
     }
-
-    /// How many copies of SEND `index` have taken a value.
-    func taken(_ index: Int) -> UInt64 {
-        boxes[index].next.load(ordering: .relaxed)
-    }
 }

@@ -31,11 +31,6 @@ public struct Plan: Sendable {
         return out
     }
 
-    /// The shard that owns a session.
-    public func shard(of session: Int) -> Int {
-        shards.firstIndex { $0.contains(session) } ?? 0
-    }
-
     /// Indices into `sends` of the SENDs whose range holds `session`, in script order.
     /// Their payloads, `copies` each, form the session's payload list.
     public func sendIndices(for session: Int) -> [Int] {

@@ -18,6 +18,9 @@ final class Output: Sendable {
     private let engine: Engine
     private let state = Mutex(State())
     private let ndjson: FileHandle?
+    /// Snapshots arrive on shard 0's event loop; encoding, rendering and terminal writes
+    /// happen here instead, in order, so they never delay that shard's sessions.
+    private let queue = DispatchQueue(label: "loadshear.output")
 
     private struct State {
         var last: Snapshot?
@@ -52,8 +55,12 @@ final class Output: Sendable {
         return output
     }
 
-    /// Called for every 500 ms snapshot.
+    /// Called for every 500 ms snapshot (on an event loop): hands it to the output queue.
     func show(_ s: Snapshot) {
+        queue.async { self.present(s) }
+    }
+
+    private func present(_ s: Snapshot) {
         if let ndjson, let line = try? JSONReport.snapshotLine(s) {
             ndjson.write(line)
         }
@@ -118,7 +125,7 @@ final class Output: Sendable {
                 if escape.count == 3 {
                     if escape[1] == UInt8(ascii: "["), escape[2] == UInt8(ascii: "C") || escape[2] == UInt8(ascii: "D") {
                         state.withLock { $0.mode = $0.mode == .totals ? .increments : .totals }
-                        draw()
+                        queue.async { self.draw() }
                     }
                     escape = []
                 }
@@ -130,8 +137,9 @@ final class Output: Sendable {
         }
     }
 
-    /// Restores the terminal; safe to call more than once.
+    /// Writes what is still queued, then restores the terminal; safe to call more than once.
     func finish() {
+        queue.sync {}
         let wasDashboard = state.withLock { st -> Bool in
             let first = !st.finished
             st.finished = true

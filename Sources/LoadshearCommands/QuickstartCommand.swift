@@ -78,7 +78,7 @@ package struct QuickstartCommand: AsyncParsableCommand {
         do {
             var options = PlanOptions()
             options.handlerInspector = WasmModuleInspector()
-            plan = try Planning.plan(scriptPath, options: options, quiet: quiet)
+            plan = try Planning.plan(scriptPath, options: options)
         } catch {
             await target.stop()
             throw error

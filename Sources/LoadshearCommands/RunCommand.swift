@@ -55,7 +55,7 @@ package struct RunCommand: AsyncParsableCommand {
         var options = PlanOptions()
         options.expandEnvironment = expandEnvs
         options.handlerInspector = WasmModuleInspector()
-        let plan = try Planning.plan(script, options: options, quiet: quiet)
+        let plan = try Planning.plan(script, options: options)
         if dryRun {
             Console.out(plan.dryRunText())
             return
@@ -68,10 +68,10 @@ package struct RunCommand: AsyncParsableCommand {
 
 /// Building a plan from the command line: diagnostics to stderr, exit 2 on errors.
 package enum Planning {
-    package static func plan(_ path: String, options: PlanOptions, quiet: Bool) throws -> Plan {
+    package static func plan(_ path: String, options: PlanOptions) throws -> Plan {
         let (plan, diagnostics, file) = PlanBuilder.build(path: path, options: options)
         let renderer = DiagnosticRenderer(useColor: Console.stderrIsTTY && Console.colorAllowed)
-        // Warnings stay visible under --quiet: they are few and they matter.
+        // Warnings are printed even under --quiet: they are few and they matter.
         if !diagnostics.diagnostics.isEmpty {
             Console.error(renderer.render(diagnostics, in: file))
         }

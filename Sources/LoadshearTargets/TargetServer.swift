@@ -142,6 +142,14 @@ public final class TargetServer: Sendable {
 struct BroadcastFrame: Sendable {
     let bytes: [UInt8]
 
+    /// How broadcast paces `rate` frames per second per peer: ticks of at most 1 ms, each
+    /// sending its share of the rate. Returns (frames per tick, tick interval).
+    static func ticks(rate: Int) -> (Int, TimeAmount) {
+        let rate = max(1, rate)
+        let perTick = max(1, rate / 1000)
+        return (perTick, .nanoseconds(Int64(1_000_000_000 / max(1, rate / perTick))))
+    }
+
     init(options: TargetOptions) {
         let h = max(8, options.headerSize)
         var b = [UInt8](repeating: 0, count: h + options.bodySize)
@@ -225,9 +233,7 @@ final class BroadcastHandler: ChannelInboundHandler {
             floodWrite(context)
             return
         }
-        // Ticks of at most 1 ms; each tick sends its share of the rate.
-        let perTick = max(1, options.rate / 1000)
-        let interval = TimeAmount.nanoseconds(Int64(1_000_000_000 / max(1, options.rate / perTick)))
+        let (perTick, interval) = BroadcastFrame.ticks(rate: options.rate)
         let bound = NIOLoopBound(context, eventLoop: context.eventLoop)
         let me = NIOLoopBound(self, eventLoop: context.eventLoop)
         timer = context.eventLoop.scheduleRepeatedTask(initialDelay: .zero, delay: interval) { task in

@@ -24,9 +24,7 @@ final class UDPTargetHandler: ChannelInboundHandler {
 
     func channelActive(context: ChannelHandlerContext) {
         guard options.kind == .broadcast else { return }
-        let rate = max(1, options.rate)
-        let perTick = max(1, rate / 1000)
-        let interval = TimeAmount.nanoseconds(Int64(1_000_000_000 / max(1, rate / perTick)))
+        let (perTick, interval) = BroadcastFrame.ticks(rate: options.rate)
         let ctx = NIOLoopBound(context, eventLoop: context.eventLoop)
         let me = NIOLoopBound(self, eventLoop: context.eventLoop)
         timer = context.eventLoop.scheduleRepeatedTask(initialDelay: interval, delay: interval) { _ in

@@ -539,11 +539,7 @@ struct Checker {
                                 at: rs.range)
                         continue
                     }
-                    if let s = firstIn({ $0 == .created }) {
-                        d.error("DISCONNECT \(rs.lower.kind.spellingValue):\(rs.upper.kind.spellingValue): session \(s) is not connected by then (CONNECT it first)",
-                                at: rs.range)
-                        continue
-                    }
+                    if let s = firstIn({ $0 == .created }) { notConnected(s); continue }
                     for s in range where known { states[s] = .disconnected }
                     kind = .disconnect
                 default:

@@ -45,6 +45,23 @@ struct Checker {
         return v
     }
 
+    private func size(_ t: Token, _ what: String, _ d: inout DiagnosticBag) -> Int? {
+        guard case .value(let s) = t.kind else {
+            d.error("\(what) must be a size such as 64MiB, got \(t.kind.spelling)", at: t.range)
+            return nil
+        }
+        switch SizeLiteral.parse(s) {
+        case .success(let v): return v
+        case .failure(.badUnit(let u)):
+            d.error("unknown size unit '\(u)' in '\(s)'; expected \(SizeLiteral.unitList)", at: t.range)
+        case .failure(.malformed):
+            d.error("'\(s)' is not a size; expected a whole number and a unit such as 64MiB", at: t.range)
+        case .failure(.tooLarge):
+            d.error("size '\(s)' is too large", at: t.range)
+        }
+        return nil
+    }
+
     private func quoted(_ t: Token, _ what: String, _ choices: [String], _ d: inout DiagnosticBag) -> String? {
         let list = choices.map { "\"\($0)\"" }.joined(separator: " or ")
         guard case .string(let raw) = t.kind else {
@@ -123,6 +140,11 @@ struct Checker {
             d.error("the path is empty", at: t.range)
             return nil
         }
+        // The system would read a path only up to its first NUL byte: a different file.
+        if p.utf8.contains(0) {
+            d.error("the path contains a NUL byte; paths cannot hold one", at: t.range)
+            return nil
+        }
         if p == "~" || p.hasPrefix("~/") {
             let home = options.environment["HOME"] ?? NSHomeDirectory()
             p = home + p.dropFirst()
@@ -146,12 +168,13 @@ struct Checker {
             d.error("\(what) is a directory, expected a file: \(path)", at: t.range)
             return nil
         }
-        guard FileManager.default.isReadableFile(atPath: path), let data = FileManager.default.contents(atPath: path)
-        else {
-            d.error("\(what) cannot be read (permission denied): \(path)", at: t.range)
+        switch FileBytes.read(path) {
+        case .success(let bytes):
+            return bytes
+        case .failure(let why):
+            d.error("\(what) cannot be read (\(why.reason)): \(path)", at: t.range)
             return nil
         }
-        return Array(data)
     }
 
     // MARK: the script
@@ -205,7 +228,7 @@ struct Checker {
         let settingsValue = Settings(
             session: session, port: port, headerSize: fields.headerSize, bodyMax: fields.bodyMax, read: fields.read,
             repeatPayloads: fields.repeatPayloads, sampleRate: fields.sampleRate, shardCount: shardCount,
-            headerLength: fields.headerLength)
+            headerLength: fields.headerLength, handlerMemory: fields.handlerMemory)
         return Plan(
             scriptPath: file.path, name: settings.name, settings: settingsValue,
             endpoints: fields.endpoints.map { Endpoint(host: $0.0, addresses: $0.1.map { ResolvedAddress(ip: $0, port: port) }) },
@@ -237,6 +260,7 @@ struct Checker {
         var sampleRate = 100
         var shards: (Int, Token)?
         var headerLength: HeaderLength?
+        var handlerMemory = SizeLiteral.defaultHandlerMemory
         var endpoints: [(String, [String])] = []
         var packets: [Packet] = []
         var packetTokens: [String: Token] = [:]
@@ -298,6 +322,15 @@ struct Checker {
                 }
             case (.HANDLER, .scalar(let t)):
                 checkHandler(t, &f, &d)
+            case (.HANDLER_MEMORY, .scalar(let t)):
+                if let v = size(t, name, &d) {
+                    if v < SizeLiteral.wasmPage || v > SizeLiteral.wasmMaxMemory {
+                        d.error("HANDLER_MEMORY must be between 64KiB (one WebAssembly page) and 4GiB, got \(SizeLiteral.describe(v))",
+                                at: t.range)
+                    } else {
+                        f.handlerMemory = v
+                    }
+                }
             case (.ENDPOINTS, .list(let items, let r)):
                 if items.isEmpty { d.error("ENDPOINTS is empty; list at least one host or address", at: r) }
                 for item in items { checkEndpoint(item, &f, &d) }

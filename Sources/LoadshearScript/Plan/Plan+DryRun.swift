@@ -2,7 +2,23 @@
 extension Plan {
     public func dryRunText() -> String {
         var out = ""
-        func line(_ s: String = "") { out += s + "\n" }
+        writeDryRun { out += $0 }
+        return out
+    }
+
+    /// Writes the dry-run text in pieces of about 64 KB, so a plan with millions of actions
+    /// is printed without ever holding its whole text.
+    public func writeDryRun(_ write: (String) -> Void) {
+        var out = ""
+        func line(_ s: String = "") {
+            out += s
+            out += "\n"
+            if out.utf8.count >= 65_536 {
+                write(out)
+                out = ""
+            }
+        }
+        defer { if !out.isEmpty { write(out) } }
         let s = settings
         line("Loadshear plan: \(scriptPath)")
         line()
@@ -40,6 +56,7 @@ extension Plan {
             if !w.exports.isEmpty {
                 line("  exports       " + w.exports.joined(separator: ", "))
             }
+            line("  handler memory at most \(SizeLiteral.describe(s.handlerMemory)) per instance (HANDLER_MEMORY)")
         }
         line()
         let addrs = addresses
@@ -64,9 +81,9 @@ extension Plan {
             line()
         }
         line("Timeline (\(actions.count) action\(actions.count == 1 ? "" : "s"), absolute start times)")
-        let times = actions.map { Self.clock($0.at) }
-        let timeWidth = times.map(\.count).max() ?? 0
-        for (i, a) in actions.enumerated() {
+        // Start times only grow, so the last one is the widest.
+        let timeWidth = actions.last.map { Self.clock($0.at).count } ?? 0
+        for a in actions {
             var detail = ""
             if case .send(let si) = a.kind {
                 let spec = sends[si]
@@ -79,7 +96,7 @@ extension Plan {
                 }
             }
             let name = Self.pad(a.kind.name, 10)
-            line("  \(Self.pad(times[i], timeWidth, right: true))  \(name) sessions \(Self.describe(a.sessions))\(detail)  (line \(a.line), +\(DurationLiteral.format(a.offset)))")
+            line("  \(Self.pad(Self.clock(a.at), timeWidth, right: true))  \(name) sessions \(Self.describe(a.sessions))\(detail)  (line \(a.line), +\(DurationLiteral.format(a.offset)))")
         }
         line("  run ends after the last action, at \(Self.clock(duration))")
         line()
@@ -92,7 +109,6 @@ extension Plan {
             line("  sessions \(Self.describe(r)): \(count) payload\(count == 1 ? "" : "s")\(list)")
         }
         if !printed { line("  none") }
-        return out
     }
 
     /// Runs of consecutive sessions with the same payload list, found from the SEND range

@@ -64,6 +64,8 @@ public struct Settings: Sendable {
     public var shardCount: Int
     /// (ext) where the body length sits in the header.
     public var headerLength: HeaderLength?
+    /// (ext) `HANDLER_MEMORY`: the most linear memory one handler instance may grow to, in bytes.
+    public var handlerMemory: Int = SizeLiteral.defaultHandlerMemory
 }
 
 /// `HEADER_LENGTH = offset:size "big"|"little"`.

@@ -32,13 +32,23 @@ public struct DiagnosticBag: Sendable {
     public private(set) var diagnostics: [Diagnostic] = []
     public private(set) var droppedErrors = 0
     public let limit: Int
+    private var shownErrors = 0
+    /// Checking stopped once the limit was reached (the rest of the script was not read).
+    public private(set) var stopped = false
 
     public init(limit: Int = 20) {
         self.limit = limit
     }
 
-    public var errorCount: Int { diagnostics.filter { $0.severity == .error }.count + droppedErrors }
+    public var errorCount: Int { shownErrors + droppedErrors }
     public var hasErrors: Bool { errorCount > 0 }
+    /// As many errors as will be shown: reading further cannot show more.
+    public var isFull: Bool { errorCount >= limit }
+
+    /// Notes that checking stopped at the limit.
+    public mutating func stop() {
+        stopped = true
+    }
 
     public mutating func add(_ diagnostic: Diagnostic) {
         if diagnostic.severity == .error, errorCount >= limit {
@@ -48,6 +58,7 @@ public struct DiagnosticBag: Sendable {
         // The same message at the same place is one problem, whichever pass found it.
         if diagnostics.contains(diagnostic) { return }
         diagnostics.append(diagnostic)
+        if diagnostic.severity == .error { shownErrors += 1 }
     }
 
     public mutating func error(_ message: String, at range: SourceRange) {
@@ -112,7 +123,9 @@ public struct DiagnosticRenderer: Sendable {
 
     public func render(_ bag: DiagnosticBag, in file: SourceFile) -> String {
         var out = bag.sorted.map { render($0, in: file) }.joined()
-        if bag.droppedErrors > 0 {
+        if bag.stopped {
+            out += "\(file.path): note: checking stopped after \(bag.limit) errors; fix these and check again\n"
+        } else if bag.droppedErrors > 0 {
             out += "\(file.path): note: \(bag.droppedErrors) more error(s) not shown\n"
         }
         return out

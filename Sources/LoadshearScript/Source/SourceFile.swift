@@ -1,3 +1,5 @@
+import Foundation
+
 /// A script's text, kept as UTF-8 bytes with the start offset of every line, so that
 /// tokens can carry byte ranges and diagnostics can turn them into line and column.
 public struct SourceFile: Sendable {
@@ -13,8 +15,14 @@ public struct SourceFile: Sendable {
         self.path = path
         self.bytes = bytes
         var starts = [0]
-        for (i, b) in bytes.enumerated() where b == UInt8(ascii: "\n") {
-            starts.append(i + 1)
+        bytes.withUnsafeBufferPointer { buf in
+            guard let base = buf.baseAddress else { return }
+            var p = UnsafeRawPointer(base)
+            let end = UnsafeRawPointer(base + buf.count)
+            while p < end, let nl = memchr(p, 0x0A, end - p) {
+                starts.append(UnsafeRawPointer(nl) - UnsafeRawPointer(base) + 1)
+                p = UnsafeRawPointer(nl) + 1
+            }
         }
         self.lineStarts = starts
     }

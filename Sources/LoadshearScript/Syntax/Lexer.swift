@@ -2,7 +2,7 @@
 /// lexer carries on, so one stray character does not hide every later error.
 public struct Lexer {
     private let bytes: [UInt8]
-    private var pos = 0
+    private(set) var pos = 0
     private var sawNewline = true
 
     public init(_ file: SourceFile) {
@@ -12,12 +12,15 @@ public struct Lexer {
     private static let keywords: [String: Keyword] = Dictionary(
         uniqueKeysWithValues: Keyword.allCases.map { ($0.rawValue, $0) })
 
-    /// Lexes the whole file; the last token is always `.endOfFile`.
+    /// Lexes the whole file (until the diagnostics are full); the last token is always
+    /// `.endOfFile`. The parser pulls tokens one at a time instead.
     public static func tokenize(_ file: SourceFile, diagnostics: inout DiagnosticBag) -> [Token] {
         var lexer = Lexer(file)
         var tokens: [Token] = []
         while true {
-            let t = lexer.next(&diagnostics)
+            let t = diagnostics.isFull
+                ? Token(kind: .endOfFile, range: SourceRange(start: lexer.pos, end: lexer.pos), startsLine: true)
+                : lexer.next(&diagnostics)
             tokens.append(t)
             if t.kind == .endOfFile { return tokens }
         }

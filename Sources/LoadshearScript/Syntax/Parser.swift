@@ -1,31 +1,49 @@
 /// A recursive-descent parser over the token list. On a syntax error it reports, skips to
 /// the start of the next line's statement and goes on, so independent errors all surface.
 public struct Parser {
-    private let tokens: [Token]
-    private var index = 0
+    /// Tokens come from the lexer one at a time: the parser only ever looks at the current
+    /// token and the one before, so a script of millions of actions is never held as tokens.
+    private var lexer: Lexer
+    private var bag: DiagnosticBag
+    private var current: Token
+    private var previous: Token?
 
-    private init(tokens: [Token]) {
-        self.tokens = tokens
+    private init(file: SourceFile, diagnostics: DiagnosticBag) {
+        lexer = Lexer(file)
+        bag = diagnostics
+        current = Token(kind: .endOfFile, range: SourceRange(start: 0, end: 0), startsLine: true)
+        current = nextToken()
     }
 
     /// Lexes and parses a script. Syntax errors go into `diagnostics`; the tree holds
-    /// whatever could be understood.
+    /// whatever could be understood. Once the diagnostics are full, the rest of the script
+    /// is not read: it could only add errors nobody would be shown.
     public static func parse(_ file: SourceFile, diagnostics: inout DiagnosticBag) -> ScriptSyntax {
-        let tokens = Lexer.tokenize(file, diagnostics: &diagnostics)
-        var parser = Parser(tokens: tokens)
-        return parser.parseScript(&diagnostics)
+        var parser = Parser(file: file, diagnostics: diagnostics)
+        let script = parser.parseScript()
+        diagnostics = parser.bag
+        return script
     }
 
     // MARK: cursor
 
-    private var current: Token { tokens[index] }
-    private var previous: Token? { index > 0 ? tokens[index - 1] : nil }
+    private mutating func nextToken() -> Token {
+        if bag.isFull {
+            bag.stop()
+            return Token(kind: .endOfFile, range: SourceRange(start: current.range.end, end: current.range.end), startsLine: true)
+        }
+        return lexer.next(&bag)
+    }
+
     private var atEnd: Bool { current.kind == .endOfFile }
 
     @discardableResult
     private mutating func advance() -> Token {
-        let t = tokens[index]
-        if index < tokens.count - 1 { index += 1 }
+        let t = current
+        if t.kind != .endOfFile {
+            previous = t
+            current = nextToken()
+        }
         return t
     }
 
@@ -47,7 +65,7 @@ public struct Parser {
     }
 
     private func found() -> String {
-        current.startsLine && index > 0 ? "end of line" : current.kind.spelling
+        current.startsLine && previous != nil ? "end of line" : current.kind.spelling
     }
 
     /// Skips the rest of the statement: everything up to the next line or the block's end.
@@ -55,26 +73,26 @@ public struct Parser {
         while !atStatementEnd { advance() }
     }
 
-    private mutating func expect(_ kind: Token.Kind, _ what: String, _ d: inout DiagnosticBag) -> Token? {
+    private mutating func expect(_ kind: Token.Kind, _ what: String) -> Token? {
         if current.kind == kind, !(current.startsLine && kind != .leftBrace && kind != .rightBrace) {
             return advance()
         }
-        d.error("expected \(what), found \(found())", at: missingRange)
+        bag.error("expected \(what), found \(found())", at: missingRange)
         return nil
     }
 
     // MARK: blocks
 
-    private mutating func parseScript(_ d: inout DiagnosticBag) -> ScriptSyntax {
+    private mutating func parseScript() -> ScriptSyntax {
         var script = ScriptSyntax()
         while !atEnd {
             switch current.kind {
             case .keyword(.SETTINGS):
-                if let s = parseSettings(&d) { script.settings.append(s) }
+                if let s = parseSettings() { script.settings.append(s) }
             case .keyword(.ORCHESTRATOR):
-                if let o = parseOrchestrator(&d) { script.orchestrators.append(o) }
+                if let o = parseOrchestrator() { script.orchestrators.append(o) }
             default:
-                d.error(
+                bag.error(
                     "expected a SETTINGS or ORCHESTRATOR block, found \(current.kind.spelling)", at: current.range)
                 advance()
                 while !atEnd, !isKeyword(.SETTINGS), !isKeyword(.ORCHESTRATOR) { advance() }
@@ -84,7 +102,7 @@ public struct Parser {
     }
 
     /// Parses `KEYWORD name {`; returns the name and its range.
-    private mutating func parseBlockHeader(_ d: inout DiagnosticBag) -> (String, SourceRange, SourceRange)? {
+    private mutating func parseBlockHeader() -> (String, SourceRange, SourceRange)? {
         let kw = advance()
         let blockName = kw.kind == .keyword(.SETTINGS) ? "SETTINGS" : "ORCHESTRATOR"
         var name = ""
@@ -94,15 +112,15 @@ public struct Parser {
             name = n
             nameRange = advance().range
         case .keyword(let k) where !current.startsLine:
-            d.error("\(k.rawValue) is a keyword and cannot name a \(blockName) block; choose another name",
+            bag.error("\(k.rawValue) is a keyword and cannot name a \(blockName) block; choose another name",
                     at: current.range)
             name = k.rawValue
             nameRange = advance().range
         default:
-            d.error("expected a name after \(blockName), found \(found())", at: missingRange)
+            bag.error("expected a name after \(blockName), found \(found())", at: missingRange)
         }
         guard current.kind == .leftBrace else {
-            d.error("expected '{' to open the \(blockName) block, found \(found())", at: missingRange)
+            bag.error("expected '{' to open the \(blockName) block, found \(found())", at: missingRange)
             // Without a brace the block cannot be delimited: skip to the next block.
             while !atEnd, !isKeyword(.SETTINGS), !isKeyword(.ORCHESTRATOR) { advance() }
             return nil
@@ -112,11 +130,11 @@ public struct Parser {
     }
 
     /// Consumes the block's closing brace, or reports it missing.
-    private mutating func closeBlock(_ open: SourceRange, _ what: String, _ d: inout DiagnosticBag) {
+    private mutating func closeBlock(_ open: SourceRange, _ what: String) {
         if current.kind == .rightBrace {
             advance()
         } else {
-            d.error("missing '}' to close the \(what) block opened here", at: open)
+            bag.error("missing '}' to close the \(what) block opened here", at: open)
         }
     }
 
@@ -125,34 +143,34 @@ public struct Parser {
             || (current.startsLine && (isKeyword(.SETTINGS) || isKeyword(.ORCHESTRATOR)))
     }
 
-    private mutating func parseSettings(_ d: inout DiagnosticBag) -> SettingsSyntax? {
+    private mutating func parseSettings() -> SettingsSyntax? {
         let kwRange = current.range
-        guard let (name, nameRange, open) = parseBlockHeader(&d) else { return nil }
+        guard let (name, nameRange, open) = parseBlockHeader() else { return nil }
         var block = SettingsSyntax(keywordRange: kwRange, name: name, nameRange: nameRange)
         while !blockEnds() {
-            if let f = parseField(&d) { block.fields.append(f) }
-            skipTrailing(&d)
+            if let f = parseField() { block.fields.append(f) }
+            skipTrailing()
         }
-        closeBlock(open, "SETTINGS", &d)
+        closeBlock(open, "SETTINGS")
         return block
     }
 
-    private mutating func parseOrchestrator(_ d: inout DiagnosticBag) -> OrchestratorSyntax? {
+    private mutating func parseOrchestrator() -> OrchestratorSyntax? {
         let kwRange = current.range
-        guard let (name, nameRange, open) = parseBlockHeader(&d) else { return nil }
+        guard let (name, nameRange, open) = parseBlockHeader() else { return nil }
         var block = OrchestratorSyntax(keywordRange: kwRange, name: name, nameRange: nameRange)
         while !blockEnds() {
-            if let a = parseAction(&d) { block.actions.append(a) }
-            skipTrailing(&d)
+            if let a = parseAction() { block.actions.append(a) }
+            skipTrailing()
         }
-        closeBlock(open, "ORCHESTRATOR", &d)
+        closeBlock(open, "ORCHESTRATOR")
         return block
     }
 
     /// After a statement: anything left on its line is an error (reported once).
-    private mutating func skipTrailing(_ d: inout DiagnosticBag) {
+    private mutating func skipTrailing() {
         if !atStatementEnd {
-            d.error("unexpected \(current.kind.spelling); expected the end of the line", at: current.range)
+            bag.error("unexpected \(current.kind.spelling); expected the end of the line", at: current.range)
             skipStatement()
         }
         // A stray token that opens a line but cannot start a statement is handled by the
@@ -161,7 +179,7 @@ public struct Parser {
 
     // MARK: SETTINGS fields
 
-    private mutating func parseField(_ d: inout DiagnosticBag) -> FieldSyntax? {
+    private mutating func parseField() -> FieldSyntax? {
         let keyToken = current
         switch keyToken.kind {
         case .keyword(let k) where Keyword.settingsFields.contains(k):
@@ -169,18 +187,18 @@ public struct Parser {
             switch k {
             case .ENDPOINTS:
                 _ = eatOptionalEquals()
-                guard let (items, r) = parseBraceList(&d, what: "endpoint") else { return nil }
+                guard let (items, r) = parseBraceList(what: "endpoint") else { return nil }
                 return FieldSyntax(key: k, keyRange: keyToken.range, value: .list(items, r))
             case .PACKETS:
                 _ = eatOptionalEquals()
-                guard let (entries, r) = parsePacketList(&d) else { return nil }
+                guard let (entries, r) = parsePacketList() else { return nil }
                 return FieldSyntax(key: k, keyRange: keyToken.range, value: .packets(entries, r))
             case .HEADER_LENGTH:
-                guard expect(.equals, "'=' after HEADER_LENGTH", &d) != nil,
-                      let off = expectValue("the header offset of the body length (e.g. 4:4 \"big\")", &d),
-                      expect(.colon, "':' between the offset and the size of the body length", &d) != nil,
-                      let size = expectValue("the size in bytes of the body length (1 to 8)", &d),
-                      let endian = expectString("the byte order, \"big\" or \"little\"", &d)
+                guard expect(.equals, "'=' after HEADER_LENGTH") != nil,
+                      let off = expectValue("the header offset of the body length (e.g. 4:4 \"big\")"),
+                      expect(.colon, "':' between the offset and the size of the body length") != nil,
+                      let size = expectValue("the size in bytes of the body length (1 to 8)"),
+                      let endian = expectString("the byte order, \"big\" or \"little\"")
                 else {
                     skipStatement()
                     return nil
@@ -188,7 +206,7 @@ public struct Parser {
                 return FieldSyntax(
                     key: k, keyRange: keyToken.range, value: .headerLength(offset: off, size: size, endian: endian))
             default:
-                guard expect(.equals, "'=' after \(k.rawValue)", &d) != nil else {
+                guard expect(.equals, "'=' after \(k.rawValue)") != nil else {
                     skipStatement()
                     return nil
                 }
@@ -196,17 +214,17 @@ public struct Parser {
                 case .value, .string, .identifier where !current.startsLine:
                     return FieldSyntax(key: k, keyRange: keyToken.range, value: .scalar(advance()))
                 default:
-                    d.error("expected a value for \(k.rawValue), found \(found())", at: missingRange)
+                    bag.error("expected a value for \(k.rawValue), found \(found())", at: missingRange)
                     skipStatement()
                     return nil
                 }
             }
         case .keyword(let k) where !k.isSupported:
-            d.error(
+            bag.error(
                 "\(k.rawValue) is not supported yet; it is a planned (ext) extension of the language",
                 at: keyToken.range)
         case .keyword(let k) where Keyword.actions.contains(k) || k == .OFFSET:
-            d.error(
+            bag.error(
                 "\(k.rawValue) is an ORCHESTRATOR action; SETTINGS holds only fields such as PORT or ENDPOINTS",
                 at: keyToken.range)
         case .identifier(let name), .value(let name):
@@ -215,9 +233,9 @@ public struct Parser {
             if let s = Suggest.closest(to: name, in: known) { message += "; did you mean \(s)?" } else {
                 message += "; expected one of " + Keyword.settingsFields.map(\.rawValue).joined(separator: ", ")
             }
-            d.error(message, at: keyToken.range)
+            bag.error(message, at: keyToken.range)
         default:
-            d.error("expected a SETTINGS field such as PORT = 55555, found \(keyToken.kind.spelling)",
+            bag.error("expected a SETTINGS field such as PORT = 55555, found \(keyToken.kind.spelling)",
                     at: keyToken.range)
         }
         advance()
@@ -233,22 +251,22 @@ public struct Parser {
         return false
     }
 
-    private mutating func expectValue(_ what: String, _ d: inout DiagnosticBag) -> Token? {
+    private mutating func expectValue(_ what: String) -> Token? {
         if case .value = current.kind, !current.startsLine { return advance() }
-        d.error("expected \(what), found \(found())", at: missingRange)
+        bag.error("expected \(what), found \(found())", at: missingRange)
         return nil
     }
 
-    private mutating func expectString(_ what: String, _ d: inout DiagnosticBag) -> Token? {
+    private mutating func expectString(_ what: String) -> Token? {
         if case .string = current.kind, !current.startsLine { return advance() }
-        d.error("expected \(what) in quotes, found \(found())", at: missingRange)
+        bag.error("expected \(what) in quotes, found \(found())", at: missingRange)
         return nil
     }
 
     /// `{ item, item, … }`; commas between items are optional, as are line breaks.
-    private mutating func parseBraceList(_ d: inout DiagnosticBag, what: String) -> ([Token], SourceRange)? {
+    private mutating func parseBraceList(what: String) -> ([Token], SourceRange)? {
         guard current.kind == .leftBrace else {
-            d.error("expected '{' to open the list of \(what)s, found \(found())", at: missingRange)
+            bag.error("expected '{' to open the list of \(what)s, found \(found())", at: missingRange)
             skipStatement()
             return nil
         }
@@ -263,23 +281,23 @@ public struct Parser {
             case .value, .string:
                 items.append(advance())
             case .identifier(let s):
-                d.error("expected an \(what) as a quoted name or an IP address, found '\(s)'; write \"\(s)\"",
+                bag.error("expected an \(what) as a quoted name or an IP address, found '\(s)'; write \"\(s)\"",
                         at: current.range)
                 advance()
             case .endOfFile, .keyword:
-                d.error("missing '}' to close the list of \(what)s", at: open)
+                bag.error("missing '}' to close the list of \(what)s", at: open)
                 return (items, open)
             default:
-                d.error("expected an \(what) or '}', found \(current.kind.spelling)", at: current.range)
+                bag.error("expected an \(what) or '}', found \(current.kind.spelling)", at: current.range)
                 advance()
             }
         }
     }
 
     /// `{ id : "path", … }`.
-    private mutating func parsePacketList(_ d: inout DiagnosticBag) -> ([PacketEntrySyntax], SourceRange)? {
+    private mutating func parsePacketList() -> ([PacketEntrySyntax], SourceRange)? {
         guard current.kind == .leftBrace else {
-            d.error("expected '{' to open the list of packets, found \(found())", at: missingRange)
+            bag.error("expected '{' to open the list of packets, found \(found())", at: missingRange)
             skipStatement()
             return nil
         }
@@ -294,24 +312,24 @@ public struct Parser {
             case .identifier, .value, .keyword where !blockKeyword:
                 let id = advance()
                 if case .identifier = id.kind {} else {
-                    d.error("packet ids are names that start with a letter, found \(id.kind.spelling)", at: id.range)
+                    bag.error("packet ids are names that start with a letter, found \(id.kind.spelling)", at: id.range)
                 }
                 guard current.kind == .colon else {
-                    d.error("expected ':' and a quoted file path after packet id, found \(found())", at: missingRange)
+                    bag.error("expected ':' and a quoted file path after packet id, found \(found())", at: missingRange)
                     continue
                 }
                 advance()
                 guard case .string = current.kind else {
-                    d.error("expected the packet's file path in quotes, found \(found())", at: missingRange)
+                    bag.error("expected the packet's file path in quotes, found \(found())", at: missingRange)
                     if current.kind != .rightBrace { advance() }
                     continue
                 }
                 entries.append(PacketEntrySyntax(id: id, path: advance()))
             case .endOfFile, .keyword:
-                d.error("missing '}' to close the list of packets", at: open)
+                bag.error("missing '}' to close the list of packets", at: open)
                 return (entries, open)
             default:
-                d.error("expected a packet entry such as p1 : \"packet.bin\", found \(current.kind.spelling)",
+                bag.error("expected a packet entry such as p1 : \"packet.bin\", found \(current.kind.spelling)",
                         at: current.range)
                 advance()
             }
@@ -325,15 +343,15 @@ public struct Parser {
 
     // MARK: ORCHESTRATOR actions
 
-    private mutating func parseAction(_ d: inout DiagnosticBag) -> ActionSyntax? {
+    private mutating func parseAction() -> ActionSyntax? {
         let kwToken = current
         guard case .keyword(let k) = kwToken.kind, Keyword.actions.contains(k) else {
             switch kwToken.kind {
             case .keyword(let k) where !k.isSupported:
-                d.error("\(k.rawValue) is not supported yet; it is a planned (ext) extension of the language",
+                bag.error("\(k.rawValue) is not supported yet; it is a planned (ext) extension of the language",
                         at: kwToken.range)
             case .keyword(let k) where Keyword.settingsFields.contains(k):
-                d.error("\(k.rawValue) is a SETTINGS field; ORCHESTRATOR holds only actions such as CONNECT 0:10",
+                bag.error("\(k.rawValue) is a SETTINGS field; ORCHESTRATOR holds only actions such as CONNECT 0:10",
                         at: kwToken.range)
             case .identifier(let name):
                 var message = "unknown action '\(name)'"
@@ -341,9 +359,9 @@ public struct Parser {
                 if let s = Suggest.closest(to: name, in: known) { message += "; did you mean \(s)?" } else {
                     message += "; expected one of " + Keyword.actions.map(\.rawValue).joined(separator: ", ")
                 }
-                d.error(message, at: kwToken.range)
+                bag.error(message, at: kwToken.range)
             default:
-                d.error("expected an action (CREATE, CONNECT, SEND, FLOOD, DRAIN or DISCONNECT), found \(kwToken.kind.spelling)",
+                bag.error("expected an action (CREATE, CONNECT, SEND, FLOOD, DRAIN or DISCONNECT), found \(kwToken.kind.spelling)",
                         at: kwToken.range)
             }
             advance()
@@ -353,13 +371,13 @@ public struct Parser {
         advance()
         var action = ActionSyntax(keyword: k, keywordRange: kwToken.range)
         if k == .CREATE {
-            guard let n = expectValue("the number of sessions to create after CREATE", &d) else {
+            guard let n = expectValue("the number of sessions to create after CREATE") else {
                 skipStatement()
                 return nil
             }
             action.count = n
         } else {
-            guard let r = parseRange("the sessions for \(k.rawValue) as start:end", &d) else {
+            guard let r = parseRange("the sessions for \(k.rawValue) as start:end") else {
                 skipStatement()
                 return nil
             }
@@ -367,7 +385,7 @@ public struct Parser {
         }
         if k == .SEND {
             guard case .identifier = current.kind, !current.startsLine else {
-                d.error("expected a packet id from PACKETS after the SEND range, found \(found())", at: missingRange)
+                bag.error("expected a packet id from PACKETS after the SEND range, found \(found())", at: missingRange)
                 skipStatement()
                 return nil
             }
@@ -380,9 +398,9 @@ public struct Parser {
             case .keyword(.OFFSET):
                 advance()
                 if action.offset != nil {
-                    d.error("OFFSET is given twice for this action", at: m.range)
+                    bag.error("OFFSET is given twice for this action", at: m.range)
                 }
-                guard let v = expectValue("a duration after OFFSET, such as 250ms", &d) else {
+                guard let v = expectValue("a duration after OFFSET, such as 250ms") else {
                     skipStatement()
                     return action
                 }
@@ -390,8 +408,8 @@ public struct Parser {
                 action.offsetKeywordRange = m.range
             case .keyword(.COPIES) where k == .SEND:
                 advance()
-                if action.copies != nil { d.error("COPIES is given twice for this SEND", at: m.range) }
-                guard let v = expectValue("the number of copies after COPIES", &d) else {
+                if action.copies != nil { bag.error("COPIES is given twice for this SEND", at: m.range) }
+                guard let v = expectValue("the number of copies after COPIES") else {
                     skipStatement()
                     return action
                 }
@@ -401,59 +419,59 @@ public struct Parser {
                 advance()
                 let name = isCounter ? "COUNTER" : "TIMESTAMP"
                 if (isCounter ? action.counter : action.timestamp) != nil {
-                    d.error("a SEND takes at most one \(name)", at: m.range)
+                    bag.error("a SEND takes at most one \(name)", at: m.range)
                 }
-                guard let p = parsePatch(m.range, isCounter: isCounter, &d) else {
+                guard let p = parsePatch(m.range, isCounter: isCounter) else {
                     skipStatement()
                     return action
                 }
                 if isCounter { action.counter = p } else { action.timestamp = p }
             case .keyword(let x) where !x.isSupported:
-                d.error("\(x.rawValue) is not supported yet; it is a planned (ext) extension of the language",
+                bag.error("\(x.rawValue) is not supported yet; it is a planned (ext) extension of the language",
                         at: m.range)
                 skipStatement()
             default:
                 let allowed = k == .SEND ? "COPIES, COUNTER, TIMESTAMP or OFFSET" : "OFFSET"
-                d.error("unexpected \(m.kind.spelling) after \(k.rawValue); expected \(allowed) or the end of the line",
+                bag.error("unexpected \(m.kind.spelling) after \(k.rawValue); expected \(allowed) or the end of the line",
                         at: m.range)
                 skipStatement()
             }
         }
         if k == .SEND, action.copies == nil {
-            d.error("SEND needs COPIES <n>: how many payloads each session may send", at: action.packet?.range ?? kwToken.range)
+            bag.error("SEND needs COPIES <n>: how many payloads each session may send", at: action.packet?.range ?? kwToken.range)
         }
         return action
     }
 
-    private mutating func parseRange(_ what: String, _ d: inout DiagnosticBag) -> RangeSyntax? {
-        guard let lo = expectValue(what, &d) else { return nil }
+    private mutating func parseRange(_ what: String) -> RangeSyntax? {
+        guard let lo = expectValue(what) else { return nil }
         guard current.kind == .colon, !current.startsLine else {
-            d.error("expected ':' and the end of the range (ranges are start:end, end excluded), found \(found())",
+            bag.error("expected ':' and the end of the range (ranges are start:end, end excluded), found \(found())",
                     at: missingRange)
             return nil
         }
         advance()
-        guard let hi = expectValue("the end of the range after ':'", &d) else { return nil }
+        guard let hi = expectValue("the end of the range after ':'") else { return nil }
         return RangeSyntax(lower: lo, upper: hi)
     }
 
-    private mutating func parsePatch(_ kw: SourceRange, isCounter: Bool, _ d: inout DiagnosticBag) -> PatchSyntax? {
+    private mutating func parsePatch(_ kw: SourceRange, isCounter: Bool) -> PatchSyntax? {
         let name = isCounter ? "COUNTER" : "TIMESTAMP"
         let example = isCounter ? "COUNTER 0:8 \"little\":1" : "TIMESTAMP 0:8 \"little\":\"seconds\""
-        guard let r = parseRange("the patched bytes as start:length (e.g. \(example))", &d),
-              let endian = expectString("the byte order of \(name), \"big\" or \"little\"", &d)
+        guard let r = parseRange("the patched bytes as start:length (e.g. \(example))"),
+              let endian = expectString("the byte order of \(name), \"big\" or \"little\"")
         else { return nil }
         guard current.kind == .colon, !current.startsLine else {
             let what = isCounter ? "':' and the counter step" : "':' and the time unit"
-            d.error("expected \(what) after the byte order (e.g. \(example)), found \(found())", at: missingRange)
+            bag.error("expected \(what) after the byte order (e.g. \(example)), found \(found())", at: missingRange)
             return nil
         }
         advance()
         let param: Token?
         if isCounter {
-            param = expectValue("the counter step after ':'", &d)
+            param = expectValue("the counter step after ':'")
         } else {
-            param = expectString("the time unit (\"seconds\", \"milliseconds\", \"microseconds\" or \"nanoseconds\")", &d)
+            param = expectString("the time unit (\"seconds\", \"milliseconds\", \"microseconds\" or \"nanoseconds\")")
         }
         guard let param else { return nil }
         return PatchSyntax(keywordRange: kw, start: r.lower, length: r.upper, endian: endian, parameter: param)

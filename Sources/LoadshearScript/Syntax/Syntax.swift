@@ -82,8 +82,34 @@ public struct ActionSyntax: Sendable {
     /// SEND's packet id and modifiers.
     public var packet: Token?
     public var copies: Token?
-    public var counter: PatchSyntax?
-    public var timestamp: PatchSyntax?
     public var offset: Token?
     public var offsetKeywordRange: SourceRange?
+
+    public init(keyword: Keyword, keywordRange: SourceRange) {
+        self.keyword = keyword
+        self.keywordRange = keywordRange
+    }
+
+    /// COUNTER and TIMESTAMP, held out of line: most actions have neither, and a script can
+    /// hold millions of actions.
+    private var patches: Patches?
+
+    private final class Patches: Sendable {
+        let counter: PatchSyntax?
+        let timestamp: PatchSyntax?
+        init(counter: PatchSyntax?, timestamp: PatchSyntax?) {
+            self.counter = counter
+            self.timestamp = timestamp
+        }
+    }
+
+    public var counter: PatchSyntax? {
+        get { patches?.counter }
+        set { patches = newValue == nil && timestamp == nil ? nil : Patches(counter: newValue, timestamp: timestamp) }
+    }
+
+    public var timestamp: PatchSyntax? {
+        get { patches?.timestamp }
+        set { patches = newValue == nil && counter == nil ? nil : Patches(counter: counter, timestamp: newValue) }
+    }
 }

@@ -29,7 +29,7 @@ public struct Token: Sendable, Equatable {
 public enum Keyword: String, Sendable, CaseIterable {
     case SETTINGS, ORCHESTRATOR
     case SESSION, PORT, HEADERSIZE, BODYMAX, READ, REPEAT, SAMPLERATE, ENDPOINTS, SHARDS, PACKETS, HANDLER
-    case HEADER_LENGTH
+    case HEADER_LENGTH, HANDLER_MEMORY
     case CREATE, CONNECT, SEND, COPIES, COUNTER, TIMESTAMP, FLOOD, DRAIN, DISCONNECT, OFFSET
     // (ext) reserved, specified in later issues.
     case RATE, RECONNECT, SOURCES, EXPECT, TLS
@@ -44,7 +44,7 @@ public enum Keyword: String, Sendable, CaseIterable {
     /// Keywords that may start a SETTINGS field.
     public static let settingsFields: [Keyword] = [
         .SESSION, .PORT, .HEADERSIZE, .BODYMAX, .READ, .REPEAT, .SAMPLERATE, .ENDPOINTS, .SHARDS, .PACKETS,
-        .HANDLER, .HEADER_LENGTH,
+        .HANDLER, .HEADER_LENGTH, .HANDLER_MEMORY,
     ]
 
     /// Keywords that may start an ORCHESTRATOR action.

@@ -53,11 +53,21 @@ let package = Package(
                 .product(name: "NIOPosix", package: "swift-nio"),
             ]
         ),
-        .testTarget(name: "LoadshearScriptTests", dependencies: ["LoadshearScript"]),
+        // Shared by the test targets: independent servers, async waiting, workspaces.
+        .target(
+            name: "LoadshearTestSupport",
+            dependencies: [
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ],
+            path: "Tests/LoadshearTestSupport"
+        ),
+        .testTarget(name: "LoadshearScriptTests", dependencies: ["LoadshearScript", "LoadshearTestSupport"]),
         .testTarget(
             name: "LoadshearEngineTests",
             dependencies: [
                 "LoadshearEngine", "LoadshearScript", "LoadshearTargets", "LoadshearMetrics", "LoadshearHandlers",
+                "LoadshearTestSupport",
                 .product(name: "WAT", package: "WasmKit"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -66,14 +76,18 @@ let package = Package(
         .testTarget(
             name: "LoadshearHandlersTests",
             dependencies: [
-                "LoadshearHandlers", "LoadshearScript",
+                "LoadshearHandlers", "LoadshearScript", "LoadshearTestSupport",
                 .product(name: "WAT", package: "WasmKit"),
             ]
         ),
-        .testTarget(name: "LoadshearCommandsTests", dependencies: ["LoadshearCommands", "LoadshearScript"]),
+        .testTarget(
+            name: "LoadshearCommandsTests", dependencies: ["LoadshearCommands", "LoadshearScript", "LoadshearTestSupport"]),
         .testTarget(
             name: "LoadshearMetricsTests",
-            dependencies: ["LoadshearMetrics", "LoadshearDashboard", .product(name: "Histogram", package: "hdrhistogram-swift")]
+            dependencies: [
+                "LoadshearMetrics", "LoadshearDashboard", "LoadshearTestSupport",
+                .product(name: "Histogram", package: "hdrhistogram-swift"),
+            ]
         ),
     ]
 )

@@ -1,23 +1,12 @@
 import Histogram
 import LoadshearDashboard
 import LoadshearMetrics
+import LoadshearTestSupport
 import Testing
 
 @Suite struct HistogramMergeTests {
-    /// SplitMix64, seeded.
-    struct Rng: RandomNumberGenerator {
-        var state: UInt64
-        mutating func next() -> UInt64 {
-            state &+= 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
-        }
-    }
-
     @Test func mergingShardHistogramsEqualsRecordingEverythingInOne() {
-        var rng = Rng(state: 7)
+        var rng = SplitMix64(seed: 7)
         let shards = (0..<4).map { _ in LatencyRecorder() }
         var all = LatencySet()
         let everything = LatencyRecorder()

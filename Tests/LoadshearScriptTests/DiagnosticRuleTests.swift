@@ -1,3 +1,4 @@
+import LoadshearTestSupport
 import Testing
 @testable import LoadshearScript
 
@@ -95,7 +96,7 @@ let rules: [Rule] = [
 @Suite struct DiagnosticRuleTests {
     @Test(arguments: rules)
     func ruleIsEnforcedAtTheRightLine(_ rule: Rule) throws {
-        let ws = Workspace()
+        let ws = Workspace.withPackets()
         ws.write("big.bin", [UInt8](repeating: 1, count: 65_508))
         let (p, rendered, bag) = plan(rule.script, in: ws)
         #expect(p == nil, "expected errors for \(rule.name)")
@@ -117,7 +118,32 @@ let rules: [Rule] = [
         let lines = (0..<40).map { _ in "    FOO = 1" }.joined(separator: "\n")
         let (_, rendered, bag) = plan(script(settings: lines))
         #expect(bag.diagnostics.count == 20)
-        #expect(rendered.contains("20 more error(s) not shown"))
+        #expect(bag.stopped, "the rest of the script is not read")
+        #expect(rendered.contains("checking stopped after 20 errors"))
+    }
+
+    /// Megabytes of garbage are rejected after the diagnostics limit, without reading on.
+    @Test func garbageStopsAtTheLimitWithoutReadingOn() {
+        var rng = SplitMix64(seed: 9)
+        let bytes = (0..<5_000_000).map { _ in UInt8.random(in: 0...255, using: &rng) }
+        var d = DiagnosticBag()
+        let syntax = Parser.parse(SourceFile(path: "g.ldsh", bytes: bytes), diagnostics: &d)
+        #expect(d.stopped)
+        #expect(d.diagnostics.count == 20)
+        #expect(syntax.settings.isEmpty && syntax.orchestrators.isEmpty)
+    }
+
+    @Test func aNulInAQuotedPathIsAnError() {
+        let ws = Workspace.withPackets()
+        let base = """
+                SESSION = "TCP"
+                PORT = 5000
+                ENDPOINTS { 127.0.0.1 }
+                PACKETS { p1 : "hello.bin\u{0}.txt", p2 : "ping.bin" }
+            """
+        let (p, rendered, _) = plan(script(base: base), in: ws)
+        #expect(p == nil)
+        #expect(rendered.contains("the path contains a NUL byte"), "\(rendered)")
     }
 
     @Test func handlerWithoutHandleHeaderNeedsHeaderLength() {

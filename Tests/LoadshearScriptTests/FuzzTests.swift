@@ -1,20 +1,9 @@
+import LoadshearTestSupport
 import Testing
 @testable import LoadshearScript
 
 /// Mutated scripts must always end in a plan or diagnostics: never a crash or a hang.
 @Suite struct FuzzTests {
-    /// SplitMix64: a seeded generator, so a failure can be replayed.
-    struct SplitMix: RandomNumberGenerator {
-        var state: UInt64
-        mutating func next() -> UInt64 {
-            state &+= 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
-        }
-    }
-
     static let seedScript = script(
         settings: "    READ = \"true\"\n    HEADERSIZE = 8\n    BODYMAX = 64\n    HEADER_LENGTH = 4:4 \"big\"\n    SHARDS = 2",
         actions: """
@@ -31,8 +20,8 @@ import Testing
 
     @Test(arguments: [1, 2, 3, 4])
     func mutatedScriptsNeverCrash(seed: UInt64) {
-        var rng = SplitMix(state: seed)
-        let ws = Workspace()
+        var rng = SplitMix64(seed: seed)
+        let ws = Workspace.withPackets()
         let base = Array(Self.seedScript.utf8)
         for _ in 0..<250 {
             var bytes = base
@@ -57,7 +46,7 @@ import Testing
     }
 
     @Test func arbitraryBytesNeverCrash() {
-        var rng = SplitMix(state: 42)
+        var rng = SplitMix64(seed: 42)
         for _ in 0..<300 {
             let bytes = (0..<Int.random(in: 0..<400, using: &rng)).map { _ in UInt8.random(in: 0...255, using: &rng) }
             let file = SourceFile(path: "random.ldsh", bytes: bytes)

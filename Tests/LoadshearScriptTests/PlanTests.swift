@@ -1,4 +1,5 @@
 import Foundation
+import LoadshearTestSupport
 import Testing
 @testable import LoadshearScript
 
@@ -33,7 +34,7 @@ import Testing
     }
 
     @Test func packetsAreReadRelativeToTheScript() throws {
-        let ws = Workspace()
+        let ws = Workspace.withPackets()
         try FileManager.default.createDirectory(atPath: ws.dir + "/sub", withIntermediateDirectories: true)
         ws.write("sub/x.bin", [1, 2, 3])
         let (p, r, _) = plan(script(base: fieldsNoPackets + "\n    PACKETS { p1 : \"sub/x.bin\" }"), in: ws)
@@ -43,7 +44,7 @@ import Testing
     }
 
     @Test func tildeAndEnvironmentExpansion() throws {
-        let ws = Workspace()
+        let ws = Workspace.withPackets()
         var o = testOptions()
         o.environment = ["HOME": ws.dir, "PKT": "hello", "DIR": ws.dir]
         let tilde = script(base: fieldsNoPackets + "\n    PACKETS { p1 : \"~/ping.bin\" }")

@@ -1,32 +1,16 @@
 import Foundation
 import LoadshearScript
+import LoadshearTestSupport
 
-/// A temporary directory with packet files, removed when the test ends.
-final class Workspace {
-    let dir: String
-
-    init() {
-        dir = NSTemporaryDirectory() + "loadshear-test-" + UUID().uuidString
-        try! FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-        write("hello.bin", Array("hello world".utf8))  // 11 bytes
-        write("ping.bin", [0, 0, 0, 1, 0, 0, 0, 8] + Array("PINGPING".utf8))  // 16 bytes
-        write("empty.bin", [])
-        write("handler.wasm", [0x00, 0x61, 0x73, 0x6D, 1, 0, 0, 0])
-    }
-
-    deinit {
-        try? FileManager.default.removeItem(atPath: dir)
-    }
-
-    func write(_ name: String, _ bytes: [UInt8]) {
-        _ = FileManager.default.createFile(atPath: dir + "/" + name, contents: Data(bytes))
-    }
-
-    /// Writes a script into the workspace and returns its path.
-    func script(_ text: String, name: String = "test.ldsh") -> String {
-        let path = dir + "/" + name
-        try! text.write(toFile: path, atomically: true, encoding: .utf8)
-        return path
+extension Workspace {
+    /// A workspace holding the packet files the script tests name.
+    static func withPackets() -> Workspace {
+        let ws = Workspace()
+        ws.write("hello.bin", Array("hello world".utf8))  // 11 bytes
+        ws.write("ping.bin", [0, 0, 0, 1, 0, 0, 0, 8] + Array("PINGPING".utf8))  // 16 bytes
+        ws.write("empty.bin", [])
+        ws.write("handler.wasm", [0x00, 0x61, 0x73, 0x6D, 1, 0, 0, 0])
+        return ws
     }
 }
 
@@ -45,7 +29,7 @@ func testOptions(cpus: Int = 2) -> PlanOptions {
 }
 
 /// Builds a plan from script text in a workspace; returns the plan and the rendered diagnostics.
-func plan(_ text: String, in ws: Workspace = Workspace(), options: PlanOptions = testOptions()) -> (Plan?, String, DiagnosticBag) {
+func plan(_ text: String, in ws: Workspace = .withPackets(), options: PlanOptions = testOptions()) -> (Plan?, String, DiagnosticBag) {
     let path = ws.script(text)
     let (p, bag, file) = PlanBuilder.build(path: path, options: options)
     let rendered = DiagnosticRenderer().render(bag, in: file)

@@ -7,7 +7,8 @@ import NIOPosix
 import Synchronization
 
 /// Runs a plan: SHARDS event loops, sessions confined to their shard, and the orchestrator
-/// firing every action at its absolute time.
+/// firing every action at its absolute time. Snapshots are merged on an event loop of
+/// their own, so the shards only hand over their latency samples (a swap) every 500 ms.
 public final class Engine: Sendable {
     public let plan: Plan
     public let counters: [ShardCounters]
@@ -15,6 +16,8 @@ public final class Engine: Sendable {
     private let handlerFactory: any HandlerFactory
     private let state = Mutex(RunState())
     private let startedAt = Mutex<ContinuousClock.Instant?>(nil)
+    /// The latest published snapshot (nil before the first); touched on the control loop.
+    private let latest = Mutex<Snapshot?>(nil)
 
     private struct RunState {
         var stopRequested = false
@@ -36,30 +39,12 @@ public final class Engine: Sendable {
         return Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18
     }
 
-    /// The latest published snapshot (nil before the first).
-    private let latest = Mutex<Snapshot?>(nil)
-
     /// Every 500 ms: counters from every shard and the latency samples each shard recorded
     /// since the last time, merged exactly into one snapshot.
     public static let snapshotInterval: TimeAmount = .milliseconds(500)
 
-    /// Takes the shards' latency samples (on their loops) and publishes a new snapshot.
-    private func publish(_ shards: [Shard], on loop: EventLoop) -> EventLoopFuture<Snapshot> {
-        let takes = shards.map { shard in shard.loop.submit { shard.latency.take() } }
-        return EventLoopFuture.whenAllSucceed(takes, on: loop).map { sets in
-            var increment = LatencySet()
-            for s in sets { increment.add(s) }
-            return self.latest.withLock { latest in
-                let snapshot = Snapshot.take(self.counters, elapsed: self.elapsed, previous: latest,
-                                             latencyIncrement: increment)
-                latest = snapshot
-                return snapshot
-            }
-        }
-    }
-
-    /// Ends the run early but gracefully (Ctrl-C, `q`): pending actions are dropped and the
-    /// end-of-run closing happens now. Safe from any thread, more than once.
+    /// Ends the run early but gracefully (Ctrl-C, SIGTERM, `q`): pending actions are dropped
+    /// and the end-of-run closing happens now. Safe from any thread, more than once.
     public func stop() {
         let promise = state.withLock { s -> EventLoopPromise<Void>? in
             s.stopRequested = true
@@ -73,49 +58,73 @@ public final class Engine: Sendable {
     public enum RunError: Error, CustomStringConvertible {
         case noAddresses
         case handler(String)
+        case descriptors(String)
+        case setup(String)
 
         public var description: String {
             switch self {
             case .noAddresses: "no endpoint address to connect to"
             case .handler(let m): "could not start the handler: \(m)"
+            case .descriptors(let m): m
+            case .setup(let m): "could not start the shards: \(m)"
             }
         }
     }
 
     /// Runs the whole timeline and returns the final snapshot. `onSnapshot` gets every
-    /// 500 ms snapshot (on an event loop thread: hand it off, do not block).
+    /// 500 ms snapshot on the engine's control thread (hand it off; do not block).
     public func run(onSnapshot: (@Sendable (Snapshot) -> Void)? = nil) async throws -> Snapshot {
         let addresses = try plan.addresses.map { try SocketAddress(ipAddress: $0.ip, port: $0.port) }
         guard !addresses.isEmpty else { throw RunError.noAddresses }
+        if let problem = FileDescriptors.checkShards(plan.shards.count) { throw RunError.descriptors(problem) }
         let group = MultiThreadedEventLoopGroup(numberOfThreads: plan.shards.count)
+        let control = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        var shards: [Shard] = []
         do {
-            let result = try await run(group: group, addresses: addresses, onSnapshot: onSnapshot)
-            try? await group.shutdownGracefully()
+            shards = try await makeShards(group: group, addresses: addresses)
+            let result = try await run(shards, control: control.next(), onSnapshot: onSnapshot)
+            await shutdown(shards, group: group, control: control)
             return result
         } catch {
-            try? await group.shutdownGracefully()
+            await shutdown(shards, group: group, control: control)
             throw error
         }
     }
 
-    private func run(group: MultiThreadedEventLoopGroup, addresses: [SocketAddress],
-                     onSnapshot: (@Sendable (Snapshot) -> Void)?) async throws -> Snapshot {
-        let loops = Array(group.makeIterator())
+    /// One shard per loop, each built on its own loop: the handler instance and the write
+    /// rounds never leave that thread.
+    private func makeShards(group: MultiThreadedEventLoopGroup, addresses: [SocketAddress]) async throws -> [Shard] {
         let sendCounters = SendCounters(count: plan.sends.count)
+        let allocator = ByteBufferAllocator()
+        let packets = plan.packets.map { PreparedPacket(bytes: $0.bytes, allocator: allocator) }
         var shards: [Shard] = []
-        for (i, loop) in loops.enumerated() {
-            // The handler instance is created on its own loop: it never leaves that thread.
+        for (i, loop) in group.makeIterator().enumerated() {
             let counters = self.counters[i]
-            let shard = try await loop.submit { [plan, config, handlerFactory] in
+            let shard = try await loop.flatSubmit { [plan, config, handlerFactory] () -> EventLoopFuture<Shard> in
                 let handler: MessageHandler
-                do { handler = try handlerFactory.makeHandler() } catch { throw RunError.handler("\(error)") }
-                return Shard(index: i, loop: loop, plan: plan, counters: counters, sendCounters: sendCounters,
-                             config: config, handler: handler, addresses: addresses)
+                do { handler = try handlerFactory.makeHandler() } catch {
+                    return loop.makeFailedFuture(RunError.handler("\(error)"))
+                }
+                return WriteRounds.start(on: loop).map { rounds in
+                    let shard = Shard(index: i, loop: loop, plan: plan, counters: counters, sendCounters: sendCounters,
+                                      config: config, handler: handler, packets: packets, addresses: addresses,
+                                      rounds: rounds.value)
+                    shard.makeSessions()
+                    return shard
+                }
+            }.flatMapErrorThrowing { error in
+                if error is RunError { throw error }
+                throw RunError.setup("\(error)")
             }.get()
             shards.append(shard)
         }
-        let allShards = shards
-        let endPromise = loops[0].makePromise(of: Void.self)
+        return shards
+    }
+
+    private func run(_ shards: [Shard], control: EventLoop, onSnapshot: (@Sendable (Snapshot) -> Void)?)
+        async throws -> Snapshot
+    {
+        let endPromise = control.makePromise(of: Void.self)
         let alreadyStopped = state.withLock { s -> Bool in
             s.endPromise = endPromise
             return s.stopRequested
@@ -134,14 +143,14 @@ public final class Engine: Sendable {
                 })
             }
         }
-        let ticker = loops[0].scheduleRepeatedAsyncTask(initialDelay: Self.snapshotInterval,
-                                                        delay: Self.snapshotInterval) { _ in
-            self.publish(allShards, on: loops[0]).map { onSnapshot?($0) }
+        let ticker = control.scheduleRepeatedAsyncTask(initialDelay: Self.snapshotInterval,
+                                                      delay: Self.snapshotInterval) { _ in
+            self.publish(shards, on: control).map { onSnapshot?($0) }
         }
         // The run ends once the last action has executed everywhere (or on stop()).
-        let lastActions = loops[0].scheduleTask(deadline: start + .nanoseconds(plan.duration)) {}
+        let lastActions = control.scheduleTask(deadline: start + .nanoseconds(plan.duration)) {}
         let shardFlush = lastActions.futureResult.flatMap { _ in
-            EventLoopFuture.andAllComplete(allShards.map { s in s.loop.submit {} }, on: loops[0])
+            EventLoopFuture.andAllComplete(shards.map { s in s.loop.submit {} }, on: control)
         }
         shardFlush.whenComplete { _ in endPromise.succeed(()) }
 
@@ -150,27 +159,58 @@ public final class Engine: Sendable {
         for t in tasks { t.cancel() }
         lastActions.cancel()
 
-        // Close what is still open; draining sessions get a grace period.
+        // Close what is still open (pending connects are cancelled); draining sessions get a
+        // grace period; after the hard deadline every channel left is closed by force.
         let finished = shards.map { shard in
             shard.loop.flatSubmit { shard.finish(drainGrace: self.config.drainGrace) }
         }
-        let all = EventLoopFuture.andAllComplete(finished, on: loops[0])
-        let deadline = loops[0].scheduleTask(in: config.closeDeadline) {
-            for shard in allShards { shard.loop.execute { shard.abandonAll() } }
+        let all = EventLoopFuture.andAllComplete(finished, on: control)
+        let deadline = control.scheduleTask(in: config.closeDeadline) {
+            for shard in shards { shard.loop.execute { shard.abandonAll() } }
         }
         try? await all.get()
         deadline.cancel()
         // Let the last write promises and close events land in the counters.
         for shard in shards { try? await shard.loop.submit {}.get() }
-        let stopped = loops[0].makePromise(of: Void.self)
+        let stopped = control.makePromise(of: Void.self)
         ticker.cancel(promise: stopped)
         try? await stopped.futureResult.get()
-        var final = try await publish(allShards, on: loops[0]).get()
-        for shard in allShards {
-            let kinds = try await shard.loop.submit { shard.handler.failuresByKind }.get()
-            final.handlerFailuresByKind.merge(kinds, uniquingKeysWith: +)
+        return try await publish(shards, on: control).get()
+    }
+
+    /// Takes the shards' latency samples (a swap, on each shard's loop) and merges them into a
+    /// new snapshot here, on the control loop; the emptied sets go back to the shards.
+    private func publish(_ shards: [Shard], on control: EventLoop) -> EventLoopFuture<Snapshot> {
+        let takes = shards.map { shard in shard.loop.submit { shard.depositLatency() } }
+        return EventLoopFuture.andAllSucceed(takes, on: control).map {
+            var increment = LatencySet()
+            for shard in shards {
+                guard var set = shard.latencyOutbox.withLock({ $0.take() }) else { continue }
+                increment.add(set)
+                set.reset()
+                let cleared = set
+                shard.loop.execute { shard.latency.recycle(cleared) }
+            }
+            let previous = self.latest.withLock { $0 }
+            let snapshot = Snapshot.take(self.counters, elapsed: self.elapsed, previous: previous,
+                                         latencyIncrement: increment)
+            self.latest.withLock { $0 = snapshot }
+            return snapshot
         }
-        return final
+    }
+
+    /// Stops the write rounds, closes whatever is still open, then the loops; only then are
+    /// the shard ↔ session cycles broken, so no event can reach a freed session or shard.
+    private func shutdown(_ shards: [Shard], group: MultiThreadedEventLoopGroup,
+                          control: MultiThreadedEventLoopGroup) async {
+        for shard in shards {
+            try? await shard.loop.submit {
+                shard.stop()
+                shard.abandonAll()
+            }.get()
+        }
+        try? await group.shutdownGracefully()
+        try? await control.shutdownGracefully()
+        for shard in shards { shard.releaseSessions() }
     }
 }
-

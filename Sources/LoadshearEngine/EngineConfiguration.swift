@@ -11,6 +11,10 @@ public struct EngineConfiguration: Sendable {
     public var bytesPerFlush = 256 * 1024
     /// Batches before the write loop yields to the event loop.
     public var batchesPerTurn = 4
+    /// Handler replies that may wait for the socket, per session: past this the session stops
+    /// reading until half of it has drained, so a server that writes but never reads cannot
+    /// grow our memory without bound.
+    public var replyBacklog = 256 * 1024
     /// Write-buffer watermarks: low 256 KiB, high 1 MiB.
     public var lowWatermark = 256 * 1024
     public var highWatermark = 1024 * 1024

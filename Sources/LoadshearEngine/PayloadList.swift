@@ -13,10 +13,11 @@ struct PayloadEntry: Sendable {
     var patched: Bool
 }
 
-/// Packet bytes prepared once per shard. An unpatched packet is also kept repeated back to
-/// back in one buffer, so a run of copies goes out as one slice of it: one iovec for many
-/// packets, and not one byte copied at run time.
-struct PreparedPacket {
+/// Packet bytes prepared once per run and shared by every shard (a ByteBuffer that is never
+/// written to is safe to share). A small packet is also kept repeated back to back in one
+/// buffer (up to 64 KiB), so a run of copies goes out as one slice of it: one iovec for many
+/// packets, and not one byte copied at run time. A packet of 32 KiB or more is held once.
+struct PreparedPacket: Sendable {
     let buffer: ByteBuffer
     let repeated: ByteBuffer
     let repeatCount: Int
@@ -27,9 +28,13 @@ struct PreparedPacket {
         b.writeBytes(bytes)
         buffer = b
         let n = max(1, min(4096, (64 * 1024) / max(1, bytes.count)))
-        var r = allocator.buffer(capacity: bytes.count * n)
-        for _ in 0..<n { r.writeBytes(bytes) }
-        repeated = r
+        if n == 1 {
+            repeated = b
+        } else {
+            var r = allocator.buffer(capacity: bytes.count * n)
+            for _ in 0..<n { r.writeBytes(bytes) }
+            repeated = r
+        }
         repeatCount = n
     }
 

@@ -3,6 +3,7 @@ import LoadshearMetrics
 import LoadshearScript
 import NIOCore
 import NIOPosix
+import Synchronization
 
 /// One event loop and the sessions it owns. Everything mutable here is touched only on
 /// `loop`; the engine reaches in by scheduling tasks on it.
@@ -16,24 +17,30 @@ final class Shard: @unchecked Sendable {
     let counters: ShardCounters
     /// Loop-confined; the engine's snapshot timer takes its samples every 500 ms.
     let latency = LatencyRecorder()
+    /// Where the loop leaves its latency samples for the engine's control loop to merge.
+    let latencyOutbox = Mutex<LatencySet?>(nil)
     let sendCounters: SendCounters
     let config: EngineConfiguration
     let handler: MessageHandler
+    /// Prepared once by the engine and shared by every shard (ByteBuffers are immutable
+    /// here and safe to share): a big packet is held in memory once.
     let packets: [PreparedPacket]
     let patches: [PatchLayout?]
     let addresses: [SocketAddress]
+    let rounds: WriteRounds
 
-    private var sessions: [Session]
+    private(set) var sessions: [Session] = []
     /// Sessions waiting for a connect slot, in order.
     private var connectQueue = CircularBuffer<Int>()
     private var connectsInFlight = 0
-    /// Sessions not yet closed or failed (those that were ever asked to connect).
-    private var openSessions = 0
+    /// Sessions queued, connecting, active or closing.
+    private var live = 0
     private var finishing = false
     private var finishPromise: EventLoopPromise<Void>?
 
     init(index: Int, loop: EventLoop, plan: Plan, counters: ShardCounters, sendCounters: SendCounters,
-         config: EngineConfiguration, handler: MessageHandler, addresses: [SocketAddress]) {
+         config: EngineConfiguration, handler: MessageHandler, packets: [PreparedPacket], addresses: [SocketAddress],
+         rounds: WriteRounds) {
         self.index = index
         self.loop = loop
         self.plan = plan
@@ -42,12 +49,15 @@ final class Shard: @unchecked Sendable {
         self.sendCounters = sendCounters
         self.config = config
         self.handler = handler
+        self.packets = packets
         self.addresses = addresses
-        let allocator = ByteBufferAllocator()
-        self.packets = plan.packets.map { PreparedPacket(bytes: $0.bytes, allocator: allocator) }
+        self.rounds = rounds
         self.patches = plan.sends.map { PatchLayout($0) }
-        self.sessions = []
-        // Sessions with the same SENDs share one payload-list array (copy-on-write).
+    }
+
+    /// Creates the shard's sessions (they hold the shard, so this follows `init`). Sessions
+    /// with the same SENDs share one payload-list array (copy-on-write).
+    func makeSessions() {
         var lists: [(Range<Int>, [PayloadEntry])] = []
         for (r, _, sendIndices) in plan.payloadRuns() {
             let clipped = r.clamped(to: range)
@@ -58,19 +68,23 @@ final class Shard: @unchecked Sendable {
             }
             lists.append((clipped, entries))
         }
-        var all: [Session] = []
         let udp = plan.settings.session == .udp
         let repeats = plan.settings.repeatPayloads
+        var all: [Session] = []
         all.reserveCapacity(range.count)
         var listIndex = 0
         for s in range {
             while listIndex < lists.count, lists[listIndex].0.upperBound <= s { listIndex += 1 }
             let entries = listIndex < lists.count && lists[listIndex].0.contains(s) ? lists[listIndex].1 : []
-            all.append(udp ? UDPSession(index: s, entries: entries, repeats: repeats)
-                           : TCPSession(index: s, entries: entries, repeats: repeats))
+            all.append(udp ? UDPSession(index: s, shard: self, entries: entries, repeats: repeats)
+                           : TCPSession(index: s, shard: self, entries: entries, repeats: repeats))
         }
-        self.sessions = all
-        for session in sessions { session.shard = self }
+        sessions = all
+    }
+
+    /// Breaks the shard ↔ session cycle once every channel is closed and the loop is gone.
+    func releaseSessions() {
+        sessions = []
     }
 
     @inline(__always)
@@ -85,8 +99,8 @@ final class Shard: @unchecked Sendable {
         case .create:
             break  // sessions exist from the start; CREATE only marks the timeline
         case .connect:
-            for s in r {
-                openSessions += 1
+            for s in r where session(s).queueConnect() {
+                live += 1
                 connectQueue.append(s)
             }
             pumpConnects()
@@ -105,16 +119,8 @@ final class Shard: @unchecked Sendable {
     /// Starts queued connects up to the window.
     private func pumpConnects() {
         while connectsInFlight < config.connectWindow, let s = connectQueue.popFirst() {
-            let session = session(s)
-            guard session.state == .created else {
-                // Disconnected before its turn came: nothing to open.
-                sessionEnded()
-                continue
-            }
-            connectsInFlight += 1
-            counters.add(.connectionsAttempted)
-            counters.connectAttempted(at: NIODeadline.now().uptimeNanoseconds)
-            session.connect(to: addresses[s % addresses.count], on: loop)
+            // False when it was disconnected while it waited: already ended, no slot used.
+            if session(s).startConnect(to: addresses[s % addresses.count]) { connectsInFlight += 1 }
         }
     }
 
@@ -124,26 +130,21 @@ final class Shard: @unchecked Sendable {
         pumpConnects()
     }
 
-    /// A session is closed or failed for good.
+    /// A session left the live set (closed, failed, cancelled, or disconnected while queued).
     func sessionEnded() {
-        openSessions -= 1
-        if finishing, openSessions == 0 {
+        live -= 1
+        if finishing, live == 0 {
             finishPromise?.succeed(())
             finishPromise = nil
         }
     }
 
-    /// End of run: close everything still open. Draining sessions get `drainGrace` to
-    /// finish; the future completes when every session is closed.
+    /// End of run: close everything still open, cancel pending connects. Draining sessions
+    /// get `drainGrace` to finish; the future completes when every session has ended.
     func finish(drainGrace: TimeAmount) -> EventLoopFuture<Void> {
         loop.preconditionInEventLoop()
         finishing = true
         let promise = loop.makePromise(of: Void.self)
-        // Queued connects never start.
-        while let s = connectQueue.popFirst() {
-            session(s).abandon()
-            openSessions -= 1
-        }
         var draining = false
         for session in sessions {
             if session.isDraining {
@@ -152,7 +153,8 @@ final class Shard: @unchecked Sendable {
                 session.disconnect()
             }
         }
-        if openSessions == 0 {
+        connectQueue.removeAll()
+        if live == 0 {
             promise.succeed(())
             return promise.futureResult
         }
@@ -165,9 +167,25 @@ final class Shard: @unchecked Sendable {
         return promise.futureResult
     }
 
-    /// Forgets sessions that never finished closing (after the hard deadline).
+    /// After the hard deadline: close every channel that is still open. The sessions see
+    /// their channels close as usual, so what they hold is still counted; the shard then
+    /// reports itself finished whatever is left.
     func abandonAll() {
+        loop.preconditionInEventLoop()
+        for session in sessions where session.lifecycle.isLive { session.forceClose() }
         finishPromise?.succeed(())
         finishPromise = nil
+    }
+
+    /// Hands the samples recorded since the last time to the control loop (a swap).
+    func depositLatency() {
+        let set = latency.take()
+        latencyOutbox.withLock { $0 = set }
+    }
+
+    /// Stops the write rounds (closing their pipe): nothing is pumped afterwards.
+    func stop() {
+        loop.preconditionInEventLoop()
+        rounds.stop()
     }
 }

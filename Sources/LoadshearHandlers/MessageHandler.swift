@@ -1,17 +1,58 @@
 import LoadshearScript
 
-/// What happened to one message given to a handler.
+/// Why a handler call gave no reply: a trap of one of five kinds, or a breach of the
+/// contract. A fixed set, so counting by kind stays bounded whatever the guest does.
+public enum HandlerFailure: String, CaseIterable, Sendable, Hashable {
+    case unreachable
+    case outOfBounds
+    case outOfFuel
+    case stackExhausted
+    /// Any other trap (integer divide by zero, overflow, indirect-call mismatch, …).
+    case otherTrap
+    /// The guest returned a pointer or size outside its memory.
+    case badPointer
+    /// `alloc` returned 0 for a non-empty message.
+    case allocFailed
+
+    public var isTrap: Bool {
+        switch self {
+        case .unreachable, .outOfBounds, .outOfFuel, .stackExhausted, .otherTrap: true
+        case .badPointer, .allocFailed: false
+        }
+    }
+
+    /// One line for the log.
+    public var explanation: String {
+        switch self {
+        case .unreachable: "handler trap: unreachable executed"
+        case .outOfBounds: "handler trap: out of bounds memory or table access"
+        case .outOfFuel: "handler trap: out of fuel (a call ran past its budget)"
+        case .stackExhausted: "handler trap: call stack exhausted"
+        case .otherTrap: "handler trap"
+        case .badPointer: "handler returned a pointer or size outside its memory"
+        case .allocFailed: "handler alloc returned 0"
+        }
+    }
+}
+
+/// What happened to one message given to a handler: exactly one of these, so each call is
+/// counted once, the same way for TCP and UDP.
 public enum HandlerOutcome: Sendable, Equatable {
     /// A non-empty reply was delivered to the `reply` closure.
     case reply
     /// The handler chose not to answer (size 0).
     case empty
-    /// The guest trapped; the kind is the first line of the trap text.
-    case trap(String)
-    /// The guest returned a pointer or size outside its memory.
-    case badPointer
-    /// `alloc` returned 0.
-    case allocFailed
+    /// The call failed; no reply was delivered.
+    case failed(HandlerFailure)
+}
+
+/// What a handler said about a frame header.
+public enum HeaderOutcome: Sendable, Equatable {
+    case length(Int)
+    /// The handler returned a negative length.
+    case invalid
+    /// The call failed (trap or contract breach).
+    case failed(HandlerFailure)
 }
 
 /// Answers a session's framed messages. One instance per shard, used only on that shard's
@@ -20,26 +61,27 @@ public protocol MessageHandler: AnyObject {
     /// Whether `bodyLength(header:)` is implemented (the module exports `handle_header`).
     var readsHeaders: Bool { get }
 
-    /// Failures by kind (trap texts' first lines, "bad pointer", …) since the handler began.
-    var failuresByKind: [String: Int] { get }
-
-    /// The body length encoded in a header, or nil when the handler failed to tell.
-    func bodyLength(header: UnsafeRawBufferPointer) -> Int?
+    /// The body length encoded in a header.
+    func bodyLength(header: UnsafeRawBufferPointer) -> HeaderOutcome
 
     /// Handles one message (header and body, contiguous). A non-empty reply is passed to
-    /// `reply` while its bytes are valid; the caller copies them out.
+    /// `reply` while its bytes are valid, and only once the whole call sequence has succeeded;
+    /// the caller copies them out.
     func handle(_ message: UnsafeRawBufferPointer, reply: (UnsafeRawBufferPointer) -> Void) -> HandlerOutcome
+
+    /// Guest memory-growth requests refused at the memory cap since the last call of this.
+    func takeMemoryDenials() -> Int
 }
 
 /// `HANDLER = "NOP"`: messages are read and dropped.
 public final class NOPHandler: MessageHandler {
     public init() {}
     public var readsHeaders: Bool { false }
-    public var failuresByKind: [String: Int] { [:] }
-    public func bodyLength(header: UnsafeRawBufferPointer) -> Int? { 0 }
+    public func bodyLength(header: UnsafeRawBufferPointer) -> HeaderOutcome { .length(0) }
     public func handle(_ message: UnsafeRawBufferPointer, reply: (UnsafeRawBufferPointer) -> Void) -> HandlerOutcome {
         .empty
     }
+    public func takeMemoryDenials() -> Int { 0 }
 }
 
 /// Makes one handler per shard from the plan's handler spec.

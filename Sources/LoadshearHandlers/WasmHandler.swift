@@ -1,28 +1,34 @@
 import LoadshearScript
-import WasmKit
+// `Store.resourceLimiter` is SPI in WasmKit 0.4.2; it is the only way to cap guest memory.
+@_spi(Fuzzing) import WasmKit
 
 /// A WebAssembly message handler: one instance per shard, used only on that shard's loop.
 ///
 /// Every pointer and size the guest hands back is checked against the memory size before
 /// the host touches memory: WasmKit's accessors abort the process on an out-of-range
-/// access, so an unchecked guest pointer would take the whole run down.
+/// access, so an unchecked guest pointer would take the whole run down. A reply reaches the
+/// engine only after the whole call sequence (including both `dealloc`s) has succeeded, so
+/// a call is either answered or failed, never both.
 public final class WasmHandler: MessageHandler {
     private let module: Module
     private let engine: WasmKit.Engine
     private let fuel: UInt64
+    private let memoryLimit: Int
     private let log: @Sendable (String) -> Void
-    private var loggedKinds = Set<String>()
+    private var loggedKinds = Set<HandlerFailure>()
+    private var loggedReplaceFailure = false
     private var instance: Live
     /// Reused for every call: allocating a stack per call costs ~3%.
     private var stack: ExecutionStack
-    /// Failures by kind (a trap's first line, or the contract breach), for the report.
-    public private(set) var failuresByKind: [String: Int] = [:]
-    /// Instances replaced after a trap.
+    /// Where a reply waits while the guest frees it; grows to the largest reply, then reused.
+    private var scratch = UnsafeMutableRawBufferPointer.allocate(byteCount: 256, alignment: 16)
+    /// Instances replaced after a failure.
     public private(set) var replacements = 0
 
-    /// The instance and its exports, replaced whole after a trap.
+    /// The instance and its exports, replaced whole after a failure.
     struct Live {
         let store: Store
+        let cap: MemoryCap
         let memory: Memory
         let alloc: Function
         let dealloc: Function
@@ -30,32 +36,69 @@ public final class WasmHandler: MessageHandler {
         let handleHeader: Function?
     }
 
+    /// Refuses `memory.grow` past the cap (the guest sees -1, as at a declared maximum) and
+    /// counts each refusal. Confined to the shard's loop like the store that calls it.
+    final class MemoryCap: ResourceLimiter, @unchecked Sendable {
+        // @unchecked: only the owning store calls it, on the shard's loop.
+        let limit: Int
+        var denied = 0
+
+        init(limit: Int) { self.limit = limit }
+
+        func limitMemoryGrowth(to desired: Int) throws -> Bool {
+            if desired <= limit { return true }
+            denied += 1
+            return false
+        }
+    }
+
     public struct SetupError: Error, CustomStringConvertible {
         public var description: String
     }
 
-    public init(module: Module, fuel: UInt64 = WasmContract.fuelPerCall, log: @escaping @Sendable (String) -> Void) throws {
+    public init(module: Module, fuel: UInt64 = WasmContract.fuelPerCall,
+                memoryLimit: Int = SizeLiteral.defaultHandlerMemory,
+                log: @escaping @Sendable (String) -> Void) throws {
         self.module = module
         self.fuel = fuel
+        self.memoryLimit = memoryLimit
         self.log = log
         let engine = WasmContract.makeEngine()
         self.engine = engine
-        self.instance = try Self.instantiate(module, engine: engine, fuel: fuel)
+        self.instance = try Self.instantiate(module, engine: engine, fuel: fuel, memoryLimit: memoryLimit)
         self.stack = ExecutionStack(engine: engine)
     }
 
-    private static func instantiate(_ module: Module, engine: WasmKit.Engine, fuel: UInt64) throws -> Live {
+    deinit { scratch.deallocate() }
+
+    private static func instantiate(_ module: Module, engine: WasmKit.Engine, fuel: UInt64, memoryLimit: Int) throws -> Live {
         let store = Store(engine: engine)
+        let cap = MemoryCap(limit: memoryLimit)
+        store.resourceLimiter = cap
         store.fuel = Fuel(remaining: fuel)
-        let inst = try module.instantiate(store: store)
+        let inst: Instance
+        do {
+            inst = try module.instantiate(store: store)
+        } catch {
+            let why = cap.denied > 0
+                ? "its initial memory is larger than HANDLER_MEMORY (\(SizeLiteral.describe(memoryLimit)))"
+                : WasmContract.firstLine(error)
+            throw SetupError(description: "the module cannot be instantiated: \(why)")
+        }
         guard let memory = inst.exports[memory: "memory"], let alloc = inst.exports[function: "alloc"],
               let dealloc = inst.exports[function: "dealloc"], let body = inst.exports[function: "handle_body"]
         else { throw SetupError(description: "the module does not meet the handler contract") }
-        return Live(store: store, memory: memory, alloc: alloc, dealloc: dealloc, handleBody: body,
+        return Live(store: store, cap: cap, memory: memory, alloc: alloc, dealloc: dealloc, handleBody: body,
                     handleHeader: inst.exports[function: "handle_header"])
     }
 
     public var readsHeaders: Bool { instance.handleHeader != nil }
+
+    public func takeMemoryDenials() -> Int {
+        let n = instance.cap.denied
+        instance.cap.denied = 0
+        return n
+    }
 
     @inline(__always)
     private func inBounds(_ ptr: UInt32, _ count: Int) -> Bool {
@@ -74,48 +117,41 @@ public final class WasmHandler: MessageHandler {
         return nil
     }
 
-    /// A trap: count it, log its kind once, and replace the instance (the guest's own state,
-    /// its allocator say, may be half-updated).
-    private func trapped(_ error: Error) -> HandlerOutcome {
-        let kind = WasmContract.firstLine(error)
-        return failed(.trap(kind), "handler trap: \(kind)", kind: kind)
-    }
-
-    /// Any contract failure: log once per kind and start over with a fresh instance, since a
-    /// guest that hands out bad pointers or fails to allocate is in a state we cannot trust.
-    private func failed(_ outcome: HandlerOutcome, _ message: String, kind: String? = nil) -> HandlerOutcome {
-        failuresByKind[kind ?? message, default: 0] += 1
-        if loggedKinds.insert(message).inserted {
-            log("\(message) (logged once per kind; counted, and the shard's instance replaced)")
+    /// A failure: log its kind once (handed to `log`, which must not block), and start over
+    /// with a fresh instance, since a guest that trapped, handed out bad pointers or failed to
+    /// allocate is in a state we cannot trust (its allocator may be half-updated).
+    private func failed(_ kind: HandlerFailure) -> HandlerFailure {
+        if loggedKinds.insert(kind).inserted {
+            log("\(kind.explanation) (logged once per kind; counted, and the shard's instance replaced)")
         }
         replace()
-        return outcome
-    }
-
-    private static func describe(_ outcome: HandlerOutcome) -> String {
-        switch outcome {
-        case .badPointer: "handler returned a pointer or size outside its memory"
-        case .allocFailed: "handler alloc returned 0"
-        default: "handler failed"
-        }
+        return kind
     }
 
     private func replace() {
         replacements += 1
-        if let fresh = try? Self.instantiate(module, engine: engine, fuel: fuel) {
-            instance = fresh
+        let denied = instance.cap.denied
+        do {
+            instance = try Self.instantiate(module, engine: engine, fuel: fuel, memoryLimit: memoryLimit)
+            instance.cap.denied = denied
+        } catch {
+            // Keep the old instance: a later call may still work; say so once.
+            if !loggedReplaceFailure {
+                loggedReplaceFailure = true
+                log("could not replace the handler instance: \(error); keeping the old one")
+            }
         }
     }
 
-    enum CopyIn {
+    private enum CopyIn {
         case success(UInt32)
-        case failure(HandlerOutcome)
+        case failure(HandlerFailure)
     }
 
-    /// Copies `bytes` into a fresh guest allocation; returns its pointer, or an outcome on failure.
+    /// Copies `bytes` into a fresh guest allocation; returns its pointer, or why it failed.
     private func copyIn(_ bytes: UnsafeRawBufferPointer) throws -> CopyIn {
         let n = bytes.count
-        guard n <= Int(UInt32.max) else { return .failure(.allocFailed) }
+        guard n <= Int(Int32.max) else { return .failure(.allocFailed) }
         guard let ptr = Self.u32(try call(instance.alloc, [.i32(UInt32(n))])) else { return .failure(.badPointer) }
         if ptr == 0, n > 0 { return .failure(.allocFailed) }
         guard inBounds(ptr, n) else { return .failure(.badPointer) }
@@ -125,24 +161,21 @@ public final class WasmHandler: MessageHandler {
         return .success(ptr)
     }
 
-    public func bodyLength(header: UnsafeRawBufferPointer) -> Int? {
-        guard let handleHeader = instance.handleHeader else { return nil }
+    public func bodyLength(header: UnsafeRawBufferPointer) -> HeaderOutcome {
+        guard let handleHeader = instance.handleHeader else { return .invalid }
         do {
             let ptr: UInt32
             switch try copyIn(header) {
             case .success(let p): ptr = p
-            case .failure(let outcome):
-                _ = failed(outcome, Self.describe(outcome))
-                return nil
+            case .failure(let kind): return .failed(failed(kind))
             }
             let result = try call(handleHeader, [.i32(ptr), .i32(UInt32(header.count))])
             _ = try call(instance.dealloc, [.i32(ptr), .i32(UInt32(header.count))])
-            guard let v = Self.u32(result) else { return nil }
+            guard let v = Self.u32(result) else { return .invalid }
             let length = Int32(bitPattern: v)
-            return length >= 0 ? Int(length) : nil
+            return length >= 0 ? .length(Int(length)) : .invalid
         } catch {
-            _ = trapped(error)
-            return nil
+            return .failed(failed(Self.classify(error)))
         }
     }
 
@@ -151,29 +184,50 @@ public final class WasmHandler: MessageHandler {
             let ptr: UInt32
             switch try copyIn(message) {
             case .success(let p): ptr = p
-            case .failure(let outcome): return failed(outcome, Self.describe(outcome))
+            case .failure(let kind): return .failed(failed(kind))
             }
             let n = UInt32(message.count)
             let packed: UInt64
             if case .i64(let v) = try call(instance.handleBody, [.i32(ptr), .i32(n)]).first { packed = v } else { packed = 0 }
             let outPtr = UInt32(truncatingIfNeeded: packed)
             let outLen = Int(packed >> 32)
-            var outcome = HandlerOutcome.empty
             if outLen > 0 {
-                if inBounds(outPtr, outLen) {
-                    instance.memory.withUnsafeBufferPointer(offset: UInt(outPtr), count: outLen) { reply($0) }
-                    outcome = .reply
-                    _ = try call(instance.dealloc, [.i32(outPtr), .i32(UInt32(outLen))])
-                } else {
-                    // Never hand a bad pointer back to the guest's allocator.
-                    outcome = .badPointer
+                // Never hand a bad pointer back to the guest's allocator.
+                guard inBounds(outPtr, outLen) else { return .failed(failed(.badPointer)) }
+                if scratch.count < outLen {
+                    scratch.deallocate()
+                    scratch = .allocate(byteCount: max(outLen, scratch.count * 2), alignment: 16)
                 }
+                instance.memory.withUnsafeBufferPointer(offset: UInt(outPtr), count: outLen) {
+                    UnsafeMutableRawBufferPointer(rebasing: scratch[0..<outLen]).copyMemory(from: $0)
+                }
+                _ = try call(instance.dealloc, [.i32(outPtr), .i32(UInt32(outLen))])
             }
             _ = try call(instance.dealloc, [.i32(ptr), .i32(n)])
-            return outcome == .badPointer ? failed(outcome, Self.describe(outcome)) : outcome
+            guard outLen > 0 else { return .empty }
+            reply(UnsafeRawBufferPointer(rebasing: scratch[0..<outLen]))
+            return .reply
         } catch {
-            return trapped(error)
+            return .failed(failed(Self.classify(error)))
         }
+    }
+
+    /// The kind of a trap. WasmKit keeps the reason `package`-level; its text starts with
+    /// the reason, then a backtrace (about 8,000 lines for a stack exhaustion). Reading the
+    /// reason through reflection avoids building that text; the text is the fallback.
+    static func classify(_ error: Error) -> HandlerFailure {
+        var reason = ""
+        if error is Trap, let r = Mirror(reflecting: error).children.first(where: { $0.label == "reason" })?.value {
+            reason = String(describing: r)
+        } else {
+            reason = WasmContract.firstLine(error)
+        }
+        let r = reason.lowercased()
+        if r.contains("unreachable") { return .unreachable }
+        if r.contains("outoffuel") || r.contains("out of fuel") { return .outOfFuel }
+        if r.contains("callstackexhausted") || r.contains("call stack exhausted") { return .stackExhausted }
+        if r.contains("outofbounds") || r.contains("out of bounds") { return .outOfBounds }
+        return .otherTrap
     }
 }
 
@@ -181,23 +235,26 @@ public final class WasmHandler: MessageHandler {
 public struct WasmHandlerFactory: HandlerFactory {
     public let module: Module
     public let fuel: UInt64
+    public let memoryLimit: Int
     public let log: @Sendable (String) -> Void
 
-    public init(bytes: [UInt8], fuel: UInt64 = WasmContract.fuelPerCall, log: @escaping @Sendable (String) -> Void) throws {
+    public init(bytes: [UInt8], fuel: UInt64 = WasmContract.fuelPerCall,
+                memoryLimit: Int = SizeLiteral.defaultHandlerMemory, log: @escaping @Sendable (String) -> Void) throws {
         self.module = try parseWasm(bytes: bytes)
         self.fuel = fuel
+        self.memoryLimit = memoryLimit
         self.log = log
     }
 
     public func makeHandler() throws -> MessageHandler {
-        try WasmHandler(module: module, fuel: fuel, log: log)
+        try WasmHandler(module: module, fuel: fuel, memoryLimit: memoryLimit, log: log)
     }
 
     /// The factory a plan calls for.
     public static func forPlan(_ plan: Plan, log: @escaping @Sendable (String) -> Void) throws -> any HandlerFactory {
         switch plan.handler {
         case .nop: NOPHandlerFactory()
-        case .wasm(let w): try WasmHandlerFactory(bytes: w.bytes, log: log)
+        case .wasm(let w): try WasmHandlerFactory(bytes: w.bytes, memoryLimit: plan.settings.handlerMemory, log: log)
         }
     }
 }

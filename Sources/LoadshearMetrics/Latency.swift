@@ -45,10 +45,13 @@ public struct LatencySet: Sendable, Codable, Equatable {
 }
 
 /// One shard's latency recorder. Confined to the shard's loop: recording is a plain array
-/// increment — no lock, no allocation (the histograms' storage is allocated up front, and
-/// `take()` hands the filled storage to the reader and starts fresh instead of copying).
+/// increment — no lock, no allocation. The histograms are double-buffered: `take()` hands
+/// the filled set to the reader and records into the spare one; the reader clears the set
+/// it took (off the loop) and gives it back with `recycle(_:)`. Only when the reader has not
+/// given the last set back yet does `take()` allocate a fresh one.
 public final class LatencyRecorder {
     private var current = LatencySet()
+    private var spare: LatencySet? = LatencySet()
 
     public init() {}
 
@@ -62,11 +65,27 @@ public final class LatencyRecorder {
         }
     }
 
-    /// The samples since the last `take()`; the recorder starts over empty.
+    /// The samples since the last `take()`; recording goes on into the spare set.
     public func take() -> LatencySet {
+        let next = spare ?? LatencySet()
+        spare = nil
         let out = current
-        current = LatencySet()
+        current = next
         return out
+    }
+
+    /// Gives back a set from `take()`, already cleared with `LatencySet.reset()`.
+    public func recycle(_ cleared: LatencySet) {
+        spare = cleared
+    }
+}
+
+extension LatencySet {
+    /// Empties every histogram, keeping its storage.
+    public mutating func reset() {
+        connect.reset()
+        send.reset()
+        read.reset()
     }
 }
 
@@ -77,17 +96,19 @@ public struct LatencySummary: Sendable, Equatable {
     public var p90: UInt64
     public var p99: UInt64
     public var p999: UInt64
+    public var p9999: UInt64
     public var max: UInt64
 
     public init(_ h: Histogram<UInt64>) {
         count = h.totalCount
         if count == 0 {
-            (p50, p90, p99, p999, max) = (0, 0, 0, 0, 0)
+            (p50, p90, p99, p999, p9999, max) = (0, 0, 0, 0, 0, 0)
         } else {
             p50 = h.valueAtPercentile(50)
             p90 = h.valueAtPercentile(90)
             p99 = h.valueAtPercentile(99)
             p999 = h.valueAtPercentile(99.9)
+            p9999 = h.valueAtPercentile(99.99)
             max = h.max
         }
     }

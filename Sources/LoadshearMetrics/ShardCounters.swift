@@ -5,13 +5,44 @@ import Synchronization
 /// relaxed load+store (no read-modify-write, since there is one writer), so recording is
 /// a plain memory write: no lock, no allocation, no contended cache-line bounce.
 public final class ShardCounters: Sendable {
+    /// Every figure a shard records. `docs/metrics.md` says what each one counts; the sums
+    /// that must hold are checked by the tests:
+    /// - attempted = connected + failed + cancelled (once every connect has finished);
+    /// - connected = closedByUs + closedByPeer + resets + localErrors + protocolErrors + active;
+    /// - handlerCalls = handlerReplies + handlerEmpty + handlerTraps + handlerBadPointers + handlerAllocFailures;
+    /// - handlerTraps = the five trap kinds.
     public enum Counter: Int, CaseIterable, Sendable {
         case bytesSent, bytesRead, packetsSent, framesRead, responsesSent
-        case connectionsAttempted, connectionsSucceeded, connectionsFailed, connectionsActive
-        case closedByPeer, resets, protocolErrors, closedByUs
-        case handlerCalls, handlerEmpty, handlerTraps, handlerBadPointers, handlerAllocFailures
+        /// Bytes of a batch of writes that failed because the peer closed or reset the connection
+        /// mid-batch: between none and all of them reached the kernel (NIO reports per batch).
+        case bytesUnconfirmed
+        case connectionsAttempted, connectionsSucceeded, connectionsFailed, connectionsCancelled, connectionsActive
+        /// How connections ended, each counted once: we closed, the peer sent FIN, the peer
+        /// reset, a local socket error, or a protocol error (BODYMAX, unreadable header).
+        case closedByUs, closedByPeer, resets, localErrors, protocolErrors
+        /// Sessions whose server sent FIN while we kept the connection open to send the rest
+        /// (they end as closed by the server).
+        case finsReceived
+        /// Times a session stopped reading because its handler replies could not be written.
+        case readPauses
+        case handlerCalls, handlerReplies, handlerEmpty, handlerTraps
+        case trapUnreachable, trapOutOfBounds, trapOutOfFuel, trapStackExhausted, trapOther
+        case handlerBadPointers, handlerAllocFailures
+        /// Guest `memory.grow` requests refused at the memory cap (HANDLER_MEMORY).
+        case handlerMemoryDenied
         case icmpErrors
+        /// Datagrams that filled the receive buffer whole, so may have been cut short.
+        case datagramsTruncated
+        /// Datagrams over BODYMAX: dropped, the session goes on.
+        case oversizedDatagrams
     }
+
+    /// Handler failures by kind: the counter and the name the summary and the report use.
+    public static let handlerFailureKinds: [(Counter, String)] = [
+        (.trapUnreachable, "unreachable"), (.trapOutOfBounds, "out of bounds"), (.trapOutOfFuel, "out of fuel"),
+        (.trapStackExhausted, "stack exhausted"), (.trapOther, "other trap"),
+        (.handlerBadPointers, "bad pointer"), (.handlerAllocFailures, "alloc failure"),
+    ]
 
     private let slots: [Slot]
     /// Monotonic nanoseconds of the shard's first connect attempt and latest successful

@@ -19,8 +19,12 @@ public struct Snapshot: Sendable {
     public var latency = LatencySet()
     /// Latency samples since the previous snapshot.
     public var latencyIncrement = LatencySet()
-    /// Handler failures by kind over the whole run (final snapshot only).
-    public var handlerFailuresByKind: [String: Int] = [:]
+    /// Handler failures by kind over the whole run (a fixed set of kinds; zero kinds left out).
+    public var handlerFailuresByKind: [String: Int] {
+        var out: [String: Int] = [:]
+        for (c, name) in ShardCounters.handlerFailureKinds where totals[c] > 0 { out[name] = totals[c] }
+        return out
+    }
 
     public init(elapsed: Double, perShard: [CounterValues], previous: Snapshot?) {
         self.elapsed = elapsed
@@ -30,9 +34,9 @@ public struct Snapshot: Sendable {
         self.interval = max(1e-9, elapsed - (previous?.elapsed ?? 0))
     }
 
-    /// Reads every shard's counters now.
-    /// Reads every shard's counters now; `increment` holds the latency samples taken from
-    /// the shards since the previous snapshot.
+    /// Reads every shard's counters now; `latencyIncrement` holds the latency samples taken
+    /// from the shards since the previous snapshot. Merging copies the running histograms and
+    /// reads `/proc`: call it off the shards' event loops.
     public static func take(_ shards: [ShardCounters], elapsed: Double, previous: Snapshot?,
                             latencyIncrement: LatencySet = LatencySet()) -> Snapshot {
         var s = Snapshot(elapsed: elapsed, perShard: shards.map { $0.snapshot() }, previous: previous)

@@ -18,21 +18,41 @@ public struct Summary: Sendable {
         var out = "Summary\n"
         out += "  duration      \(Figures.fixed(secs, 3)) s, \(sessions) sessions on \(shardCount) shard\(shardCount == 1 ? "" : "s")\n"
         out += "  sent          \(t[.bytesSent]) bytes (\(byteRate(t[.bytesSent]))), \(t[.packetsSent]) packets (\(rate(t[.packetsSent])))\n"
+        if t[.bytesUnconfirmed] > 0 {
+            out += "                + \(t[.bytesUnconfirmed]) bytes unconfirmed (in batches the server cut off mid-write: between none and all reached the kernel)\n"
+        }
         out += "  read          \(t[.bytesRead]) bytes (\(byteRate(t[.bytesRead]))), \(t[.framesRead]) frames (\(rate(t[.framesRead])))\n"
+        if t[.oversizedDatagrams] > 0 {
+            out += "                \(t[.oversizedDatagrams]) datagrams over BODYMAX dropped\n"
+        }
+        if t[.datagramsTruncated] > 0 {
+            out += "                \(t[.datagramsTruncated]) datagrams filled the receive buffer and may have been cut short\n"
+        }
         out += "  responses     \(t[.responsesSent]) sent\n"
-        out += "  connections   \(t[.connectionsAttempted]) attempted, \(t[.connectionsSucceeded]) connected, \(t[.connectionsFailed]) failed\n"
+        var connections = "\(t[.connectionsAttempted]) attempted, \(t[.connectionsSucceeded]) connected, \(t[.connectionsFailed]) failed"
+        if t[.connectionsCancelled] > 0 { connections += ", \(t[.connectionsCancelled]) cancelled while connecting" }
+        out += "  connections   \(connections)\n"
         if let c = snapshot.connectPhase, t[.connectionsSucceeded] > 0 {
             out += "  connect phase \(t[.connectionsSucceeded]) connected in \(Figures.fixed(c, 3)) s (\(Figures.count(Double(t[.connectionsSucceeded]) / max(c, 1e-6)))/s)\n"
         }
-        out += "  closes        \(t[.closedByUs]) by us, \(t[.closedByPeer]) by the server (\(t[.resets]) resets), \(t[.protocolErrors]) protocol errors\n"
+        out += "  closes        \(t[.closedByUs]) by us, \(t[.closedByPeer]) by the server, \(t[.resets]) reset by the server, \(t[.localErrors]) local errors, \(t[.protocolErrors]) protocol errors\n"
+        if t[.finsReceived] > 0 {
+            out += "  half-closes   the server sent FIN to \(t[.finsReceived]) sessions; they kept sending until they closed\n"
+        }
+        if t[.readPauses] > 0 {
+            out += "  backpressure  reads paused \(t[.readPauses]) times while handler replies waited for the socket\n"
+        }
         if t[.icmpErrors] > 0 {
             out += "  icmp errors   \(t[.icmpErrors]) (port unreachable on connected UDP sockets; counted, not fatal)\n"
         }
         if t[.handlerCalls] > 0 {
-            out += "  handler       \(t[.handlerCalls]) calls, \(t[.handlerEmpty]) empty, \(t[.handlerTraps]) traps, \(t[.handlerBadPointers]) bad pointers, \(t[.handlerAllocFailures]) alloc failures\n"
-            for (kind, n) in snapshot.handlerFailuresByKind.sorted(by: { $0.value > $1.value }) {
+            out += "  handler       \(t[.handlerCalls]) calls: \(t[.handlerReplies]) replies, \(t[.handlerEmpty]) empty, \(t[.handlerTraps]) traps, \(t[.handlerBadPointers]) bad pointers, \(t[.handlerAllocFailures]) alloc failures\n"
+            for (kind, n) in snapshot.handlerFailuresByKind.sorted(by: { ($0.value, $1.key) > ($1.value, $0.key) }) {
                 out += "    \(n) × \(kind)\n"
             }
+        }
+        if t[.handlerMemoryDenied] > 0 {
+            out += "  handler memory \(t[.handlerMemoryDenied]) memory.grow requests refused at HANDLER_MEMORY\n"
         }
         for kind in LatencySet.Kind.allCases {
             let h = snapshot.latency[kind: kind]

@@ -1,15 +1,10 @@
 import Foundation
 import LoadshearMetrics
 import LoadshearScript
+import LoadshearTestSupport
 import NIOCore
 import Testing
 @testable import LoadshearEngine
-
-/// Frames of an 8-byte header with a big-endian body length at bytes 4..7.
-func frame(body: [UInt8], type: UInt8 = 1) -> [UInt8] {
-    let n = UInt32(body.count)
-    return [0, 0, 0, type, UInt8(n >> 24), UInt8((n >> 16) & 0xFF), UInt8((n >> 8) & 0xFF), UInt8(n & 0xFF)] + body
-}
 
 @Suite struct FrameReaderTests {
     func collect(_ chunks: [[UInt8]], bodyMax: Int = 100, source: FrameReader.LengthSource =
@@ -79,8 +74,8 @@ func frame(body: [UInt8], type: UInt8 = 1) -> [UInt8] {
     }
 }
 
-@Suite(.serialized) struct FramedReadTests {
-    func script(headerLength: String, bodyMax: Int = 64) -> String {
+@Suite struct FramedReadTests {
+    func script(headerLength: String, bodyMax: Int = 64, disconnect: String = "400ms") -> String {
         """
         SETTINGS t {
             SESSION = "TCP"
@@ -94,7 +89,7 @@ func frame(body: [UInt8], type: UInt8 = 1) -> [UInt8] {
         ORCHESTRATOR t {
             CREATE 3 OFFSET 0ms
             CONNECT 0:3 OFFSET 1ms
-            DISCONNECT 0:3 OFFSET 400ms
+            DISCONNECT 0:3 OFFSET \(disconnect)
         }
         """
     }
@@ -103,31 +98,32 @@ func frame(body: [UInt8], type: UInt8 = 1) -> [UInt8] {
         let stream = (0..<40).map { frame(body: Array(repeating: UInt8($0), count: $0 % 5)) }.joined()
         // Chunks of 3 bytes, each flushed on its own, cut frames everywhere.
         let chunks = stride(from: 0, to: stream.count, by: 3).map { Array(Array(stream)[$0..<min($0 + 3, stream.count)]) }
-        let server = try RecordingServer(.send(chunks))
-        defer { server.shutdown() }
-        let plan = try makePlan(script(headerLength: "HEADER_LENGTH = 4:4 \"big\""), port: server.port)
-        let s = try await run(plan)
-        #expect(s.totals[.framesRead] == 3 * 40)
-        #expect(s.totals[.bytesRead] == 3 * stream.count)
-        #expect(s.totals[.protocolErrors] == 0)
+        try await withServer(.send(chunks)) { server in
+            let plan = try makePlan(script(headerLength: "HEADER_LENGTH = 4:4 \"big\"", disconnect: "1h"), port: server.port)
+            let s = try await run(plan) { totals in await totals.wait { $0[.framesRead] == 3 * 40 } }
+            #expect(s.totals[.framesRead] == 3 * 40)
+            #expect(s.totals[.bytesRead] == 3 * stream.count)
+            #expect(s.totals[.protocolErrors] == 0)
+        }
     }
 
     @Test func nopWithoutHeaderLengthReadsHeaderOnlyFrames() async throws {
-        let server = try RecordingServer(.send([Array(repeating: 1, count: 8 * 10 + 5)]))
-        defer { server.shutdown() }
-        let plan = try makePlan(script(headerLength: ""), port: server.port)
-        let s = try await run(plan)
-        #expect(s.totals[.framesRead] == 3 * 10)
+        try await withServer(.send([Array(repeating: 1, count: 8 * 10 + 5)])) { server in
+            let plan = try makePlan(script(headerLength: "", disconnect: "1h"), port: server.port)
+            let s = try await run(plan) { totals in await totals.wait { $0[.framesRead] == 3 * 10 } }
+            #expect(s.totals[.framesRead] == 3 * 10)
+        }
     }
 
     @Test func bodyMaxPlusOneClosesTheSession() async throws {
-        let server = try RecordingServer(.send([frame(body: [1, 2]) + frame(body: Array(repeating: 0, count: 65))]))
-        defer { server.shutdown() }
-        let plan = try makePlan(script(headerLength: "HEADER_LENGTH = 4:4 \"big\""), port: server.port)
-        let s = try await run(plan)
-        #expect(s.totals[.framesRead] == 3)
-        #expect(s.totals[.protocolErrors] == 3)
-        #expect(s.totals[.closedByUs] == 3)
-        #expect(server.wait { $0.count == 3 && $0.allSatisfy(\.closed) })
+        try await withServer(.send([frame(body: [1, 2]) + frame(body: Array(repeating: 0, count: 65))])) { server in
+            let plan = try makePlan(script(headerLength: "HEADER_LENGTH = 4:4 \"big\"", disconnect: "1h"), port: server.port)
+            let s = try await run(plan) { totals in await totals.wait { $0[.protocolErrors] == 3 } }
+            #expect(s.totals[.framesRead] == 3)
+            #expect(s.totals[.protocolErrors] == 3)
+            #expect(s.totals[.closedByUs] == 0)
+            expectConsistent(s)
+            #expect(await server.wait { $0.count == 3 && $0.allSatisfy(\.closed) })
+        }
     }
 }

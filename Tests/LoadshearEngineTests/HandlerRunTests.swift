@@ -1,23 +1,14 @@
 import Foundation
+import LoadshearEngine
 import LoadshearMetrics
 import LoadshearScript
+import LoadshearTestSupport
 import Testing
 import WAT
 
-/// Frames with a configurable header: type at bytes 0..3 and the body length at `offset`.
-func frame(type: UInt8, body: [UInt8], headerSize: Int = 8, lengthAt offset: Int = 4) -> [UInt8] {
-    var h = [UInt8](repeating: 0, count: headerSize)
-    h[3] = type
-    let n = UInt32(body.count)
-    h[offset] = UInt8(n >> 24)
-    h[offset + 1] = UInt8((n >> 16) & 0xFF)
-    h[offset + 2] = UInt8((n >> 8) & 0xFF)
-    h[offset + 3] = UInt8(n & 0xFF)
-    return h + body
-}
-
-@Suite(.serialized) struct HandlerRunTests {
-    func script(handler: String, extra: String = "", headerSize: Int = 8, sessions: Int = 4) -> String {
+@Suite struct HandlerRunTests {
+    func script(handler: String, extra: String = "", headerSize: Int = 8, sessions: Int = 4,
+                disconnect: String = "1h") -> String {
         """
         SETTINGS h {
             SESSION = "TCP"
@@ -33,26 +24,46 @@ func frame(type: UInt8, body: [UInt8], headerSize: Int = 8, lengthAt offset: Int
         ORCHESTRATOR h {
             CREATE \(sessions) OFFSET 0ms
             CONNECT 0:\(sessions) OFFSET 1ms
-            DISCONNECT 0:\(sessions) OFFSET 2s
+            DISCONNECT 0:\(sessions) OFFSET \(disconnect)
         }
         """
+    }
+
+    /// A bump allocator that rewinds on dealloc, and `handle_body` copying the input out.
+    static func echoModule(header: String = "i32.const 0", dealloc: String = "i32.const 1024 global.set $top",
+                           extra: String = "") throws -> [UInt8] {
+        try wat2wasm("""
+            (module (memory (export "memory") 1)
+              (global $top (mut i32) (i32.const 1024))
+              (func $alloc (export "alloc") (param i32) (result i32) global.get $top global.get $top local.get 0 i32.add global.set $top)
+              (func (export "dealloc") (param $p i32) (param $n i32) \(dealloc))
+              (func (export "handle_header") (param $p i32) (param $n i32) (result i32) \(header))
+              (func (export "handle_body") (param $p i32) (param $n i32) (result i64) (local $o i32)
+                local.get $n call $alloc local.set $o
+                local.get $o local.get $p local.get $n memory.copy
+                local.get $n i64.extend_i32_u i64.const 32 i64.shl local.get $o i64.extend_i32_u i64.or)
+              \(extra))
+            """)
     }
 
     @Test(arguments: ["c/heartbeat.wasm", "swift/Heartbeat.wasm"])
     func everyPingGetsAPong(_ module: String) async throws {
         let n = 50
         let pings = (0..<n).map { frame(type: 1, body: Array("ping-\($0)".utf8)) }
-        let server = try RecordingServer(.send([Array(pings.joined())]))
-        defer { server.shutdown() }
-        let plan = try makePlan(script(handler: "h.wasm"), packets: ["h.wasm": try sdkModule(module)], port: server.port)
-        let expected = Array((0..<n).map { frame(type: 2, body: Array("ping-\($0)".utf8)) }.joined())
-        async let result = run(plan)
-        #expect(server.wait { $0.count == 4 && $0.allSatisfy { $0.bytes.count == expected.count } })
-        let s = try await result
-        #expect(server.allBytes.allSatisfy { $0 == expected })
-        #expect(s.totals[.framesRead] == 4 * n)
-        #expect(s.totals[.handlerCalls] == 4 * n)
-        #expect(s.totals[.responsesSent] == 4 * n)
+        try await withServer(.send([Array(pings.joined())])) { server in
+            let plan = try makePlan(script(handler: "h.wasm"), packets: ["h.wasm": try sdkModule(module)], port: server.port)
+            let expected = Array((0..<n).map { frame(type: 2, body: Array("ping-\($0)".utf8)) }.joined())
+            let s = try await run(plan) { totals in
+                let pongs = await server.wait { $0.count == 4 && $0.allSatisfy { $0.bytes.count == expected.count } }
+                return await totals.wait { $0[.responsesSent] == 4 * n } && pongs
+            }
+            #expect(server.allBytes.allSatisfy { $0 == expected })
+            #expect(s.totals[.framesRead] == 4 * n)
+            #expect(s.totals[.handlerCalls] == 4 * n)
+            #expect(s.totals[.handlerReplies] == 4 * n)
+            #expect(s.totals[.responsesSent] == 4 * n)
+            expectConsistent(s)
+        }
     }
 
     @Test func headerLengthTakesPrecedenceOverHandleHeader() async throws {
@@ -60,27 +71,16 @@ func frame(type: UInt8, body: [UInt8], headerSize: Int = 8, lengthAt offset: Int
         // read bytes 4..7 (zero here) and get it wrong, so only HEADER_LENGTH works.
         let one: [UInt8] = frame(type: 1, body: [UInt8](repeating: 0x61, count: 5), headerSize: 12, lengthAt: 8)
         let pings: [[UInt8]] = Array(repeating: one, count: 10)
-        let server = try RecordingServer(.send([Array(pings.joined())]))
-        defer { server.shutdown() }
-        let echo = try wat2wasm("""
-            (module (memory (export "memory") 1)
-              (global $top (mut i32) (i32.const 1024))
-              (func $alloc (export "alloc") (param i32) (result i32) global.get $top global.get $top local.get 0 i32.add global.set $top)
-              (func (export "dealloc") (param i32 i32) i32.const 1024 global.set $top)
-              (func (export "handle_header") (param i32 i32) (result i32) i32.const 0)
-              (func (export "handle_body") (param $p i32) (param $n i32) (result i64) (local $o i32)
-                local.get $n call $alloc local.set $o
-                local.get $o local.get $p local.get $n memory.copy
-                local.get $n i64.extend_i32_u i64.const 32 i64.shl local.get $o i64.extend_i32_u i64.or))
-            """)
-        let plan = try makePlan(script(handler: "e.wasm", extra: "HEADER_LENGTH = 8:4 \"big\"", headerSize: 12, sessions: 2),
-                                packets: ["e.wasm": echo], port: server.port)
-        async let result = run(plan)
-        let doneReading = server.wait { c in c.count == 2 && c.allSatisfy { $0.bytes.count == 170 } }
-        #expect(doneReading)
-        let s = try await result
-        #expect(s.totals[.framesRead] == 20)
-        #expect(server.allBytes.allSatisfy { $0 == Array(pings.joined()) })
+        try await withServer(.send([Array(pings.joined())])) { server in
+            let plan = try makePlan(script(handler: "e.wasm", extra: "HEADER_LENGTH = 8:4 \"big\"", headerSize: 12, sessions: 2),
+                                    packets: ["e.wasm": try Self.echoModule()], port: server.port)
+            let s = try await run(plan) { totals in
+                let echoed = await server.wait { c in c.count == 2 && c.allSatisfy { $0.bytes.count == 170 } }
+                return await totals.wait { $0[.framesRead] == 20 } && echoed
+            }
+            #expect(s.totals[.framesRead] == 20)
+            #expect(server.allBytes.allSatisfy { $0 == Array(pings.joined()) })
+        }
     }
 
     @Test func hostileModuleNeverTakesTheRunDown() async throws {
@@ -88,14 +88,11 @@ func frame(type: UInt8, body: [UInt8], headerSize: Int = 8, lengthAt offset: Int
         let module = try wat2wasm("""
             (module (memory (export "memory") 1)
               (global $top (mut i32) (i32.const 1024))
-              (global $count (mut i32) (i32.const 0))
               (func $alloc (export "alloc") (param i32) (result i32) global.get $top global.get $top local.get 0 i32.add global.set $top)
               (func (export "dealloc") (param i32 i32) i32.const 1024 global.set $top)
               (func (export "handle_header") (param $p i32) (param $n i32) (result i32)
-                local.get $p i32.load offset=4 (; little-endian read of a big-endian length: byte-swap ;)
-                drop local.get $p i32.load8_u offset=7)
+                local.get $p i32.load8_u offset=7)
               (func (export "handle_body") (param $p i32) (param $n i32) (result i64) (local $o i32)
-                global.get $count i32.const 1 i32.add global.set $count
                 local.get $p i32.load8_u offset=8 i32.const 3 i32.rem_u i32.eqz
                 if unreachable end
                 local.get $n call $alloc local.set $o
@@ -104,20 +101,105 @@ func frame(type: UInt8, body: [UInt8], headerSize: Int = 8, lengthAt offset: Int
             """)
         let n = 30
         let frames = (0..<n).map { frame(type: 1, body: [UInt8($0), 0xEE]) }
-        let server = try RecordingServer(.send([Array(frames.joined())]))
-        defer { server.shutdown() }
-        let plan = try makePlan(script(handler: "x.wasm"), packets: ["x.wasm": module], port: server.port)
-        let answered = (0..<n).filter { $0 % 3 != 0 }.count
-        async let result = run(plan)
-        #expect(server.wait { $0.count == 4 && $0.allSatisfy { $0.bytes.count == answered * 10 } })
-        let s = try await result
-        #expect(s.totals[.framesRead] == 4 * n)
-        #expect(s.totals[.handlerCalls] == 4 * n)
-        #expect(s.totals[.handlerTraps] == 4 * (n - answered))
-        #expect(s.totals[.responsesSent] == 4 * answered)
-        #expect(s.totals[.protocolErrors] == 0)
-        #expect(s.handlerFailuresByKind.count == 1)
-        #expect(s.handlerFailuresByKind.first?.key.contains("unreachable") == true)
-        #expect(s.handlerFailuresByKind.first?.value == 4 * (n - answered))
+        try await withServer(.send([Array(frames.joined())])) { server in
+            let plan = try makePlan(script(handler: "x.wasm"), packets: ["x.wasm": module], port: server.port)
+            let answered = (0..<n).filter { $0 % 3 != 0 }.count
+            let s = try await run(plan) { totals in
+                let replies = await server.wait { $0.count == 4 && $0.allSatisfy { $0.bytes.count == answered * 10 } }
+                return await totals.wait { $0[.handlerCalls] == 4 * n } && replies
+            }
+            #expect(s.totals[.framesRead] == 4 * n)
+            #expect(s.totals[.handlerCalls] == 4 * n)
+            #expect(s.totals[.handlerTraps] == 4 * (n - answered))
+            #expect(s.totals[.trapUnreachable] == 4 * (n - answered))
+            #expect(s.totals[.responsesSent] == 4 * answered)
+            #expect(s.totals[.protocolErrors] == 0)
+            #expect(s.handlerFailuresByKind == ["unreachable": 4 * (n - answered)])
+            expectConsistent(s)
+        }
+    }
+
+    /// A `handle_header` that traps is a handler failure (counted by kind) and, since the
+    /// frame cannot be delimited, a protocol error that closes the session.
+    @Test func handleHeaderTrapsAreCountedAsHandlerFailures() async throws {
+        let module = try Self.echoModule(header: "unreachable")
+        let ping = frame(type: 1, body: [1, 2, 3])
+        try await withServer(.send([ping])) { server in
+            let plan = try makePlan(script(handler: "x.wasm", sessions: 3), packets: ["x.wasm": module], port: server.port)
+            let s = try await run(plan) { totals in await totals.wait { $0[.protocolErrors] == 3 } }
+            #expect(s.totals[.trapUnreachable] == 3)
+            #expect(s.totals[.handlerTraps] == 3)
+            #expect(s.totals[.protocolErrors] == 3)
+            #expect(s.totals[.framesRead] == 0)
+            expectConsistent(s)
+        }
+    }
+
+    /// `dealloc` traps when it frees the reply: the call failed, so the reply is not sent —
+    /// the same on TCP and UDP — and the call is counted once, as a trap.
+    @Test func aReplyIsNotSentWhenItsDeallocTraps() async throws {
+        // dealloc traps for any pointer other than the input's (always at 1024).
+        let module = try Self.echoModule(header: "local.get $p i32.load8_u offset=7",
+                                         dealloc: "local.get $p i32.const 1024 i32.ne if unreachable end i32.const 1024 global.set $top")
+        let ping = frame(type: 1, body: [9, 9])
+        let tcp = try await withServer(.send([ping, ping])) { server in
+            let plan = try makePlan(script(handler: "x.wasm", sessions: 2), packets: ["x.wasm": module], port: server.port)
+            return try await run(plan) { totals in await totals.wait { $0[.handlerCalls] == 4 } }
+        }
+        let udp = try await withUDPServer(.replyOnce([ping, ping])) { server in
+            let plan = try makePlan("""
+                SETTINGS u {
+                    SESSION = "UDP"
+                    PORT = @PORT@
+                    READ = "true"
+                    BODYMAX = 64
+                    HANDLER = "x.wasm"
+                    ENDPOINTS { 127.0.0.1 }
+                    PACKETS { p : "p.bin" }
+                }
+                ORCHESTRATOR u {
+                    CREATE 2 OFFSET 0ms
+                    CONNECT 0:2 OFFSET 1ms
+                    SEND 0:2 p COPIES 1 OFFSET 10ms
+                    DISCONNECT 0:2 OFFSET 1h
+                }
+                """, packets: ["x.wasm": module, "p.bin": hello], port: server.port)
+            return try await run(plan) { totals in await totals.wait { $0[.handlerCalls] == 4 } }
+        }
+        for s in [tcp, udp] {
+            #expect(s.totals[.handlerCalls] == 4)
+            #expect(s.totals[.trapUnreachable] == 4)
+            #expect(s.totals[.handlerReplies] == 0)
+            #expect(s.totals[.responsesSent] == 0)
+            expectConsistent(s)
+        }
+    }
+
+    /// A handler that grows its memory by 16 MiB per message is stopped at HANDLER_MEMORY:
+    /// the refusals are counted, the host never copies or holds more than the cap.
+    @Test func memoryGrowthIsCappedAndCounted() async throws {
+        // handle_body grows by 256 pages each call before echoing; a refused grow (-1) is ignored.
+        let grower = try wat2wasm("""
+            (module (memory (export "memory") 1)
+              (global $top (mut i32) (i32.const 1024))
+              (func $alloc (export "alloc") (param i32) (result i32) global.get $top global.get $top local.get 0 i32.add global.set $top)
+              (func (export "dealloc") (param i32 i32) i32.const 1024 global.set $top)
+              (func (export "handle_header") (param $p i32) (param $n i32) (result i32) local.get $p i32.load8_u offset=7)
+              (func (export "handle_body") (param $p i32) (param $n i32) (result i64)
+                i32.const 256 memory.grow drop
+                i64.const 0))
+            """)
+        let n = 12
+        let pings = (0..<n).map { _ in frame(type: 1, body: [1]) }
+        try await withServer(.send([Array(pings.joined())])) { server in
+            let plan = try makePlan(script(handler: "g.wasm", extra: "HANDLER_MEMORY = 40MiB", sessions: 2),
+                                    packets: ["g.wasm": grower], port: server.port)
+            let s = try await run(plan) { totals in await totals.wait { $0[.handlerCalls] == 2 * n } }
+            #expect(s.totals[.handlerCalls] == 2 * n)
+            #expect(s.totals[.handlerEmpty] == 2 * n)
+            // Each shard's instance: 64 KiB + 2 × 16 MiB fit under 40 MiB; every later grow is refused.
+            #expect(s.totals[.handlerMemoryDenied] == 2 * (n - 2))
+            expectConsistent(s)
+        }
     }
 }

@@ -4,95 +4,111 @@ import LoadshearScript
 import NIOCore
 import NIOPosix
 
-/// What TCP and UDP sessions share: the lifecycle (connect, DRAIN, DISCONNECT), the
-/// payload cursor, handler replies, and the batched write loop. A session lives on its
-/// shard's event loop for its whole life; subclasses add the transport: how a channel is
-/// opened, how payloads become writes, and how reads become messages.
+/// What TCP and UDP sessions share: the lifecycle (a `SessionLifecycle` value), the payload
+/// cursor, handler replies with their backpressure, exact send accounting (`SendLedger`)
+/// and the batched write loop. A session lives on its shard's event loop for its whole
+/// life; subclasses add the transport: how a channel is opened, how payloads become writes,
+/// and how reads become messages.
+///
+/// A session holds its shard strongly: whatever still refers to a session (a channel's
+/// pipeline, a write promise's callback) keeps the shard alive, so no event can reach freed
+/// state. The engine breaks the cycle once every channel is closed and the loops are gone.
 class Session {
-    enum State {
-        case created, connecting, active, closing, closed
-    }
-
     let index: Int
-    /// Set right after init; the shard outlives its sessions.
-    unowned(unsafe) var shard: Shard!
+    let shard: Shard
     var cursor: PayloadCursor
-
-    private(set) var state = State.created
+    private(set) var lifecycle = SessionLifecycle()
     private(set) var context: ChannelHandlerContext?
+    /// Known from the channel initializer on, so a DISCONNECT can cancel a pending connect.
     private var channel: Channel?
-    private var closeRequested = false
-    private var closedByUs = false
     private var pumping = false
-    private var pumpScheduled = false
+    /// In the shard's next write round.
+    var inRound = false
     private var connectStartedAt: UInt64 = 0
     /// Packets this session has handed to the socket, for send-latency sampling.
     private var packetsWritten = 0
-
-    /// Handler replies waiting to go out (buffer, replies in it); they go before payloads.
-    var responses = CircularBuffer<(ByteBuffer, Int)>()
     /// Completes when the last batch handed to the socket is written.
     private var lastWrite: EventLoopFuture<Void>?
-    /// Batches handed to the socket whose promise has not completed, oldest first:
-    /// (sequence number, bytes, packets, replies).
-    private var inflight = CircularBuffer<(seq: Int, bytes: Int, packets: Int, replies: Int)>()
-    private var nextBatch = 0
-    /// Batches up to this sequence number were accounted for when we closed the session.
-    private var settledThrough = -1
+    private var closingAfterWrites = false
     /// One write is held back so the batch's last write can carry the batch promise.
     private var held: ByteBuffer?
+    private var ledger = SendLedger()
 
-    init(index: Int, entries: [PayloadEntry], repeats: Bool) {
+    /// Handler replies waiting to go out (buffer, replies in it); they go before payloads.
+    private var replies = CircularBuffer<(buffer: ByteBuffer, count: Int)>()
+    private(set) var pendingReplyBytes = 0
+    /// Reads are held back while more than `replyBacklog` bytes of replies wait.
+    private var readsPaused = false
+    /// The channel asked to read while reads were paused.
+    private var readWanted = false
+
+    init(index: Int, shard: Shard, entries: [PayloadEntry], repeats: Bool) {
         self.index = index
+        self.shard = shard
         self.cursor = PayloadCursor(entries: entries, repeats: repeats)
     }
 
-    var isDraining: Bool { cursor.draining && (state == .active || state == .connecting) }
+    var isDraining: Bool {
+        guard cursor.draining else { return false }
+        switch lifecycle.state {
+        case .active, .connecting: return true
+        default: return false
+        }
+    }
 
     // MARK: transport hooks
 
-    /// Opens the channel with `self` in its pipeline.
-    func openChannel(to address: SocketAddress, on loop: EventLoop) -> EventLoopFuture<Channel> {
+    /// Opens the channel; the subclass's initializer calls `initialize(_:handler:)`.
+    func openChannel(to address: SocketAddress) -> EventLoopFuture<Channel> {
         preconditionFailure("subclass")
     }
 
-    /// Writes the next run of payloads with `emit`; returns (bytes, packets), or nil when
-    /// nothing is released.
-    func writeNextRun(_ context: ChannelHandlerContext) -> (Int, Int)? {
+    /// Writes the next run of equal-size payloads with `emit`; returns how many and their
+    /// size, or nil when nothing is released.
+    func writeNextRun(_ context: ChannelHandlerContext) -> (count: Int, size: Int)? {
         preconditionFailure("subclass")
     }
 
     /// Called when the channel becomes active, before the first write.
     func didBecomeActive(_ context: ChannelHandlerContext) {}
 
-    // MARK: actions (called by the shard, on the loop)
-
-    final func connect(to address: SocketAddress, on loop: EventLoop) {
-        state = .connecting
-        connectStartedAt = NIODeadline.now().uptimeNanoseconds
-        let bound = NIOLoopBound(self, eventLoop: loop)
-        openChannel(to: address, on: loop).whenComplete { result in
-            let session = bound.value
-            session.shard.connectDone()
-            switch result {
-            case .success(let channel):
-                session.channel = channel
-                if session.closeRequested { session.closeNow() }
-            case .failure:
-                if session.state == .connecting || session.state == .created {
-                    session.state = .closed
-                    session.shard.counters.add(.connectionsFailed)
-                    session.shard.sessionEnded()
-                }
-            }
-        }
+    /// The initializer's half of connecting: remembers the channel and puts the session in
+    /// its pipeline. A session disconnected in the meantime closes the channel at once.
+    final func initialize(_ channel: Channel, handler: ChannelHandler) throws {
+        self.channel = channel
+        try channel.pipeline.syncOperations.addHandler(handler)
+        if case .connecting(cancelled: true) = lifecycle.state { channel.close(promise: nil) }
     }
 
-    /// The channel initializer's half of `connect`: puts `handler` (this session) in the pipeline.
-    static func initializer(_ handler: NIOLoopBound<some ChannelHandler>) -> @Sendable (Channel) -> EventLoopFuture<Void> {
-        { channel in
-            channel.eventLoop.makeCompletedFuture { try channel.pipeline.syncOperations.addHandler(handler.value) }
+    // MARK: actions (called by the shard, on the loop)
+
+    /// CONNECT reached this session; false when it was already queued.
+    final func queueConnect() -> Bool {
+        lifecycle.queue()
+    }
+
+    /// A connect slot is free: connect, unless the session was disconnected while it waited
+    /// (then false, and the shard does not count a connect in flight).
+    final func startConnect(to address: SocketAddress) -> Bool {
+        guard lifecycle.startConnect() else { return false }
+        let now = NIODeadline.now().uptimeNanoseconds
+        connectStartedAt = now
+        shard.counters.add(.connectionsAttempted)
+        shard.counters.connectAttempted(at: now)
+        let bound = NIOLoopBound(self, eventLoop: shard.loop)
+        openChannel(to: address).whenComplete { result in
+            let session = bound.value
+            session.shard.connectDone()
+            if case .failure = result { session.connectFailed() }
         }
+        return true
+    }
+
+    private func connectFailed() {
+        guard let ending = lifecycle.connectFailed() else { return }
+        channel = nil
+        shard.counters.add(ending == .cancelled ? .connectionsCancelled : .connectionsFailed)
+        shard.sessionEnded()
     }
 
     final func release(_ copies: Int) {
@@ -107,33 +123,32 @@ class Session {
 
     final func drain() {
         cursor.draining = true
-        if state == .active, !hasWork { closeAfterWrites() } else { pump() }
+        if lifecycle.isActive, !hasWork { closeAfterWrites() } else { pump() }
     }
 
+    /// DISCONNECT, the end of the run, a stop: close now (a pending connect is cancelled).
     final func disconnect() {
-        switch state {
-        case .created:
-            state = .closed
-        case .connecting:
-            closeRequested = true
-        case .active:
-            closeNow()
-        case .closing, .closed:
-            break
+        switch lifecycle.disconnect() {
+        case .none: break
+        case .ended: shard.sessionEnded()
+        case .cancelConnect: channel?.close(promise: nil)
+        case .close: closeChannel()
         }
     }
 
-    /// A queued connect that will never start.
-    final func abandon() {
-        state = .closed
+    /// After the engine's hard deadline: close whatever channel is still open.
+    final func forceClose() {
+        disconnect()
+        (context?.channel ?? channel)?.close(promise: nil)
     }
 
-    // MARK: channel events (forwarded by the subclasses' ChannelInboundHandler conformances)
+    // MARK: channel events (forwarded by the subclasses' handler conformances)
 
     final func active(_ context: ChannelHandlerContext) {
+        let action = lifecycle.connected()
+        guard action != .none else { return }
         self.context = context
         self.channel = context.channel
-        state = .active
         let counters = shard.counters
         counters.add(.connectionsSucceeded)
         let now = NIODeadline.now().uptimeNanoseconds
@@ -141,177 +156,268 @@ class Session {
         shard.latency.record(.connect, nanoseconds: now &- connectStartedAt)
         counters.add(.connectionsActive)
         didBecomeActive(context)
-        if closeRequested || (cursor.draining && !hasWork) {
-            closeNow()
-            return
+        if action == .startThenClose {
+            closeChannel()
+        } else if cursor.draining, !hasWork {
+            close(.us)
+        } else {
+            pump()
         }
-        pump()
     }
 
     final func inactive() {
-        let wasOpen = state != .closed
-        state = .closed
+        let reason = lifecycle.channelClosed()
+        // Replies that never reached the channel are dropped with it.
+        ledger.dropQueuedReplies(replies.reduce(0) { $0 + $1.count })
+        replies.removeAll()
+        pendingReplyBytes = 0
         context = nil
+        channel = nil
         held = nil
-        if wasOpen {
-            let counters = shard.counters
-            counters.add(.connectionsActive, -1)
-            counters.add(closedByUs ? .closedByUs : .closedByPeer)
-            shard.sessionEnded()
+        guard let reason else { return }
+        let counters = shard.counters
+        counters.add(.connectionsActive, -1)
+        counters.add(Self.counter(for: reason))
+        shard.sessionEnded()
+    }
+
+    static func counter(for reason: CloseReason) -> ShardCounters.Counter {
+        switch reason {
+        case .us: .closedByUs
+        case .peerFin: .closedByPeer
+        case .peerReset: .resets
+        case .localError: .localErrors
+        case .protocolError: .protocolErrors
         }
+    }
+
+    /// The server half-closed (TCP): nothing more to read; we keep sending.
+    final func peerFinished() {
+        if lifecycle.peerFinished() { shard.counters.add(.finsReceived) }
     }
 
     final func writabilityChanged(_ context: ChannelHandlerContext) {
         if context.channel.isWritable { pump() }
     }
 
-    /// Counts a handler outcome.
-    final func record(_ outcome: HandlerOutcome, _ counters: ShardCounters) {
+    /// A socket error reported before NIO closes the channel (a read error, a reset): what
+    /// the channel still buffers is known now, so in-flight batches are settled exactly.
+    final func socketError(_ error: Error) {
+        close(Self.classify(error))
+    }
+
+    /// What an error says about how the connection ended.
+    static func classify(_ error: Error) -> CloseReason {
+        if let e = error as? IOError {
+            switch e.errnoCode {
+            case ECONNRESET, EPIPE, ECONNREFUSED, ECONNABORTED: return .peerReset
+            default: return .localError
+            }
+        }
+        if let e = error as? ChannelError, e == .eof { return .peerFin }
+        return .localError
+    }
+
+    /// The outbound `read` (autoRead asks for the next read after each one): held back
+    /// while too many handler replies wait for the socket.
+    final func interceptRead(_ context: ChannelHandlerContext) {
+        if readsPaused { readWanted = true } else { context.read() }
+    }
+
+    /// Counts a handler outcome: each call once, by what came of it.
+    final func record(_ outcome: HandlerOutcome) {
+        let counters = shard.counters
         counters.add(.handlerCalls)
         switch outcome {
-        case .reply: break
+        case .reply: counters.add(.handlerReplies)
         case .empty: counters.add(.handlerEmpty)
-        case .trap: counters.add(.handlerTraps); counters.add(.handlerEmpty)
-        case .badPointer: counters.add(.handlerBadPointers); counters.add(.handlerEmpty)
-        case .allocFailed: counters.add(.handlerAllocFailures); counters.add(.handlerEmpty)
+        case .failed(let kind): recordFailure(kind)
+        }
+    }
+
+    /// A failed handler call that was not a body call (handle_header): a call that failed.
+    final func recordHeaderFailure(_ kind: HandlerFailure) {
+        shard.counters.add(.handlerCalls)
+        recordFailure(kind)
+    }
+
+    private func recordFailure(_ kind: HandlerFailure) {
+        let counters = shard.counters
+        if kind.isTrap { counters.add(.handlerTraps) }
+        counters.add(Self.counter(for: kind))
+    }
+
+    static func counter(for kind: HandlerFailure) -> ShardCounters.Counter {
+        switch kind {
+        case .unreachable: .trapUnreachable
+        case .outOfBounds: .trapOutOfBounds
+        case .outOfFuel: .trapOutOfFuel
+        case .stackExhausted: .trapStackExhausted
+        case .otherTrap: .trapOther
+        case .badPointer: .handlerBadPointers
+        case .allocFailed: .handlerAllocFailures
+        }
+    }
+
+    /// Memory-growth refusals since the last look (after a read's messages were handled).
+    final func recordMemoryDenials() {
+        let n = shard.handler.takeMemoryDenials()
+        if n > 0 { shard.counters.add(.handlerMemoryDenied, n) }
+    }
+
+    // MARK: replies and backpressure
+
+    /// Queues a buffer holding `sizes.count` replies, then writes.
+    final func queueReplies(_ buffer: ByteBuffer, count: Int) {
+        replies.append((buffer, count))
+        pendingReplyBytes += buffer.readableBytes
+        if !readsPaused, pendingReplyBytes >= shard.config.replyBacklog {
+            readsPaused = true
+            shard.counters.add(.readPauses)
+        }
+        pump()
+    }
+
+    /// One reply of `size` bytes went into the buffer being built for `queueReplies`.
+    @inline(__always)
+    final func replyProduced(size: Int) {
+        ledger.replyQueued(size: size)
+    }
+
+    private func resumeReadsIfDrained() {
+        guard readsPaused, pendingReplyBytes <= shard.config.replyBacklog / 2 else { return }
+        readsPaused = false
+        if readWanted, let context {
+            readWanted = false
+            context.read()
         }
     }
 
     // MARK: closing
 
-    /// A batch's write promise completed. Bytes count as sent once the kernel took them.
-    private func batchDone(_ seq: Int, succeeded: Bool, sampledFrom issuedAt: UInt64?) {
-        guard seq > settledThrough else { return }  // already counted when we closed
-        var batch: (seq: Int, bytes: Int, packets: Int, replies: Int)?
-        while let first = inflight.first, first.seq <= seq {
-            let b = inflight.removeFirst()
-            if b.seq == seq { batch = b }
-        }
-        // A failed batch: the peer closed or reset the connection before it was written.
-        guard succeeded, let b = batch else { return }
-        let counters = shard.counters
-        counters.add(.bytesSent, b.bytes)
-        counters.add(.packetsSent, b.packets)
-        if b.replies > 0 { counters.add(.responsesSent, b.replies) }
-        if let issuedAt { shard.latency.record(.send, nanoseconds: NIODeadline.now().uptimeNanoseconds &- issuedAt) }
+    /// Closes for `reason` (us, a protocol error, an error). False when not active.
+    @discardableResult
+    final func close(_ reason: CloseReason) -> Bool {
+        guard lifecycle.close(reason) else { return false }
+        closeChannel()
+        return true
     }
 
-    /// Closing ourselves with writes still in flight: what the kernel already took of them
-    /// is everything handed over minus what is still buffered in the channel. Count that
-    /// now (bytes exactly; packets and replies of a partly written batch in proportion),
-    /// and ignore the failures the close is about to deliver for those batches.
-    private func settleInflight(_ channel: Channel) {
-        guard !inflight.isEmpty else { return }
-        let pending = (try? channel.syncOptions?.getOption(.bufferedWritableBytes)) ?? 0
-        var written = inflight.reduce(0) { $0 + $1.bytes } - pending
-        let counters = shard.counters
-        for b in inflight {
-            guard written > 0 else { break }
-            let part = min(written, b.bytes)
-            written -= part
-            counters.add(.bytesSent, part)
-            counters.add(.packetsSent, b.bytes == 0 ? b.packets : b.packets * part / b.bytes)
-            counters.add(.responsesSent, b.bytes == 0 ? b.replies : b.replies * part / b.bytes)
-        }
-        settledThrough = inflight.last!.seq
-        inflight.removeAll()
-    }
-
-    final func closeNow() {
-        guard state == .active || state == .connecting else { return }
-        closedByUs = true
-        state = .closing
-        if let channel = context?.channel ?? channel { settleInflight(channel) }
-        if let context {
-            context.close(promise: nil)
-        } else if let channel {
+    /// Accounts for what the kernel already took of the batches in flight, then closes.
+    private func closeChannel() {
+        if let channel = context?.channel ?? channel {
+            if ledger.hasUnsettled {
+                let buffered = (try? channel.syncOptions?.getOption(.bufferedWritableBytes)) ?? 0
+                add(ledger.settle(buffered: buffered))
+            }
             channel.close(promise: nil)
-        } else {
-            closeRequested = true
+        }
+    }
+
+    private func add(_ s: SendLedger.Settled) {
+        let counters = shard.counters
+        if s.bytes > 0 { counters.add(.bytesSent, s.bytes) }
+        if s.packets > 0 { counters.add(.packetsSent, s.packets) }
+        if s.replies > 0 { counters.add(.responsesSent, s.replies) }
+        if s.unconfirmedBytes > 0 { counters.add(.bytesUnconfirmed, s.unconfirmedBytes) }
+    }
+
+    /// A batch's write promise completed. Bytes count as sent once the kernel took them.
+    private func batchDone(_ seq: Int, _ result: Result<Void, Error>, sampledFrom issuedAt: UInt64?) {
+        switch result {
+        case .success:
+            add(ledger.written(seq))
+            if let issuedAt {
+                shard.latency.record(.send, nanoseconds: NIODeadline.now().uptimeNanoseconds &- issuedAt)
+            }
+        case .failure(let error):
+            add(ledger.failed(seq))
+            // A write error: NIO is closing the channel and has dropped what it buffered, so
+            // there is nothing left to settle; note why, and make sure it closes.
+            if lifecycle.close(Self.classify(error)) { (context?.channel ?? channel)?.close(promise: nil) }
         }
     }
 
     /// Closes once everything handed to the socket has been written.
     private func closeAfterWrites() {
-        guard state == .active else { return }
+        guard lifecycle.isActive, !closingAfterWrites else { return }
+        closingAfterWrites = true
         if let f = lastWrite {
             let bound = NIOLoopBound(self, eventLoop: shard.loop)
-            f.whenComplete { _ in bound.value.closeNow() }
+            f.whenComplete { _ in bound.value.close(.us) }
         } else {
-            closeNow()
+            close(.us)
         }
     }
 
     // MARK: the write loop
 
     final var hasWork: Bool {
-        !responses.isEmpty || cursor.hasPayload
+        !replies.isEmpty || cursor.hasPayload
     }
 
+    /// Hands one buffer of the batch being built to the channel (the previous one: the last
+    /// is held back to carry the batch promise).
     @inline(__always)
     final func emit(_ buffer: ByteBuffer, _ context: ChannelHandlerContext) {
         if let h = held { context.write(NIOAny(h), promise: nil) }
         held = buffer
     }
 
-    /// The write loop: replies first, then released payloads; batches of writes with one
-    /// flush each; stops when the channel is not writable (resumed by writability) and
-    /// yields to the loop after a few batches so other sessions get their turn.
+    /// One turn of the write loop: replies first, then released payloads; a few batches of
+    /// writes with one flush each. It stops when the channel is not writable (writability
+    /// resumes it) and, with work left, joins the shard's next write round, which runs after
+    /// the event loop's next pass through its I/O — so this session's reads, every other
+    /// session and the timers get their turn in between.
     final func pump() {
-        guard state == .active, let context, !pumping else { return }
+        guard lifecycle.isActive, let context, !pumping else { return }
         pumping = true
         defer { pumping = false }
         let config = shard.config
         let rate = max(1, shard.plan.settings.sampleRate)
         var batches = 0
-        while batches < config.batchesPerTurn, context.channel.isWritable, hasWork {
+        while batches < config.batchesPerTurn, lifecycle.isActive, context.channel.isWritable, hasWork {
             let issuedAt = NIODeadline.now().uptimeNanoseconds
             var writes = 0
             var bytes = 0
             var packets = 0
-            var replies = 0
             while writes < config.writesPerFlush, bytes < config.bytesPerFlush, context.channel.isWritable {
-                if let (r, count) = responses.popFirst() {
-                    bytes += r.readableBytes
-                    replies += count
-                    emit(r, context)
+                if let r = replies.popFirst() {
+                    let n = r.buffer.readableBytes
+                    pendingReplyBytes -= n
+                    ledger.handReplies(count: r.count, bytes: n)
+                    emit(r.buffer, context)
+                    bytes += n
                     writes += 1
                     continue
                 }
-                guard let (b, p) = writeNextRun(context) else { break }
-                bytes += b
-                packets += p
+                guard let (count, size) = writeNextRun(context) else { break }
+                ledger.handPackets(count: count, size: size)
+                bytes += count * size
+                packets += count
                 writes += 1
             }
             guard let last = held else { break }
             held = nil
-            let promise = context.eventLoop.makePromise(of: Void.self)
-            context.writeAndFlush(NIOAny(last), promise: promise)
+            let seq = ledger.closeBatch()
             // Send latency is sampled: the batch holding the session's first packet and every
             // batch that holds a SAMPLERATE-th packet (write issued → kernel accepted).
             let sampled = packets > 0 && (packetsWritten == 0 || packetsWritten / rate != (packetsWritten + packets) / rate)
             packetsWritten += packets
-            let seq = nextBatch
-            nextBatch += 1
-            inflight.append((seq, bytes, packets, replies))
+            let promise = context.eventLoop.makePromise(of: Void.self)
             let bound = NIOLoopBound(self, eventLoop: context.eventLoop)
             promise.futureResult.whenComplete { result in
-                let ok = if case .success = result { true } else { false }
-                bound.value.batchDone(seq, succeeded: ok, sampledFrom: sampled ? issuedAt : nil)
+                bound.value.batchDone(seq, result, sampledFrom: sampled ? issuedAt : nil)
             }
             lastWrite = promise.futureResult
+            // May complete the promise, or even close the channel, before it returns.
+            context.writeAndFlush(NIOAny(last), promise: promise)
             batches += 1
         }
-        guard state == .active else { return }
+        guard lifecycle.isActive else { return }
+        resumeReadsIfDrained()
         if hasWork {
-            if context.channel.isWritable, !pumpScheduled {
-                pumpScheduled = true
-                let bound = NIOLoopBound(self, eventLoop: context.eventLoop)
-                context.eventLoop.execute {
-                    bound.value.pumpScheduled = false
-                    bound.value.pump()
-                }
-            }
+            if context.channel.isWritable { shard.rounds.schedule(self) }
         } else if cursor.draining {
             closeAfterWrites()
         }

@@ -5,9 +5,11 @@ import NIOCore
 import NIOPosix
 
 /// A TCP session: framed reads answered by the shard's handler, and payload runs written
-/// as slices of prepared buffers.
-final class TCPSession: Session, ChannelInboundHandler {
+/// as slices of prepared buffers. It sits in its channel's pipeline as a duplex handler so
+/// it can hold back the channel's reads while its replies cannot be written.
+final class TCPSession: Session, ChannelDuplexHandler {
     typealias InboundIn = ByteBuffer
+    typealias OutboundIn = ByteBuffer
     typealias OutboundOut = ByteBuffer
 
     private var reader: FrameReader?
@@ -16,13 +18,21 @@ final class TCPSession: Session, ChannelInboundHandler {
     private var frameStartedAt: UInt64 = 0
     private var framesSeen = 0
 
-    override func openChannel(to address: SocketAddress, on loop: EventLoop) -> EventLoopFuture<Channel> {
+    override func openChannel(to address: SocketAddress) -> EventLoopFuture<Channel> {
         let config = shard.config
-        return ClientBootstrap(group: loop)
+        let bound = NIOLoopBound(self, eventLoop: shard.loop)
+        return ClientBootstrap(group: shard.loop)
             .connectTimeout(config.connectTimeout)
             .channelOption(.writeBufferWaterMark, value: .init(low: config.lowWatermark, high: config.highWatermark))
             .channelOption(.socketOption(.tcp_nodelay), value: 1)
-            .channelInitializer(Session.initializer(NIOLoopBound(self, eventLoop: loop)))
+            // A server that half-closes still reads: keep sending until it closes or resets.
+            .channelOption(.allowRemoteHalfClosure, value: true)
+            .channelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    let session = bound.value
+                    try session.initialize(channel, handler: session)
+                }
+            }
             .connect(to: address)
     }
 
@@ -38,12 +48,22 @@ final class TCPSession: Session, ChannelInboundHandler {
     func channelActive(context: ChannelHandlerContext) { active(context) }
     func channelInactive(context: ChannelHandlerContext) { inactive() }
     func channelWritabilityChanged(context: ChannelHandlerContext) { writabilityChanged(context) }
+    func read(context: ChannelHandlerContext) { interceptRead(context) }
+    func errorCaught(context: ChannelHandlerContext, error: Error) { socketError(error) }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if let e = event as? ChannelEvent, e == .inputClosed {
+            peerFinished()
+        } else {
+            context.fireUserInboundEventTriggered(event)
+        }
+    }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let buffer = unwrapInboundIn(data)
         let counters = shard.counters
         counters.add(.bytesRead, buffer.readableBytes)
-        guard reader != nil, state == .active else { return }
+        guard reader != nil, lifecycle.isActive else { return }
         let handler = shard.handler
         let isNOP = handler is NOPHandler
         let now = NIODeadline.now().uptimeNanoseconds
@@ -54,7 +74,16 @@ final class TCPSession: Session, ChannelInboundHandler {
         var replyCount = 0
         var frames = 0
         var failed = false
-        reader!.feed(buffer, bodyLengthFromHandler: { handler.bodyLength(header: $0) }) { event in
+        var headerFailure: HandlerFailure?
+        reader!.feed(buffer, bodyLengthFromHandler: { header in
+            switch handler.bodyLength(header: header) {
+            case .length(let n): return n
+            case .invalid: return nil
+            case .failed(let kind):
+                headerFailure = kind
+                return nil
+            }
+        }) { event in
             switch event {
             case .frame(let frame):
                 frames += 1
@@ -66,9 +95,10 @@ final class TCPSession: Session, ChannelInboundHandler {
                     handler.handle(message) { reply in
                         if replies == nil { replies = context.channel.allocator.buffer(capacity: reply.count * 4) }
                         replies!.writeBytes(reply)
+                        replyProduced(size: reply.count)
                     }
                 }
-                record(outcome, counters)
+                record(outcome)
                 if outcome == .reply { replyCount += 1 }
                 return true
             case .tooLarge, .badHeader:
@@ -78,21 +108,10 @@ final class TCPSession: Session, ChannelInboundHandler {
         }
         counters.add(.framesRead, frames)
         frameStartedAt = started
-        if let replies {
-            responses.append((replies, replyCount))
-            pump()
-        }
-        if failed {
-            counters.add(.protocolErrors)
-            closeNow()
-        }
-    }
-
-    func errorCaught(context: ChannelHandlerContext, error: Error) {
-        if let e = error as? IOError, e.errnoCode == ECONNRESET || e.errnoCode == EPIPE {
-            shard.counters.add(.resets)
-        }
-        context.close(promise: nil)
+        if !isNOP { recordMemoryDenials() }
+        if let headerFailure { recordHeaderFailure(headerFailure) }
+        if let replies { queueReplies(replies, count: replyCount) }
+        if failed { close(.protocolError) }
     }
 
     /// Packets up to this size are patched as whole copies, a run of them in one buffer
@@ -101,12 +120,12 @@ final class TCPSession: Session, ChannelInboundHandler {
     /// (16-byte packets with a COUNTER: 2.0M → see bench/flood.sh).
     static let wholeCopyLimit = 256
 
-    override func writeNextRun(_ context: ChannelHandlerContext) -> (Int, Int)? {
+    override func writeNextRun(_ context: ChannelHandlerContext) -> (count: Int, size: Int)? {
         guard cursor.wrapIfAllowed() else { return nil }
         let entry = cursor.entry
         let prepared = shard.packets[entry.packet]
         if entry.patched {
-            return writePatchedRun(context, entry, prepared)
+            return (writePatchedRun(context, entry, prepared), prepared.size)
         }
         // Unpatched: consecutive copies of one packet, across entries and passes, go out as
         // one slice of the prepared repeated buffer.
@@ -120,21 +139,21 @@ final class TCPSession: Session, ChannelInboundHandler {
             if !cursor.wrapIfAllowed() { break }
         }
         emit(prepared.copies(n), context)
-        return (n * prepared.size, n)
+        return (n, prepared.size)
     }
 
-    /// A run of copies of one patched SEND. Small packets are copied whole into one run
-    /// buffer; larger ones write only the patched region, the bytes around it going out as
-    /// slices of the prepared packet, never copied.
+    /// A run of copies of one patched SEND; returns how many. Small packets are copied whole
+    /// into one run buffer; larger ones write only the patched region, the bytes around it
+    /// going out as slices of the prepared packet, never copied.
     private func writePatchedRun(_ context: ChannelHandlerContext, _ entry: PayloadEntry,
-                                 _ prepared: PreparedPacket) -> (Int, Int) {
+                                 _ prepared: PreparedPacket) -> Int {
         let size = prepared.size
         let allocator = context.channel.allocator
         if size <= Self.wholeCopyLimit {
             let k = min(cursor.available, max(1, 16_384 / size))
             emit(patchedCopies(k, entry, allocator), context)
             cursor.advance(k)
-            return (k * size, k)
+            return k
         }
         let layout = shard.patches[entry.send]!
         let k = min(cursor.available, 32)
@@ -148,6 +167,6 @@ final class TCPSession: Session, ChannelInboundHandler {
             }
         }
         cursor.advance(k)
-        return (k * size, k)
+        return k
     }
 }

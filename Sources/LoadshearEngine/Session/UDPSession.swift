@@ -6,32 +6,48 @@ import NIOPosix
 
 /// A UDP session: a connected datagram socket. Each payload is one datagram; with READ,
 /// each received datagram goes to the handler whole and a non-empty reply goes back as
-/// one datagram. ICMP errors (port unreachable) are counted; the socket stays open.
-final class UDPSession: Session, ChannelInboundHandler {
+/// one datagram. ICMP errors (port unreachable) reported on a read are counted; the socket
+/// stays open.
+final class UDPSession: Session, ChannelDuplexHandler {
     typealias InboundIn = AddressedEnvelope<ByteBuffer>
+    typealias OutboundIn = ByteBuffer
     typealias OutboundOut = ByteBuffer
 
-    override func openChannel(to address: SocketAddress, on loop: EventLoop) -> EventLoopFuture<Channel> {
+    /// Room for the largest datagram (65,507 bytes over IPv4, 65,527 over IPv6), so nothing
+    /// is ever cut short: byte counts and BODYMAX see the real size. The buffer is per read
+    /// and freed with the datagram.
+    static let receiveCapacity = 65_536
+
+    override func openChannel(to address: SocketAddress) -> EventLoopFuture<Channel> {
         let config = shard.config
-        return DatagramBootstrap(group: loop)
+        let bound = NIOLoopBound(self, eventLoop: shard.loop)
+        return DatagramBootstrap(group: shard.loop)
             .channelOption(.writeBufferWaterMark, value: .init(low: config.lowWatermark, high: config.highWatermark))
-            .channelInitializer(Session.initializer(NIOLoopBound(self, eventLoop: loop)))
+            .channelOption(.recvAllocator, value: FixedSizeRecvByteBufferAllocator(capacity: Self.receiveCapacity))
+            .channelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    let session = bound.value
+                    try session.initialize(channel, handler: session)
+                }
+            }
             .connect(to: address)
     }
 
     func channelActive(context: ChannelHandlerContext) { active(context) }
     func channelInactive(context: ChannelHandlerContext) { inactive() }
     func channelWritabilityChanged(context: ChannelHandlerContext) { writabilityChanged(context) }
+    func read(context: ChannelHandlerContext) { interceptRead(context) }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let datagram = unwrapInboundIn(data).data
         let counters = shard.counters
         counters.add(.bytesRead, datagram.readableBytes)
         counters.add(.framesRead)
+        if datagram.readableBytes >= Self.receiveCapacity { counters.add(.datagramsTruncated) }
         let settings = shard.plan.settings
-        guard settings.read, state == .active else { return }
+        guard settings.read, lifecycle.isActive else { return }
         if datagram.readableBytes > settings.bodyMax ?? Int.max {
-            counters.add(.protocolErrors)  // dropped; a datagram is its own frame, the session goes on
+            counters.add(.oversizedDatagrams)  // dropped; a datagram is its own frame, the session goes on
             return
         }
         let handler = shard.handler
@@ -42,13 +58,12 @@ final class UDPSession: Session, ChannelInboundHandler {
                 var b = context.channel.allocator.buffer(capacity: bytes.count)
                 b.writeBytes(bytes)
                 reply = b
+                replyProduced(size: bytes.count)
             }
         }
-        record(outcome, counters)
-        if let reply {
-            responses.append((reply, 1))
-            pump()
-        }
+        record(outcome)
+        recordMemoryDenials()
+        if let reply { queueReplies(reply, count: 1) }
     }
 
     func errorCaught(context: ChannelHandlerContext, error: Error) {
@@ -56,12 +71,12 @@ final class UDPSession: Session, ChannelInboundHandler {
             shard.counters.add(.icmpErrors)  // port unreachable: counted, not fatal
             return
         }
-        context.close(promise: nil)
+        socketError(error)
     }
 
     /// One datagram per payload: unpatched ones are the prepared buffer itself; patched
     /// ones are slices of one buffer of whole patched copies.
-    override func writeNextRun(_ context: ChannelHandlerContext) -> (Int, Int)? {
+    override func writeNextRun(_ context: ChannelHandlerContext) -> (count: Int, size: Int)? {
         guard cursor.wrapIfAllowed() else { return nil }
         let entry = cursor.entry
         let prepared = shard.packets[entry.packet]
@@ -69,7 +84,7 @@ final class UDPSession: Session, ChannelInboundHandler {
         if !entry.patched {
             emit(prepared.buffer, context)
             cursor.advance(1)
-            return (size, 1)
+            return (1, size)
         }
         let k = min(cursor.available, max(1, min(64, 65_536 / size)))
         let copies = patchedCopies(k, entry, context.channel.allocator)
@@ -77,6 +92,6 @@ final class UDPSession: Session, ChannelInboundHandler {
             emit(copies.getSlice(at: copies.readerIndex + i * size, length: size)!, context)
         }
         cursor.advance(k)
-        return (k * size, k)
+        return (k, size)
     }
 }

@@ -69,7 +69,7 @@ package struct CheckCommand: ParsableCommand {
         if handler.readsHeaders {
             let header = Array(message.prefix(headerSize))
             let length = header.withUnsafeBytes { handler.bodyLength(header: $0) }
-            print("handle_header(\(header.count) bytes) -> \(length.map(String.init) ?? "failed")")
+            print("handle_header(\(header.count) bytes) -> \(Self.describe(length))")
         }
         var response: [UInt8] = []
         let outcome = message.withUnsafeBytes { m in handler.handle(m) { response = Array($0) } }
@@ -110,9 +110,15 @@ package struct CheckCommand: ParsableCommand {
         switch o {
         case .reply: "reply"
         case .empty: "no reply (size 0)"
-        case .trap(let kind): "trap: \(kind)"
-        case .badPointer: "bad pointer or size (outside memory)"
-        case .allocFailed: "alloc failed (returned 0)"
+        case .failed(let kind): kind.explanation
+        }
+    }
+
+    static func describe(_ o: HeaderOutcome) -> String {
+        switch o {
+        case .length(let n): "\(n)"
+        case .invalid: "a negative length (invalid)"
+        case .failed(let kind): kind.explanation
         }
     }
 }

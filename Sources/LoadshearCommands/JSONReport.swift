@@ -116,15 +116,12 @@ struct JSONReport: Encodable {
         return d
     }
 
-    func write(to path: String) throws {
+    /// Writes the report; false when it could not be written.
+    func write(to file: ReportFile) throws -> Bool {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
         var data = try encoder.encode(self)
         data.append(0x0A)
-        if path == "-" {
-            FileHandle.standardOutput.write(data)
-        } else {
-            try data.write(to: URL(fileURLWithPath: path))
-        }
+        return file.write(data)
     }
 }

@@ -2,6 +2,9 @@ import ArgumentParser
 import Foundation
 import LoadshearScript
 import Synchronization
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// The `loadshear` command: runs a script by default; `quickstart`, `target` and `check`
 /// are the other jobs.
@@ -23,7 +26,9 @@ package struct LoadshearCommand: AsyncParsableCommand {
     package init() {}
 }
 
-/// Where diagnostics and logs go: stderr, in colour only on a terminal without NO_COLOR.
+/// Where output, diagnostics and logs go: stdout and stderr, written with `write(2)` so
+/// that a closed pipe (`loadshear … | head -1`) is an error we see, not a crash. Once a
+/// stream's reader has gone, later output to it is dropped quietly; the run goes on.
 package enum Console {
     package static var stderrIsTTY: Bool { isatty(2) == 1 }
     package static var stdoutIsTTY: Bool { isatty(1) == 1 }
@@ -33,6 +38,39 @@ package enum Console {
     /// While the dashboard owns the screen, stderr text is held back and printed once it
     /// is gone, so logs never land in the dashboard's area.
     private static let held = Mutex<[String]?>(nil)
+    /// Streams whose reader has gone (or that failed otherwise).
+    private static let closed = Mutex<Set<Int32>>([])
+    /// Logs from the event loops are written here, in order, never on the loop itself.
+    private static let logQueue = DispatchQueue(label: "loadshear.log")
+
+    /// Ignores SIGPIPE, so that writing to a closed pipe fails with EPIPE instead of killing
+    /// the process; call once at start.
+    package static func ignoreBrokenPipes() {
+        signal(SIGPIPE, SIG_IGN)
+    }
+
+    /// Writes all of `bytes` to `fd`. False when the stream is closed or fails; it is then
+    /// marked closed and later writes to it are dropped.
+    @discardableResult
+    package static func write(_ bytes: some Collection<UInt8>, to fd: Int32) -> Bool {
+        if closed.withLock({ $0.contains(fd) }) { return false }
+        let ok = Array(bytes).withUnsafeBytes { raw -> Bool in
+            var offset = 0
+            while offset < raw.count {
+                let n = Glibc.write(fd, raw.baseAddress! + offset, raw.count - offset)
+                if n > 0 {
+                    offset += n
+                } else if n < 0, errno == EINTR || errno == EAGAIN {
+                    continue
+                } else {
+                    return false
+                }
+            }
+            return true
+        }
+        if !ok { closed.withLock { _ = $0.insert(fd) } }
+        return ok
+    }
 
     package static func error(_ s: String) {
         let printNow = held.withLock { h -> Bool in
@@ -40,7 +78,17 @@ package enum Console {
             h!.append(s)
             return false
         }
-        if printNow { FileHandle.standardError.write(Data(s.utf8)) }
+        if printNow { write(Array(s.utf8), to: 2) }
+    }
+
+    /// A log line from anywhere (event loops included): queued, written off the caller's thread.
+    package static func log(_ s: String) {
+        logQueue.async { error(s) }
+    }
+
+    /// Writes the logs queued so far.
+    package static func flushLogs() {
+        logQueue.sync {}
     }
 
     /// Starts holding stderr text back (the dashboard is about to draw).
@@ -55,10 +103,10 @@ package enum Console {
             h = nil
             return v
         }
-        for l in lines { FileHandle.standardError.write(Data(l.utf8)) }
+        for l in lines { write(Array(l.utf8), to: 2) }
     }
 
     package static func out(_ s: String) {
-        FileHandle.standardOutput.write(Data(s.utf8))
+        write(Array(s.utf8), to: 1)
     }
 }

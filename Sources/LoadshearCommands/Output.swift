@@ -17,9 +17,9 @@ final class Output: Sendable {
     private let plan: Plan
     private let engine: Engine
     private let state = Mutex(State())
-    private let ndjson: FileHandle?
-    /// Snapshots arrive on shard 0's event loop; encoding, rendering and terminal writes
-    /// happen here instead, in order, so they never delay that shard's sessions.
+    private let ndjson: ReportFile?
+    /// Snapshots arrive on the engine's control loop; encoding, rendering and terminal writes
+    /// happen here instead, in order, so they never delay the snapshots.
     private let queue = DispatchQueue(label: "loadshear.output")
 
     private struct State {
@@ -30,32 +30,22 @@ final class Output: Sendable {
         var finished = false
     }
 
-    private init(kind: Kind, plan: Plan, engine: Engine, ndjson: FileHandle?) {
+    private init(kind: Kind, plan: Plan, engine: Engine, ndjson: ReportFile?) {
         self.kind = kind
         self.plan = plan
         self.engine = engine
         self.ndjson = ndjson
     }
 
-    static func make(plan: Plan, quiet: Bool, noTUI: Bool, engine: Engine, jsonInterval: String?) -> Output {
-        var handle: FileHandle?
-        if let path = jsonInterval {
-            if path == "-" {
-                handle = FileHandle.standardOutput
-            } else if FileManager.default.createFile(atPath: path, contents: nil) {
-                handle = FileHandle(forWritingAtPath: path)
-            } else {
-                Console.error("loadshear: cannot write \(path); --json-interval is off\n")
-            }
-        }
+    static func make(plan: Plan, quiet: Bool, noTUI: Bool, engine: Engine, stream: ReportFile?) -> Output {
         let kind: Kind = quiet ? .silent
-            : (!noTUI && Console.stdoutIsTTY && Console.stdinIsTTY && jsonInterval != "-") ? .dashboard : .lines
-        let output = Output(kind: kind, plan: plan, engine: engine, ndjson: handle)
+            : (!noTUI && Console.stdoutIsTTY && Console.stdinIsTTY && stream?.isStdout != true) ? .dashboard : .lines
+        let output = Output(kind: kind, plan: plan, engine: engine, ndjson: stream)
         if kind == .dashboard { output.startTerminal() }
         return output
     }
 
-    /// Called for every 500 ms snapshot (on an event loop): hands it to the output queue.
+    /// Called for every 500 ms snapshot (on the engine's control loop): hands it to the output queue.
     func show(_ s: Snapshot) {
         queue.async { self.present(s) }
     }
@@ -146,7 +136,6 @@ final class Output: Sendable {
             return first && kind == .dashboard
         }
         if wasDashboard { Terminal.leaveDashboard() }
-        try? ndjson?.synchronize()
     }
 }
 

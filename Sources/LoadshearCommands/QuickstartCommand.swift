@@ -23,8 +23,9 @@ package struct QuickstartCommand: AsyncParsableCommand {
     /// The bundled script; `@PORT@` becomes the target's port.
     static let script = """
         // Loadshear quickstart: 32 sessions against the built-in broadcast target on loopback.
-        // The target sends heartbeat pings (8-byte header: type 1 at bytes 0..3, body length
-        // at bytes 4..7, big-endian); the bundled WebAssembly handler answers each with a pong.
+        // The target sends each session 16 heartbeat pings, 20 a second (8-byte header: type 1
+        // at bytes 0..3, body length at bytes 4..7, big-endian); the bundled WebAssembly
+        // handler answers each with a pong — also on the sessions that flood meanwhile.
         SETTINGS quickstart {
             SESSION = "TCP"
             PORT = @PORT@
@@ -49,6 +50,11 @@ package struct QuickstartCommand: AsyncParsableCommand {
 
         """
 
+    /// Heartbeats per session and their rate: all sent well before the DRAIN, so every one
+    /// can be answered and the summary's counts add up.
+    static let heartbeats = 16
+    static let heartbeatRate = 20
+
     /// A data frame (type 3) with a 24-byte body: counter at 8..11, timestamp at 12..19.
     static let packet: [UInt8] = [0, 0, 0, 3, 0, 0, 0, 24] + Array("ctr.timestamp...qs-hello".utf8)
 
@@ -56,7 +62,8 @@ package struct QuickstartCommand: AsyncParsableCommand {
         let target: TargetServer
         do {
             var options = TargetOptions(kind: .broadcast)
-            options.rate = 20
+            options.rate = Self.heartbeatRate
+            options.count = Self.heartbeats
             target = try await TargetServer.start(options)
         } catch {
             Console.error("loadshear quickstart: cannot start the built-in target: \(error)\n")
@@ -86,7 +93,7 @@ package struct QuickstartCommand: AsyncParsableCommand {
         let code = await RunSession(plan: plan, acknowledge: true, quiet: quiet, json: nil, noTUI: true).execute()
         await target.stop()
         let c = target.counts
-        Console.out("  target        \(c.bytesRead) bytes received over \(c.connections) connections; \(c.framesSent) heartbeats sent, \(c.framesReceived) frames received (data frames and pongs)\n")
+        Console.out("  target        \(c.bytesRead) bytes received over \(c.connections) connections; \(c.framesSent) heartbeats sent, \(c.pongsReceived) pongs received, \(c.framesReceived - c.pongsReceived) data frames received\n")
         if code != 0 { throw ExitCode(code) }
     }
 }

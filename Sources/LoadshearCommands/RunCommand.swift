@@ -57,7 +57,7 @@ package struct RunCommand: AsyncParsableCommand {
         options.handlerInspector = WasmModuleInspector()
         let plan = try Planning.plan(script, options: options)
         if dryRun {
-            Console.out(plan.dryRunText())
+            plan.writeDryRun { Console.out($0) }
             return
         }
         let code = await RunSession(plan: plan, acknowledge: acknowledge, quiet: quiet, json: json, noTUI: noTui,
@@ -77,7 +77,8 @@ package enum Planning {
         }
         guard let plan else {
             let n = diagnostics.errorCount
-            Console.error("\(n) error\(n == 1 ? "" : "s") in \(path); nothing was run\n")
+            let count = diagnostics.stopped ? "at least \(n) errors" : "\(n) error\(n == 1 ? "" : "s")"
+            Console.error("\(count) in \(path); nothing was run\n")
             throw ExitCode(2)
         }
         return plan

@@ -21,44 +21,62 @@ struct RunSession {
         if let refusal = ResponsibleUse.check(plan: plan, acknowledged: acknowledge) {
             return refusal
         }
+        // Report files first: a path that cannot be written is an error before any load.
+        let report: ReportFile?
+        let stream: ReportFile?
+        do {
+            report = try json.map { try ReportFile.open($0, what: "the JSON report") }
+            stream = try jsonInterval.map { try ReportFile.open($0, what: "the snapshot stream") }
+        } catch {
+            Console.error("loadshear: error: \(error)\n")
+            return 1
+        }
+        defer {
+            report?.close()
+            stream?.close()
+        }
         let factory: any HandlerFactory
         do {
-            factory = try WasmHandlerFactory.forPlan(plan) { Console.error("loadshear: \($0)\n") }
+            factory = try WasmHandlerFactory.forPlan(plan) { Console.log("loadshear: \($0)\n") }
         } catch {
             Console.error("loadshear: cannot load the handler: \(error)\n")
             return 1
         }
         let engine = Engine(plan: plan, handlerFactory: factory, configuration: configuration)
-        let interrupts = Interrupts { count in
+        let signals = StopSignals { signal, count in
             if count == 1 {
-                Console.error("\nloadshear: stopping (Ctrl-C again to quit at once)\n")
+                Console.error("\nloadshear: stopping on \(StopSignals.name(signal)) (\(StopSignals.name(signal)) again to quit at once)\n")
                 engine.stop()
             } else {
-                exit(130)
+                exit(128 + signal)
             }
         }
-        defer { interrupts.cancel() }
+        defer { signals.cancel() }
         if !quiet {
             Console.error("loadshear: running \(plan.scriptPath): \(plan.sessionCount) sessions on \(plan.shards.count) shard\(plan.shards.count == 1 ? "" : "s"), \(Self.seconds(plan.duration)) planned\n")
         }
-        let output = Output.make(plan: plan, quiet: quiet, noTUI: noTUI, engine: engine, jsonInterval: jsonInterval)
+        let output = Output.make(plan: plan, quiet: quiet, noTUI: noTUI, engine: engine, stream: stream)
         let final: Snapshot
         do {
             final = try await engine.run { output.show($0) }
         } catch {
             output.finish()
-            Console.error("loadshear: \(error)\n")
+            Console.flushLogs()
+            Console.error("loadshear: error: \(error)\n")
             return 1
         }
         output.finish()
+        Console.flushLogs()
         let summary = Summary(snapshot: final, shardCount: plan.shards.count, sessions: plan.sessionCount)
-        if json != "-" { Console.out(summary.text()) }
-        if let json {
-            let report = JSONReport(plan: plan, snapshot: final)
+        if report?.isStdout != true && stream?.isStdout != true { Console.out(summary.text()) }
+        if let report {
             do {
-                try report.write(to: json)
+                guard try JSONReport(plan: plan, snapshot: final).write(to: report) else {
+                    Console.error("loadshear: error: could not write the JSON report to \(report.path)\n")
+                    return 1
+                }
             } catch {
-                Console.error("loadshear: cannot write the JSON report to \(json): \(error)\n")
+                Console.error("loadshear: error: could not encode the JSON report: \(error)\n")
                 return 1
             }
         }
@@ -97,25 +115,40 @@ enum ResponsibleUse {
     }
 }
 
-/// SIGINT handling: the first Ctrl-C stops gracefully, the second exits 130 at once.
-final class Interrupts: @unchecked Sendable {
+/// SIGINT, SIGTERM and SIGHUP: the first stops the run gracefully (summary and report
+/// included) — Ctrl-C, `timeout`, container runtimes and Kubernetes all end a process with
+/// one of these; a second one exits at once with 128 + the signal number.
+final class StopSignals: @unchecked Sendable {
     // @unchecked: `count` is only touched on the serial `queue`.
-    private let source: DispatchSourceSignal
+    static let handled: [Int32] = [SIGINT, SIGTERM, SIGHUP]
+    private var sources: [DispatchSourceSignal] = []
     private let queue = DispatchQueue(label: "loadshear.signals")
     private var count = 0
 
-    init(_ onInterrupt: @escaping @Sendable (Int) -> Void) {
-        signal(SIGINT, SIG_IGN)
-        source = DispatchSource.makeSignalSource(signal: SIGINT, queue: queue)
-        source.setEventHandler { [unowned self] in
-            count += 1
-            onInterrupt(count)
+    init(_ onSignal: @escaping @Sendable (Int32, Int) -> Void) {
+        for sig in Self.handled {
+            signal(sig, SIG_IGN)
+            let source = DispatchSource.makeSignalSource(signal: sig, queue: queue)
+            source.setEventHandler { [unowned self] in
+                count += 1
+                onSignal(sig, count)
+            }
+            source.resume()
+            sources.append(source)
         }
-        source.resume()
+    }
+
+    static func name(_ sig: Int32) -> String {
+        switch sig {
+        case SIGINT: "Ctrl-C"
+        case SIGTERM: "SIGTERM"
+        case SIGHUP: "SIGHUP"
+        default: "signal \(sig)"
+        }
     }
 
     func cancel() {
-        source.cancel()
-        signal(SIGINT, SIG_DFL)
+        for s in sources { s.cancel() }
+        for sig in Self.handled { signal(sig, SIG_DFL) }
     }
 }

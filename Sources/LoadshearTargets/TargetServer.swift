@@ -43,9 +43,11 @@ public struct TargetCounts: Sendable, Equatable, CustomStringConvertible {
     public var bytesWritten = 0
     public var framesSent = 0
     public var framesReceived = 0
+    /// broadcast: frames of type 2 (pongs) among those received.
+    public var pongsReceived = 0
 
     public var description: String {
-        "connections \(connections), bytes read \(bytesRead), bytes written \(bytesWritten), frames sent \(framesSent), frames received \(framesReceived)"
+        "connections \(connections), bytes read \(bytesRead), bytes written \(bytesWritten), frames sent \(framesSent), frames received \(framesReceived) (\(pongsReceived) pongs)"
     }
 }
 
@@ -64,6 +66,7 @@ public final class TargetServer: Sendable {
         let bytesWritten = Atomic<Int>(0)
         let framesSent = Atomic<Int>(0)
         let framesReceived = Atomic<Int>(0)
+        let pongsReceived = Atomic<Int>(0)
     }
 
     private init(port: Int, options: TargetOptions, channel: Channel, group: MultiThreadedEventLoopGroup,
@@ -129,7 +132,8 @@ public final class TargetServer: Sendable {
             bytesRead: stats.bytesRead.load(ordering: .relaxed),
             bytesWritten: stats.bytesWritten.load(ordering: .relaxed),
             framesSent: stats.framesSent.load(ordering: .relaxed),
-            framesReceived: stats.framesReceived.load(ordering: .relaxed))
+            framesReceived: stats.framesReceived.load(ordering: .relaxed),
+            pongsReceived: stats.pongsReceived.load(ordering: .relaxed))
     }
 
     public func stop() async {
@@ -289,13 +293,16 @@ final class BroadcastHandler: ChannelInboundHandler {
             inbound = nil
         }
         var frames = 0
+        var pongs = 0
         while buffer.readableBytes >= headerSize {
             let length = Int(buffer.getInteger(at: buffer.readerIndex + 4, as: UInt32.self)!)
             guard buffer.readableBytes >= headerSize + length else { break }
+            if buffer.getInteger(at: buffer.readerIndex, as: UInt32.self) == 2 { pongs += 1 }
             buffer.moveReaderIndex(forwardBy: headerSize + length)
             frames += 1
         }
         if frames > 0 { stats.framesReceived.wrappingAdd(frames, ordering: .relaxed) }
+        if pongs > 0 { stats.pongsReceived.wrappingAdd(pongs, ordering: .relaxed) }
         if buffer.readableBytes > 0 { inbound = buffer }
     }
 

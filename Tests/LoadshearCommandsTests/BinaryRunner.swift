@@ -1,6 +1,8 @@
 import Foundation
+import LoadshearTestSupport
 
 /// Runs the built `loadshear` binary, as a user would, and collects what it printed.
+/// Everything is awaited, never waited on: a test blocks no thread of the cooperative pool.
 struct BinaryRunner {
     struct Result {
         var status: Int32
@@ -8,7 +10,10 @@ struct BinaryRunner {
         var stderr: String
     }
 
-    /// The `loadshear` executable next to the test bundle (SwiftPM builds it with the tests).
+    static let repositoryRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent()
+
+    /// The `loadshear` executable SwiftPM built next to the test bundle.
     static let executable: URL = {
         var dir = Bundle.main.bundleURL
         for _ in 0..<4 {
@@ -16,21 +21,57 @@ struct BinaryRunner {
             if FileManager.default.isExecutableFile(atPath: candidate.path) { return candidate }
             dir = dir.deletingLastPathComponent()
         }
-        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-            .deletingLastPathComponent()
-        return root.appendingPathComponent(".build/debug/loadshear")
+        return repositoryRoot.appendingPathComponent(".build/debug/loadshear")
     }()
 
-    static let repositoryRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-        .deletingLastPathComponent()
-
-    /// Runs with a deadline: a hung binary is killed and reported, never waited on forever.
+    /// Runs to completion with a deadline: a hung binary is killed and reported. It runs in
+    /// `directory` — by default a fresh empty one, so nothing depends on where tests run.
     static func run(_ arguments: [String], environment: [String: String] = [:], stdin: String? = nil,
-                    timeout: TimeInterval = 60) throws -> Result {
+                    directory: URL? = nil, timeout: TimeInterval = 120) async throws -> Result {
+        let p = try LiveProcess(arguments, environment: environment, directory: directory, stdin: stdin)
+        guard let status = await p.exit(timeout: timeout) else {
+            return Result(status: -1, stdout: await p.allStdout(), stderr: await p.allStderr() + "\n[killed after \(timeout)s]")
+        }
+        return Result(status: status, stdout: await p.allStdout(), stderr: await p.allStderr())
+    }
+
+    /// Runs through `bash -c` (for `ulimit`, pipes into `head`…); `$LOADSHEAR` is the binary.
+    static func shell(_ command: String, timeout: TimeInterval = 120) async throws -> Result {
+        let p = try LiveProcess(["-c", command], environment: ["LOADSHEAR": executable.path],
+                                executable: URL(fileURLWithPath: "/bin/bash"))
+        guard let status = await p.exit(timeout: timeout) else {
+            return Result(status: -1, stdout: await p.allStdout(), stderr: await p.allStderr() + "\n[killed after \(timeout)s]")
+        }
+        return Result(status: status, stdout: await p.allStdout(), stderr: await p.allStderr())
+    }
+}
+
+/// A running process whose output can be awaited as it arrives.
+final class LiveProcess: Sendable {
+    struct Output: Sendable {
+        var stdout = Data()
+        var stderr = Data()
+        var stdoutClosed = false
+        var stderrClosed = false
+        var status: Int32?
+    }
+
+    let process: Process
+    private let output = Watched(Output())
+    /// A workspace of our own when the caller named no directory; removed with the process.
+    private let workspace: Workspace?
+
+    var pid: Int32 { process.processIdentifier }
+
+    init(_ arguments: [String], environment: [String: String] = [:], directory: URL? = nil, stdin: String? = nil,
+         executable: URL = BinaryRunner.executable) throws {
         let p = Process()
+        process = p
+        let ws = directory == nil ? Workspace() : nil
+        workspace = ws
         p.executableURL = executable
         p.arguments = arguments
-        p.currentDirectoryURL = repositoryRoot
+        p.currentDirectoryURL = directory ?? URL(fileURLWithPath: ws!.dir)
         var env = ProcessInfo.processInfo.environment
         env["NO_COLOR"] = "1"
         for (k, v) in environment { env[k] = v }
@@ -41,38 +82,46 @@ struct BinaryRunner {
         p.standardOutput = out
         p.standardError = err
         p.standardInput = input
-        let outData = Collector(out.fileHandleForReading)
-        let errData = Collector(err.fileHandleForReading)
-        let done = DispatchSemaphore(value: 0)
-        p.terminationHandler = { _ in done.signal() }
+        let output = self.output
+        for (pipe, isErr) in [(out, false), (err, true)] {
+            pipe.fileHandleForReading.readabilityHandler = { h in
+                let d = h.availableData
+                if d.isEmpty { h.readabilityHandler = nil }
+                output.change { o in
+                    if isErr {
+                        if d.isEmpty { o.stderrClosed = true } else { o.stderr.append(d) }
+                    } else {
+                        if d.isEmpty { o.stdoutClosed = true } else { o.stdout.append(d) }
+                    }
+                }
+            }
+        }
+        p.terminationHandler = { proc in
+            let status = proc.terminationStatus
+            output.change { $0.status = status }
+        }
         try p.run()
         if let stdin { input.fileHandleForWriting.write(Data(stdin.utf8)) }
         try? input.fileHandleForWriting.close()
-        if done.wait(timeout: .now() + timeout) == .timedOut {
-            p.terminate()
-            done.wait()
-            return Result(status: -1, stdout: outData.text(), stderr: errData.text() + "\n[killed after \(timeout)s]")
-        }
-        return Result(status: p.terminationStatus, stdout: outData.text(), stderr: errData.text())
     }
 
-    /// Drains a pipe on a background thread so a chatty child never blocks on a full pipe.
-    final class Collector: @unchecked Sendable {
-        // Safe: `data` is written by the reader thread only and read after `finished` is signalled.
-        private var data = Data()
-        private let finished = DispatchSemaphore(value: 0)
-
-        init(_ handle: FileHandle) {
-            Thread.detachNewThread { [self] in
-                data = handle.readDataToEndOfFile()
-                finished.signal()
-            }
-        }
-
-        func text() -> String {
-            finished.wait()
-            finished.signal()
-            return String(decoding: data, as: UTF8.self)
-        }
+    /// Waits until stderr contains `marker`; false on timeout.
+    func stderr(contains marker: String, timeout: TimeInterval = 60) async -> Bool {
+        let m = Data(marker.utf8)
+        return await output.wait(timeout: .seconds(timeout)) { $0.stderr.range(of: m) != nil }
     }
+
+    /// Waits for exit and for both pipes to be drained; nil on timeout (then it is killed).
+    func exit(timeout: TimeInterval = 60) async -> Int32? {
+        let done = await output.wait(timeout: .seconds(timeout)) { $0.status != nil && $0.stdoutClosed && $0.stderrClosed }
+        if !done {
+            process.terminate()
+            return nil
+        }
+        return output.value.status
+    }
+
+    func allStdout() async -> String { String(decoding: output.value.stdout, as: UTF8.self) }
+    func allStderr() async -> String { String(decoding: output.value.stderr, as: UTF8.self) }
+    var stdout: String { String(decoding: output.value.stdout, as: UTF8.self) }
 }

@@ -1,9 +1,11 @@
 import Foundation
+import LoadshearTestSupport
 import Testing
 
 @Suite struct CLITests {
-    @Test func dryRunPrintsThePlanAndExitsZero() throws {
-        let r = try BinaryRunner.run(["examples/template.ldsh", "--dry-run"])
+    @Test func dryRunPrintsThePlanAndExitsZero() async throws {
+        // A relative path, from the repository root.
+        let r = try await BinaryRunner.run(["examples/template.ldsh", "--dry-run"], directory: BinaryRunner.repositoryRoot)
         #expect(r.status == 0, "\(r.stderr)")
         #expect(r.stdout.contains("shard 1  sessions 50:100 (50-99, 50 sessions)"))
         #expect(r.stdout.contains("t=2.650s  DISCONNECT"))
@@ -11,18 +13,16 @@ import Testing
         #expect(r.stdout.contains("handler       NOP"))
     }
 
-    @Test func shortDryRunFlagWorksFromAnotherDirectory() throws {
+    @Test func shortDryRunFlagWorksFromAnotherDirectory() async throws {
         let script = BinaryRunner.repositoryRoot.appendingPathComponent("examples/flood.ldsh").path
-        let r = try BinaryRunner.run([script, "-d"])
+        let r = try await BinaryRunner.run([script, "-d"])
         #expect(r.status == 0, "\(r.stderr)")
         #expect(r.stdout.contains("kib    1024 bytes") || r.stdout.contains("kib  1024 bytes"))
     }
 
-    @Test func badScriptExitsTwoWithLocatedDiagnostics() throws {
-        let dir = NSTemporaryDirectory() + "ldsh-cli-" + UUID().uuidString
-        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(atPath: dir) }
-        let path = dir + "/bad.ldsh"
+    @Test func badScriptExitsTwoWithLocatedDiagnostics() async throws {
+        let ws = Workspace()
+        let path = ws.path("bad.ldsh")
         try """
             SETTINGS b {
                 SESSION = "TCP"
@@ -34,7 +34,7 @@ import Testing
                 CONNECT 0:3
             }
             """.write(toFile: path, atomically: true, encoding: .utf8)
-        let r = try BinaryRunner.run([path, "--dry-run"])
+        let r = try await BinaryRunner.run([path, "--dry-run"])
         #expect(r.status == 2)
         #expect(r.stderr.contains("bad.ldsh:3:12: error: PORT must be between 1 and 65535, got 70000"))
         #expect(r.stderr.contains("bad.ldsh:8:13: error: range 0:3 goes past the 2 created sessions"))
@@ -43,35 +43,34 @@ import Testing
         #expect(r.stdout.isEmpty)
     }
 
-    @Test func missingScriptFileIsExitTwo() throws {
-        let r = try BinaryRunner.run(["/nonexistent/x.ldsh", "--dry-run"])
+    @Test func missingScriptFileIsExitTwo() async throws {
+        let r = try await BinaryRunner.run(["/nonexistent/x.ldsh", "--dry-run"])
         #expect(r.status == 2)
-        #expect(r.stderr.contains("cannot read the script: no such file"))
+        #expect(r.stderr.contains("cannot read the script: No such file or directory"))
     }
 
-    @Test func usageErrorsExit64() throws {
-        #expect(try BinaryRunner.run(["--no-such-flag"]).status == 64)
-        #expect(try BinaryRunner.run([]).status == 64)
+    @Test func usageErrorsExit64() async throws {
+        #expect(try await BinaryRunner.run(["--no-such-flag"]).status == 64)
+        #expect(try await BinaryRunner.run([]).status == 64)
     }
 
-    @Test func versionAndHelp() throws {
-        let v = try BinaryRunner.run(["--version"])
+    @Test func versionAndHelp() async throws {
+        let v = try await BinaryRunner.run(["--version"])
         #expect(v.status == 0)
         #expect(v.stdout.trimmingCharacters(in: .whitespacesAndNewlines) == "0.1.0")
-        #expect(try BinaryRunner.run(["-v"]).stdout.contains("0.1.0"))
-        let h = try BinaryRunner.run(["run", "--help"])
+        #expect(try await BinaryRunner.run(["-v"]).stdout.contains("0.1.0"))
+        let h = try await BinaryRunner.run(["run", "--help"])
         #expect(h.status == 0)
         for flag in ["--dry-run", "--expand-envs", "--acknowledge", "--quiet", "--json"] {
             #expect(h.stdout.contains(flag), "help lacks \(flag)")
         }
     }
 
-    @Test func expandEnvsFlag() throws {
-        let dir = NSTemporaryDirectory() + "ldsh-env-" + UUID().uuidString
-        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(atPath: dir) }
-        _ = FileManager.default.createFile(atPath: dir + "/p.bin", contents: Data([1, 2, 3]))
-        let path = dir + "/env.ldsh"
+    @Test func expandEnvsFlag() async throws {
+        let ws = Workspace()
+        let dir = ws.dir
+        ws.write("p.bin", [1, 2, 3])
+        let path = ws.path("env.ldsh")
         try """
             SETTINGS e {
                 SESSION = "TCP"
@@ -85,8 +84,8 @@ import Testing
                 SEND 0:1 p COPIES 1
             }
             """.write(toFile: path, atomically: true, encoding: .utf8)
-        #expect(try BinaryRunner.run([path, "-d"], environment: ["PKTDIR": dir]).status == 2)
-        let r = try BinaryRunner.run([path, "-d", "-e"], environment: ["PKTDIR": dir])
+        #expect(try await BinaryRunner.run([path, "-d"], environment: ["PKTDIR": dir]).status == 2)
+        let r = try await BinaryRunner.run([path, "-d", "-e"], environment: ["PKTDIR": dir])
         #expect(r.status == 0, "\(r.stderr)")
         #expect(r.stdout.contains("3 bytes"))
     }

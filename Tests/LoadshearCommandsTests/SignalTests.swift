@@ -1,132 +1,46 @@
 import Foundation
+import LoadshearTestSupport
 import Testing
 
-/// A running `loadshear` whose stderr can be waited on line by line.
-final class LiveProcess: @unchecked Sendable {
-    // @unchecked: `stderrText` and `stdoutText` are guarded by `condition`.
-    let process = Process()
-    private let condition = NSCondition()
-    private var stderrText = ""
-    private var stdoutText = ""
-
-    init(_ arguments: [String]) throws {
-        process.executableURL = BinaryRunner.executable
-        process.arguments = arguments
-        process.currentDirectoryURL = BinaryRunner.repositoryRoot
-        var env = ProcessInfo.processInfo.environment
-        env["NO_COLOR"] = "1"
-        process.environment = env
-        let err = Pipe()
-        let out = Pipe()
-        process.standardError = err
-        process.standardOutput = out
-        process.standardInput = FileHandle.nullDevice
-        for (pipe, isErr) in [(err, true), (out, false)] {
-            pipe.fileHandleForReading.readabilityHandler = { [self] h in
-                let d = h.availableData
-                condition.lock()
-                if isErr { stderrText += String(decoding: d, as: UTF8.self) } else { stdoutText += String(decoding: d, as: UTF8.self) }
-                condition.broadcast()
-                condition.unlock()
-                if d.isEmpty { h.readabilityHandler = nil }
-            }
+/// A script whose sessions cannot connect (refused) and whose timeline lasts an hour.
+func refusedHourLongScript(_ ws: Workspace, port: Int) -> String {
+    ws.script("""
+        SETTINGS s {
+            SESSION = "TCP"
+            PORT = \(port)
+            ENDPOINTS { 127.0.0.1 }
         }
-        try process.run()
-    }
-
-    /// Waits until stderr contains `marker`; false on timeout.
-    func waitForStderr(_ marker: String, timeout: TimeInterval = 60) -> Bool {
-        let deadline = Date().addingTimeInterval(timeout)
-        condition.lock()
-        defer { condition.unlock() }
-        while !stderrText.contains(marker) {
-            if !condition.wait(until: deadline) { return stderrText.contains(marker) }
+        ORCHESTRATOR s {
+            CREATE 2 OFFSET 0ms
+            CONNECT 0:2 OFFSET 1ms
+            DISCONNECT 0:2 OFFSET 1h
         }
-        return true
-    }
-
-    /// Waits for exit; returns the status, or nil on timeout (the process is then killed).
-    func waitForExit(timeout: TimeInterval = 60) -> Int32? {
-        let done = DispatchSemaphore(value: 0)
-        DispatchQueue.global().async { [process] in
-            process.waitUntilExit()
-            done.signal()
-        }
-        if done.wait(timeout: .now() + timeout) == .timedOut {
-            process.terminate()
-            return nil
-        }
-        return process.terminationStatus
-    }
-
-    var stdout: String {
-        condition.lock()
-        defer { condition.unlock() }
-        return stdoutText
-    }
+        """)
 }
 
-/// A listening socket that never accepts: connects succeed through the backlog, and
-/// writes stall once the buffers are full.
-final class StallingListener {
-    let fd: Int32
-    let port: Int
-
-    init() {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        self.fd = fd
-        var addr = sockaddr_in()
-        addr.sin_family = sa_family_t(AF_INET)
-        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
-        addr.sin_port = 0
-        var len = socklen_t(MemoryLayout<sockaddr_in>.size)
-        withUnsafeMutablePointer(to: &addr) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                _ = bind(fd, $0, len)
-                _ = listen(fd, 64)
-                _ = getsockname(fd, $0, &len)
-            }
-        }
-        self.port = Int(UInt16(bigEndian: addr.sin_port))
-    }
-
-    deinit { close(fd) }
-}
-
-func writeScript(_ text: String, packets: [String: [UInt8]] = [:]) throws -> String {
-    let dir = NSTemporaryDirectory() + "ldsh-sig-" + UUID().uuidString
-    try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-    for (name, bytes) in packets { try Data(bytes).write(to: URL(fileURLWithPath: dir + "/" + name)) }
-    try text.write(toFile: dir + "/s.ldsh", atomically: true, encoding: .utf8)
-    return dir + "/s.ldsh"
-}
-
-@Suite(.serialized) struct SignalTests {
-    @Test func firstCtrlCStopsGracefullyWithTheSummary() throws {
-        let path = try writeScript("""
-            SETTINGS s {
-                SESSION = "TCP"
-                PORT = 1
-                ENDPOINTS { 127.0.0.1 }
-            }
-            ORCHESTRATOR s {
-                CREATE 2 OFFSET 0ms
-                CONNECT 0:2 OFFSET 1ms
-                DISCONNECT 0:2 OFFSET 1h
-            }
-            """)
-        let p = try LiveProcess([path, "--no-tui"])
-        // The per-second line shows the connects have happened (and failed: nothing listens).
-        #expect(p.waitForStderr("0 active, 2 failed"))
-        kill(p.process.processIdentifier, SIGINT)
-        #expect(p.waitForExit() == 0)
+@Suite struct SignalTests {
+    /// Ctrl-C, `timeout`, container runtimes and Kubernetes (SIGTERM), a closed terminal
+    /// (SIGHUP): the first one stops gracefully, with the summary and the report.
+    @Test(arguments: [SIGINT, SIGTERM, SIGHUP])
+    func theFirstSignalStopsGracefullyWithTheSummaryAndTheReport(_ signal: Int32) async throws {
+        let ws = Workspace()
+        let refusing = RefusingPort()
+        let path = refusedHourLongScript(ws, port: refusing.port)
+        let p = try LiveProcess([path, "--no-tui", "--json", ws.path("r.json")])
+        // The per-second line shows the connects have happened (and failed: refused).
+        #expect(await p.stderr(contains: "0 active, 2 failed"))
+        kill(p.pid, signal)
+        #expect(await p.exit() == 0)
         #expect(p.stdout.contains("Summary"))
         #expect(p.stdout.contains("2 attempted, 0 connected, 2 failed"))
+        let report = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: ws.path("r.json")))) as? [String: Any]
+        #expect((report?["totals"] as? [String: Int])?["connectionsFailed"] == 2)
     }
 
-    @Test func secondCtrlCExits130AtOnce() throws {
+    @Test func secondCtrlCExits130AtOnce() async throws {
+        let ws = Workspace()
         let listener = StallingListener()
-        let path = try writeScript("""
+        let path = ws.script("""
             SETTINGS s {
                 SESSION = "TCP"
                 PORT = \(listener.port)
@@ -142,22 +56,24 @@ func writeScript(_ text: String, packets: [String: [UInt8]] = [:]) throws -> Str
                 DRAIN 0:2 OFFSET 10ms
                 DISCONNECT 0:2 OFFSET 1h
             }
-            """, packets: ["p.bin": [UInt8](repeating: 1, count: 65536)])
+            """, files: ["p.bin": [UInt8](repeating: 1, count: 65536)])
         let p = try LiveProcess([path, "--no-tui"])
-        #expect(p.waitForStderr("loadshear: running"))
-        kill(p.process.processIdentifier, SIGINT)
+        #expect(await p.stderr(contains: "loadshear: running"))
+        kill(p.pid, SIGINT)
         // The draining sessions cannot finish (nobody reads), so the graceful stop waits.
-        #expect(p.waitForStderr("Ctrl-C again to quit at once"))
-        kill(p.process.processIdentifier, SIGINT)
-        #expect(p.waitForExit() == 130)
+        #expect(await p.stderr(contains: "again to quit at once"))
+        kill(p.pid, SIGINT)
+        #expect(await p.exit() == 130)
         _ = listener
     }
 
-    @Test func jsonIntervalWritesOneLinePerSnapshot() throws {
-        let path = try writeScript("""
+    @Test func jsonIntervalWritesOneLinePerSnapshot() async throws {
+        let ws = Workspace()
+        let refusing = RefusingPort()
+        let path = ws.script("""
             SETTINGS s {
                 SESSION = "TCP"
-                PORT = 1
+                PORT = \(refusing.port)
                 ENDPOINTS { 127.0.0.1 }
             }
             ORCHESTRATOR s {
@@ -166,8 +82,8 @@ func writeScript(_ text: String, packets: [String: [UInt8]] = [:]) throws -> Str
                 DISCONNECT 0:1 OFFSET 1200ms
             }
             """)
-        let out = (path as NSString).deletingLastPathComponent + "/snap.ndjson"
-        let r = try BinaryRunner.run([path, "--quiet", "--json-interval", out])
+        let out = ws.path("snap.ndjson")
+        let r = try await BinaryRunner.run([path, "--quiet", "--json-interval", out])
         #expect(r.status == 0, "\(r.stderr)")
         let lines = try String(contentsOfFile: out, encoding: .utf8).split(separator: "\n")
         #expect(lines.count >= 2)

@@ -12,9 +12,19 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/swiftwasm/WasmKit", from: "0.4.2"),
         .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift", from: "0.2.0"),
+        .package(url: "https://github.com/ordo-one/malloc-interposer", from: "1.6.1"),
     ],
     targets: [
         .executableTarget(name: "loadshear", dependencies: ["LoadshearCommands"]),
+        // Counts the allocations of the recording paths (the test and bench/record.sh run it
+        // with the interposer preloaded); not part of the shipped binary.
+        .executableTarget(
+            name: "loadshear-allocations",
+            dependencies: [
+                "LoadshearMetrics",
+                .product(name: "MallocInterposerSwift", package: "malloc-interposer"),
+            ]
+        ),
         .target(
             name: "LoadshearCommands",
             dependencies: [
@@ -78,6 +88,14 @@ let package = Package(
             dependencies: [
                 "LoadshearHandlers", "LoadshearScript", "LoadshearTestSupport",
                 .product(name: "WAT", package: "WasmKit"),
+            ]
+        ),
+        .testTarget(
+            name: "LoadshearTargetsTests",
+            dependencies: [
+                "LoadshearTargets", "LoadshearTestSupport",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
             ]
         ),
         .testTarget(

@@ -44,7 +44,7 @@ package struct QuickstartCommand: AsyncParsableCommand {
             CONNECT 0:32 OFFSET 10ms
             SEND 0:32 hello COPIES 10 COUNTER 8:4 "big":1 TIMESTAMP 12:8 "big":"microseconds" OFFSET 200ms
             FLOOD 0:16 OFFSET 250ms        // a short flood from half the sessions
-            DRAIN 0:32 OFFSET 1s           // finish the current pass, then close
+            DRAIN 0:32 OFFSET 1500ms       // finish the current pass, then close
             DISCONNECT 0:32 OFFSET 500ms
         }
 

@@ -8,7 +8,11 @@ package struct RunCommand: AsyncParsableCommand {
     package static let configuration = CommandConfiguration(
         commandName: "run",
         abstract: "Run a Loadshear Script (the default command).",
-        discussion: "Exit codes: 0 done, 1 runtime failure, 2 invalid script, 3 acknowledgement missing, 64 usage, 130 interrupted."
+        discussion: """
+            Ctrl-C, SIGTERM or SIGHUP stop the run gracefully (summary and report included); a second one exits at once. \
+            Exit codes: 0 done, 1 runtime failure, 2 invalid script, 3 acknowledgement missing, 64 usage, \
+            129/130/143 stopped twice by SIGHUP/SIGINT/SIGTERM.
+            """
     )
 
     @Argument(help: "The Loadshear Script (.ldsh) to run.")

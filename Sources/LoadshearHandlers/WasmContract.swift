@@ -95,7 +95,8 @@ public struct WasmModuleInspector: HandlerInspector {
             return HandlerInspection(exports: exports, hasHandleHeader: false,
                                      problems: ["the module cannot be instantiated: \(WasmContract.firstLine(error))"])
         }
-        if instance.exports[memory: "memory"] == nil {
+        let memory = instance.exports[memory: "memory"]
+        if memory == nil {
             problems.append("the module must export its linear memory as 'memory'")
         }
         var hasHeader = false
@@ -113,6 +114,7 @@ public struct WasmModuleInspector: HandlerInspector {
                 hasHeader = true
             }
         }
-        return HandlerInspection(exports: exports, hasHandleHeader: hasHeader, problems: problems)
+        return HandlerInspection(exports: exports, hasHandleHeader: hasHeader, problems: problems,
+                                 initialMemoryBytes: memory.map { Int($0.byteCount) })
     }
 }

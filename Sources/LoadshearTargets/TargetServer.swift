@@ -67,6 +67,34 @@ public final class TargetServer: Sendable {
         let framesSent = Atomic<Int>(0)
         let framesReceived = Atomic<Int>(0)
         let pongsReceived = Atomic<Int>(0)
+        /// TCP connections open now, and who waits for none to be.
+        private let open = Mutex<(count: Int, waiters: [CheckedContinuation<Void, Never>])>((0, []))
+
+        func opened() {
+            open.withLock { $0.count += 1 }
+        }
+
+        func closed() {
+            let ready = open.withLock { o -> [CheckedContinuation<Void, Never>] in
+                o.count -= 1
+                guard o.count == 0 else { return [] }
+                defer { o.waiters = [] }
+                return o.waiters
+            }
+            for c in ready { c.resume() }
+        }
+
+        /// Returns once no connection is open.
+        func allClosed() async {
+            await withCheckedContinuation { c in
+                let now = open.withLock { o -> Bool in
+                    if o.count == 0 { return true }
+                    o.waiters.append(c)
+                    return false
+                }
+                if now { c.resume() }
+            }
+        }
     }
 
     private init(port: Int, options: TargetOptions, channel: Channel, group: MultiThreadedEventLoopGroup,
@@ -110,6 +138,8 @@ public final class TargetServer: Sendable {
             .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
             .childChannelInitializer { channel in
                 stats.connections.wrappingAdd(1, ordering: .relaxed)
+                stats.opened()
+                channel.closeFuture.whenComplete { _ in stats.closed() }
                 return channel.eventLoop.makeCompletedFuture {
                     let handler: ChannelHandler = switch options.kind {
                     case .sink: SinkHandler(stats: stats)
@@ -136,9 +166,37 @@ public final class TargetServer: Sendable {
             pongsReceived: stats.pongsReceived.load(ordering: .relaxed))
     }
 
-    public func stop() async {
+    /// Stops listening; then, for up to `grace`, lets the clients finish (a TCP target
+    /// reads until each client has closed, so its counts include everything sent to it);
+    /// then closes what is left.
+    public func stop(grace: TimeAmount = .seconds(2)) async {
         try? await channel.close()
+        if !options.udp {
+            let stats = self.stats
+            await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
+                let once = ResumeOnce(c)
+                Task {
+                    await stats.allClosed()
+                    once.resume()
+                }
+                Task {
+                    try? await Task.sleep(nanoseconds: UInt64(grace.nanoseconds))
+                    once.resume()
+                }
+            }
+        }
         if ownsGroup { try? await group.shutdownGracefully() }
+    }
+}
+
+/// Resumes a continuation the first time it is asked to, whoever asks first.
+final class ResumeOnce: Sendable {
+    private let continuation: Mutex<CheckedContinuation<Void, Never>?>
+
+    init(_ c: CheckedContinuation<Void, Never>) { continuation = Mutex(c) }
+
+    func resume() {
+        continuation.withLock { $0.take() }?.resume()
     }
 }
 

@@ -1,4 +1,7 @@
 import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
 import LoadshearTestSupport
 
 /// Runs the built `loadshear` binary, as a user would, and collects what it printed.
@@ -14,15 +17,18 @@ struct BinaryRunner {
         .deletingLastPathComponent()
 
     /// The `loadshear` executable SwiftPM built next to the test bundle.
-    static let executable: URL = {
+    static let executable = built("loadshear")
+
+    /// A file SwiftPM built next to the test bundle (an executable, a library).
+    static func built(_ name: String) -> URL {
         var dir = Bundle.main.bundleURL
         for _ in 0..<4 {
-            let candidate = dir.appendingPathComponent("loadshear")
-            if FileManager.default.isExecutableFile(atPath: candidate.path) { return candidate }
+            let candidate = dir.appendingPathComponent(name)
+            if FileManager.default.fileExists(atPath: candidate.path) { return candidate }
             dir = dir.deletingLastPathComponent()
         }
-        return repositoryRoot.appendingPathComponent(".build/debug/loadshear")
-    }()
+        return repositoryRoot.appendingPathComponent(".build/debug/" + name)
+    }
 
     /// Runs to completion with a deadline: a hung binary is killed and reported. It runs in
     /// `directory` — by default a fresh empty one, so nothing depends on where tests run.
@@ -58,6 +64,8 @@ final class LiveProcess: Sendable {
 
     let process: Process
     private let output = Watched(Output())
+    /// Kept for the process's lifetime: their descriptors are read by the drain threads.
+    private let pipes: [Pipe]
     /// A workspace of our own when the caller named no directory; removed with the process.
     private let workspace: Workspace?
 
@@ -79,20 +87,37 @@ final class LiveProcess: Sendable {
         let out = Pipe()
         let err = Pipe()
         let input = Pipe()
+        pipes = [out, err, input]
+        // Close-on-exec in the test process: a child spawned meanwhile by another test must not
+        // inherit these (it would hold our pipes open and we would never see them end). The
+        // child's own 0, 1, 2 are dup2'd copies, without the flag.
+        for pipe in [out, err, input] {
+            for h in [pipe.fileHandleForReading, pipe.fileHandleForWriting] {
+                _ = fcntl(h.fileDescriptor, F_SETFD, FD_CLOEXEC)
+            }
+        }
         p.standardOutput = out
         p.standardError = err
         p.standardInput = input
         let output = self.output
+        // Each pipe is drained by a thread of its own with blocking reads (not the cooperative
+        // pool): what arrives is appended as it comes, and the end of the pipe is certain.
         for (pipe, isErr) in [(out, false), (err, true)] {
-            pipe.fileHandleForReading.readabilityHandler = { h in
-                let d = h.availableData
-                if d.isEmpty { h.readabilityHandler = nil }
-                output.change { o in
-                    if isErr {
-                        if d.isEmpty { o.stderrClosed = true } else { o.stderr.append(d) }
-                    } else {
-                        if d.isEmpty { o.stdoutClosed = true } else { o.stdout.append(d) }
+            let fd = pipe.fileHandleForReading.fileDescriptor
+            Thread.detachNewThread {
+                var buffer = [UInt8](repeating: 0, count: 65_536)
+                while true {
+                    let n = Glibc.read(fd, &buffer, buffer.count)
+                    if n < 0, errno == EINTR { continue }
+                    let chunk = n > 0 ? Data(buffer[0..<n]) : Data()
+                    output.change { o in
+                        if isErr {
+                            if n <= 0 { o.stderrClosed = true } else { o.stderr.append(chunk) }
+                        } else {
+                            if n <= 0 { o.stdoutClosed = true } else { o.stdout.append(chunk) }
+                        }
                     }
+                    if n <= 0 { return }
                 }
             }
         }

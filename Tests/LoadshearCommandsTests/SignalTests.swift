@@ -51,7 +51,7 @@ func refusedHourLongScript(_ ws: Workspace, port: Int) -> String {
             ORCHESTRATOR s {
                 CREATE 2 OFFSET 0ms
                 CONNECT 0:2 OFFSET 1ms
-                SEND 0:2 p COPIES 1 OFFSET 10ms
+                SEND 0:2 p COPIES 1000 OFFSET 10ms
                 FLOOD 0:2 OFFSET 0ms
                 DRAIN 0:2 OFFSET 10ms
                 DISCONNECT 0:2 OFFSET 1h
@@ -60,7 +60,8 @@ func refusedHourLongScript(_ ws: Workspace, port: Int) -> String {
         let p = try LiveProcess([path, "--no-tui"])
         #expect(await p.stderr(contains: "loadshear: running"))
         kill(p.pid, SIGINT)
-        // The draining sessions cannot finish (nobody reads), so the graceful stop waits.
+        // The draining sessions cannot finish their 64 MB pass (nobody reads), so the graceful
+        // stop waits for them.
         #expect(await p.stderr(contains: "again to quit at once"))
         kill(p.pid, SIGINT)
         #expect(await p.exit() == 130)

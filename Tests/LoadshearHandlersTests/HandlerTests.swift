@@ -1,5 +1,7 @@
 import Foundation
 import LoadshearHandlers
+import LoadshearScript
+import LoadshearTestSupport
 import Testing
 
 let repositoryRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
@@ -144,5 +146,47 @@ func wat2wasmModule(_ s: String) throws -> [UInt8] { try wat2wasm(s) }
         let numbers = generated.split(separator: "\n").filter { $0.hasPrefix("        ") }
             .flatMap { $0.split(separator: ",").compactMap { UInt8($0.trimmingCharacters(in: .whitespaces)) } }
         #expect(numbers == (try sdkModule("c/heartbeat.wasm")))
+    }
+}
+
+@Suite struct MemoryCapTests {
+    /// A module whose initial memory is above HANDLER_MEMORY is refused at plan time, with
+    /// the error on the setting.
+    @Test func initialMemoryAboveTheCapIsAPlanError() throws {
+        let ws = Workspace()
+        let module = Modules.module(body: "i64.const 0", memoryPages: 100)  // 6.25 MiB
+        let path = ws.script("""
+            SETTINGS m {
+                SESSION = "TCP"
+                PORT = 9
+                READ = "true"
+                HEADERSIZE = 8
+                BODYMAX = 64
+                HEADER_LENGTH = 4:4 "big"
+                HANDLER = "m.wasm"
+                HANDLER_MEMORY = 1MiB
+                ENDPOINTS { 127.0.0.1 }
+            }
+            ORCHESTRATOR m {
+                CREATE 1
+                CONNECT 0:1
+            }
+            """, files: ["m.wasm": module])
+        var options = PlanOptions()
+        options.handlerInspector = WasmModuleInspector()
+        let (plan, bag, file) = PlanBuilder.build(path: path, options: options)
+        let text = DiagnosticRenderer().render(bag, in: file)
+        #expect(plan == nil)
+        #expect(text.contains("9:22: error: the module starts with 6400 KiB of memory, more than HANDLER_MEMORY allows (1 MiB)"), "\(text)")
+    }
+
+    /// At run time the cap refuses growth (the guest sees -1) and counts each refusal.
+    @Test func growthPastTheCapIsRefusedAndCounted() throws {
+        let grower = Modules.module(body: "i32.const 16 memory.grow drop i64.const 0")  // 1 MiB per call
+        let handler = try WasmHandlerFactory(bytes: grower, memoryLimit: 3 << 20) { _ in }.makeHandler()
+        for _ in 0..<5 { #expect(roundTrip(handler, [1]).0 == .empty) }
+        // 64 KiB + 2 × 1 MiB fit under 3 MiB; the other three grows are refused.
+        #expect(handler.takeMemoryDenials() == 3)
+        #expect(handler.takeMemoryDenials() == 0, "taken")
     }
 }

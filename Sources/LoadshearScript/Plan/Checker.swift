@@ -383,6 +383,10 @@ struct Checker {
                         at: f.packetTokens[p.id]!.range)
             }
         }
+        if case .wasm(let w) = f.handler, let t = f.handlerToken, let initial = w.initialMemoryBytes, initial > f.handlerMemory {
+            d.error("the module starts with \(SizeLiteral.describe(initial)) of memory, more than HANDLER_MEMORY allows (\(SizeLiteral.describe(f.handlerMemory))); raise HANDLER_MEMORY or give the module less memory",
+                    at: seen[.HANDLER_MEMORY]?.valueRange ?? t.range)
+        }
         if case .wasm(let w) = f.handler, let t = f.handlerToken {
             if !f.read {
                 d.warning("the handler is never called because READ is \"false\"", at: t.range)
@@ -412,6 +416,7 @@ struct Checker {
             let r = inspector.inspect(bytes)
             spec.exports = r.exports
             spec.hasHandleHeader = r.hasHandleHeader
+            spec.initialMemoryBytes = r.initialMemoryBytes
             for problem in r.problems { d.error(problem, at: t.range) }
         }
         f.handler = .wasm(spec)

@@ -218,4 +218,6 @@ public struct WasmHandlerSpec: Sendable {
     /// What the inspector found (empty when no inspector ran).
     public var exports: [String]
     public var hasHandleHeader: Bool
+    /// The module's memory when instantiated (nil when no inspector ran).
+    public var initialMemoryBytes: Int? = nil
 }

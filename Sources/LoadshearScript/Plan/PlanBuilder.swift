@@ -12,11 +12,14 @@ public struct HandlerInspection: Sendable {
     public var hasHandleHeader: Bool
     /// Contract violations, one sentence each ("export 'alloc' must be (i32) -> i32, found …").
     public var problems: [String]
+    /// The size of the module's exported memory when instantiated, when known.
+    public var initialMemoryBytes: Int?
 
-    public init(exports: [String], hasHandleHeader: Bool, problems: [String]) {
+    public init(exports: [String], hasHandleHeader: Bool, problems: [String], initialMemoryBytes: Int? = nil) {
         self.exports = exports
         self.hasHandleHeader = hasHandleHeader
         self.problems = problems
+        self.initialMemoryBytes = initialMemoryBytes
     }
 }
 

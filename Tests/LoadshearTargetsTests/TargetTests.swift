@@ -1,0 +1,79 @@
+import LoadshearTargets
+import LoadshearTestSupport
+import NIOCore
+import NIOPosix
+import Testing
+
+/// A client for the tests: records what the target sends and writes what it is given.
+final class TestClient: ChannelInboundHandler, Sendable {
+    typealias InboundIn = ByteBuffer
+    let received = Watched<[UInt8]>([])
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let b = unwrapInboundIn(data)
+        received.change { $0 += b.readableBytesView }
+    }
+
+    static func connect(_ port: Int, group: EventLoopGroup) async throws -> (Channel, TestClient) {
+        let client = TestClient()
+        let channel = try await ClientBootstrap(group: group)
+            .channelInitializer { ch in ch.eventLoop.makeCompletedFuture { try ch.pipeline.syncOperations.addHandler(client) } }
+            .connect(host: "127.0.0.1", port: port).get()
+        return (channel, client)
+    }
+}
+
+@Suite struct TargetTests {
+    let group = MultiThreadedEventLoopGroup.singleton
+
+    @Test func sinkCountsEveryByte() async throws {
+        let target = try await TargetServer.start(TargetOptions(kind: .sink))
+        let (channel, _) = try await TestClient.connect(target.port, group: group)
+        try await channel.writeAndFlush(ByteBuffer(bytes: [UInt8](repeating: 1, count: 100_000)))
+        try await channel.close()
+        // stop() lets the target read until the client's close: the count is complete.
+        await target.stop(grace: .seconds(30))
+        #expect(target.counts.bytesRead == 100_000)
+        #expect(target.counts.connections == 1)
+    }
+
+    @Test func echoSendsBackWhatArrives() async throws {
+        let target = try await TargetServer.start(TargetOptions(kind: .echo))
+        let (channel, client) = try await TestClient.connect(target.port, group: group)
+        let data = (0..<5000).map { UInt8(truncatingIfNeeded: $0) }
+        try await channel.writeAndFlush(ByteBuffer(bytes: data))
+        #expect(await client.received.wait { $0.count == data.count })
+        #expect(client.received.value == data)
+        try await channel.close()
+        await target.stop()
+        #expect(target.counts.bytesWritten == data.count)
+    }
+
+    /// broadcast with `count`: exactly that many heartbeats per connection, then it stops;
+    /// pongs that come back are counted apart from other frames.
+    @Test func broadcastSendsItsCountAndCountsPongs() async throws {
+        var options = TargetOptions(kind: .broadcast)
+        options.rate = 200
+        options.count = 7
+        options.bodySize = 4
+        let target = try await TargetServer.start(options)
+        let (channel, client) = try await TestClient.connect(target.port, group: group)
+        let frame = 8 + 4
+        #expect(await client.received.wait { $0.count == 7 * frame })
+        let pings = client.received.value
+        for i in 0..<7 {
+            #expect(pings[i * frame + 3] == 1, "type 1")
+            #expect(pings[i * frame + 7] == 4, "body length")
+        }
+        // Two pongs and one data frame back.
+        var pong: [UInt8] = [0, 0, 0, 2, 0, 0, 0, 1, 9]
+        pong += pong
+        try await channel.writeAndFlush(ByteBuffer(bytes: pong + [0, 0, 0, 3, 0, 0, 0, 0]))
+        try await channel.close()
+        await target.stop()
+        #expect(target.counts.framesSent == 7)
+        #expect(target.counts.framesReceived == 3)
+        #expect(target.counts.pongsReceived == 2)
+        #expect(client.received.value.count == 7 * frame, "nothing after the count")
+    }
+}

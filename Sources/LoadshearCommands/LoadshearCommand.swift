@@ -43,10 +43,19 @@ package enum Console {
     /// Logs from the event loops are written here, in order, never on the loop itself.
     private static let logQueue = DispatchQueue(label: "loadshear.log")
 
-    /// Ignores SIGPIPE, so that writing to a closed pipe fails with EPIPE instead of killing
-    /// the process; call once at start.
-    package static func ignoreBrokenPipes() {
+    /// Call once at start. Ignores SIGPIPE, so that writing to a closed pipe fails with EPIPE
+    /// instead of killing the process; and puts /dev/null on stdin, stdout or stderr if the
+    /// process was started with one closed (`2>&-`), so that no file opened later (a report)
+    /// takes its number and receives what was meant for the terminal.
+    package static func prepareStandardStreams() {
         signal(SIGPIPE, SIG_IGN)
+        for fd: Int32 in 0...2 where fcntl(fd, F_GETFD) == -1 {
+            let null = Glibc.open("/dev/null", O_RDWR)
+            if null >= 0, null != fd {
+                dup2(null, fd)
+                Glibc.close(null)
+            }
+        }
     }
 
     /// Writes all of `bytes` to `fd`. False when the stream is closed or fails; it is then

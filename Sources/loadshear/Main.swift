@@ -3,7 +3,7 @@ import LoadshearCommands
 @main
 struct Main {
     static func main() async {
-        Console.ignoreBrokenPipes()
+        Console.prepareStandardStreams()
         await LoadshearCommand.main()
     }
 }

@@ -113,3 +113,19 @@ import Testing
         }
     }
 }
+
+extension FaultTests {
+    /// Started with stderr (or stdout) closed: the report still lands in its file, and
+    /// nothing meant for the terminal ends up in it.
+    @Test(arguments: ["2>&-", ">&-"])
+    func aClosedStandardStreamDoesNotCaptureTheReport(_ redirect: String) async throws {
+        let ws = Workspace()
+        let refusing = RefusingPort()
+        let path = shortRun(ws, refusing)
+        let report = ws.path("r.json")
+        let r = try await BinaryRunner.shell("\"$LOADSHEAR\" \"\(path)\" --no-tui --json \"\(report)\" \(redirect); echo \"status=$?\"")
+        #expect(r.stdout.contains("status=0") || redirect == ">&-", "\(r.stdout) \(r.stderr)")
+        let json = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: report))) as? [String: Any]
+        #expect((json?["totals"] as? [String: Int])?["connectionsFailed"] == 2)
+    }
+}

@@ -18,12 +18,13 @@ import Testing
     static let fragments = ["{", "}", ":", "=", ",", "\"", "\\", "//", "\n", "0", "99999999999999999999", "1.5s", "SEND",
                             "CREATE", "SETTINGS", "ORCHESTRATOR", "OFFSET", "COUNTER", "p1", "\u{0}", "é", "$", "RATE"]
 
-    @Test(arguments: [1, 2, 3, 4])
+    /// 5,000 mutations in all (10 seeds × 500).
+    @Test(arguments: 1...10)
     func mutatedScriptsNeverCrash(seed: UInt64) {
         var rng = SplitMix64(seed: seed)
         let ws = Workspace.withPackets()
         let base = Array(Self.seedScript.utf8)
-        for _ in 0..<250 {
+        for _ in 0..<500 {
             var bytes = base
             for _ in 0..<Int.random(in: 1...6, using: &rng) {
                 let at = Int.random(in: 0...bytes.count, using: &rng)

@@ -7,18 +7,7 @@ import Testing
 @Suite struct FaultTests {
     /// A script that runs briefly against a refusing port and prints a summary on stdout.
     func shortRun(_ ws: Workspace, _ refusing: RefusingPort) -> String {
-        ws.script("""
-            SETTINGS s {
-                SESSION = "TCP"
-                PORT = \(refusing.port)
-                ENDPOINTS { 127.0.0.1 }
-            }
-            ORCHESTRATOR s {
-                CREATE 2 OFFSET 0ms
-                CONNECT 0:2 OFFSET 1ms
-                DISCONNECT 0:2 OFFSET 300ms
-            }
-            """)
+        refusedScript(ws, port: refusing.port, duration: "300ms")
     }
 
     /// `| head -1` and `| true`: the reader goes away; Loadshear ends normally, quietly.

@@ -2,8 +2,8 @@ import Foundation
 import LoadshearTestSupport
 import Testing
 
-/// A script whose sessions cannot connect (refused) and whose timeline lasts an hour.
-func refusedHourLongScript(_ ws: Workspace, port: Int) -> String {
+/// A script of two sessions whose connects are refused, disconnected after `duration`.
+func refusedScript(_ ws: Workspace, port: Int, sessions: Int = 2, duration: String = "1h") -> String {
     ws.script("""
         SETTINGS s {
             SESSION = "TCP"
@@ -11,9 +11,9 @@ func refusedHourLongScript(_ ws: Workspace, port: Int) -> String {
             ENDPOINTS { 127.0.0.1 }
         }
         ORCHESTRATOR s {
-            CREATE 2 OFFSET 0ms
-            CONNECT 0:2 OFFSET 1ms
-            DISCONNECT 0:2 OFFSET 1h
+            CREATE \(sessions) OFFSET 0ms
+            CONNECT 0:\(sessions) OFFSET 1ms
+            DISCONNECT 0:\(sessions) OFFSET \(duration)
         }
         """)
 }
@@ -25,7 +25,7 @@ func refusedHourLongScript(_ ws: Workspace, port: Int) -> String {
     func theFirstSignalStopsGracefullyWithTheSummaryAndTheReport(_ signal: Int32) async throws {
         let ws = Workspace()
         let refusing = RefusingPort()
-        let path = refusedHourLongScript(ws, port: refusing.port)
+        let path = refusedScript(ws, port: refusing.port)
         let p = try LiveProcess([path, "--no-tui", "--json", ws.path("r.json")])
         // The per-second line shows the connects have happened (and failed: refused).
         #expect(await p.stderr(contains: "0 active, 2 failed"))
@@ -71,18 +71,7 @@ func refusedHourLongScript(_ ws: Workspace, port: Int) -> String {
     @Test func jsonIntervalWritesOneLinePerSnapshot() async throws {
         let ws = Workspace()
         let refusing = RefusingPort()
-        let path = ws.script("""
-            SETTINGS s {
-                SESSION = "TCP"
-                PORT = \(refusing.port)
-                ENDPOINTS { 127.0.0.1 }
-            }
-            ORCHESTRATOR s {
-                CREATE 1 OFFSET 0ms
-                CONNECT 0:1 OFFSET 1ms
-                DISCONNECT 0:1 OFFSET 1200ms
-            }
-            """)
+        let path = refusedScript(ws, port: refusing.port, sessions: 1, duration: "1200ms")
         let out = ws.path("snap.ndjson")
         let r = try await BinaryRunner.run([path, "--quiet", "--json-interval", out])
         #expect(r.status == 0, "\(r.stderr)")

@@ -150,11 +150,10 @@ import Testing
         }
     }
 
-    /// A listener whose accept queue is full leaves connects pending; DISCONNECT cancels them
-    /// (counted as cancelled, not failed) instead of waiting for the connect timeout.
-    @Test func disconnectCancelsPendingConnects() async throws {
-        let listener = StallingListener(backlog: 0)
-        let plan = try makePlan("""
+    /// Eight sessions connecting to a listener whose accept queue is full: one or two connect
+    /// through the backlog, the rest stay pending.
+    func pendingConnects(_ listener: StallingListener, disconnect: String) throws -> Plan {
+        try makePlan("""
             SETTINGS t {
                 SESSION = "TCP"
                 PORT = @PORT@
@@ -164,10 +163,16 @@ import Testing
             ORCHESTRATOR t {
                 CREATE 8 OFFSET 0ms
                 CONNECT 0:8 OFFSET 1ms
-                DISCONNECT 0:8 OFFSET 300ms
+                DISCONNECT 0:8 OFFSET \(disconnect)
             }
             """, port: listener.port, shards: 1)
-        let s = try await run(plan) { $0.connectTimeout = .seconds(60) }
+    }
+
+    /// DISCONNECT cancels pending connects (counted as cancelled, not failed) instead of
+    /// waiting for the connect timeout.
+    @Test func disconnectCancelsPendingConnects() async throws {
+        let listener = StallingListener(backlog: 0)
+        let s = try await run(pendingConnects(listener, disconnect: "300ms")) { $0.connectTimeout = .seconds(60) }
         #expect(s.totals[.connectionsAttempted] == 8)
         #expect(s.totals[.connectionsCancelled] >= 1)
         #expect(s.totals[.connectionsFailed] == 0)
@@ -177,27 +182,8 @@ import Testing
     /// Stopping the run (Ctrl-C, SIGTERM) cancels pending connects as well.
     @Test func stopCancelsPendingConnects() async throws {
         let listener = StallingListener(backlog: 0)
-        let plan = try makePlan("""
-            SETTINGS t {
-                SESSION = "TCP"
-                PORT = @PORT@
-                SHARDS = 1
-                ENDPOINTS { 127.0.0.1 }
-            }
-            ORCHESTRATOR t {
-                CREATE 8 OFFSET 0ms
-                CONNECT 0:8 OFFSET 1ms
-                DISCONNECT 0:8 OFFSET 1h
-            }
-            """, port: listener.port, shards: 1)
-        var config = testConfiguration()
-        config.connectTimeout = .seconds(60)
-        let engine = Engine(plan: plan, configuration: config)
-        let snapshots = Watched<Int>(0)
-        async let result = engine.run { s in snapshots.change { $0 = s.totals[.connectionsAttempted] } }
-        #expect(await snapshots.wait { $0 == 8 })
-        engine.stop()
-        let s = try await result
+        let s = try await run(pendingConnects(listener, disconnect: "1h"), configure: { $0.connectTimeout = .seconds(60) },
+                              until: { totals in await totals.wait { $0[.connectionsAttempted] == 8 } })
         #expect(s.totals[.connectionsCancelled] >= 1)
         #expect(s.totals[.connectionsFailed] == 0)
         expectConsistent(s)

@@ -51,9 +51,15 @@ struct SendLedger {
         for _ in 0..<min(count, replySizes.count) { replySizes.removeLast() }
     }
 
+    /// A run of `count` packets of `size` bytes; runs of one size in a row are one item, so a
+    /// batch of many small runs costs one entry.
     mutating func handPackets(count: Int, size: Int) {
-        items.append(.packets(count: count, size: size))
         openBatchBytes += count * size
+        if let last = items.last, case .packets(let c, size) = last {
+            items[items.index(before: items.endIndex)] = .packets(count: c + count, size: size)
+        } else {
+            items.append(.packets(count: count, size: size))
+        }
     }
 
     mutating func handReplies(count: Int, bytes: Int) {

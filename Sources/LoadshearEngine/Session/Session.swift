@@ -381,8 +381,13 @@ class Session {
             var writes = 0
             var bytes = 0
             var packets = 0
+            // Runs of one packet size are tallied here and handed to the ledger once, not
+            // per write: a batch of small runs touches the ledger once or twice.
+            var run = (count: 0, size: 0)
             while writes < config.writesPerFlush, bytes < config.bytesPerFlush, context.channel.isWritable {
                 if let r = replies.popFirst() {
+                    if run.count > 0 { ledger.handPackets(count: run.count, size: run.size) }
+                    run = (0, 0)
                     let n = r.buffer.readableBytes
                     pendingReplyBytes -= n
                     ledger.handReplies(count: r.count, bytes: n)
@@ -392,11 +397,16 @@ class Session {
                     continue
                 }
                 guard let (count, size) = writeNextRun(context) else { break }
-                ledger.handPackets(count: count, size: size)
+                if size != run.size, run.count > 0 {
+                    ledger.handPackets(count: run.count, size: run.size)
+                    run.count = 0
+                }
+                run = (run.count + count, size)
                 bytes += count * size
                 packets += count
                 writes += 1
             }
+            if run.count > 0 { ledger.handPackets(count: run.count, size: run.size) }
             guard let last = held else { break }
             held = nil
             let seq = ledger.closeBatch()

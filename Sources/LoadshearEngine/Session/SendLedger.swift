@@ -26,9 +26,11 @@ struct SendLedger {
         var unconfirmedBytes = 0
     }
 
-    private var items = CircularBuffer<Item>(initialCapacity: 16)
+    // Small to start with (they grow when a session has many batches in flight): a run may
+    // hold hundreds of thousands of sessions.
+    private var items = CircularBuffer<Item>(initialCapacity: 4)
     /// Sizes of the replies handed over (or queued) and not yet accounted for, in order.
-    private var replySizes = CircularBuffer<Int>(initialCapacity: 16)
+    private var replySizes = CircularBuffer<Int>(initialCapacity: 2)
     private var nextSeq = 0
     /// Batches up to this one are accounted for.
     private var settledThrough = -1

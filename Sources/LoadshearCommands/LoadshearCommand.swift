@@ -58,26 +58,31 @@ package enum Console {
         }
     }
 
-    /// Writes all of `bytes` to `fd`. False when the stream is closed or fails; it is then
-    /// marked closed and later writes to it are dropped.
+    /// Writes all of `bytes` to `fd`. False when it fails. A standard stream that fails
+    /// (`remember`) is marked closed for good and later writes to it are dropped; files keep
+    /// their own state (`ReportFile`), since their numbers are reused once closed.
     @discardableResult
-    package static func write(_ bytes: some Collection<UInt8>, to fd: Int32) -> Bool {
-        if closed.withLock({ $0.contains(fd) }) { return false }
+    package static func write(_ bytes: some Collection<UInt8>, to fd: Int32, remember: Bool = true) -> Bool {
+        if remember, closed.withLock({ $0.contains(fd) }) { return false }
         let ok = Array(bytes).withUnsafeBytes { raw -> Bool in
             var offset = 0
             while offset < raw.count {
                 let n = Glibc.write(fd, raw.baseAddress! + offset, raw.count - offset)
                 if n > 0 {
                     offset += n
-                } else if n < 0, errno == EINTR || errno == EAGAIN {
+                } else if n < 0, errno == EINTR {
                     continue
+                } else if n < 0, errno == EAGAIN {
+                    // A non-blocking stream that is full: wait until it takes more.
+                    var p = pollfd(fd: fd, events: Int16(POLLOUT), revents: 0)
+                    _ = poll(&p, 1, 1000)
                 } else {
                     return false
                 }
             }
             return true
         }
-        if !ok { closed.withLock { _ = $0.insert(fd) } }
+        if !ok, remember { closed.withLock { _ = $0.insert(fd) } }
         return ok
     }
 

@@ -21,31 +21,29 @@ final class ReportFile: Sendable {
         self.fd = fd
     }
 
-    /// Opens (creating) `path` for writing; `-` is stdout. The file is emptied when the first
-    /// write comes, so a run that fails early leaves an older report as it was.
+    /// Opens (creating, emptying) `path` for writing; `-` is stdout. Emptied now, so what the
+    /// file holds afterwards is this run's, even when the run writes nothing to it.
     static func open(_ path: String, what: String) throws -> ReportFile {
         if path == "-" { return ReportFile(path: path, fd: 1) }
-        let fd = Glibc.open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0o644)
+        let fd = Glibc.open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
         guard fd >= 0 else {
             throw OpenError(description: "cannot write \(what) to \(path): \(String(cString: strerror(errno)))")
         }
         return ReportFile(path: path, fd: fd)
     }
 
-    private let started = Mutex(false)
+    /// Set once a write failed: later writes are dropped.
+    private let failed = Mutex(false)
 
-    /// Appends `data` (the first write replaces what the file held). False when it could not
-    /// be written (the disk is full, the reader of stdout has gone).
+    /// Appends `data`. False when it could not be written (the disk is full, the reader of
+    /// stdout has gone), now or before.
     @discardableResult
     func write(_ data: Data) -> Bool {
-        if !isStdout {
-            let first = started.withLock { s -> Bool in
-                defer { s = true }
-                return !s
-            }
-            if first { _ = ftruncate(fd, 0) }
-        }
-        return Console.write(data, to: fd)
+        if isStdout { return Console.write(data, to: 1) }
+        if failed.withLock({ $0 }) { return false }
+        let ok = Console.write(data, to: fd, remember: false)
+        if !ok { failed.withLock { $0 = true } }
+        return ok
     }
 
     /// Flushes to disk and closes (not stdout).

@@ -129,7 +129,8 @@ final class StopSignals: @unchecked Sendable {
         for sig in Self.handled {
             signal(sig, SIG_IGN)
             let source = DispatchSource.makeSignalSource(signal: sig, queue: queue)
-            source.setEventHandler { [unowned self] in
+            source.setEventHandler { [weak self] in
+                guard let self else { return }
                 count += 1
                 onSignal(sig, count)
             }

@@ -81,7 +81,7 @@ public final class Engine: Sendable {
         let control = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         var shards: [Shard] = []
         do {
-            shards = try await makeShards(group: group, addresses: addresses)
+            try await makeShards(into: &shards, group: group, addresses: addresses)
             let result = try await run(shards, control: control.next(), onSnapshot: onSnapshot)
             await shutdown(shards, group: group, control: control)
             return result
@@ -92,12 +92,13 @@ public final class Engine: Sendable {
     }
 
     /// One shard per loop, each built on its own loop: the handler instance and the write
-    /// rounds never leave that thread.
-    private func makeShards(group: MultiThreadedEventLoopGroup, addresses: [SocketAddress]) async throws -> [Shard] {
+    /// rounds never leave that thread. Shards are added as they are made, so that a failure
+    /// part-way leaves the ones already made to be shut down.
+    private func makeShards(into shards: inout [Shard], group: MultiThreadedEventLoopGroup,
+                            addresses: [SocketAddress]) async throws {
         let sendCounters = SendCounters(count: plan.sends.count)
         let allocator = ByteBufferAllocator()
         let packets = plan.packets.map { PreparedPacket(bytes: $0.bytes, allocator: allocator) }
-        var shards: [Shard] = []
         for (i, loop) in group.makeIterator().enumerated() {
             let counters = self.counters[i]
             let shard = try await loop.flatSubmit { [plan, config, handlerFactory] () -> EventLoopFuture<Shard> in
@@ -118,7 +119,6 @@ public final class Engine: Sendable {
             }.get()
             shards.append(shard)
         }
-        return shards
     }
 
     private func run(_ shards: [Shard], control: EventLoop, onSnapshot: (@Sendable (Snapshot) -> Void)?)
@@ -143,9 +143,17 @@ public final class Engine: Sendable {
                 })
             }
         }
+        // Publishes run one after another (each chained to the one before), so the final one
+        // cannot overlap a tick still in flight and no snapshot is delivered after it.
+        let chain = NIOLoopBoundBox<EventLoopFuture<Void>?>.makeEmptyBox(eventLoop: control)
         let ticker = control.scheduleRepeatedAsyncTask(initialDelay: Self.snapshotInterval,
                                                       delay: Self.snapshotInterval) { _ in
-            self.publish(shards, on: control).map { onSnapshot?($0) }
+            let previous = chain.value ?? control.makeSucceededVoidFuture()
+            let next = previous.recover { _ in () }.flatMap {
+                self.publish(shards, on: control).map { snapshot -> Void in onSnapshot?(snapshot) }
+            }
+            chain.value = next
+            return next
         }
         // The run ends once the last action has executed everywhere (or on stop()).
         let lastActions = control.scheduleTask(deadline: start + .nanoseconds(plan.duration)) {}
@@ -175,7 +183,10 @@ public final class Engine: Sendable {
         let stopped = control.makePromise(of: Void.self)
         ticker.cancel(promise: stopped)
         try? await stopped.futureResult.get()
-        return try await publish(shards, on: control).get()
+        let final = try await control.flatSubmit {
+            (chain.value ?? control.makeSucceededVoidFuture()).recover { _ in () }.flatMap { self.publish(shards, on: control) }
+        }.get()
+        return final
     }
 
     /// Takes the shards' latency samples (a swap, on each shard's loop) and merges them into a

@@ -112,15 +112,31 @@ final class Shard: @unchecked Sendable {
         case .drain:
             for s in r { session(s).drain() }
         case .disconnect:
+            // Cancelling a pending connect frees its slot at once; no queued session may take
+            // it until the whole range is through (it might be about to be disconnected too).
+            holdingConnects = true
             for s in r { session(s).disconnect() }
+            holdingConnects = false
+            pumpConnects()
         }
     }
 
+    /// Set while connects are being started, or while a DISCONNECT goes through its range:
+    /// a connect that completes at once (UDP, a refused or failed socket) must not start the
+    /// next one from inside `startConnect` — with many queued sessions that recursion would
+    /// exhaust the stack.
+    private var holdingConnects = false
+
     /// Starts queued connects up to the window.
     private func pumpConnects() {
+        guard !holdingConnects, !finishing else { return }
+        holdingConnects = true
+        defer { holdingConnects = false }
         while connectsInFlight < config.connectWindow, let s = connectQueue.popFirst() {
+            // The slot is taken before the connect starts: it may complete before it returns.
+            connectsInFlight += 1
             // False when it was disconnected while it waited: already ended, no slot used.
-            if session(s).startConnect(to: addresses[s % addresses.count]) { connectsInFlight += 1 }
+            if !session(s).startConnect(to: addresses[s % addresses.count]) { connectsInFlight -= 1 }
         }
     }
 
@@ -143,7 +159,7 @@ final class Shard: @unchecked Sendable {
     /// get `drainGrace` to finish; the future completes when every session has ended.
     func finish(drainGrace: TimeAmount) -> EventLoopFuture<Void> {
         loop.preconditionInEventLoop()
-        finishing = true
+        finishing = true  // no queued connect starts from here on
         let promise = loop.makePromise(of: Void.self)
         var draining = false
         for session in sessions {
@@ -177,10 +193,18 @@ final class Shard: @unchecked Sendable {
         finishPromise = nil
     }
 
-    /// Hands the samples recorded since the last time to the control loop (a swap).
+    /// Hands the samples recorded since the last time to the control loop (a swap). The
+    /// engine takes them before it asks again; should they still be there, they are merged,
+    /// never lost.
     func depositLatency() {
         let set = latency.take()
-        latencyOutbox.withLock { $0 = set }
+        latencyOutbox.withLock { box in
+            if box == nil {
+                box = set
+            } else {
+                box!.add(set)
+            }
+        }
     }
 
     /// Stops the write rounds (closing their pipe): nothing is pumped afterwards.

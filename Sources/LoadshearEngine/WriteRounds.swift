@@ -53,7 +53,8 @@ final class WriteRounds: ChannelInboundHandler {
                 return bound
             }
             .flatMapErrorThrowing { error in
-                close(readFD)
+                // The read end may already be closed by NIO with the half-made channel: leave
+                // it (a leaked descriptor on a failure path beats closing one reused since).
                 close(writeFD)
                 throw error
             }

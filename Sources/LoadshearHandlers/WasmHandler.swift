@@ -37,7 +37,9 @@ public final class WasmHandler: MessageHandler {
     }
 
     /// Refuses `memory.grow` past the cap (the guest sees -1, as at a declared maximum) and
-    /// counts each refusal. Confined to the shard's loop like the store that calls it.
+    /// counts each refusal; tables are held to one element per 16 bytes of the cap (at least
+    /// 65,536), so `table.grow` cannot get round it. Confined to the shard's loop like the
+    /// store that calls it.
     final class MemoryCap: ResourceLimiter, @unchecked Sendable {
         // @unchecked: only the owning store calls it, on the shard's loop.
         let limit: Int
@@ -47,6 +49,12 @@ public final class WasmHandler: MessageHandler {
 
         func limitMemoryGrowth(to desired: Int) throws -> Bool {
             if desired <= limit { return true }
+            denied += 1
+            return false
+        }
+
+        func limitTableGrowth(to desired: Int) throws -> Bool {
+            if desired <= max(65_536, limit / 16) { return true }
             denied += 1
             return false
         }

@@ -73,6 +73,7 @@ func refusedScript(_ ws: Workspace, port: Int, sessions: Int = 2, duration: Stri
         let refusing = RefusingPort()
         let path = refusedScript(ws, port: refusing.port, sessions: 1, duration: "1200ms")
         let out = ws.path("snap.ndjson")
+        ws.write("snap.ndjson", Array("an older run's line\n".utf8))
         let r = try await BinaryRunner.run([path, "--quiet", "--json-interval", out])
         #expect(r.status == 0, "\(r.stderr)")
         let lines = try String(contentsOfFile: out, encoding: .utf8).split(separator: "\n")

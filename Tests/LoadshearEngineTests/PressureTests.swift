@@ -248,3 +248,54 @@ import Testing
         }
     }
 }
+
+extension PressureTests {
+    /// UDP connects complete at once: thousands of sessions on one shard connect without the
+    /// completion of one starting the next inside it (that recursion overflowed the stack).
+    @Test func thousandsOfImmediateConnectsOnOneShard() async throws {
+        try await withUDPServer { server in
+            let n = 6000
+            let plan = try makePlan("""
+                SETTINGS u {
+                    SESSION = "UDP"
+                    PORT = @PORT@
+                    SHARDS = 1
+                    ENDPOINTS { 127.0.0.1 }
+                }
+                ORCHESTRATOR u {
+                    CREATE \(n) OFFSET 0ms
+                    CONNECT 0:\(n) OFFSET 1ms
+                    DISCONNECT 0:\(n) OFFSET 1h
+                }
+                """, port: server.port, shards: 1)
+            let s = try await run(plan) { totals in await totals.wait { $0[.connectionsSucceeded] == n } }
+            #expect(s.totals[.connectionsSucceeded] == n)
+            #expect(s.totals[.closedByUs] == n)
+            expectConsistent(s)
+        }
+    }
+
+    /// A DISCONNECT that cancels pending connects does not start the queued ones on the way
+    /// (they would only be cancelled in turn): no more are attempted than the window allows.
+    @Test func disconnectDoesNotStartQueuedConnects() async throws {
+        let listener = StallingListener(backlog: 0)
+        let plan = try makePlan("""
+            SETTINGS t {
+                SESSION = "TCP"
+                PORT = @PORT@
+                SHARDS = 1
+                ENDPOINTS { 127.0.0.1 }
+            }
+            ORCHESTRATOR t {
+                CREATE 600 OFFSET 0ms
+                CONNECT 0:600 OFFSET 1ms
+                DISCONNECT 0:600 OFFSET 1h
+            }
+            """, port: listener.port, shards: 1)
+        let s = try await run(plan, configure: { $0.connectTimeout = .seconds(60) },
+                              until: { totals in await totals.wait { $0[.connectionsAttempted] >= 256 } })
+        // The window (256) plus the few that got through the backlog and freed their slot.
+        #expect(s.totals[.connectionsAttempted] < 300, "\(s.totals[.connectionsAttempted]) attempted")
+        expectConsistent(s)
+    }
+}

@@ -15,8 +15,19 @@ package struct RunCommand: AsyncParsableCommand {
             """
     )
 
-    @Argument(help: "The Loadshear Script (.ldsh) to run.")
-    var script: String?
+    @Argument(help: ArgumentHelp("The Loadshear Script (.ldsh) to run.", valueName: "script"))
+    var scriptArgument: String?
+
+    @Option(name: [.customShort("s"), .customLong("script")],
+            help: ArgumentHelp("The script, given as an option (the C++ original's form).", valueName: "file"))
+    var scriptOption: String?
+
+    @Option(help: ArgumentHelp("Accepted for scripts and tools written for the C++ original; it has no effect here (Loadshear allocates as it goes).",
+                               valueName: "n"))
+    var arenaInitMb: Int?
+
+    /// The script, however it was given.
+    var script: String? { scriptArgument ?? scriptOption }
 
     @Flag(name: [.short, .long], help: "Print the execution plan and exit without running it.")
     var dryRun = false
@@ -45,6 +56,9 @@ package struct RunCommand: AsyncParsableCommand {
     package init() {}
 
     package func validate() throws {
+        if scriptArgument != nil, scriptOption != nil {
+            throw ValidationError("Give the script once: as an argument or with -s/--script, not both")
+        }
         if !shortVersion, script == nil {
             throw ValidationError("Missing the script to run: loadshear <script.ldsh> [--dry-run]")
         }

@@ -90,3 +90,43 @@ import Testing
         #expect(r.stdout.contains("3 bytes"))
     }
 }
+
+extension CLITests {
+    /// A path that is not next to the script but is in the working directory is used, with a
+    /// warning (the original resolved paths from the working directory).
+    @Test func pathsFallBackToTheWorkingDirectoryWithAWarning() async throws {
+        let scripts = Workspace()
+        let cwd = Workspace()
+        cwd.write("only-here.bin", [1, 2, 3])
+        let path = scripts.script("""
+            SETTINGS w {
+                SESSION = "TCP"
+                PORT = 9
+                ENDPOINTS { 127.0.0.1 }
+                PACKETS { p : "only-here.bin" }
+            }
+            ORCHESTRATOR w {
+                CREATE 1
+                CONNECT 0:1
+                SEND 0:1 p COPIES 1
+            }
+            """)
+        let r = try await BinaryRunner.run([path, "--dry-run"], directory: URL(fileURLWithPath: cwd.dir))
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(r.stderr.contains("warning: only-here.bin is not next to the script but is in the working directory"), "\(r.stderr)")
+        #expect(r.stdout.contains("p  3 bytes  only-here.bin"), "\(r.stdout)")
+    }
+
+    /// The original's command line: `-s/--script <file>` and `--arena-init-mb <n>`.
+    @Test func theOriginalsOptionsAreAccepted() async throws {
+        let script = BinaryRunner.repositoryRoot.appendingPathComponent("examples/flood.ldsh").path
+        for args in [["-s", script, "--dry-run"], ["--script", script, "-d", "--arena-init-mb", "64"]] {
+            let r = try await BinaryRunner.run(args)
+            #expect(r.status == 0, "\(args): \(r.stderr)")
+            #expect(r.stdout.contains("Loadshear plan:"))
+        }
+        let help = try await BinaryRunner.run(["run", "--help"])
+        #expect(help.stdout.contains("--arena-init-mb"))
+        #expect(help.stdout.contains("no effect"))
+    }
+}

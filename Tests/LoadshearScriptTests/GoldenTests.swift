@@ -25,7 +25,7 @@ import Testing
             test.ldsh:9:25: error: OFFSET needs a time unit: write 100ms or 100s (units: us, ms, s, m or h)
                 CONNECT 0:10 OFFSET 100
                                     ^~~
-            test.ldsh:10:24: error: unexpected 'COUNTR' after SEND; expected COPIES, COUNTER, TIMESTAMP or OFFSET or the end of the line
+            test.ldsh:10:24: error: unexpected 'COUNTR' after SEND; expected COPIES, COUNTER, TIMESTAMP, OFFSET or the next action
             \tSEND 0:10 p1 COPIES 1 COUNTR 0:1
             \t                      ^~~~~~
 

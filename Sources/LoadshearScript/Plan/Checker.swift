@@ -24,14 +24,20 @@ struct Checker {
         }
     }
 
-    /// A whole number from a value token, with a located error otherwise.
+    /// The text of a value, quoted or not: the original accepts `PORT = "55555"` and
+    /// `OFFSET "500ms"` as it accepts `PORT = 55555` (its syntax docs show both).
+    private func valueText(_ t: Token) -> String? {
+        switch t.kind {
+        case .value(let s): s
+        case .string(let raw): Token.decode(raw: raw).trimmingCharacters(in: .whitespaces)
+        default: nil
+        }
+    }
+
+    /// A whole number from a value token (quoted or not), with a located error otherwise.
     private func integer(_ t: Token, _ what: String, _ d: inout DiagnosticBag) -> Int? {
-        guard case .value(let s) = t.kind else {
-            if case .string(let raw) = t.kind, Int(raw) != nil {
-                d.error("\(what) must be a number without quotes, got \"\(raw)\"", at: t.range)
-            } else {
-                d.error("\(what) must be a whole number, got \(t.kind.spelling)", at: t.range)
-            }
+        guard let s = valueText(t) else {
+            d.error("\(what) must be a whole number, got \(t.kind.spelling)", at: t.range)
             return nil
         }
         guard s.utf8.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }) else {
@@ -46,7 +52,7 @@ struct Checker {
     }
 
     private func size(_ t: Token, _ what: String, _ d: inout DiagnosticBag) -> Int? {
-        guard case .value(let s) = t.kind else {
+        guard let s = valueText(t) else {
             d.error("\(what) must be a size such as 64MiB, got \(t.kind.spelling)", at: t.range)
             return nil
         }
@@ -69,13 +75,18 @@ struct Checker {
             return nil
         }
         let v = Token.decode(raw: raw)
-        if let c = choices.first(where: { $0.lowercased() == v.lowercased() }) { return c }
-        d.error("\(what) must be \(list), got \"\(v)\"", at: t.range)
+        // Exact case, as in the original: "tcp" is not "TCP".
+        if choices.contains(v) { return v }
+        if let c = choices.first(where: { $0.lowercased() == v.lowercased() }) {
+            d.error("\(what) must be \(list), got \"\(v)\"; did you mean \"\(c)\"? (choices are exact-case)", at: t.range)
+        } else {
+            d.error("\(what) must be \(list), got \"\(v)\"", at: t.range)
+        }
         return nil
     }
 
     private func duration(_ t: Token, _ what: String, _ d: inout DiagnosticBag) -> Nanoseconds? {
-        guard case .value(let s) = t.kind else {
+        guard let s = valueText(t) else {
             d.error("\(what) must be a duration such as 250ms, got \(t.kind.spelling)", at: t.range)
             return nil
         }
@@ -150,9 +161,20 @@ struct Checker {
             p = home + p.dropFirst()
         }
         if !p.hasPrefix("/") {
+            let cwd = FileManager.default.currentDirectoryPath
             let dir = (file.path as NSString).deletingLastPathComponent
-            let base = dir.isEmpty ? FileManager.default.currentDirectoryPath : dir
-            p = (base as NSString).appendingPathComponent(p)
+            let base = dir.isEmpty ? cwd : dir
+            let nextToScript = ((base as NSString).appendingPathComponent(p) as NSString).standardizingPath
+            let inWorkingDirectory = ((cwd as NSString).appendingPathComponent(p) as NSString).standardizingPath
+            // The original resolved paths from the working directory: a script written for it
+            // may name a file that is there and not next to the script. Use it, and say so.
+            if !FileManager.default.fileExists(atPath: nextToScript), nextToScript != inWorkingDirectory,
+               FileManager.default.fileExists(atPath: inWorkingDirectory) {
+                d.warning("\(Token.decode(raw: raw)) is not next to the script but is in the working directory; using \(inWorkingDirectory) (paths are resolved from the script's folder)",
+                          at: t.range)
+                return inWorkingDirectory
+            }
+            return nextToScript
         }
         return (p as NSString).standardizingPath
     }
@@ -161,7 +183,11 @@ struct Checker {
     private func readFile(_ path: String, _ what: String, _ t: Token, _ d: inout DiagnosticBag) -> [UInt8]? {
         var isDir: ObjCBool = false
         guard FileManager.default.fileExists(atPath: path, isDirectory: &isDir) else {
-            d.error("\(what) not found: \(path)", at: t.range)
+            var hint = ""
+            if case .string(let raw) = t.kind, raw.contains("$"), !options.expandEnvironment {
+                hint = "; the path has a '$': to expand environment variables, pass --expand-envs (-e)"
+            }
+            d.error("\(what) not found: \(path)\(hint)", at: t.range)
             return nil
         }
         if isDir.boolValue {
@@ -577,9 +603,13 @@ struct Checker {
                                 at: rs.range)
                         continue
                     }
-                    if let s = firstIn({ $0 == .created }) { notConnected(s); continue }
-                    for s in range where known { states[s] = .disconnected }
-                    kind = .disconnect
+                    // Sessions never connected are skipped, as in the original: the dry run
+                    // says how many.
+                    var skipped = 0
+                    for s in range where known {
+                        if states[s] == .created { skipped += 1 } else { states[s] = .disconnected }
+                    }
+                    kind = .disconnect(skipped: skipped)
                 default:
                     continue
                 }
@@ -652,7 +682,7 @@ struct Checker {
             let b = bytes(p, "COUNTER")
             let order = quoted(p.endian, "the COUNTER byte order", ["big", "little"], &d)
             var step: UInt64?
-            if case .value(let s) = p.parameter.kind, let v = UInt64(s) {
+            if let s = valueText(p.parameter), let v = UInt64(s) {
                 if v == 0 { d.error("the COUNTER step must be at least 1, or every copy would carry the same value", at: p.parameter.range) }
                 else { step = v }
             } else {

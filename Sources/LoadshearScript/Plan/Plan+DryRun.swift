@@ -76,7 +76,8 @@ extension Plan {
             for p in packets {
                 let hex = p.bytes.prefix(16).map { Self.hex($0) }.joined(separator: " ")
                 let more = p.bytes.count > 16 ? " …" : ""
-                line("  \(Self.pad(p.id, idWidth))  \(p.bytes.count) bytes  \(p.path)  [\(hex)\(more)]")
+                let expanded = p.path.contains("$") ? " (= \(p.resolvedPath))" : ""
+                line("  \(Self.pad(p.id, idWidth))  \(p.bytes.count) bytes  \(p.path)\(expanded)  [\(hex)\(more)]")
             }
             line()
         }
@@ -94,6 +95,9 @@ extension Plan {
                 if let t = spec.timestamp {
                     detail += " TIMESTAMP \(t.offset):\(t.length) \(t.order.rawValue) \(t.unit.rawValue)"
                 }
+            }
+            if case .disconnect(let skipped) = a.kind, skipped > 0 {
+                detail = " (\(skipped) never connected: skipped)"
             }
             let name = Self.pad(a.kind.name, 10)
             line("  \(Self.pad(Self.clock(a.at), timeWidth, right: true))  \(name) sessions \(Self.describe(a.sessions))\(detail)  (line \(a.line), +\(DurationLiteral.format(a.offset)))")

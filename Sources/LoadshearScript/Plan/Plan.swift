@@ -176,7 +176,9 @@ public struct PlannedAction: Sendable {
         case send(Int)
         case flood
         case drain
-        case disconnect
+        /// `skipped`: sessions in the range that were never connected (skipped, as in the
+        /// original).
+        case disconnect(skipped: Int)
 
         public var name: String {
             switch self {

@@ -49,10 +49,23 @@ public struct Parser {
 
     private func isKeyword(_ k: Keyword) -> Bool { current.kind == .keyword(k) }
 
-    /// True when the current token begins a new statement: it is on a new line, or it
-    /// closes the block, or the file ended.
+    /// True when the current statement cannot go on: the token starts another statement (a
+    /// SETTINGS field or an action keyword, whatever line it is on), closes the block, or the
+    /// file ended. Line breaks are otherwise whitespace, as in the original: a SEND may go on
+    /// over several lines and two fields may share one. One exception keeps the diagnostics
+    /// good: a name at the start of a line begins a statement (it can only be an unknown
+    /// field or action), so the next statement is not swallowed by the last one's errors.
     private var atStatementEnd: Bool {
-        current.startsLine || current.kind == .rightBrace || atEnd
+        switch current.kind {
+        case .rightBrace, .endOfFile: return true
+        case .keyword(let k): return Self.startsStatement(k)
+        case .identifier: return current.startsLine
+        default: return false
+        }
+    }
+
+    private static func startsStatement(_ k: Keyword) -> Bool {
+        k == .SETTINGS || k == .ORCHESTRATOR || Keyword.settingsFields.contains(k) || Keyword.actions.contains(k)
     }
 
     /// Where to point when something is missing: at the current token if it is on the same
@@ -74,9 +87,7 @@ public struct Parser {
     }
 
     private mutating func expect(_ kind: Token.Kind, _ what: String) -> Token? {
-        if current.kind == kind, !(current.startsLine && kind != .leftBrace && kind != .rightBrace) {
-            return advance()
-        }
+        if current.kind == kind { return advance() }
         bag.error("expected \(what), found \(found())", at: missingRange)
         return nil
     }
@@ -108,10 +119,10 @@ public struct Parser {
         var name = ""
         var nameRange = kw.range
         switch current.kind {
-        case .identifier(let n) where !current.startsLine:
+        case .identifier(let n):
             name = n
             nameRange = advance().range
-        case .keyword(let k) where !current.startsLine:
+        case .keyword(let k) where !Self.startsStatement(k):
             bag.error("\(k.rawValue) is a keyword and cannot name a \(blockName) block; choose another name",
                     at: current.range)
             name = k.rawValue
@@ -139,8 +150,7 @@ public struct Parser {
     }
 
     private func blockEnds() -> Bool {
-        current.kind == .rightBrace || atEnd
-            || (current.startsLine && (isKeyword(.SETTINGS) || isKeyword(.ORCHESTRATOR)))
+        current.kind == .rightBrace || atEnd || isKeyword(.SETTINGS) || isKeyword(.ORCHESTRATOR)
     }
 
     private mutating func parseSettings() -> SettingsSyntax? {
@@ -167,10 +177,11 @@ public struct Parser {
         return block
     }
 
-    /// After a statement: anything left on its line is an error (reported once).
+    /// After a statement: what cannot go on with it is an error (reported once), unless it
+    /// starts a line — then it is the next statement's to explain.
     private mutating func skipTrailing() {
-        if !atStatementEnd {
-            bag.error("unexpected \(current.kind.spelling); expected the end of the line", at: current.range)
+        if !atStatementEnd, !current.startsLine {
+            bag.error("unexpected \(current.kind.spelling); expected the next field, action or '}'", at: current.range)
             skipStatement()
         }
         // A stray token that opens a line but cannot start a statement is handled by the
@@ -211,7 +222,9 @@ public struct Parser {
                     return nil
                 }
                 switch current.kind {
-                case .value, .string, .identifier where !current.startsLine:
+                case .value, .string:
+                    return FieldSyntax(key: k, keyRange: keyToken.range, value: .scalar(advance()))
+                case .identifier where !current.startsLine:
                     return FieldSyntax(key: k, keyRange: keyToken.range, value: .scalar(advance()))
                 default:
                     bag.error("expected a value for \(k.rawValue), found \(found())", at: missingRange)
@@ -244,7 +257,7 @@ public struct Parser {
     }
 
     private mutating func eatOptionalEquals() -> Bool {
-        if current.kind == .equals, !current.startsLine {
+        if current.kind == .equals {
             advance()
             return true
         }
@@ -252,13 +265,17 @@ public struct Parser {
     }
 
     private mutating func expectValue(_ what: String) -> Token? {
-        if case .value = current.kind, !current.startsLine { return advance() }
+        // A quoted value is a value too (`CREATE "10"`, `OFFSET "500ms"`, as in the original).
+        switch current.kind {
+        case .value, .string: return advance()
+        default: break
+        }
         bag.error("expected \(what), found \(found())", at: missingRange)
         return nil
     }
 
     private mutating func expectString(_ what: String) -> Token? {
-        if case .string = current.kind, !current.startsLine { return advance() }
+        if case .string = current.kind { return advance() }
         bag.error("expected \(what) in quotes, found \(found())", at: missingRange)
         return nil
     }
@@ -309,7 +326,13 @@ public struct Parser {
                 return (entries, open.union(advance().range))
             case .comma:
                 advance()
-            case .identifier, .value, .keyword where !blockKeyword:
+            case .endOfFile:
+                bag.error("missing '}' to close the list of packets", at: open)
+                return (entries, open)
+            case .keyword where blockKeyword:
+                bag.error("missing '}' to close the list of packets", at: open)
+                return (entries, open)
+            case .identifier, .value, .keyword:
                 let id = advance()
                 if case .identifier = id.kind {} else {
                     bag.error("packet ids are names that start with a letter, found \(id.kind.spelling)", at: id.range)
@@ -325,9 +348,6 @@ public struct Parser {
                     continue
                 }
                 entries.append(PacketEntrySyntax(id: id, path: advance()))
-            case .endOfFile, .keyword:
-                bag.error("missing '}' to close the list of packets", at: open)
-                return (entries, open)
             default:
                 bag.error("expected a packet entry such as p1 : \"packet.bin\", found \(current.kind.spelling)",
                         at: current.range)
@@ -384,14 +404,14 @@ public struct Parser {
             action.sessions = r
         }
         if k == .SEND {
-            guard case .identifier = current.kind, !current.startsLine else {
+            guard case .identifier = current.kind else {
                 bag.error("expected a packet id from PACKETS after the SEND range, found \(found())", at: missingRange)
                 skipStatement()
                 return nil
             }
             action.packet = advance()
         }
-        // Modifiers, in any order, until the end of the line.
+        // Modifiers, in any order, until the next statement (line breaks do not matter).
         while !atStatementEnd {
             let m = current
             switch m.kind {
@@ -431,21 +451,29 @@ public struct Parser {
                         at: m.range)
                 skipStatement()
             default:
-                let allowed = k == .SEND ? "COPIES, COUNTER, TIMESTAMP or OFFSET" : "OFFSET"
-                bag.error("unexpected \(m.kind.spelling) after \(k.rawValue); expected \(allowed) or the end of the line",
+                // Something that cannot go on with this action at the start of a line: the
+                // next statement (a stray value, say) explains itself.
+                if m.startsLine { return finish(action) }
+                let allowed = k == .SEND ? "COPIES, COUNTER, TIMESTAMP, OFFSET" : "OFFSET"
+                bag.error("unexpected \(m.kind.spelling) after \(k.rawValue); expected \(allowed) or the next action",
                         at: m.range)
                 skipStatement()
             }
         }
-        if k == .SEND, action.copies == nil {
-            bag.error("SEND needs COPIES <n>: how many payloads each session may send", at: action.packet?.range ?? kwToken.range)
+        return finish(action)
+    }
+
+    private mutating func finish(_ action: ActionSyntax) -> ActionSyntax {
+        if action.keyword == .SEND, action.copies == nil {
+            bag.error("SEND needs COPIES <n>: how many payloads each session may send",
+                      at: action.packet?.range ?? action.keywordRange)
         }
         return action
     }
 
     private mutating func parseRange(_ what: String) -> RangeSyntax? {
         guard let lo = expectValue(what) else { return nil }
-        guard current.kind == .colon, !current.startsLine else {
+        guard current.kind == .colon else {
             bag.error("expected ':' and the end of the range (ranges are start:end, end excluded), found \(found())",
                     at: missingRange)
             return nil
@@ -461,7 +489,7 @@ public struct Parser {
         guard let r = parseRange("the patched bytes as start:length (e.g. \(example))"),
               let endian = expectString("the byte order of \(name), \"big\" or \"little\"")
         else { return nil }
-        guard current.kind == .colon, !current.startsLine else {
+        guard current.kind == .colon else {
             let what = isCounter ? "':' and the counter step" : "':' and the time unit"
             bag.error("expected \(what) after the byte order (e.g. \(example)), found \(found())", at: missingRange)
             return nil

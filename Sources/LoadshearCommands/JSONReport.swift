@@ -62,6 +62,8 @@ struct JSONReport: Encodable {
     var latencyMicroseconds: [String: LatencyPart]
     var connectPhaseSeconds: Double?
     var handlerFailuresByKind: [String: Int]
+    var connectFailuresByReason: [String: Int]
+    var protocolErrorsByReason: [String: Int]
     var peakRSSBytes: Int?
 
     init(plan: Plan, snapshot: Snapshot) {
@@ -83,6 +85,8 @@ struct JSONReport: Encodable {
         })
         connectPhaseSeconds = snapshot.connectPhase
         handlerFailuresByKind = snapshot.handlerFailuresByKind
+        connectFailuresByReason = snapshot.connectFailuresByReason
+        protocolErrorsByReason = snapshot.protocolErrorsByReason
         peakRSSBytes = snapshot.peakRSS
     }
 

@@ -42,7 +42,9 @@ struct RunSession {
             Console.error("loadshear: cannot load the handler: \(error)\n")
             return 1
         }
-        let engine = Engine(plan: plan, handlerFactory: factory, configuration: configuration)
+        let engine = Engine(plan: plan, handlerFactory: factory, configuration: configuration) {
+            Console.log("loadshear: \($0)\n")
+        }
         let signals = StopSignals { signal, count in
             if count == 1 {
                 Console.error("\nloadshear: stopping on \(StopSignals.name(signal)) (\(StopSignals.name(signal)) again to quit at once)\n")
@@ -79,6 +81,10 @@ struct RunSession {
                 Console.error("loadshear: error: could not encode the JSON report: \(error)\n")
                 return 1
             }
+        }
+        if let why = Summary.nothingConnected(final) {
+            Console.error("loadshear: error: \(why)\n")
+            return 1
         }
         return 0
     }

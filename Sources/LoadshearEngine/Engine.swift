@@ -24,12 +24,19 @@ public final class Engine: Sendable {
         var endPromise: EventLoopPromise<Void>?
     }
 
+    /// Where the first failure of each kind is explained (refused connects, oversized bodies…).
+    private let failures: FailureLog
+
+    /// `log` gets one line for the first failure of each kind; it is called on the event
+    /// loops and must not block.
     public init(plan: Plan, handlerFactory: any HandlerFactory = NOPHandlerFactory(),
-                configuration: EngineConfiguration = EngineConfiguration()) {
+                configuration: EngineConfiguration = EngineConfiguration(),
+                log: @escaping @Sendable (String) -> Void = { _ in }) {
         self.plan = plan
         self.config = configuration
         self.handlerFactory = handlerFactory
         self.counters = plan.shards.map { _ in ShardCounters() }
+        self.failures = FailureLog(sink: log)
     }
 
     /// Seconds since the timeline started (0 before).
@@ -101,7 +108,7 @@ public final class Engine: Sendable {
         let packets = plan.packets.map { PreparedPacket(bytes: $0.bytes, allocator: allocator) }
         for (i, loop) in group.makeIterator().enumerated() {
             let counters = self.counters[i]
-            let shard = try await loop.flatSubmit { [plan, config, handlerFactory] () -> EventLoopFuture<Shard> in
+            let shard = try await loop.flatSubmit { [plan, config, handlerFactory, failures] () -> EventLoopFuture<Shard> in
                 let handler: MessageHandler
                 do { handler = try handlerFactory.makeHandler() } catch {
                     return loop.makeFailedFuture(RunError.handler("\(error)"))
@@ -109,7 +116,7 @@ public final class Engine: Sendable {
                 return WriteRounds.start(on: loop).map { rounds in
                     let shard = Shard(index: i, loop: loop, plan: plan, counters: counters, sendCounters: sendCounters,
                                       config: config, handler: handler, packets: packets, addresses: addresses,
-                                      rounds: rounds.value)
+                                      rounds: rounds.value, failures: failures)
                     shard.makeSessions()
                     return shard
                 }

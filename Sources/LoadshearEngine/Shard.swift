@@ -28,6 +28,9 @@ final class Shard: @unchecked Sendable {
     let patches: [PatchLayout?]
     let addresses: [SocketAddress]
     let rounds: WriteRounds
+    let failures: FailureLog
+    /// Failure kinds this shard has already passed to `failures` (saves its lock).
+    private var reportedKinds = Set<String>()
 
     private(set) var sessions: [Session] = []
     /// Sessions waiting for a connect slot, in order.
@@ -40,7 +43,7 @@ final class Shard: @unchecked Sendable {
 
     init(index: Int, loop: EventLoop, plan: Plan, counters: ShardCounters, sendCounters: SendCounters,
          config: EngineConfiguration, handler: MessageHandler, packets: [PreparedPacket], addresses: [SocketAddress],
-         rounds: WriteRounds) {
+         rounds: WriteRounds, failures: FailureLog) {
         self.index = index
         self.loop = loop
         self.plan = plan
@@ -52,6 +55,7 @@ final class Shard: @unchecked Sendable {
         self.packets = packets
         self.addresses = addresses
         self.rounds = rounds
+        self.failures = failures
         self.patches = plan.sends.map { PatchLayout($0) }
     }
 
@@ -138,6 +142,12 @@ final class Shard: @unchecked Sendable {
             // False when it was disconnected while it waited: already ended, no slot used.
             if !session(s).startConnect(to: addresses[s % addresses.count]) { connectsInFlight -= 1 }
         }
+    }
+
+    /// Explains the first failure of `kind` in the run (this shard asks at most once per kind).
+    func reportOnce(_ kind: String, _ message: () -> String) {
+        guard reportedKinds.insert(kind).inserted else { return }
+        failures.once(kind, message)
     }
 
     /// A connect finished, either way.

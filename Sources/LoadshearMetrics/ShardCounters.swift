@@ -17,9 +17,14 @@ public final class ShardCounters: Sendable {
         /// mid-batch: between none and all of them reached the kernel (NIO reports per batch).
         case bytesUnconfirmed
         case connectionsAttempted, connectionsSucceeded, connectionsFailed, connectionsCancelled, connectionsActive
+        /// Why connects failed, each failure counted once (they sum to connectionsFailed).
+        case connectRefused, connectTimedOut, connectUnreachable, connectTooManyFiles, connectNoAddress, connectOtherError
         /// How connections ended, each counted once: we closed, the peer sent FIN, the peer
         /// reset, a local socket error, or a protocol error (BODYMAX, unreadable header).
         case closedByUs, closedByPeer, resets, localErrors, protocolErrors
+        /// Why sessions closed with a protocol error (they sum to protocolErrors): a body
+        /// above BODYMAX, or a header whose length could not be read.
+        case bodyTooLarge, headerUnreadable
         /// Sessions whose server sent FIN while we kept the connection open to send the rest
         /// (they end as closed by the server).
         case finsReceived
@@ -36,6 +41,18 @@ public final class ShardCounters: Sendable {
         /// Datagrams over BODYMAX: dropped, the session goes on.
         case oversizedDatagrams
     }
+
+    /// Connect failures by reason: the counter and the name the summary and the report use.
+    public static let connectFailureReasons: [(Counter, String)] = [
+        (.connectRefused, "connection refused"), (.connectTimedOut, "timed out"),
+        (.connectUnreachable, "unreachable"), (.connectTooManyFiles, "too many open files"),
+        (.connectNoAddress, "no local address or port free"), (.connectOtherError, "other error"),
+    ]
+
+    /// Protocol errors by reason.
+    public static let protocolErrorReasons: [(Counter, String)] = [
+        (.bodyTooLarge, "body above BODYMAX"), (.headerUnreadable, "header length unreadable"),
+    ]
 
     /// Handler failures by kind: the counter and the name the summary and the report use.
     public static let handlerFailureKinds: [(Counter, String)] = [

@@ -20,9 +20,17 @@ public struct Snapshot: Sendable {
     /// Latency samples since the previous snapshot.
     public var latencyIncrement = LatencySet()
     /// Handler failures by kind over the whole run (a fixed set of kinds; zero kinds left out).
-    public var handlerFailuresByKind: [String: Int] {
+    public var handlerFailuresByKind: [String: Int] { byName(ShardCounters.handlerFailureKinds) }
+
+    /// Connect failures by reason (zero reasons left out).
+    public var connectFailuresByReason: [String: Int] { byName(ShardCounters.connectFailureReasons) }
+
+    /// Protocol errors by reason (zero reasons left out).
+    public var protocolErrorsByReason: [String: Int] { byName(ShardCounters.protocolErrorReasons) }
+
+    private func byName(_ counters: [(ShardCounters.Counter, String)]) -> [String: Int] {
         var out: [String: Int] = [:]
-        for (c, name) in ShardCounters.handlerFailureKinds where totals[c] > 0 { out[name] = totals[c] }
+        for (c, name) in counters where totals[c] > 0 { out[name] = totals[c] }
         return out
     }
 

@@ -32,10 +32,16 @@ public struct Summary: Sendable {
         var connections = "\(t[.connectionsAttempted]) attempted, \(t[.connectionsSucceeded]) connected, \(t[.connectionsFailed]) failed"
         if t[.connectionsCancelled] > 0 { connections += ", \(t[.connectionsCancelled]) cancelled while connecting" }
         out += "  connections   \(connections)\n"
+        if !snapshot.connectFailuresByReason.isEmpty {
+            out += "                failed: " + Self.list(snapshot.connectFailuresByReason) + "\n"
+        }
         if let c = snapshot.connectPhase, t[.connectionsSucceeded] > 0 {
             out += "  connect phase \(t[.connectionsSucceeded]) connected in \(Figures.fixed(c, 3)) s (\(Figures.count(Double(t[.connectionsSucceeded]) / max(c, 1e-6)))/s)\n"
         }
         out += "  closes        \(t[.closedByUs]) by us, \(t[.closedByPeer]) by the server, \(t[.resets]) reset by the server, \(t[.localErrors]) local errors, \(t[.protocolErrors]) protocol errors\n"
+        if !snapshot.protocolErrorsByReason.isEmpty {
+            out += "                protocol errors: " + Self.list(snapshot.protocolErrorsByReason) + "\n"
+        }
         if t[.finsReceived] > 0 {
             out += "  half-closes   the server sent FIN to \(t[.finsReceived]) sessions; they kept sending until they closed\n"
         }
@@ -64,6 +70,18 @@ public struct Summary: Sendable {
             out += "  memory        peak RSS \(Figures.bytes(Double(rss)))\n"
         }
         return out
+    }
+
+    /// `connection refused ×10, timed out ×2`, most first.
+    static func list(_ counts: [String: Int]) -> String {
+        counts.sorted { ($0.value, $1.key) > ($1.value, $0.key) }.map { "\($0.key) ×\($0.value)" }.joined(separator: ", ")
+    }
+
+    /// Why a run in which no session connected failed, or nil when some did (or none tried).
+    public static func nothingConnected(_ s: Snapshot) -> String? {
+        let t = s.totals
+        guard t[.connectionsSucceeded] == 0, t[.connectionsFailed] > 0 else { return nil }
+        return "no session connected (\(list(s.connectFailuresByReason)))"
     }
 
     /// One line for non-TTY progress: elapsed, rates, connections.

@@ -5,17 +5,18 @@ import Testing
 /// The binary against broken stdio, bad files and short limits: a clear error and a
 /// meaningful exit code, never a crash or a hang.
 @Suite struct FaultTests {
-    /// A script that runs briefly against a refusing port and prints a summary on stdout.
-    func shortRun(_ ws: Workspace, _ refusing: RefusingPort) -> String {
-        refusedScript(ws, port: refusing.port, duration: "300ms")
+    /// A script that runs briefly (its sessions held in a listener's backlog) and prints a
+    /// summary on stdout.
+    func shortRun(_ ws: Workspace, _ listener: StallingListener) -> String {
+        connectScript(ws, port: listener.port, duration: "300ms")
     }
 
     /// `| head -1` and `| true`: the reader goes away; Loadshear ends normally, quietly.
     @Test(arguments: ["head -1 >/dev/null", "true"])
     func aClosedStdoutIsNotACrash(_ reader: String) async throws {
         let ws = Workspace()
-        let refusing = RefusingPort()
-        let path = shortRun(ws, refusing)
+        let listener = StallingListener()
+        let path = shortRun(ws, listener)
         // The dry run writes a lot to stdout; the run writes its summary there.
         for args in ["\"\(path)\" --dry-run", "\"\(path)\" --quiet"] {
             let r = try await BinaryRunner.shell("\"$LOADSHEAR\" \(args) | \(reader); echo \"status=${PIPESTATUS[0]}\"")
@@ -28,8 +29,8 @@ import Testing
     /// The JSON report on a stdout nobody reads any more: said so, exit 1.
     @Test func aJSONReportToAClosedStdoutFailsClearly() async throws {
         let ws = Workspace()
-        let refusing = RefusingPort()
-        let path = shortRun(ws, refusing)
+        let listener = StallingListener()
+        let path = shortRun(ws, listener)
         let r = try await BinaryRunner.shell("\"$LOADSHEAR\" \"\(path)\" --quiet --json - | true; echo \"status=${PIPESTATUS[0]}\"")
         #expect(r.stdout.contains("status=1"), "\(r.stdout) \(r.stderr)")
         #expect(r.stderr.contains("could not write the JSON report"))
@@ -39,8 +40,8 @@ import Testing
     @Test(arguments: ["--json", "--json-interval"])
     func aBadReportPathFailsBeforeTheRun(_ flag: String) async throws {
         let ws = Workspace()
-        let refusing = RefusingPort()
-        let path = shortRun(ws, refusing)
+        let listener = StallingListener()
+        let path = shortRun(ws, listener)
         let r = try await BinaryRunner.run([path, "--no-tui", flag, "/nonexistent-dir/r.json"])
         #expect(r.status == 1)
         #expect(r.stderr.contains("cannot write"))
@@ -109,12 +110,12 @@ extension FaultTests {
     @Test(arguments: ["2>&-", ">&-"])
     func aClosedStandardStreamDoesNotCaptureTheReport(_ redirect: String) async throws {
         let ws = Workspace()
-        let refusing = RefusingPort()
-        let path = shortRun(ws, refusing)
+        let listener = StallingListener()
+        let path = shortRun(ws, listener)
         let report = ws.path("r.json")
         let r = try await BinaryRunner.shell("\"$LOADSHEAR\" \"\(path)\" --no-tui --json \"\(report)\" \(redirect); echo \"status=$?\"")
         #expect(r.stdout.contains("status=0") || redirect == ">&-", "\(r.stdout) \(r.stderr)")
         let json = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: report))) as? [String: Any]
-        #expect((json?["totals"] as? [String: Int])?["connectionsFailed"] == 2)
+        #expect((json?["totals"] as? [String: Int])?["connectionsSucceeded"] == 2)
     }
 }

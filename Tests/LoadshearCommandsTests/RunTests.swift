@@ -32,7 +32,9 @@ import Testing
         #expect(r.stdout.contains("connections 0, bytes read 0"))
     }
 
-    @Test func runAgainstNothingEndsNormallyWithFailuresCounted() async throws {
+    /// Connects to a closed port: the first refusal is explained, the failures are counted by
+    /// reason, and a run in which no session connected exits 1 saying why.
+    @Test func aRunWhereNothingConnectsSaysWhyAndExitsOne() async throws {
         let ws = Workspace()
         let refusing = RefusingPort()
         let path = ws.script("""
@@ -50,11 +52,17 @@ import Testing
             }
             """, files: ["p.bin": [1, 2, 3]])
         let r = try await BinaryRunner.run([path, "--quiet", "--json", ws.path("r.json")])
-        #expect(r.status == 0, "\(r.stderr)")
+        #expect(r.status == 1, "\(r.stderr)")
         #expect(r.stdout.contains("4 attempted, 0 connected, 4 failed"))
+        #expect(r.stdout.contains("failed: connection refused ×4"))
+        #expect(r.stderr.contains("connect 127.0.0.1:\(refusing.port): connection refused"), "\(r.stderr)")
+        #expect(r.stderr.components(separatedBy: "connection refused (the first").count == 2, "logged once")
+        #expect(r.stderr.contains("error: no session connected (connection refused ×4)"))
         let json = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: ws.path("r.json")))) as? [String: Any]
         let totals = json?["totals"] as? [String: Int]
         #expect(totals?["connectionsFailed"] == 4)
+        #expect(totals?["connectRefused"] == 4)
+        #expect((json?["connectFailuresByReason"] as? [String: Int]) == ["connection refused": 4])
     }
 
     @Test func nonLoopbackEndpointsNeedAcknowledgement() async throws {

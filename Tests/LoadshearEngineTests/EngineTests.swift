@@ -287,14 +287,17 @@ import Testing
                 DISCONNECT 0:5 OFFSET 1h
             }
             """, packets: ["p.bin": hello], port: refusing.port)
-        let engine = Engine(plan: plan, configuration: testConfiguration())
-        let failed = Watched<Int>(0)
-        async let result = engine.run { s in failed.change { $0 = s.totals[.connectionsFailed] } }
-        #expect(await failed.wait { $0 == 5 })
-        engine.stop()
-        let s = try await result
+        let logged = Watched<[String]>([])
+        let s = try await run(plan, log: { line in logged.change { $0.append(line) } }) { totals in
+            await totals.wait { $0[.connectionsFailed] == 5 }
+        }
+        // The first refusal is explained once for the run, not once per session or shard.
+        #expect(logged.value.count == 1)
+        #expect(logged.value.first?.hasPrefix("connect 127.0.0.1:\(refusing.port): connection refused") == true, "\(logged.value)")
         #expect(s.totals[.connectionsAttempted] == 5)
         #expect(s.totals[.connectionsFailed] == 5)
+        #expect(s.totals[.connectRefused] == 5)
+        #expect(s.connectFailuresByReason == ["connection refused": 5])
         #expect(s.totals[.bytesSent] == 0)
         expectConsistent(s)
     }

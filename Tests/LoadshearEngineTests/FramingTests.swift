@@ -121,6 +121,8 @@ import Testing
             let s = try await run(plan) { totals in await totals.wait { $0[.protocolErrors] == 3 } }
             #expect(s.totals[.framesRead] == 3)
             #expect(s.totals[.protocolErrors] == 3)
+            #expect(s.totals[.bodyTooLarge] == 3)
+            #expect(s.protocolErrorsByReason == ["body above BODYMAX": 3])
             #expect(s.totals[.closedByUs] == 0)
             expectConsistent(s)
             #expect(await server.wait { $0.count == 3 && $0.allSatisfy(\.closed) })

@@ -130,6 +130,7 @@ import WAT
             #expect(s.totals[.trapUnreachable] == 3)
             #expect(s.totals[.handlerTraps] == 3)
             #expect(s.totals[.protocolErrors] == 3)
+            #expect(s.totals[.headerUnreadable] == 3)
             #expect(s.totals[.framesRead] == 0)
             expectConsistent(s)
         }

@@ -49,10 +49,11 @@ func run(_ plan: Plan, configure: (inout EngineConfiguration) -> Void = { _ in }
 /// event, not on a timeline offset: on a loaded machine connects and reads can take longer
 /// than any offset a test would pick.
 func run(_ plan: Plan, configure: (inout EngineConfiguration) -> Void = { _ in },
+         log: @escaping @Sendable (String) -> Void = { _ in },
          sourceLocation: Testing.SourceLocation = #_sourceLocation,
          until condition: (Watched<CounterValues>) async -> Bool) async throws -> Snapshot {
     let factory = try WasmHandlerFactory.forPlan(plan) { _ in }
-    let engine = Engine(plan: plan, handlerFactory: factory, configuration: testConfiguration(configure))
+    let engine = Engine(plan: plan, handlerFactory: factory, configuration: testConfiguration(configure), log: log)
     let totals = Watched(CounterValues())
     async let result = engine.run { s in totals.change { $0 = s.totals } }
     let reached = await condition(totals)
@@ -74,6 +75,10 @@ func expectConsistent(_ s: Snapshot, sourceLocation: Testing.SourceLocation = #_
     #expect(t[.handlerTraps] == t[.trapUnreachable] + t[.trapOutOfBounds] + t[.trapOutOfFuel] + t[.trapStackExhausted]
                 + t[.trapOther], sourceLocation: sourceLocation)
     #expect(t[.responsesSent] <= t[.handlerReplies], sourceLocation: sourceLocation)
+    #expect(t[.connectionsFailed] == ShardCounters.connectFailureReasons.reduce(0) { $0 + t[$1.0] },
+            "every failed connect has one reason", sourceLocation: sourceLocation)
+    #expect(t[.protocolErrors] == ShardCounters.protocolErrorReasons.reduce(0) { $0 + t[$1.0] },
+            "every protocol error has one reason", sourceLocation: sourceLocation)
 }
 
 let repositoryRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()

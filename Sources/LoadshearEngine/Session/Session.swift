@@ -99,16 +99,30 @@ class Session {
         openChannel(to: address).whenComplete { result in
             let session = bound.value
             session.shard.connectDone()
-            if case .failure = result { session.connectFailed() }
+            if case .failure(let error) = result { session.connectFailed(error, to: address) }
         }
         return true
     }
 
-    private func connectFailed() {
+    private func connectFailed(_ error: Error, to address: SocketAddress) {
         guard let ending = lifecycle.connectFailed() else { return }
         channel = nil
-        shard.counters.add(ending == .cancelled ? .connectionsCancelled : .connectionsFailed)
+        let counters = shard.counters
+        if ending == .cancelled {
+            counters.add(.connectionsCancelled)
+        } else {
+            counters.add(.connectionsFailed)
+            let (counter, reason) = ConnectFailure.classify(error)
+            counters.add(counter)
+            shard.reportOnce("connect \(counter)") { "connect \(Self.describe(address)): \(reason)" }
+        }
         shard.sessionEnded()
+    }
+
+    /// `127.0.0.1:7001`, `[::1]:7001`.
+    static func describe(_ address: SocketAddress?) -> String {
+        guard let address, let ip = address.ipAddress, let port = address.port else { return "the server" }
+        return ip.contains(":") ? "[\(ip)]:\(port)" : "\(ip):\(port)"
     }
 
     final func release(_ copies: Int) {
@@ -203,7 +217,20 @@ class Session {
     /// A socket error reported before NIO closes the channel (a read error, a reset): what
     /// the channel still buffers is known now, so in-flight batches are settled exactly.
     final func socketError(_ error: Error) {
-        close(Self.classify(error))
+        let reason = Self.classify(error)
+        if reason == .localError {
+            let peer = Self.describe(context?.channel.remoteAddress ?? channel?.remoteAddress)
+            shard.reportOnce("local error") { "socket error on a session to \(peer): \(error)" }
+        }
+        close(reason)
+    }
+
+    /// The server broke the framing: count why, explain the first, close.
+    final func protocolError(_ counter: ShardCounters.Counter, _ explanation: @autoclosure () -> String) {
+        shard.counters.add(counter)
+        let peer = Self.describe(context?.channel.remoteAddress ?? channel?.remoteAddress)
+        shard.reportOnce("protocol \(counter)") { "\(peer) \(explanation()): the session is closed (protocol error)" }
+        close(.protocolError)
     }
 
     /// What an error says about how the connection ended.

@@ -73,7 +73,7 @@ final class TCPSession: Session, ChannelDuplexHandler {
         var replies: ByteBuffer?
         var replyCount = 0
         var frames = 0
-        var failed = false
+        var failure: FrameReader.Event?
         var headerFailure: HandlerFailure?
         reader!.feed(buffer, bodyLengthFromHandler: { header in
             switch handler.bodyLength(header: header) {
@@ -102,7 +102,7 @@ final class TCPSession: Session, ChannelDuplexHandler {
                 if outcome == .reply { replyCount += 1 }
                 return true
             case .tooLarge, .badHeader:
-                failed = true
+                failure = event
                 return false
             }
         }
@@ -111,7 +111,17 @@ final class TCPSession: Session, ChannelDuplexHandler {
         if !isNOP { recordMemoryDenials() }
         if let headerFailure { recordHeaderFailure(headerFailure) }
         if let replies { queueReplies(replies, count: replyCount) }
-        if failed { close(.protocolError) }
+        switch failure {
+        case .tooLarge(let n):
+            let bodyMax = shard.plan.settings.bodyMax ?? 0
+            protocolError(.bodyTooLarge, "sent a frame body of \(n) bytes, more than BODYMAX \(bodyMax)")
+        case .badHeader:
+            let why = headerFailure.map { "the handler's handle_header failed (\($0.explanation))" }
+                ?? "the handler's handle_header returned a negative length"
+            protocolError(.headerUnreadable, "sent a header whose body length could not be read: \(why)")
+        default:
+            break
+        }
     }
 
     /// Packets up to this size are patched as whole copies, a run of them in one buffer

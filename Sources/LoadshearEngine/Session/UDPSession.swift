@@ -48,6 +48,10 @@ final class UDPSession: Session, ChannelDuplexHandler {
         guard settings.read, lifecycle.isActive else { return }
         if datagram.readableBytes > settings.bodyMax ?? Int.max {
             counters.add(.oversizedDatagrams)  // dropped; a datagram is its own frame, the session goes on
+            let n = datagram.readableBytes
+            shard.reportOnce("oversized datagram") {
+                "\(Self.describe(context.channel.remoteAddress)) sent a datagram of \(n) bytes, more than BODYMAX \(settings.bodyMax ?? 0): dropped, the session goes on"
+            }
             return
         }
         let handler = shard.handler

@@ -1,0 +1,49 @@
+import LoadshearMetrics
+import NIOCore
+import Synchronization
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Says why things fail, once per kind per run: the first refused connect, the first body
+/// above BODYMAX, the first local socket error. Every later one is only counted (the summary
+/// and the report give the counts by reason). Lines go to the caller's sink, which must not
+/// block (the command line queues them off the event loops).
+final class FailureLog: Sendable {
+    private let seen = Mutex<Set<String>>([])
+    private let sink: @Sendable (String) -> Void
+
+    init(sink: @escaping @Sendable (String) -> Void) {
+        self.sink = sink
+    }
+
+    /// Logs `message` if `kind` has not been logged in this run; true if it was logged now.
+    @discardableResult
+    func once(_ kind: String, _ message: () -> String) -> Bool {
+        guard seen.withLock({ $0.insert(kind).inserted }) else { return false }
+        sink(message() + " (the first of its kind: the summary counts them all)")
+        return true
+    }
+}
+
+/// Why a connect failed, as a counter and the words the log and the summary use.
+enum ConnectFailure {
+    static func classify(_ error: Error) -> (counter: ShardCounters.Counter, reason: String) {
+        if let e = error as? IOError {
+            let text = String(cString: strerror(e.errnoCode)).lowercased()
+            switch e.errnoCode {
+            case ECONNREFUSED: return (.connectRefused, "connection refused")
+            case ETIMEDOUT: return (.connectTimedOut, "timed out")
+            case EHOSTUNREACH, ENETUNREACH: return (.connectUnreachable, text)
+            case EMFILE, ENFILE: return (.connectTooManyFiles, "too many open files (raise ulimit -n, or use fewer sessions)")
+            case EADDRNOTAVAIL, EADDRINUSE: return (.connectNoAddress, "no local address or port free (\(text))")
+            default: return (.connectOtherError, text)
+            }
+        }
+        if let e = error as? ChannelError, case .connectTimeout(let t) = e {
+            return (.connectTimedOut, "timed out after \(t.nanoseconds / 1_000_000) ms")
+        }
+        return (.connectOtherError, "\(error)")
+    }
+}

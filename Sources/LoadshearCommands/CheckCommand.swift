@@ -36,14 +36,25 @@ package struct CheckCommand: ParsableCommand {
         if packet != nil, hex != nil { throw ValidationError("give --packet or --hex, not both") }
         if headerSize < 1 { throw ValidationError("--header-size must be at least 1") }
         if iterations < 1 { throw ValidationError("--iterations must be at least 1") }
+        if let hex, Self.hexBytes(hex) == nil {
+            throw ValidationError("--hex needs pairs of hex digits (spaces and ':' allowed), e.g. '00000001 00000004 70696e67'")
+        }
+    }
+
+    static func hexBytes(_ hex: String) -> [UInt8]? {
+        let digits = hex.filter { !$0.isWhitespace && $0 != ":" }
+        guard digits.count % 2 == 0 else { return nil }
+        return Hexdump.parse(digits)
     }
 
     package func run() throws {
-        guard let data = FileManager.default.contents(atPath: module) else {
-            Console.error("loadshear check: cannot read \(module)\n")
+        let bytes: [UInt8]
+        switch FileBytes.read(module) {
+        case .success(let b): bytes = b
+        case .failure(let why):
+            Console.error("loadshear check: error: cannot read \(module): \(why.reason)\n")
             throw ExitCode(2)
         }
-        let bytes = [UInt8](data)
         let inspection = WasmModuleInspector().inspect(bytes)
         print("module   \(module) (\(bytes.count) bytes)")
         print("exports  \(inspection.exports.isEmpty ? "(none)" : inspection.exports.joined(separator: ", "))")
@@ -85,19 +96,14 @@ package struct CheckCommand: ParsableCommand {
 
     private func message() throws -> [UInt8] {
         if let packet {
-            guard let d = FileManager.default.contents(atPath: packet) else {
-                Console.error("loadshear check: cannot read \(packet)\n")
+            switch FileBytes.read(packet) {
+            case .success(let b): return b
+            case .failure(let why):
+                Console.error("loadshear check: error: cannot read \(packet): \(why.reason)\n")
                 throw ExitCode(2)
             }
-            return [UInt8](d)
         }
-        if let hex {
-            let digits = hex.filter { !$0.isWhitespace && $0 != ":" }
-            guard digits.count % 2 == 0, let bytes = Hexdump.parse(digits) else {
-                throw ValidationError("--hex needs an even number of hex digits")
-            }
-            return bytes
-        }
+        if let hex, let bytes = Self.hexBytes(hex) { return bytes }
         // A generated ping: type 1 at bytes 0..3, body length at 4..7 (big-endian).
         let body = Array("loadshear-check".utf8)
         var header = [UInt8](repeating: 0, count: max(headerSize, 8))

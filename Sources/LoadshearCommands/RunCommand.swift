@@ -87,7 +87,15 @@ package struct RunCommand: AsyncParsableCommand {
 /// Building a plan from the command line: diagnostics to stderr, exit 2 on errors.
 package enum Planning {
     package static func plan(_ path: String, options: PlanOptions) throws -> Plan {
-        let (plan, diagnostics, file) = PlanBuilder.build(path: path, options: options)
+        let file: SourceFile
+        switch PlanBuilder.read(path: path) {
+        case .success(let f): file = f
+        case .failure(let why):
+            // Not a problem inside the script: no line to show, no caret.
+            Console.error("loadshear: error: cannot read \(path): \(why.reason)\n")
+            throw ExitCode(2)
+        }
+        let (plan, diagnostics) = PlanBuilder.build(file, options: options)
         let renderer = DiagnosticRenderer(useColor: Console.stderrIsTTY && Console.colorAllowed)
         // Warnings are printed even under --quiet: they are few and they matter.
         if !diagnostics.diagnostics.isEmpty {

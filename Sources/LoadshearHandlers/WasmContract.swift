@@ -43,10 +43,17 @@ public enum WasmContract {
         return "(" + f.parameters.map(spell).joined(separator: ", ") + ") -> " + r
     }
 
-    /// The first line of an error's text (WasmKit trap texts carry long backtraces).
+    /// An error's text for people: its first line (WasmKit trap texts carry long backtraces),
+    /// without the Swift debug wrapping WasmKit's parse errors have
+    /// (`"Message(text: "…")" at offset 0x4` → `… (at byte 4)`).
     public static func firstLine(_ error: Error) -> String {
         let text = String(describing: error)
-        return String(text.prefix { $0 != "\n" })
+        var line = String(text.prefix { $0 != "\n" })
+        if let m = line.firstMatch(of: /^"?Message\(text: "(.*)"\)"?(?: at offset 0x([0-9a-fA-F]+))?$/) {
+            line = String(m.1)
+            if let hex = m.2, let offset = Int(hex, radix: 16) { line += " (at byte \(offset))" }
+        }
+        return line
     }
 
     /// An engine configured as measured fastest here: software bounds checks, lazy

@@ -136,6 +136,12 @@ final class LiveProcess: Sendable {
         return await output.wait(timeout: .seconds(timeout)) { $0.stderr.range(of: m) != nil }
     }
 
+    /// Waits until stdout contains `marker`; false on timeout.
+    func stdout(contains marker: String, timeout: TimeInterval = 60) async -> Bool {
+        let m = Data(marker.utf8)
+        return await output.wait(timeout: .seconds(timeout)) { $0.stdout.range(of: m) != nil }
+    }
+
     /// Waits for exit and for both pipes to be drained; nil on timeout (then it is killed).
     func exit(timeout: TimeInterval = 60) async -> Int32? {
         let done = await output.wait(timeout: .seconds(timeout)) { $0.status != nil && $0.stdoutClosed && $0.stderrClosed }

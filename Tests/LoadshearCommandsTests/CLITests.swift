@@ -46,7 +46,7 @@ import Testing
     @Test func missingScriptFileIsExitTwo() async throws {
         let r = try await BinaryRunner.run(["/nonexistent/x.ldsh", "--dry-run"])
         #expect(r.status == 2)
-        #expect(r.stderr.contains("cannot read the script: No such file or directory"))
+        #expect(r.stderr == "loadshear: error: cannot read /nonexistent/x.ldsh: No such file or directory\n", "no caret line: \(r.stderr)")
     }
 
     @Test func usageErrorsExit64() async throws {
@@ -128,5 +128,37 @@ extension CLITests {
         let help = try await BinaryRunner.run(["run", "--help"])
         #expect(help.stdout.contains("--arena-init-mb"))
         #expect(help.stdout.contains("no effect"))
+    }
+}
+
+extension CLITests {
+    /// `check` speaks like the rest: no Swift debug text, the check's own usage line, the
+    /// system's reason for a file it cannot read.
+    @Test func checkErrorsReadLikeTheRest() async throws {
+        let ws = Workspace()
+        let bad = ws.write("bad.wasm", Array("garbage!".utf8))
+        let r = try await BinaryRunner.run(["check", bad])
+        #expect(r.status == 2)
+        #expect(r.stderr.contains("error: the handler is not a valid WebAssembly module: magic header not detected"), "\(r.stderr)")
+        #expect(!r.stderr.contains("Message(text:"), "\(r.stderr)")
+        let module = BinaryRunner.repositoryRoot.appendingPathComponent("sdk/examples/c/heartbeat.wasm").path
+        let hex = try await BinaryRunner.run(["check", module, "--hex", "zz"])
+        #expect(hex.status == 64)
+        #expect(hex.stderr.contains("Usage: loadshear check <module>"), "\(hex.stderr)")
+        let missing = try await BinaryRunner.run(["check", module, "--packet", ws.path("nope.bin")])
+        #expect(missing.status == 2)
+        #expect(missing.stderr.contains("cannot read \(ws.path("nope.bin")): No such file or directory"), "\(missing.stderr)")
+    }
+
+    /// A busy port is explained, with the way out.
+    @Test func targetOnABusyPortSaysSo() async throws {
+        let first = try LiveProcess(["target", "sink", "--port", "0", "--duration", "30"])
+        defer { first.process.terminate() }
+        let line = await first.stdout(contains: "listening on 127.0.0.1:")
+        #expect(line)
+        let port = first.stdout.firstMatch(of: /127\.0\.0\.1:(\d+)/).map { String($0.1) } ?? "0"
+        let r = try await BinaryRunner.run(["target", "sink", "--port", port])
+        #expect(r.status == 1)
+        #expect(r.stderr.contains("port \(port) on 127.0.0.1 is in use; try --port 0"), "\(r.stderr)")
     }
 }

@@ -53,22 +53,27 @@ public enum PlanBuilder {
         return (d.hasErrors ? nil : plan, d)
     }
 
+    /// Reads a script file; the system's reason when it cannot.
+    public static func read(path: String) -> Result<SourceFile, FileBytes.ReadError> {
+        var isDir: ObjCBool = false
+        if FileManager.default.fileExists(atPath: path, isDirectory: &isDir), isDir.boolValue {
+            return .failure(FileBytes.ReadError(reason: "it is a directory"))
+        }
+        return FileBytes.read(path).map { SourceFile(path: path, bytes: $0) }
+    }
+
     /// Reads a script file and builds its plan. A file that cannot be read is reported
     /// as a diagnostic at 1:1, like any other problem with the script.
     public static func build(path: String, options: PlanOptions = PlanOptions()) -> (Plan?, DiagnosticBag, SourceFile) {
-        var isDir: ObjCBool = false
-        let exists = FileManager.default.fileExists(atPath: path, isDirectory: &isDir)
-        let read: Result<[UInt8], FileBytes.ReadError> = exists && isDir.boolValue
-            ? .failure(FileBytes.ReadError(reason: "it is a directory")) : FileBytes.read(path)
-        guard case .success(let bytes) = read else {
-            let file = SourceFile(path: path, bytes: [])
+        switch read(path: path) {
+        case .success(let file):
+            let (plan, d) = build(file, options: options)
+            return (plan, d, file)
+        case .failure(let why):
             var d = DiagnosticBag()
-            if case .failure(let why) = read { d.error("cannot read the script: \(why.reason)", at: SourceRange(start: 0, end: 0)) }
-            return (nil, d, file)
+            d.error("cannot read the script: \(why.reason)", at: SourceRange(start: 0, end: 0))
+            return (nil, d, SourceFile(path: path, bytes: []))
         }
-        let file = SourceFile(path: path, bytes: bytes)
-        let (plan, d) = build(file, options: options)
-        return (plan, d, file)
     }
 }
 

@@ -34,6 +34,7 @@ struct JSONReport: Encodable {
         var p90: UInt64
         var p99: UInt64
         var p999: UInt64
+        var p9999: UInt64
         var max: UInt64
         var powerOfTwoBins: [Bin]
         var histogram: [[UInt64]]
@@ -45,7 +46,7 @@ struct JSONReport: Encodable {
 
         init(_ h: LatencyHistogram) {
             let s = LatencySummary(h)
-            (samples, p50, p90, p99, p999, max) = (s.count, s.p50, s.p90, s.p99, s.p999, s.max)
+            (samples, p50, p90, p99, p999, p9999, max) = (s.count, s.p50, s.p90, s.p99, s.p999, s.p9999, s.max)
             powerOfTwoBins = LatencySummary.bins(h).enumerated().map {
                 Bin(below: LatencySummary.binLabel($0.offset), count: $0.element)
             }
@@ -57,6 +58,10 @@ struct JSONReport: Encodable {
     var settings: SettingsPart
     var timeline: [ActionPart]
     var durationSeconds: Double
+    /// False when the run was stopped before its timeline ended; then `stoppedBy` says how.
+    var completed: Bool
+    var stoppedBy: String?
+    var plannedDurationSeconds: Double
     var totals: [String: Int]
     var shards: [[String: Int]]
     var latencyMicroseconds: [String: LatencyPart]
@@ -78,6 +83,9 @@ struct JSONReport: Encodable {
                        atNanoseconds: $0.at, line: $0.line)
         }
         durationSeconds = snapshot.elapsed
+        completed = snapshot.stoppedEarlyBy == nil
+        stoppedBy = snapshot.stoppedEarlyBy
+        plannedDurationSeconds = Double(plan.duration) / 1e9
         totals = Self.dictionary(snapshot.totals)
         shards = snapshot.perShard.map(Self.dictionary)
         latencyMicroseconds = Dictionary(uniqueKeysWithValues: LatencySet.Kind.allCases.map {
@@ -93,6 +101,8 @@ struct JSONReport: Encodable {
     /// One NDJSON line for `--json-interval`: the snapshot's totals, increments and the
     /// interval's latency percentiles.
     struct SnapshotLine: Encodable {
+        /// The closing line (the run's final snapshot).
+        var final: Bool
         var elapsedSeconds: Double
         var intervalSeconds: Double
         var totals: [String: Int]
@@ -102,7 +112,7 @@ struct JSONReport: Encodable {
 
     static func snapshotLine(_ s: Snapshot) throws -> Data {
         let line = SnapshotLine(
-            elapsedSeconds: s.elapsed, intervalSeconds: s.interval, totals: dictionary(s.totals),
+            final: s.plannedDuration != nil, elapsedSeconds: s.elapsed, intervalSeconds: s.interval, totals: dictionary(s.totals),
             increment: dictionary(s.increment),
             latencyMicroseconds: Dictionary(uniqueKeysWithValues: LatencySet.Kind.allCases.map {
                 ($0.rawValue, LatencyPart(s.latencyIncrement[kind: $0]))

@@ -24,6 +24,8 @@ final class Output: Sendable {
 
     private struct State {
         var last: Snapshot?
+        /// The snapshot the last plain line was printed from.
+        var lastLine: Snapshot?
         var mode = Dashboard.Mode.totals
         var ticks = 0
         var drawnLines = 0
@@ -63,7 +65,14 @@ final class Output: Sendable {
         case .silent:
             break
         case .lines:
-            if tick % 2 == 0 { Console.error(Summary.line(s) + "\n") }
+            // Once a second, over the whole second since the last line (both snapshots).
+            if tick % 2 == 0 {
+                let since = state.withLock { st -> Snapshot? in
+                    defer { st.lastLine = s }
+                    return st.lastLine
+                }
+                Console.error(Summary.line(s, since: since) + "\n")
+            }
         case .dashboard:
             draw()
         }
@@ -80,13 +89,14 @@ final class Output: Sendable {
     private func draw() {
         let (snapshot, mode, finished) = state.withLock { ($0.last, $0.mode, $0.finished) }
         guard let snapshot, !finished else { return }
-        let width = Terminal.width()
+        let (width, height) = (Terminal.width(), Terminal.height())
         let color = Console.colorAllowed
         let dashboard = Dashboard(width: width, color: color, title: plan.scriptPath)
-        let lines = dashboard.render(snapshot, progress: progress(elapsed: snapshot.elapsed), mode: mode)
-        // Home, draw each line clearing its tail, clear below: no flicker, no scrolling.
+        let lines = dashboard.render(snapshot, progress: progress(elapsed: snapshot.elapsed), mode: mode, height: height)
+        // Home, draw each line clearing its tail, clear below: no flicker, no scrolling (no
+        // line break after the last row, which would scroll a full screen by one).
         var frame = "\u{1B}[H"
-        for l in lines { frame += l + "\u{1B}[K\n" }
+        frame += lines.map { $0 + "\u{1B}[K" }.joined(separator: "\n")
         frame += "\u{1B}[J"
         Console.out(frame)
     }
@@ -122,14 +132,20 @@ final class Output: Sendable {
                 continue
             }
             if byte == UInt8(ascii: "q") || byte == UInt8(ascii: "Q") {
-                engine.stop()
+                engine.stop(reason: "q")
             }
         }
     }
 
-    /// Writes what is still queued, then restores the terminal; safe to call more than once.
-    func finish() {
+    /// Writes what is still queued, then the closing NDJSON line (the final snapshot, whose
+    /// increment covers the rest of the run: the lines' increments sum to the report's
+    /// totals, and a run under 500 ms gets one line), then restores the terminal; safe to
+    /// call more than once.
+    func finish(final: Snapshot? = nil) {
         queue.sync {}
+        if let final, let ndjson, let line = try? JSONReport.snapshotLine(final) {
+            ndjson.write(line)
+        }
         let wasDashboard = state.withLock { st -> Bool in
             let first = !st.finished
             st.finished = true
@@ -148,6 +164,13 @@ enum Terminal {
         var ws = winsize()
         if ioctl(1, UInt(TIOCGWINSZ), &ws) == 0, ws.ws_col > 0 { return Int(ws.ws_col) }
         return Int(ProcessInfo.processInfo.environment["COLUMNS"] ?? "") ?? 100
+    }
+
+    /// Rows of the terminal (`LINES`, then 24, when it does not say).
+    static func height() -> Int {
+        var ws = winsize()
+        if ioctl(1, UInt(TIOCGWINSZ), &ws) == 0, ws.ws_row > 0 { return Int(ws.ws_row) }
+        return Int(ProcessInfo.processInfo.environment["LINES"] ?? "") ?? 24
     }
 
     static func enterDashboard() {

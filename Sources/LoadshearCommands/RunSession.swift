@@ -48,7 +48,7 @@ struct RunSession {
         let signals = StopSignals { signal, count in
             if count == 1 {
                 Console.error("\nloadshear: stopping on \(StopSignals.name(signal)) (\(StopSignals.name(signal)) again to quit at once)\n")
-                engine.stop()
+                engine.stop(reason: StopSignals.name(signal))
             } else {
                 exit(128 + signal)
             }
@@ -67,7 +67,7 @@ struct RunSession {
             Console.error("loadshear: error: \(error)\n")
             return 1
         }
-        output.finish()
+        output.finish(final: final)
         Console.flushLogs()
         let summary = Summary(snapshot: final, shardCount: plan.shards.count, sessions: plan.sessionCount)
         if report?.isStdout != true && stream?.isStdout != true { Console.out(summary.text()) }

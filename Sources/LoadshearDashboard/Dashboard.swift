@@ -37,7 +37,12 @@ public struct Dashboard: Sendable {
     private func dim(_ s: String) -> String { color ? "\u{1B}[2m\(s)\u{1B}[0m" : s }
     private func accent(_ s: String) -> String { color ? "\u{1B}[36m\(s)\u{1B}[0m" : s }
 
-    public func render(_ s: Snapshot, progress: Progress, mode: Mode) -> [String] {
+    /// The frame for a terminal of `width` × `height`: never more than `height` lines, so the
+    /// header, the progress bar and the keys stay on screen. The fixed panels come first;
+    /// each latency kind gets its percentiles, and the power-of-two bins go to the kinds with
+    /// samples as far as the rows allow (read, then send, then connect), so a bigger
+    /// terminal shows more.
+    public func render(_ s: Snapshot, progress: Progress, mode: Mode, height: Int = Int.max) -> [String] {
         var lines: [String] = []
         let modeName = mode == .totals ? "totals" : "last 500 ms"
         lines.append(bold("loadshear") + " " + title + "  " + dim("[\(modeName)]  ←/→ totals/increments  q stop"))
@@ -58,13 +63,25 @@ public struct Dashboard: Sendable {
         }
         lines.append(bold("Connections"))
         lines.append("  active \(t[.connectionsActive])   attempted \(t[.connectionsAttempted])   connected \(t[.connectionsSucceeded])   failed \(t[.connectionsFailed])")
-        lines.append("  closed by server \(t[.closedByPeer]) (resets \(t[.resets]))   protocol errors \(t[.protocolErrors])")
+        lines.append("  closed: by us \(t[.closedByUs])   by server \(t[.closedByPeer])   resets \(t[.resets])   errors \(t[.localErrors])   protocol \(t[.protocolErrors])")
         let latency = mode == .totals ? s.latency : s.latencyIncrement
-        for kind in LatencySet.Kind.allCases {
-            lines.append("")
-            lines += histogram(kind, latency[kind: kind])
+        // Each kind: a blank line, its title and its percentiles (3 rows) at least.
+        let kinds = LatencySet.Kind.allCases
+        var spare = max(0, height - lines.count - 3 * kinds.count)
+        var showBins = Set<LatencySet.Kind>()
+        for kind in [LatencySet.Kind.read, .send, .connect] {
+            let rows = LatencySummary.binRows(latency[kind: kind])
+            if rows > 0, rows <= spare {
+                showBins.insert(kind)
+                spare -= rows
+            }
         }
-        return lines.map(clip)
+        for kind in kinds {
+            guard lines.count + 3 <= height else { break }
+            lines.append("")
+            lines += histogram(kind, latency[kind: kind], bins: showBins.contains(kind))
+        }
+        return Array(lines.prefix(height)).map(clip)
     }
 
     private func progressBar(_ p: Progress) -> String {
@@ -75,11 +92,14 @@ public struct Dashboard: Sendable {
         return "[" + accent(String(repeating: "█", count: filled)) + String(repeating: "·", count: barWidth - filled) + "]" + label
     }
 
-    /// One latency histogram in the original's power-of-two view, with percentiles.
-    func histogram(_ kind: LatencySet.Kind, _ h: LatencyHistogram) -> [String] {
+    /// One latency histogram: its title and percentiles, then (with `bins`) the original's
+    /// power-of-two view.
+    func histogram(_ kind: LatencySet.Kind, _ h: LatencyHistogram, bins: Bool = true) -> [String] {
         let count = h.totalCount
-        return [bold("\(kind.rawValue.capitalized) latency") + dim("  \(count) samples")]
-            + (count == 0 ? [dim("  no samples yet")] : LatencySummary.view(h, width: width, bar: accent))
+        let head = bold("\(kind.rawValue.capitalized) latency") + dim("  \(count) samples")
+        guard count > 0 else { return [head, dim("  no samples yet")] }
+        let view = LatencySummary.view(h, width: width, bar: accent)
+        return [head] + (bins ? view : Array(view.prefix(1)))
     }
 
     private func pad(_ s: String, _ w: Int, right: Bool = false) -> String {

@@ -21,6 +21,9 @@ public final class Engine: Sendable {
 
     private struct RunState {
         var stopRequested = false
+        /// Who stopped the run before its timeline ended ("Ctrl-C", "SIGTERM", "q", …).
+        var stoppedBy: String?
+        var timelineCompleted = false
         var endPromise: EventLoopPromise<Void>?
     }
 
@@ -51,10 +54,12 @@ public final class Engine: Sendable {
     public static let snapshotInterval: TimeAmount = .milliseconds(500)
 
     /// Ends the run early but gracefully (Ctrl-C, SIGTERM, `q`): pending actions are dropped
-    /// and the end-of-run closing happens now. Safe from any thread, more than once.
-    public func stop() {
+    /// and the end-of-run closing happens now. Safe from any thread, more than once; the first
+    /// `reason` is the one the report gives (when the timeline had not ended yet).
+    public func stop(reason: String = "a stop request") {
         let promise = state.withLock { s -> EventLoopPromise<Void>? in
             s.stopRequested = true
+            if !s.timelineCompleted, s.stoppedBy == nil { s.stoppedBy = reason }
             let p = s.endPromise
             s.endPromise = nil
             return p
@@ -167,7 +172,10 @@ public final class Engine: Sendable {
         let shardFlush = lastActions.futureResult.flatMap { _ in
             EventLoopFuture.andAllComplete(shards.map { s in s.loop.submit {} }, on: control)
         }
-        shardFlush.whenComplete { _ in endPromise.succeed(()) }
+        shardFlush.whenSuccess {
+            self.state.withLock { s in if s.stoppedBy == nil { s.timelineCompleted = true } }
+            endPromise.succeed(())
+        }
 
         try? await endPromise.futureResult.get()
         state.withLock { $0.endPromise = nil }
@@ -190,9 +198,11 @@ public final class Engine: Sendable {
         let stopped = control.makePromise(of: Void.self)
         ticker.cancel(promise: stopped)
         try? await stopped.futureResult.get()
-        let final = try await control.flatSubmit {
+        var final = try await control.flatSubmit {
             (chain.value ?? control.makeSucceededVoidFuture()).recover { _ in () }.flatMap { self.publish(shards, on: control) }
         }.get()
+        final.plannedDuration = Double(plan.duration) / 1e9
+        final.stoppedEarlyBy = state.withLock { $0.timelineCompleted ? nil : ($0.stoppedBy ?? "a stop request") }
         return final
     }
 

@@ -122,6 +122,13 @@ public struct LatencySummary: Sendable, Equatable {
         return "< " + Figures.micros(binBounds[i])
     }
 
+    /// Rows the power-of-two view of `h` takes (first to last bin with samples; 0 when empty).
+    public static func binRows(_ h: Histogram<UInt64>) -> Int {
+        let b = bins(h)
+        guard let first = b.firstIndex(where: { $0 > 0 }), let last = b.lastIndex(where: { $0 > 0 }) else { return 0 }
+        return last - first + 1
+    }
+
     /// Counts per power-of-two bin (`binBounds.count + 1` bins).
     public static func bins(_ h: Histogram<UInt64>) -> [UInt64] {
         var out: [UInt64] = []
@@ -141,7 +148,11 @@ extension LatencySummary {
     public static func view(_ h: LatencyHistogram, width: Int, indent: String = "  ",
                             bar: (String) -> String = { $0 }) -> [String] {
         let s = LatencySummary(h)
-        var out = [indent + "p50 \(Figures.micros(s.p50))  p90 \(Figures.micros(s.p90))  p99 \(Figures.micros(s.p99))  p99.9 \(Figures.micros(s.p999))  max \(Figures.micros(s.max))"]
+        let figures = [("p50", s.p50), ("p90", s.p90), ("p99", s.p99), ("p99.9", s.p999), ("p99.99", s.p9999), ("max", s.max)]
+            .map { "\($0.0) \(Figures.micros($0.1))" }
+        var line = indent + figures.joined(separator: "  ")
+        if line.count > width { line = indent + figures.joined(separator: " ") }  // narrow terminals
+        var out = [line]
         let bins = Self.bins(h)
         let peak = Swift.max(1, bins.max() ?? 1)
         let barWidth = Swift.max(10, width - 30)

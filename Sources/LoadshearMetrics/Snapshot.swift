@@ -19,6 +19,10 @@ public struct Snapshot: Sendable {
     public var latency = LatencySet()
     /// Latency samples since the previous snapshot.
     public var latencyIncrement = LatencySet()
+    /// Final snapshot only: who stopped the run before its timeline ended (nil: it ran to
+    /// the end), and how long the timeline was planned to take, in seconds.
+    public var stoppedEarlyBy: String?
+    public var plannedDuration: Double?
     /// Handler failures by kind over the whole run (a fixed set of kinds; zero kinds left out).
     public var handlerFailuresByKind: [String: Int] { byName(ShardCounters.handlerFailureKinds) }
 

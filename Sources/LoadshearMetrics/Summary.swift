@@ -16,6 +16,10 @@ public struct Summary: Sendable {
         func rate(_ v: Int) -> String { Figures.count(Double(v) / secs) + "/s" }
         func byteRate(_ v: Int) -> String { Figures.bytes(Double(v) / secs) + "/s" }
         var out = "Summary\n"
+        if let by = snapshot.stoppedEarlyBy {
+            let planned = snapshot.plannedDuration.map { " of \(Figures.fixed($0, 3)) s planned" } ?? ""
+            out = "Summary (incomplete: stopped by \(by) after \(Figures.fixed(secs, 3)) s\(planned))\n"
+        }
         out += "  duration      \(Figures.fixed(secs, 3)) s, \(sessions) sessions on \(shardCount) shard\(shardCount == 1 ? "" : "s")\n"
         out += "  sent          \(t[.bytesSent]) bytes (\(byteRate(t[.bytesSent]))), \(t[.packetsSent]) packets (\(rate(t[.packetsSent])))\n"
         if t[.bytesUnconfirmed] > 0 {
@@ -84,9 +88,13 @@ public struct Summary: Sendable {
         return "no session connected (\(list(s.connectFailuresByReason)))"
     }
 
-    /// One line for non-TTY progress: elapsed, rates, connections.
-    public static func line(_ s: Snapshot) -> String {
+    /// One line for non-TTY progress: elapsed, rates since `since` (the snapshot of the
+    /// previous line; the start when nil), connections.
+    public static func line(_ s: Snapshot, since: Snapshot? = nil) -> String {
         let t = s.totals
-        return "[\(Figures.fixed(s.elapsed, 1))s] sent \(Figures.bytes(s.rate(.bytesSent)))/s \(Figures.count(s.rate(.packetsSent))) pkt/s | read \(Figures.bytes(s.rate(.bytesRead)))/s \(Figures.count(s.rate(.framesRead))) frames/s | conn \(t[.connectionsActive]) active, \(t[.connectionsFailed]) failed"
+        let delta = t - (since?.totals ?? CounterValues())
+        let secs = max(1e-9, s.elapsed - (since?.elapsed ?? 0))
+        func rate(_ c: ShardCounters.Counter) -> Double { Double(delta[c]) / secs }
+        return "[\(Figures.fixed(s.elapsed, 1))s] sent \(Figures.bytes(rate(.bytesSent)))/s \(Figures.count(rate(.packetsSent))) pkt/s | read \(Figures.bytes(rate(.bytesRead)))/s \(Figures.count(rate(.framesRead))) frames/s | conn \(t[.connectionsActive]) active, \(t[.connectionsFailed]) failed"
     }
 }

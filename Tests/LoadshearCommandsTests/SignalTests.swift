@@ -31,11 +31,15 @@ func connectScript(_ ws: Workspace, port: Int, sessions: Int = 2, duration: Stri
         // The per-second line shows the sessions are connected (the listener's backlog holds them).
         #expect(await p.stderr(contains: "conn 2 active"))
         kill(p.pid, signal)
-        #expect(await p.exit() == 0)
-        #expect(p.stdout.contains("Summary"))
+        #expect(await p.exit() == 0, "an interrupted run still exits 0")
+        let name = [SIGINT: "Ctrl-C", SIGTERM: "SIGTERM", SIGHUP: "SIGHUP"][signal]!
+        #expect(p.stdout.contains("Summary (incomplete: stopped by \(name) after"), "\(p.stdout)")
         #expect(p.stdout.contains("2 attempted, 2 connected, 0 failed"))
         let report = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: ws.path("r.json")))) as? [String: Any]
         #expect((report?["totals"] as? [String: Int])?["closedByUs"] == 2)
+        #expect(report?["completed"] as? Bool == false)
+        #expect(report?["stoppedBy"] as? String == name)
+        #expect(report?["plannedDurationSeconds"] as? Double == 3600.001)
     }
 
     @Test func secondCtrlCExits130AtOnce() async throws {
@@ -69,19 +73,73 @@ func connectScript(_ ws: Workspace, port: Int, sessions: Int = 2, duration: Stri
         _ = listener
     }
 
-    @Test func jsonIntervalWritesOneLinePerSnapshot() async throws {
+    /// One line per snapshot and a closing one: the increments sum to the report's totals.
+    @Test(arguments: ["1200ms", "100ms"])
+    func jsonIntervalLinesSumToTheReport(_ duration: String) async throws {
         let ws = Workspace()
         let listener = StallingListener()
-        let path = connectScript(ws, port: listener.port, sessions: 1, duration: "1200ms")
+        let path = connectScript(ws, port: listener.port, sessions: 3, duration: duration)
         let out = ws.path("snap.ndjson")
         ws.write("snap.ndjson", Array("an older run's line\n".utf8))
-        let r = try await BinaryRunner.run([path, "--quiet", "--json-interval", out])
+        let r = try await BinaryRunner.run([path, "--quiet", "--json-interval", out, "--json", ws.path("r.json")])
         #expect(r.status == 0, "\(r.stderr)")
         let lines = try String(contentsOfFile: out, encoding: .utf8).split(separator: "\n")
-        #expect(lines.count >= 2)
+        #expect(lines.count >= (duration == "1200ms" ? 3 : 1))
+        var sums: [String: Int] = [:]
+        var finals = 0
         for l in lines {
             let o = try JSONSerialization.jsonObject(with: Data(l.utf8)) as? [String: Any]
             #expect(o?["elapsedSeconds"] != nil && o?["totals"] != nil && o?["latencyMicroseconds"] != nil)
+            if o?["final"] as? Bool == true { finals += 1 }
+            for (k, v) in (o?["increment"] as? [String: Int]) ?? [:] { sums[k, default: 0] += v }
         }
+        #expect(finals == 1)
+        #expect(lines.last.map { $0.contains("\"final\":true") } == true)
+        let report = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: ws.path("r.json")))) as? [String: Any]
+        let totals = report?["totals"] as? [String: Int] ?? [:]
+        #expect(!totals.isEmpty)
+        for (k, v) in totals where k != "connectionsActive" {
+            #expect(sums[k, default: 0] == v, "\(k): lines sum to \(sums[k, default: 0]), report \(v)")
+        }
+        #expect(report?["completed"] as? Bool == true)
+    }
+
+    /// `--json-interval -` keeps stdout pure NDJSON.
+    @Test func jsonIntervalOnStdoutIsPureNDJSON() async throws {
+        let ws = Workspace()
+        let listener = StallingListener()
+        let path = connectScript(ws, port: listener.port, sessions: 1, duration: "600ms")
+        let r = try await BinaryRunner.run([path, "--no-tui", "--json-interval", "-"])
+        #expect(r.status == 0, "\(r.stderr)")
+        let lines = r.stdout.split(separator: "\n")
+        #expect(lines.count >= 2)
+        for l in lines { #expect((try? JSONSerialization.jsonObject(with: Data(l.utf8))) != nil, "not JSON: \(l)") }
+    }
+}
+
+extension SignalTests {
+    /// The once-a-second line covers the whole second, not only its last 500 ms: packets
+    /// sent early in the first second show in the first line.
+    @Test func perSecondLinesCoverTheWholeSecond() async throws {
+        let ws = Workspace()
+        let listener = StallingListener()
+        let path = ws.script("""
+            SETTINGS s {
+                SESSION = "TCP"
+                PORT = \(listener.port)
+                ENDPOINTS { 127.0.0.1 }
+                PACKETS { p : "p.bin" }
+            }
+            ORCHESTRATOR s {
+                CREATE 2 OFFSET 0ms
+                CONNECT 0:2 OFFSET 1ms
+                SEND 0:2 p COPIES 100 OFFSET 50ms
+                DISCONNECT 0:2 OFFSET 1500ms
+            }
+            """, files: ["p.bin": [UInt8](repeating: 1, count: 100)])
+        let r = try await BinaryRunner.run([path, "--no-tui"])
+        #expect(r.status == 0, "\(r.stderr)")
+        let first = r.stderr.split(separator: "\n").first { $0.hasPrefix("[1.") }
+        #expect(first != nil && !first!.contains("sent 0 B/s"), "\(r.stderr)")
     }
 }

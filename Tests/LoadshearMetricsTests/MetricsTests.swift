@@ -78,6 +78,17 @@ import Testing
         return s
     }
 
+    /// A snapshot with samples in every latency kind, as a run in full swing has.
+    func busySnapshot() -> Snapshot {
+        var s = snapshot()
+        let r = LatencyRecorder()
+        for us in [40, 90, 150, 300, 700, 1500, 3000, 9000, 20_000, 70_000] as [UInt64] {
+            for kind in LatencySet.Kind.allCases { r.record(kind, nanoseconds: us * 1000) }
+        }
+        s.latency = r.take()
+        return s
+    }
+
     @Test func totalsFrameAtFixedWidth() {
         let d = Dashboard(width: 72, color: false, title: "demo.ldsh")
         let lines = d.render(snapshot(), progress: .init(elapsed: 1, planned: 4, action: "FLOOD 0:10 (line 9)"), mode: .totals)
@@ -91,13 +102,13 @@ import Testing
               responses 0   handler calls 0 (0 traps)
             Connections
               active 9   attempted 10   connected 9   failed 1
-              closed by server 0 (resets 0)   protocol errors 0
+              closed: by us 0   by server 0   resets 0   errors 0   protocol 0
 
             Connect latency  0 samples
               no samples yet
 
             Send latency  4 samples
-              p50 100 µs  p90 5 ms  p99 5 ms  p99.9 5 ms  max 5.00 ms
+              p50 100 µs  p90 5 ms  p99 5 ms  p99.9 5 ms  p99.99 5 ms  max 5.00 ms
               < 128 µs           2 ▇▇▇▇▇▇▇▇▇▇▇▇▇▇▇▇▇▇▇▇▇▇▇▇▇▇▇▇▇▇▇▇▇▇▇▇▇▇▇▇▇▇
               < 256 µs           1 ▇▇▇▇▇▇▇▇▇▇▇▇▇▇▇▇▇▇▇▇▇
               < 512 µs           0 
@@ -109,6 +120,37 @@ import Testing
             Read latency  0 samples
               no samples yet
             """)
+    }
+
+    /// At 80×24 the frame fits: header, progress and keys on top, every kind's percentiles,
+    /// bins only where rows remain.
+    @Test func eightyByTwentyFourFits() {
+        let d = Dashboard(width: 80, color: false, title: "a-long-script-name.ldsh")
+        let lines = d.render(busySnapshot(), progress: .init(elapsed: 12, planned: 60, action: "FLOOD 0:100 (line 14)"),
+                             mode: .totals, height: 24)
+        #expect(lines.count <= 24)
+        #expect(lines.allSatisfy { $0.count <= 80 })
+        #expect(lines[0].hasPrefix("loadshear a-long-script-name.ldsh  [totals]  ←/→ totals/increments  q stop"))
+        #expect(lines[1].hasPrefix("[") && lines[1].contains("12.0s / 60.0s"))
+        for kind in ["Connect", "Send", "Read"] {
+            let i = lines.firstIndex { $0.hasPrefix("\(kind) latency") }
+            #expect(i != nil, "\(kind) shown")
+            if let i { #expect(lines[i + 1].contains("p99.99")) }
+        }
+    }
+
+    /// A bigger terminal shows every kind's bins.
+    @Test func aBigTerminalUsesTheRoom() {
+        let d = Dashboard(width: 160, color: false, title: "demo.ldsh")
+        let small = d.render(busySnapshot(), progress: .init(elapsed: 1, planned: 4, action: "SEND"), mode: .totals, height: 24)
+        let big = d.render(busySnapshot(), progress: .init(elapsed: 1, planned: 4, action: "SEND"), mode: .totals, height: 48)
+        let huge = d.render(busySnapshot(), progress: .init(elapsed: 1, planned: 4, action: "SEND"), mode: .totals, height: 60)
+        func binRows(_ lines: [String]) -> Int { lines.filter { $0.hasPrefix("  < ") }.count }
+        #expect(big.count <= 48 && big.count > small.count)
+        #expect(binRows(small) < binRows(big) && binRows(big) < binRows(huge))
+        #expect(binRows(big) == 2 * 12, "read and send get their 12 bins; connect only percentiles")
+        #expect(binRows(huge) == 3 * 12, "every bin of every kind")
+        #expect(big.allSatisfy { $0.count <= 160 })
     }
 
     @Test func incrementsFrameShowsRates() {

@@ -21,8 +21,8 @@ package struct TargetCommand: AsyncParsableCommand {
     @Argument(help: "sink, echo or broadcast")
     var kind: TargetKind
 
-    @Option(help: "Port on 127.0.0.1 (0 picks a free one).")
-    var port: Int = 55555
+    @Option(help: "Port on 127.0.0.1 (0 picks a free one; the default is below the ephemeral range, 32768 up).")
+    var port: Int = 7555
 
     @Option(help: "broadcast: header size in bytes (at least 8).")
     var headerSize: Int = 8

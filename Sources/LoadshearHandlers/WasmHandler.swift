@@ -1,4 +1,5 @@
 import LoadshearScript
+import Synchronization
 // `Store.resourceLimiter` is SPI in WasmKit 0.4.2; it is the only way to cap guest memory.
 @_spi(Fuzzing) import WasmKit
 
@@ -15,7 +16,9 @@ public final class WasmHandler: MessageHandler {
     private let fuel: UInt64
     private let memoryLimit: Int
     private let log: @Sendable (String) -> Void
+    /// Kinds this instance has seen; `runLogged` says which any shard has logged (once a run).
     private var loggedKinds = Set<HandlerFailure>()
+    private let runLogged: LoggedKinds
     private var loggedReplaceFailure = false
     private var instance: Live
     /// Reused for every call: allocating a stack per call costs ~3%.
@@ -65,11 +68,12 @@ public final class WasmHandler: MessageHandler {
     }
 
     public init(module: Module, fuel: UInt64 = WasmContract.fuelPerCall,
-                memoryLimit: Int = SizeLiteral.defaultHandlerMemory,
+                memoryLimit: Int = SizeLiteral.defaultHandlerMemory, logged: LoggedKinds = LoggedKinds(),
                 log: @escaping @Sendable (String) -> Void) throws {
         self.module = module
         self.fuel = fuel
         self.memoryLimit = memoryLimit
+        self.runLogged = logged
         self.log = log
         let engine = WasmContract.makeEngine()
         self.engine = engine
@@ -129,8 +133,8 @@ public final class WasmHandler: MessageHandler {
     /// with a fresh instance, since a guest that trapped, handed out bad pointers or failed to
     /// allocate is in a state we cannot trust (its allocator may be half-updated).
     private func failed(_ kind: HandlerFailure) -> HandlerFailure {
-        if loggedKinds.insert(kind).inserted {
-            log("\(kind.explanation) (logged once per kind; counted, and the shard's instance replaced)")
+        if loggedKinds.insert(kind).inserted, runLogged.insert(kind) {
+            log("\(kind.explanation) (logged once per kind for the run; every one is counted, and the shard's instance replaced)")
         }
         replace()
         return kind
@@ -239,12 +243,26 @@ public final class WasmHandler: MessageHandler {
     }
 }
 
+/// The failure kinds already logged in a run, shared by the shards' handlers (each asks at
+/// most once per kind, so the lock is taken a handful of times in a run).
+public final class LoggedKinds: Sendable {
+    private let kinds = Mutex<Set<HandlerFailure>>([])
+
+    public init() {}
+
+    /// True the first time `kind` is inserted.
+    func insert(_ kind: HandlerFailure) -> Bool {
+        kinds.withLock { $0.insert(kind).inserted }
+    }
+}
+
 /// Builds a `WasmHandler` per shard from a module parsed once.
 public struct WasmHandlerFactory: HandlerFactory {
     public let module: Module
     public let fuel: UInt64
     public let memoryLimit: Int
     public let log: @Sendable (String) -> Void
+    private let logged = LoggedKinds()
 
     public init(bytes: [UInt8], fuel: UInt64 = WasmContract.fuelPerCall,
                 memoryLimit: Int = SizeLiteral.defaultHandlerMemory, log: @escaping @Sendable (String) -> Void) throws {
@@ -255,7 +273,7 @@ public struct WasmHandlerFactory: HandlerFactory {
     }
 
     public func makeHandler() throws -> MessageHandler {
-        try WasmHandler(module: module, fuel: fuel, memoryLimit: memoryLimit, log: log)
+        try WasmHandler(module: module, fuel: fuel, memoryLimit: memoryLimit, logged: logged, log: log)
     }
 
     /// The factory a plan calls for.

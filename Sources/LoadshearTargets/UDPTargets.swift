@@ -10,7 +10,9 @@ final class UDPTargetHandler: ChannelInboundHandler {
     let stats: TargetServer.Stats
     let options: TargetOptions
     let frame: ByteBuffer
+    /// Every peer that has sent a datagram (all kinds count them; broadcast pings them).
     private var peers: [SocketAddress] = []
+    private var known = Set<SocketAddress>()
     private var sentTo: [Int] = []
     private var timer: RepeatedTask?
 
@@ -58,19 +60,18 @@ final class UDPTargetHandler: ChannelInboundHandler {
         let n = envelope.data.readableBytes
         stats.bytesRead.wrappingAdd(n, ordering: .relaxed)
         stats.framesReceived.wrappingAdd(1, ordering: .relaxed)
+        if known.insert(envelope.remoteAddress).inserted {
+            peers.append(envelope.remoteAddress)
+            sentTo.append(0)
+            stats.connections.wrappingAdd(1, ordering: .relaxed)
+        }
         switch options.kind {
-        case .sink:
+        case .sink, .broadcast:
             break
         case .echo:
             stats.bytesWritten.wrappingAdd(n, ordering: .relaxed)
             stats.framesSent.wrappingAdd(1, ordering: .relaxed)
             context.write(data, promise: nil)
-        case .broadcast:
-            if !peers.contains(envelope.remoteAddress) {
-                peers.append(envelope.remoteAddress)
-                sentTo.append(0)
-                stats.connections.wrappingAdd(1, ordering: .relaxed)
-            }
         }
     }
 

@@ -50,9 +50,10 @@ func run(_ plan: Plan, configure: (inout EngineConfiguration) -> Void = { _ in }
 /// than any offset a test would pick.
 func run(_ plan: Plan, configure: (inout EngineConfiguration) -> Void = { _ in },
          log: @escaping @Sendable (String) -> Void = { _ in },
+         handlerLog: @escaping @Sendable (String) -> Void = { _ in },
          sourceLocation: Testing.SourceLocation = #_sourceLocation,
          until condition: (Watched<CounterValues>) async -> Bool) async throws -> Snapshot {
-    let factory = try WasmHandlerFactory.forPlan(plan) { _ in }
+    let factory = try WasmHandlerFactory.forPlan(plan, log: handlerLog)
     let engine = Engine(plan: plan, handlerFactory: factory, configuration: testConfiguration(configure), log: log)
     let totals = Watched(CounterValues())
     async let result = engine.run { s in totals.change { $0 = s.totals } }

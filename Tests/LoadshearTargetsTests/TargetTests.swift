@@ -77,3 +77,33 @@ final class TestClient: ChannelInboundHandler, Sendable {
         #expect(client.received.value.count == 7 * frame, "nothing after the count")
     }
 }
+
+extension TargetTests {
+    /// The UDP targets count their peers whatever their kind (the sink said 0).
+    @Test func udpTargetsCountTheirPeers() async throws {
+        var options = TargetOptions(kind: .echo)
+        options.udp = true
+        let target = try await TargetServer.start(options)
+        for _ in 0..<3 {
+            let echoed = Watched(0)
+            let channel = try await DatagramBootstrap(group: group)
+                .channelInitializer { ch in
+                    ch.eventLoop.makeCompletedFuture { try ch.pipeline.syncOperations.addHandler(EchoCounter(echoed)) }
+                }
+                .connect(host: "127.0.0.1", port: target.port).get()
+            try await channel.writeAndFlush(ByteBuffer(bytes: [1, 2, 3]))
+            #expect(await echoed.wait { $0 == 1 })
+            try await channel.close()
+        }
+        #expect(target.counts.connections == 3)
+        await target.stop()
+    }
+}
+
+/// Counts the datagrams that come back.
+final class EchoCounter: ChannelInboundHandler, Sendable {
+    typealias InboundIn = AddressedEnvelope<ByteBuffer>
+    let count: Watched<Int>
+    init(_ count: Watched<Int>) { self.count = count }
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) { count.change { $0 += 1 } }
+}

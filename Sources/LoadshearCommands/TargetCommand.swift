@@ -72,53 +72,13 @@ package struct TargetCommand: AsyncParsableCommand {
             throw ExitCode(1)
         }
         Console.out("loadshear target \(kind.rawValue)\(udp ? " (UDP)" : "") listening on 127.0.0.1:\(server.port)\n")
-        await StopSignal.wait(timeout: duration)
+        await StopSignals.wait(timeout: duration)
         await server.stop()
         let c = server.counts
         if udp {
             Console.out("loadshear target \(kind.rawValue) (UDP): datagrams received \(c.framesReceived), bytes read \(c.bytesRead), datagrams sent \(c.framesSent), bytes written \(c.bytesWritten), peers \(c.connections)\n")
         } else {
             Console.out("loadshear target \(kind.rawValue): \(c)\n")
-        }
-    }
-}
-
-/// Waits for SIGINT or SIGTERM (or a timeout).
-enum StopSignal {
-    static func wait(timeout: Double?) async {
-        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-            let queue = DispatchQueue(label: "loadshear.target.signals")
-            let once = Once(continuation)
-            var sources: [DispatchSourceSignal] = []
-            for sig in [SIGINT, SIGTERM] {
-                signal(sig, SIG_IGN)
-                let s = DispatchSource.makeSignalSource(signal: sig, queue: queue)
-                s.setEventHandler { once.fire() }
-                s.resume()
-                sources.append(s)
-            }
-            once.keep(sources)
-            if let timeout {
-                queue.asyncAfter(deadline: .now() + timeout) { once.fire() }
-            }
-        }
-    }
-
-    /// Resumes the continuation exactly once.
-    final class Once: @unchecked Sendable {
-        // @unchecked: used only on the serial signal queue.
-        private var continuation: CheckedContinuation<Void, Never>?
-        private var sources: [DispatchSourceSignal] = []
-
-        init(_ c: CheckedContinuation<Void, Never>) { continuation = c }
-
-        func keep(_ s: [DispatchSourceSignal]) { sources = s }
-
-        func fire() {
-            for s in sources { s.cancel() }
-            sources = []
-            continuation?.resume()
-            continuation = nil
         }
     }
 }

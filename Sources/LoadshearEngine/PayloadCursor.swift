@@ -1,3 +1,11 @@
+/// One entry of a session's payload list: `copies` payloads of one SEND.
+struct PayloadEntry: Sendable {
+    var send: Int
+    var packet: Int
+    var copies: Int
+    var patched: Bool
+}
+
 /// A session's place in its payload list. The list is fixed at plan time (the SENDs that
 /// name the session, in script order); SENDs release payloads from its front, FLOOD
 /// releases all of it, and FLOOD with REPEAT starts a new pass whenever one ends — until

@@ -5,14 +5,6 @@ import NIOCore
 import Glibc
 #endif
 
-/// One entry of a session's payload list: `copies` payloads of one SEND.
-struct PayloadEntry: Sendable {
-    var send: Int
-    var packet: Int
-    var copies: Int
-    var patched: Bool
-}
-
 /// Packet bytes prepared once per run and shared by every shard (a ByteBuffer that is never
 /// written to is safe to share). A small packet is also kept repeated back to back in one
 /// buffer (up to 64 KiB), so a run of copies goes out as one slice of it: one iovec for many

@@ -1,0 +1,60 @@
+import LoadshearScript
+import WasmKit
+
+/// Checks a module against the contract at plan time. Instantiation runs in a throwaway
+/// store with a fuel budget, so even a module whose start function loops is caught.
+public struct WasmModuleInspector: HandlerInspector {
+    public init() {}
+
+    public func inspect(_ bytes: [UInt8]) -> HandlerInspection {
+        let module: Module
+        do {
+            module = try parseWasm(bytes: bytes)
+        } catch {
+            return HandlerInspection(exports: [], hasHandleHeader: false,
+                                     problems: ["the handler is not a valid WebAssembly module: \(WasmContract.firstLine(error))"])
+        }
+        return inspect(module)
+    }
+
+    public func inspect(_ module: Module) -> HandlerInspection {
+        let exports = module.exports.map(\.name)
+        var problems: [String] = []
+        if let first = module.imports.first {
+            let more = module.imports.count > 1 ? " and \(module.imports.count - 1) more" : ""
+            problems.append("the module imports '\(first.module).\(first.name)'\(more); handlers get no imports (no WASI, no host functions)")
+            return HandlerInspection(exports: exports, hasHandleHeader: exports.contains("handle_header"), problems: problems)
+        }
+        let engine = WasmContract.makeEngine()
+        let store = Store(engine: engine)
+        store.fuel = Fuel(remaining: WasmContract.fuelPerCall * 10)
+        let instance: Instance
+        do {
+            instance = try module.instantiate(store: store)
+        } catch {
+            return HandlerInspection(exports: exports, hasHandleHeader: false,
+                                     problems: ["the module cannot be instantiated: \(WasmContract.firstLine(error))"])
+        }
+        let memory = instance.exports[memory: "memory"]
+        if memory == nil {
+            problems.append("the module must export its linear memory as 'memory'")
+        }
+        var hasHeader = false
+        for req in WasmContract.functions {
+            guard let f = instance.exports[function: req.name] else {
+                if req.required {
+                    problems.append("the module does not export '\(req.name)'; expected \(req.signature)")
+                }
+                continue
+            }
+            let t = f.type
+            if t.parameters != req.parameters || t.results != req.results {
+                problems.append("export '\(req.name)' has type \(WasmContract.spell(t)); expected \(req.signature)")
+            } else if req.name == "handle_header" {
+                hasHeader = true
+            }
+        }
+        return HandlerInspection(exports: exports, hasHandleHeader: hasHeader, problems: problems,
+                                 initialMemoryBytes: memory.map { Int($0.byteCount) })
+    }
+}

@@ -1,0 +1,35 @@
+/// One shard's latency recorder. Confined to the shard's loop: recording is a plain array
+/// increment — no lock, no allocation. The histograms are double-buffered: `take()` hands
+/// the filled set to the reader and records into the spare one; the reader clears the set
+/// it took (off the loop) and gives it back with `recycle(_:)`. Only when the reader has not
+/// given the last set back yet does `take()` allocate a fresh one.
+public final class LatencyRecorder {
+    private var current = LatencySet()
+    private var spare: LatencySet? = LatencySet()
+
+    public init() {}
+
+    @inline(__always)
+    public func record(_ kind: LatencySet.Kind, nanoseconds: UInt64) {
+        let us = Swift.min(Swift.max(nanoseconds / 1000, 1), LatencySet.highest)
+        switch kind {
+        case .connect: _ = current.connect.record(us)
+        case .send: _ = current.send.record(us)
+        case .read: _ = current.read.record(us)
+        }
+    }
+
+    /// The samples since the last `take()`; recording goes on into the spare set.
+    public func take() -> LatencySet {
+        let next = spare ?? LatencySet()
+        spare = nil
+        let out = current
+        current = next
+        return out
+    }
+
+    /// Gives back a set from `take()`, already cleared with `LatencySet.reset()`.
+    public func recycle(_ cleared: LatencySet) {
+        spare = cleared
+    }
+}

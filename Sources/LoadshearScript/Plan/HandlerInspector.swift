@@ -1,0 +1,22 @@
+/// Checks a plan's WASM handler module. `LoadshearScript` knows nothing of WebAssembly;
+/// the handlers module supplies an inspector so that `--dry-run` catches bad modules.
+public protocol HandlerInspector: Sendable {
+    func inspect(_ bytes: [UInt8]) -> HandlerInspection
+}
+
+/// What an inspector found in a module.
+public struct HandlerInspection: Sendable {
+    public var exports: [String]
+    public var hasHandleHeader: Bool
+    /// Contract violations, one sentence each ("export 'alloc' must be (i32) -> i32, found …").
+    public var problems: [String]
+    /// The size of the module's exported memory when instantiated, when known.
+    public var initialMemoryBytes: Int?
+
+    public init(exports: [String], hasHandleHeader: Bool, problems: [String], initialMemoryBytes: Int? = nil) {
+        self.exports = exports
+        self.hasHandleHeader = hasHandleHeader
+        self.problems = problems
+        self.initialMemoryBytes = initialMemoryBytes
+    }
+}

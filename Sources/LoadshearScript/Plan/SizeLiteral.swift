@@ -1,0 +1,40 @@
+/// (ext) Sizes in scripts: a whole number of bytes, optionally with a unit — `KiB`, `MiB`,
+/// `GiB` (powers of 1024) or `kB`, `MB`, `GB` (powers of 1000).
+public enum SizeLiteral {
+    public static let units: [(String, Int)] = [
+        ("B", 1), ("KiB", 1 << 10), ("MiB", 1 << 20), ("GiB", 1 << 30), ("kB", 1_000), ("KB", 1_000),
+        ("MB", 1_000_000), ("GB", 1_000_000_000),
+    ]
+    public static let unitList = "B, KiB, MiB, GiB, kB, MB or GB"
+    /// One WebAssembly page, and the most a 32-bit module can address.
+    public static let wasmPage = 65_536
+    public static let wasmMaxMemory = 1 << 32
+    /// `HANDLER_MEMORY` when the script does not set it.
+    public static let defaultHandlerMemory = 64 << 20
+
+    public enum ParseError: Error, Equatable {
+        case badUnit(String)
+        case malformed
+        case tooLarge
+    }
+
+    public static func parse(_ text: String) -> Result<Int, ParseError> {
+        let digits = text.prefix { $0.isASCII && $0.isNumber }
+        guard !digits.isEmpty else { return .failure(.malformed) }
+        let unit = String(text.dropFirst(digits.count))
+        guard let scale = unit.isEmpty ? 1 : units.first(where: { $0.0 == unit })?.1 else {
+            return .failure(unit.contains(where: { $0.isNumber || $0 == "." }) ? .malformed : .badUnit(unit))
+        }
+        guard let n = Int(digits) else { return .failure(.tooLarge) }
+        let (v, overflow) = n.multipliedReportingOverflow(by: scale)
+        return overflow ? .failure(.tooLarge) : .success(v)
+    }
+
+    /// `64 MiB`, `100000 bytes`.
+    public static func describe(_ bytes: Int) -> String {
+        for (name, scale) in [("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)] where bytes >= scale && bytes % scale == 0 {
+            return "\(bytes / scale) \(name)"
+        }
+        return "\(bytes) bytes"
+    }
+}

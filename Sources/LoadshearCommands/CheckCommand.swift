@@ -53,7 +53,7 @@ package struct CheckCommand: ParsableCommand {
         case .success(let b): bytes = b
         case .failure(let why):
             Console.error("loadshear check: error: cannot read \(module): \(why.reason)\n")
-            throw ExitCode(2)
+            throw ExitCode.invalidScript
         }
         let inspection = WasmModuleInspector().inspect(bytes)
         print("module   \(module) (\(bytes.count) bytes)")
@@ -69,7 +69,7 @@ package struct CheckCommand: ParsableCommand {
         guard inspection.problems.isEmpty else {
             for p in inspection.problems { Console.error("\(module): error: \(p)\n") }
             print("contract not met")
-            throw ExitCode(2)
+            throw ExitCode.invalidScript
         }
         print("contract met")
 
@@ -100,7 +100,7 @@ package struct CheckCommand: ParsableCommand {
             case .success(let b): return b
             case .failure(let why):
                 Console.error("loadshear check: error: cannot read \(packet): \(why.reason)\n")
-                throw ExitCode(2)
+                throw ExitCode.invalidScript
             }
         }
         if let hex, let bytes = Self.hexBytes(hex) { return bytes }

@@ -14,6 +14,19 @@ struct JSONReport: Encodable {
         var sessions: Int
         var handler: String
         var endpoints: [String]
+
+        /// The report's field names, spelled out: renaming a property must not rename a field.
+        enum CodingKeys: String, CodingKey {
+            case script = "script"
+            case name = "name"
+            case session = "session"
+            case port = "port"
+            case read = "read"
+            case shards = "shards"
+            case sessions = "sessions"
+            case handler = "handler"
+            case endpoints = "endpoints"
+        }
     }
 
     struct ActionPart: Encodable {
@@ -21,6 +34,13 @@ struct JSONReport: Encodable {
         var sessions: [Int]
         var atNanoseconds: Int64
         var line: Int
+
+        enum CodingKeys: String, CodingKey {
+            case action = "action"
+            case sessions = "sessions"
+            case atNanoseconds = "atNanoseconds"
+            case line = "line"
+        }
     }
 
     /// Percentiles (µs) and the full histogram of one latency kind. `histogram` lists
@@ -42,6 +62,23 @@ struct JSONReport: Encodable {
         struct Bin: Encodable {
             var below: String
             var count: UInt64
+
+            enum CodingKeys: String, CodingKey {
+                case below = "below"
+                case count = "count"
+            }
+        }
+
+        enum CodingKeys: String, CodingKey {
+            case samples = "samples"
+            case p50 = "p50"
+            case p90 = "p90"
+            case p99 = "p99"
+            case p999 = "p999"
+            case p9999 = "p9999"
+            case max = "max"
+            case powerOfTwoBins = "powerOfTwoBins"
+            case histogram = "histogram"
         }
 
         init(_ h: LatencyHistogram) {
@@ -70,6 +107,15 @@ struct JSONReport: Encodable {
     var connectFailuresByReason: [String: Int]
     var protocolErrorsByReason: [String: Int]
     var peakRSSBytes: Int?
+
+    enum CodingKeys: String, CodingKey {
+        case version = "version", settings = "settings", timeline = "timeline", durationSeconds = "durationSeconds"
+        case completed = "completed", stoppedBy = "stoppedBy", plannedDurationSeconds = "plannedDurationSeconds"
+        case totals = "totals", shards = "shards", latencyMicroseconds = "latencyMicroseconds"
+        case connectPhaseSeconds = "connectPhaseSeconds", handlerFailuresByKind = "handlerFailuresByKind"
+        case connectFailuresByReason = "connectFailuresByReason", protocolErrorsByReason = "protocolErrorsByReason"
+        case peakRSSBytes = "peakRSSBytes"
+    }
 
     init(plan: Plan, snapshot: Snapshot) {
         var handler = "NOP"
@@ -108,6 +154,15 @@ struct JSONReport: Encodable {
         var totals: [String: Int]
         var increment: [String: Int]
         var latencyMicroseconds: [String: LatencyPart]
+
+        enum CodingKeys: String, CodingKey {
+            case final = "final"
+            case elapsedSeconds = "elapsedSeconds"
+            case intervalSeconds = "intervalSeconds"
+            case totals = "totals"
+            case increment = "increment"
+            case latencyMicroseconds = "latencyMicroseconds"
+        }
     }
 
     static func snapshotLine(_ s: Snapshot) throws -> Data {
@@ -126,7 +181,7 @@ struct JSONReport: Encodable {
 
     static func dictionary(_ v: CounterValues) -> [String: Int] {
         var d: [String: Int] = [:]
-        for c in ShardCounters.Counter.allCases { d[String(describing: c)] = v[c] }
+        for c in ShardCounters.Counter.allCases { d[c.name] = v[c] }
         return d
     }
 

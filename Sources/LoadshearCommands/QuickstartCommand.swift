@@ -67,7 +67,7 @@ package struct QuickstartCommand: AsyncParsableCommand {
             target = try await TargetServer.start(options)
         } catch {
             Console.error("loadshear quickstart: cannot start the built-in target: \(error)\n")
-            throw ExitCode(1)
+            throw ExitCode.runtimeFailure
         }
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("loadshear-quickstart-\(getpid())")
         try? FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
@@ -94,6 +94,6 @@ package struct QuickstartCommand: AsyncParsableCommand {
         await target.stop()
         let c = target.counts
         Console.out("  target        \(c.bytesRead) bytes received over \(c.connections) connections; \(c.framesSent) heartbeats sent, \(c.pongsReceived) pongs received, \(c.framesReceived - c.pongsReceived) data frames received\n")
-        if code != 0 { throw ExitCode(code) }
+        if code != .success { throw code }
     }
 }

@@ -1,3 +1,4 @@
+import ArgumentParser
 import Foundation
 import LoadshearScript
 
@@ -8,7 +9,7 @@ enum ResponsibleUse {
     }
 
     /// Nil when the run may go ahead; otherwise the exit code (3).
-    static func check(plan: Plan, acknowledged: Bool) -> Int32? {
+    static func check(plan: Plan, acknowledged: Bool) -> ExitCode? {
         let addresses = plan.addresses
         if acknowledged || addresses.allSatisfy({ isLoopback($0.ip) }) { return nil }
         var notice = "Loadshear is about to load these endpoints:\n"
@@ -18,12 +19,12 @@ enum ResponsibleUse {
         notice += "Only load systems you own or are authorised to test.\n"
         guard Console.stdinIsTTY else {
             Console.error(notice + "loadshear: refusing to run without confirmation: stdin is not a terminal; pass --acknowledge to confirm\n")
-            return 3
+            return .notAcknowledged
         }
         Console.error(notice + "Type 'yes' to confirm you are authorised: ")
         let answer = readLine()?.trimmingCharacters(in: .whitespaces).lowercased()
         if answer == "yes" || answer == "y" { return nil }
         Console.error("loadshear: not confirmed; nothing was run\n")
-        return 3
+        return .notAcknowledged
     }
 }

@@ -80,7 +80,7 @@ package struct RunCommand: AsyncParsableCommand {
         }
         let code = await RunSession(plan: plan, acknowledge: acknowledge, quiet: quiet, json: json, noTUI: noTui,
                                     jsonInterval: jsonInterval).execute()
-        if code != 0 { throw ExitCode(code) }
+        if code != .success { throw code }
     }
 }
 
@@ -93,7 +93,7 @@ package enum Planning {
         case .failure(let why):
             // Not a problem inside the script: no line to show, no caret.
             Console.error("loadshear: error: cannot read \(path): \(why.reason)\n")
-            throw ExitCode(2)
+            throw ExitCode.invalidScript
         }
         let (plan, diagnostics) = PlanBuilder.build(file, options: options)
         let renderer = DiagnosticRenderer(useColor: Console.stderrIsTTY && Console.colorAllowed)
@@ -105,7 +105,7 @@ package enum Planning {
             let n = diagnostics.errorCount
             let count = diagnostics.stopped ? "at least \(n) errors" : "\(n) error\(n == 1 ? "" : "s")"
             Console.error("\(count) in \(path); nothing was run\n")
-            throw ExitCode(2)
+            throw ExitCode.invalidScript
         }
         return plan
     }

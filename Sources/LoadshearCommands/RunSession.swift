@@ -1,3 +1,4 @@
+import ArgumentParser
 import Dispatch
 import Foundation
 import LoadshearEngine
@@ -16,8 +17,8 @@ struct RunSession {
     var jsonInterval: String? = nil
     var configuration = EngineConfiguration()
 
-    /// Exit code as `cli.md` lists them.
-    func execute() async -> Int32 {
+    /// The exit code, as the README and `--help` list them.
+    func execute() async -> ExitCode {
         if let refusal = ResponsibleUse.check(plan: plan, acknowledged: acknowledge) {
             return refusal
         }
@@ -29,7 +30,7 @@ struct RunSession {
             stream = try jsonInterval.map { try ReportFile.open($0, what: "the snapshot stream") }
         } catch {
             Console.error("loadshear: error: \(error)\n")
-            return 1
+            return .runtimeFailure
         }
         defer {
             report?.close()
@@ -40,7 +41,7 @@ struct RunSession {
             factory = try WasmHandlerFactory.forPlan(plan) { Console.log("loadshear: \($0)\n") }
         } catch {
             Console.error("loadshear: cannot load the handler: \(error)\n")
-            return 1
+            return .runtimeFailure
         }
         let engine = Engine(plan: plan, handlerFactory: factory, configuration: configuration) {
             Console.log("loadshear: \($0)\n")
@@ -50,7 +51,7 @@ struct RunSession {
                 Console.error("\nloadshear: stopping on \(StopSignals.name(signal)) (\(StopSignals.name(signal)) again to quit at once)\n")
                 engine.stop(reason: StopSignals.name(signal))
             } else {
-                exit(128 + signal)
+                exit(ExitCode.interrupted(by: signal).rawValue)
             }
         }
         defer { signals.cancel() }
@@ -65,7 +66,7 @@ struct RunSession {
             output.finish()
             Console.flushLogs()
             Console.error("loadshear: error: \(error)\n")
-            return 1
+            return .runtimeFailure
         }
         output.finish(final: final)
         Console.flushLogs()
@@ -75,18 +76,18 @@ struct RunSession {
             do {
                 guard try JSONReport(plan: plan, snapshot: final).write(to: report) else {
                     Console.error("loadshear: error: could not write the JSON report to \(report.path)\n")
-                    return 1
+                    return .runtimeFailure
                 }
             } catch {
                 Console.error("loadshear: error: could not encode the JSON report: \(error)\n")
-                return 1
+                return .runtimeFailure
             }
         }
         if let why = Summary.nothingConnected(final) {
             Console.error("loadshear: error: \(why)\n")
-            return 1
+            return .runtimeFailure
         }
-        return 0
+        return .success
     }
 
     static func seconds(_ ns: Nanoseconds) -> String {

@@ -63,13 +63,13 @@ package struct TargetCommand: AsyncParsableCommand {
             server = try await TargetServer.start(options)
         } catch let e as IOError where e.errnoCode == EADDRINUSE {
             Console.error("loadshear target: error: port \(port) on 127.0.0.1 is in use; try --port 0 for a free one\n")
-            throw ExitCode(1)
+            throw ExitCode.runtimeFailure
         } catch let e as IOError where e.errnoCode == EACCES {
             Console.error("loadshear target: error: not allowed to listen on port \(port) (ports below 1024 need privileges); try --port 0\n")
-            throw ExitCode(1)
+            throw ExitCode.runtimeFailure
         } catch {
             Console.error("loadshear target: error: cannot listen on 127.0.0.1:\(port): \(error)\n")
-            throw ExitCode(1)
+            throw ExitCode.runtimeFailure
         }
         Console.out("loadshear target \(kind.rawValue)\(udp ? " (UDP)" : "") listening on 127.0.0.1:\(server.port)\n")
         await StopSignals.wait(timeout: duration)

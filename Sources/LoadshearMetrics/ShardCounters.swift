@@ -40,6 +40,54 @@ public final class ShardCounters: Sendable {
         case datagramsTruncated
         /// Datagrams over BODYMAX: dropped, the session goes on.
         case oversizedDatagrams
+
+        /// The counter's name in the JSON report and the NDJSON lines. Spelled out, not derived
+        /// from the case name, because the report format promises these names stay.
+        public var name: String {
+            switch self {
+            case .bytesSent: "bytesSent"
+            case .bytesRead: "bytesRead"
+            case .packetsSent: "packetsSent"
+            case .framesRead: "framesRead"
+            case .responsesSent: "responsesSent"
+            case .bytesUnconfirmed: "bytesUnconfirmed"
+            case .connectionsAttempted: "connectionsAttempted"
+            case .connectionsSucceeded: "connectionsSucceeded"
+            case .connectionsFailed: "connectionsFailed"
+            case .connectionsCancelled: "connectionsCancelled"
+            case .connectionsActive: "connectionsActive"
+            case .connectRefused: "connectRefused"
+            case .connectTimedOut: "connectTimedOut"
+            case .connectUnreachable: "connectUnreachable"
+            case .connectTooManyFiles: "connectTooManyFiles"
+            case .connectNoAddress: "connectNoAddress"
+            case .connectOtherError: "connectOtherError"
+            case .closedByUs: "closedByUs"
+            case .closedByPeer: "closedByPeer"
+            case .resets: "resets"
+            case .localErrors: "localErrors"
+            case .protocolErrors: "protocolErrors"
+            case .bodyTooLarge: "bodyTooLarge"
+            case .headerUnreadable: "headerUnreadable"
+            case .finsReceived: "finsReceived"
+            case .readPauses: "readPauses"
+            case .handlerCalls: "handlerCalls"
+            case .handlerReplies: "handlerReplies"
+            case .handlerEmpty: "handlerEmpty"
+            case .handlerTraps: "handlerTraps"
+            case .trapUnreachable: "trapUnreachable"
+            case .trapOutOfBounds: "trapOutOfBounds"
+            case .trapOutOfFuel: "trapOutOfFuel"
+            case .trapStackExhausted: "trapStackExhausted"
+            case .trapOther: "trapOther"
+            case .handlerBadPointers: "handlerBadPointers"
+            case .handlerAllocFailures: "handlerAllocFailures"
+            case .handlerMemoryDenied: "handlerMemoryDenied"
+            case .icmpErrors: "icmpErrors"
+            case .datagramsTruncated: "datagramsTruncated"
+            case .oversizedDatagrams: "oversizedDatagrams"
+            }
+        }
     }
 
     /// Connect failures by reason: the counter and the name the summary and the report use.

@@ -2,8 +2,8 @@ import LoadshearMetrics
 
 /// Renders the live dashboard from a snapshot: a pure function of its inputs, so frames can
 /// be compared as text in tests. The terminal handling lives with the command.
-public struct Dashboard: Sendable {
-    public enum Mode: Sendable {
+package struct Dashboard: Sendable {
+    package enum Mode: Sendable {
         /// Totals since the start of the run.
         case totals
         /// What happened in the last 500 ms interval (rates per second).
@@ -11,23 +11,23 @@ public struct Dashboard: Sendable {
     }
 
     /// Where the run is on its timeline.
-    public struct Progress: Sendable {
-        public var elapsed: Double
-        public var planned: Double
-        public var action: String
+    package struct Progress: Sendable {
+        package var elapsed: Double
+        package var planned: Double
+        package var action: String
 
-        public init(elapsed: Double, planned: Double, action: String) {
+        package init(elapsed: Double, planned: Double, action: String) {
             self.elapsed = elapsed
             self.planned = planned
             self.action = action
         }
     }
 
-    public var width: Int
-    public var color: Bool
-    public var title: String
+    package var width: Int
+    package var color: Bool
+    package var title: String
 
-    public init(width: Int, color: Bool, title: String) {
+    package init(width: Int, color: Bool, title: String) {
         self.width = max(40, width)
         self.color = color
         self.title = title
@@ -42,7 +42,7 @@ public struct Dashboard: Sendable {
     /// each latency kind gets its percentiles, and the power-of-two bins go to the kinds with
     /// samples as far as the rows allow (read, then send, then connect), so a bigger
     /// terminal shows more.
-    public func render(_ s: Snapshot, progress: Progress, mode: Mode, height: Int = Int.max) -> [String] {
+    package func render(_ s: Snapshot, progress: Progress, mode: Mode, height: Int = Int.max) -> [String] {
         var lines: [String] = []
         let modeName = mode == .totals ? "totals" : "last 500 ms"
         lines.append(bold("loadshear") + " " + title + "  " + dim("[\(modeName)]  ←/→ totals/increments  q stop"))

@@ -9,9 +9,9 @@ import Synchronization
 /// Runs a plan: SHARDS event loops, sessions confined to their shard, and the orchestrator
 /// firing every action at its absolute time. Snapshots are merged on an event loop of
 /// their own, so the shards only hand over their latency samples (a swap) every 500 ms.
-public final class Engine: Sendable {
-    public let plan: Plan
-    public let counters: [ShardCounters]
+package final class Engine: Sendable {
+    package let plan: Plan
+    package let counters: [ShardCounters]
     private let config: EngineConfiguration
     private let handlerFactory: any HandlerFactory
     private let state = Mutex(RunState())
@@ -32,7 +32,7 @@ public final class Engine: Sendable {
 
     /// `log` gets one line for the first failure of each kind; it is called on the event
     /// loops and must not block.
-    public init(plan: Plan, handlerFactory: any HandlerFactory = NOPHandlerFactory(),
+    package init(plan: Plan, handlerFactory: any HandlerFactory = NOPHandlerFactory(),
                 configuration: EngineConfiguration = EngineConfiguration(),
                 log: @escaping @Sendable (String) -> Void = { _ in }) {
         self.plan = plan
@@ -43,7 +43,7 @@ public final class Engine: Sendable {
     }
 
     /// Seconds since the timeline started (0 before).
-    public var elapsed: Double {
+    package var elapsed: Double {
         guard let s = startedAt.withLock({ $0 }) else { return 0 }
         let d = ContinuousClock.now - s
         return Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18
@@ -51,12 +51,12 @@ public final class Engine: Sendable {
 
     /// Every 500 ms: counters from every shard and the latency samples each shard recorded
     /// since the last time, merged exactly into one snapshot.
-    public static let snapshotInterval: TimeAmount = .milliseconds(500)
+    package static let snapshotInterval: TimeAmount = .milliseconds(500)
 
     /// Ends the run early but gracefully (Ctrl-C, SIGTERM, `q`): pending actions are dropped
     /// and the end-of-run closing happens now. Safe from any thread, more than once; the first
     /// `reason` is the one the report gives (when the timeline had not ended yet).
-    public func stop(reason: String = "a stop request") {
+    package func stop(reason: String = "a stop request") {
         let promise = state.withLock { s -> EventLoopPromise<Void>? in
             s.stopRequested = true
             if !s.timelineCompleted, s.stoppedBy == nil { s.stoppedBy = reason }
@@ -67,13 +67,13 @@ public final class Engine: Sendable {
         promise?.succeed(())
     }
 
-    public enum RunError: Error, CustomStringConvertible {
+    package enum RunError: Error, CustomStringConvertible {
         case noAddresses
         case handler(String)
         case descriptors(String)
         case setup(String)
 
-        public var description: String {
+        package var description: String {
             switch self {
             case .noAddresses: "no endpoint address to connect to"
             case .handler(let m): "could not start the handler: \(m)"
@@ -85,7 +85,7 @@ public final class Engine: Sendable {
 
     /// Runs the whole timeline and returns the final snapshot. `onSnapshot` gets every
     /// 500 ms snapshot on the engine's control thread (hand it off; do not block).
-    public func run(onSnapshot: (@Sendable (Snapshot) -> Void)? = nil) async throws -> Snapshot {
+    package func run(onSnapshot: (@Sendable (Snapshot) -> Void)? = nil) async throws -> Snapshot {
         let addresses = try plan.addresses.map { try SocketAddress(ipAddress: $0.ip, port: $0.port) }
         guard !addresses.isEmpty else { throw RunError.noAddresses }
         if let problem = FileDescriptors.checkShards(plan.shards.count) { throw RunError.descriptors(problem) }

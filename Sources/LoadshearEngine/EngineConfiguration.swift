@@ -4,28 +4,28 @@ import NIOCore
 /// flushing every 16–64 writes is 10× faster than every write, watermarks of 256 KiB / 1 MiB
 /// keep 64 flooding connections busy, and a few hundred connects in flight per loop is what
 /// a server's accept backlog takes (`bench/` measures each).
-public struct EngineConfiguration: Sendable {
+package struct EngineConfiguration: Sendable {
     /// Connects in flight per shard; more overflows the server's accept backlog.
-    public var connectWindow = 256
+    package var connectWindow = 256
     /// Writes per flush: flushing every write measured 10× slower than every 16–64.
-    public var writesPerFlush = 64
+    package var writesPerFlush = 64
     /// Bytes per flush batch, whichever limit comes first.
-    public var bytesPerFlush = 256 * 1024
+    package var bytesPerFlush = 256 * 1024
     /// Batches before the write loop yields to the event loop.
-    public var batchesPerTurn = 4
+    package var batchesPerTurn = 4
     /// Handler replies that may wait for the socket, per session: past this the session stops
     /// reading until half of it has drained, so a server that writes but never reads cannot
     /// grow our memory without bound.
-    public var replyBacklog = 256 * 1024
+    package var replyBacklog = 256 * 1024
     /// Write-buffer watermarks: low 256 KiB, high 1 MiB.
-    public var lowWatermark = 256 * 1024
-    public var highWatermark = 1024 * 1024
+    package var lowWatermark = 256 * 1024
+    package var highWatermark = 1024 * 1024
     /// How long DRAINing sessions may take to finish once the timeline has ended.
-    public var drainGrace: TimeAmount = .seconds(5)
+    package var drainGrace: TimeAmount = .seconds(5)
     /// After this, sessions that still have not closed are abandoned.
-    public var closeDeadline: TimeAmount = .seconds(10)
+    package var closeDeadline: TimeAmount = .seconds(10)
     /// Connect timeout per session.
-    public var connectTimeout: TimeAmount = .seconds(10)
+    package var connectTimeout: TimeAmount = .seconds(10)
 
-    public init() {}
+    package init() {}
 }

@@ -5,18 +5,18 @@ import Foundation
 
 /// The process's file-descriptor budget: checked before any event loop starts, so a short
 /// limit is a clear error instead of a fatal error inside NIO.
-public enum FileDescriptors {
+package enum FileDescriptors {
     /// Descriptors one shard needs before any session connects: NIO's epoll, eventfd and
     /// timerfd, and the two ends of the shard's write-round pipe.
-    public static let perShard = 5
+    package static let perShard = 5
     /// The engine's own: the snapshot timer's event loop (3) and some slack for the
     /// process (report files, the terminal).
-    public static let engineReserve = 16
+    package static let engineReserve = 16
 
     /// Raises the soft `RLIMIT_NOFILE` to the hard limit (allowed without privileges) and
     /// returns the soft limit in force afterwards.
     @discardableResult
-    public static func raiseLimit() -> Int {
+    package static func raiseLimit() -> Int {
         var rl = rlimit()
         guard getrlimit(Int32(RLIMIT_NOFILE.rawValue), &rl) == 0 else { return Int.max }
         if rl.rlim_cur < rl.rlim_max {
@@ -28,12 +28,12 @@ public enum FileDescriptors {
     }
 
     /// Descriptors open now.
-    public static func openCount() -> Int {
+    package static func openCount() -> Int {
         (try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd").count) ?? 0
     }
 
     /// Nil when `shards` event loops fit in what is free; otherwise why not.
-    public static func checkShards(_ shards: Int) -> String? {
+    package static func checkShards(_ shards: Int) -> String? {
         let limit = raiseLimit()
         let free = limit == Int.max ? Int.max : limit - openCount()
         let needed = shards * perShard + engineReserve

@@ -2,7 +2,7 @@ import LoadshearScript
 
 /// Why a handler call gave no reply: a trap of one of five kinds, or a breach of the
 /// contract. A fixed set, so counting by kind stays bounded whatever the guest does.
-public enum HandlerFailure: String, CaseIterable, Sendable, Hashable {
+package enum HandlerFailure: String, CaseIterable, Sendable, Hashable {
     case unreachable
     case outOfBounds
     case outOfFuel
@@ -14,7 +14,7 @@ public enum HandlerFailure: String, CaseIterable, Sendable, Hashable {
     /// `alloc` returned 0 for a non-empty message.
     case allocFailed
 
-    public var isTrap: Bool {
+    package var isTrap: Bool {
         switch self {
         case .unreachable, .outOfBounds, .outOfFuel, .stackExhausted, .otherTrap: true
         case .badPointer, .allocFailed: false
@@ -22,7 +22,7 @@ public enum HandlerFailure: String, CaseIterable, Sendable, Hashable {
     }
 
     /// One line for the log.
-    public var explanation: String {
+    package var explanation: String {
         switch self {
         case .unreachable: "handler trap: unreachable executed"
         case .outOfBounds: "handler trap: out of bounds memory or table access"
@@ -37,7 +37,7 @@ public enum HandlerFailure: String, CaseIterable, Sendable, Hashable {
 
 /// What happened to one message given to a handler: exactly one of these, so each call is
 /// counted once, the same way for TCP and UDP.
-public enum HandlerOutcome: Sendable, Equatable {
+package enum HandlerOutcome: Sendable, Equatable {
     /// A non-empty reply was delivered to the `reply` closure.
     case reply
     /// The handler chose not to answer (size 0).
@@ -47,7 +47,7 @@ public enum HandlerOutcome: Sendable, Equatable {
 }
 
 /// What a handler said about a frame header.
-public enum HeaderOutcome: Sendable, Equatable {
+package enum HeaderOutcome: Sendable, Equatable {
     case length(Int)
     /// The handler returned a negative length.
     case invalid
@@ -57,7 +57,7 @@ public enum HeaderOutcome: Sendable, Equatable {
 
 /// Answers a session's framed messages. One instance per shard, used only on that shard's
 /// event loop, so implementations need no locking.
-public protocol MessageHandler: AnyObject {
+package protocol MessageHandler: AnyObject {
     /// Whether `bodyLength(header:)` is implemented (the module exports `handle_header`).
     var readsHeaders: Bool { get }
 
@@ -74,23 +74,23 @@ public protocol MessageHandler: AnyObject {
 }
 
 /// `HANDLER = "NOP"`: messages are read and dropped.
-public final class NOPHandler: MessageHandler {
-    public init() {}
-    public var readsHeaders: Bool { false }
-    public func bodyLength(header: UnsafeRawBufferPointer) -> HeaderOutcome { .length(0) }
-    public func handle(_ message: UnsafeRawBufferPointer, reply: (UnsafeRawBufferPointer) -> Void) -> HandlerOutcome {
+package final class NOPHandler: MessageHandler {
+    package init() {}
+    package var readsHeaders: Bool { false }
+    package func bodyLength(header: UnsafeRawBufferPointer) -> HeaderOutcome { .length(0) }
+    package func handle(_ message: UnsafeRawBufferPointer, reply: (UnsafeRawBufferPointer) -> Void) -> HandlerOutcome {
         .empty
     }
-    public func takeMemoryDenials() -> Int { 0 }
+    package func takeMemoryDenials() -> Int { 0 }
 }
 
 /// Makes one handler per shard from the plan's handler spec.
-public protocol HandlerFactory: Sendable {
+package protocol HandlerFactory: Sendable {
     func makeHandler() throws -> MessageHandler
 }
 
 /// The factory for `HANDLER = "NOP"`.
-public struct NOPHandlerFactory: HandlerFactory {
-    public init() {}
-    public func makeHandler() throws -> MessageHandler { NOPHandler() }
+package struct NOPHandlerFactory: HandlerFactory {
+    package init() {}
+    package func makeHandler() throws -> MessageHandler { NOPHandler() }
 }

@@ -2,15 +2,15 @@ import LoadshearScript
 import WasmKit
 
 /// The host–guest contract (`docs/handlers.md`): what a handler module must export.
-public enum WasmContract {
-    public struct Requirement: Sendable {
-        public var name: String
-        public var parameters: [ValueType]
-        public var results: [ValueType]
-        public var required: Bool
+package enum WasmContract {
+    package struct Requirement: Sendable {
+        package var name: String
+        package var parameters: [ValueType]
+        package var results: [ValueType]
+        package var required: Bool
 
         /// `alloc(i32 size) -> i32`
-        public var signature: String {
+        package var signature: String {
             let names = ["alloc": ["size"], "dealloc": ["ptr", "size"], "handle_body": ["ptr", "size"],
                          "handle_header": ["ptr", "size"]][name] ?? []
             let params = parameters.enumerated().map { i, t in
@@ -21,7 +21,7 @@ public enum WasmContract {
         }
     }
 
-    public static let functions: [Requirement] = [
+    package static let functions: [Requirement] = [
         Requirement(name: "alloc", parameters: [.i32], results: [.i32], required: true),
         Requirement(name: "dealloc", parameters: [.i32, .i32], results: [], required: true),
         Requirement(name: "handle_body", parameters: [.i32, .i32], results: [.i64], required: true),
@@ -46,7 +46,7 @@ public enum WasmContract {
     /// An error's text for people: its first line (WasmKit trap texts carry long backtraces),
     /// without the Swift debug wrapping WasmKit's parse errors have
     /// (`"Message(text: "…")" at offset 0x4` → `… (at byte 4)`).
-    public static func firstLine(_ error: Error) -> String {
+    package static func firstLine(_ error: Error) -> String {
         let text = String(describing: error)
         var line = String(text.prefix { $0 != "\n" })
         if let m = line.firstMatch(of: /^"?Message\(text: "(.*)"\)"?(?: at offset 0x([0-9a-fA-F]+))?$/) {
@@ -58,12 +58,12 @@ public enum WasmContract {
 
     /// An engine configured as measured fastest here: software bounds checks, lazy
     /// compilation (the default), fuel metering so a runaway guest cannot stall a shard.
-    public static func makeEngine() -> WasmKit.Engine {
+    package static func makeEngine() -> WasmKit.Engine {
         WasmKit.Engine(configuration: EngineConfiguration(memoryBoundsChecking: .software, fuelMetering: true))
     }
 
     /// Fuel for one guest call: about 25 ms of guest work on this machine (≈400M units/s),
     /// orders of magnitude more than a real parser needs, small enough that an infinite
     /// loop costs one shard a few milliseconds per message before it is cut off.
-    public static let fuelPerCall: UInt64 = 10_000_000
+    package static let fuelPerCall: UInt64 = 10_000_000
 }

@@ -10,7 +10,7 @@ import Synchronization
 /// access, so an unchecked guest pointer would take the whole run down. A reply reaches the
 /// engine only after the whole call sequence (including both `dealloc`s) has succeeded, so
 /// a call is either answered or failed, never both.
-public final class WasmHandler: MessageHandler {
+package final class WasmHandler: MessageHandler {
     private let module: Module
     private let engine: WasmKit.Engine
     private let fuel: UInt64
@@ -26,7 +26,7 @@ public final class WasmHandler: MessageHandler {
     /// Where a reply waits while the guest frees it; grows to the largest reply, then reused.
     private var scratch = UnsafeMutableRawBufferPointer.allocate(byteCount: 256, alignment: 16)
     /// Instances replaced after a failure.
-    public private(set) var replacements = 0
+    package private(set) var replacements = 0
 
     /// The instance and its exports, replaced whole after a failure.
     struct Live {
@@ -63,11 +63,11 @@ public final class WasmHandler: MessageHandler {
         }
     }
 
-    public struct SetupError: Error, CustomStringConvertible {
-        public var description: String
+    package struct SetupError: Error, CustomStringConvertible {
+        package var description: String
     }
 
-    public init(module: Module, fuel: UInt64 = WasmContract.fuelPerCall,
+    package init(module: Module, fuel: UInt64 = WasmContract.fuelPerCall,
                 memoryLimit: Int = SizeLiteral.defaultHandlerMemory, logged: LoggedKinds = LoggedKinds(),
                 log: @escaping @Sendable (String) -> Void) throws {
         self.module = module
@@ -104,9 +104,9 @@ public final class WasmHandler: MessageHandler {
                     handleHeader: inst.exports[function: "handle_header"])
     }
 
-    public var readsHeaders: Bool { instance.handleHeader != nil }
+    package var readsHeaders: Bool { instance.handleHeader != nil }
 
-    public func takeMemoryDenials() -> Int {
+    package func takeMemoryDenials() -> Int {
         let n = instance.cap.denied
         instance.cap.denied = 0
         return n
@@ -173,7 +173,7 @@ public final class WasmHandler: MessageHandler {
         return .success(ptr)
     }
 
-    public func bodyLength(header: UnsafeRawBufferPointer) -> HeaderOutcome {
+    package func bodyLength(header: UnsafeRawBufferPointer) -> HeaderOutcome {
         guard let handleHeader = instance.handleHeader else { return .invalid }
         do {
             let ptr: UInt32
@@ -191,7 +191,7 @@ public final class WasmHandler: MessageHandler {
         }
     }
 
-    public func handle(_ message: UnsafeRawBufferPointer, reply: (UnsafeRawBufferPointer) -> Void) -> HandlerOutcome {
+    package func handle(_ message: UnsafeRawBufferPointer, reply: (UnsafeRawBufferPointer) -> Void) -> HandlerOutcome {
         do {
             let ptr: UInt32
             switch try copyIn(message) {
@@ -245,10 +245,10 @@ public final class WasmHandler: MessageHandler {
 
 /// The failure kinds already logged in a run, shared by the shards' handlers (each asks at
 /// most once per kind, so the lock is taken a handful of times in a run).
-public final class LoggedKinds: Sendable {
+package final class LoggedKinds: Sendable {
     private let kinds = Mutex<Set<HandlerFailure>>([])
 
-    public init() {}
+    package init() {}
 
     /// True the first time `kind` is inserted.
     func insert(_ kind: HandlerFailure) -> Bool {
@@ -257,14 +257,14 @@ public final class LoggedKinds: Sendable {
 }
 
 /// Builds a `WasmHandler` per shard from a module parsed once.
-public struct WasmHandlerFactory: HandlerFactory {
-    public let module: Module
-    public let fuel: UInt64
-    public let memoryLimit: Int
-    public let log: @Sendable (String) -> Void
+package struct WasmHandlerFactory: HandlerFactory {
+    package let module: Module
+    package let fuel: UInt64
+    package let memoryLimit: Int
+    package let log: @Sendable (String) -> Void
     private let logged = LoggedKinds()
 
-    public init(bytes: [UInt8], fuel: UInt64 = WasmContract.fuelPerCall,
+    package init(bytes: [UInt8], fuel: UInt64 = WasmContract.fuelPerCall,
                 memoryLimit: Int = SizeLiteral.defaultHandlerMemory, log: @escaping @Sendable (String) -> Void) throws {
         self.module = try parseWasm(bytes: bytes)
         self.fuel = fuel
@@ -272,12 +272,12 @@ public struct WasmHandlerFactory: HandlerFactory {
         self.log = log
     }
 
-    public func makeHandler() throws -> MessageHandler {
+    package func makeHandler() throws -> MessageHandler {
         try WasmHandler(module: module, fuel: fuel, memoryLimit: memoryLimit, logged: logged, log: log)
     }
 
     /// The factory a plan calls for.
-    public static func forPlan(_ plan: Plan, log: @escaping @Sendable (String) -> Void) throws -> any HandlerFactory {
+    package static func forPlan(_ plan: Plan, log: @escaping @Sendable (String) -> Void) throws -> any HandlerFactory {
         switch plan.handler {
         case .nop: NOPHandlerFactory()
         case .wasm(let w): try WasmHandlerFactory(bytes: w.bytes, memoryLimit: plan.settings.handlerMemory, log: log)

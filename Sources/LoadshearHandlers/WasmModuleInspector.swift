@@ -3,10 +3,10 @@ import WasmKit
 
 /// Checks a module against the contract at plan time. Instantiation runs in a throwaway
 /// store with a fuel budget, so even a module whose start function loops is caught.
-public struct WasmModuleInspector: HandlerInspector {
-    public init() {}
+package struct WasmModuleInspector: HandlerInspector {
+    package init() {}
 
-    public func inspect(_ bytes: [UInt8]) -> HandlerInspection {
+    package func inspect(_ bytes: [UInt8]) -> HandlerInspection {
         let module: Module
         do {
             module = try parseWasm(bytes: bytes)
@@ -17,7 +17,7 @@ public struct WasmModuleInspector: HandlerInspector {
         return inspect(module)
     }
 
-    public func inspect(_ module: Module) -> HandlerInspection {
+    package func inspect(_ module: Module) -> HandlerInspection {
         let exports = module.exports.map(\.name)
         var problems: [String] = []
         if let first = module.imports.first {

@@ -1,8 +1,8 @@
 import Foundation
 
 /// Human figures: `1.23 MB`, `45.6k`.
-public enum Figures {
-    public static func bytes(_ v: Double) -> String {
+package enum Figures {
+    package static func bytes(_ v: Double) -> String {
         let units = ["B", "kB", "MB", "GB", "TB"]
         var x = v
         var i = 0
@@ -13,14 +13,14 @@ public enum Figures {
         return i == 0 ? "\(Int(x)) B" : fixed(x, 2) + " " + units[i]
     }
 
-    public static func count(_ v: Double) -> String {
+    package static func count(_ v: Double) -> String {
         if v < 1000 { return v == v.rounded() ? String(Int(v)) : fixed(v, 1) }
         if v < 1_000_000 { return fixed(v / 1000, 1) + "k" }
         if v < 1_000_000_000 { return fixed(v / 1_000_000, 2) + "M" }
         return fixed(v / 1_000_000_000, 2) + "G"
     }
 
-    public static func fixed(_ v: Double, _ digits: Int) -> String {
+    package static func fixed(_ v: Double, _ digits: Int) -> String {
         var scale = 1.0
         for _ in 0..<digits { scale *= 10 }
         let r = (v * scale).rounded()
@@ -32,8 +32,8 @@ public enum Figures {
 }
 
 /// The process's peak resident set size, from /proc (Linux).
-public enum ProcessMemory {
-    public static func peakRSS() -> Int? {
+package enum ProcessMemory {
+    package static func peakRSS() -> Int? {
         guard let text = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8) else { return nil }
         for line in text.split(separator: "\n") where line.hasPrefix("VmHWM:") {
             let digits = line.split(separator: " ").dropFirst().first.flatMap { Int($0) }

@@ -3,14 +3,14 @@
 /// the filled set to the reader and records into the spare one; the reader clears the set
 /// it took (off the loop) and gives it back with `recycle(_:)`. Only when the reader has not
 /// given the last set back yet does `take()` allocate a fresh one.
-public final class LatencyRecorder {
+package final class LatencyRecorder {
     private var current = LatencySet()
     private var spare: LatencySet? = LatencySet()
 
-    public init() {}
+    package init() {}
 
     @inline(__always)
-    public func record(_ kind: LatencySet.Kind, nanoseconds: UInt64) {
+    package func record(_ kind: LatencySet.Kind, nanoseconds: UInt64) {
         let us = Swift.min(Swift.max(nanoseconds / 1000, 1), LatencySet.highest)
         switch kind {
         case .connect: _ = current.connect.record(us)
@@ -20,7 +20,7 @@ public final class LatencyRecorder {
     }
 
     /// The samples since the last `take()`; recording goes on into the spare set.
-    public func take() -> LatencySet {
+    package func take() -> LatencySet {
         let next = spare ?? LatencySet()
         spare = nil
         let out = current
@@ -29,7 +29,7 @@ public final class LatencyRecorder {
     }
 
     /// Gives back a set from `take()`, already cleared with `LatencySet.reset()`.
-    public func recycle(_ cleared: LatencySet) {
+    package func recycle(_ cleared: LatencySet) {
         spare = cleared
     }
 }

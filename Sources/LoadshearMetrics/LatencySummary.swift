@@ -1,16 +1,16 @@
 import Histogram
 
 /// Percentiles and the original's power-of-two view of one histogram.
-public struct LatencySummary: Sendable, Equatable {
-    public var count: UInt64
-    public var p50: UInt64
-    public var p90: UInt64
-    public var p99: UInt64
-    public var p999: UInt64
-    public var p9999: UInt64
-    public var max: UInt64
+package struct LatencySummary: Sendable, Equatable {
+    package var count: UInt64
+    package var p50: UInt64
+    package var p90: UInt64
+    package var p99: UInt64
+    package var p999: UInt64
+    package var p9999: UInt64
+    package var max: UInt64
 
-    public init(_ h: Histogram<UInt64>) {
+    package init(_ h: Histogram<UInt64>) {
         count = h.totalCount
         if count == 0 {
             (p50, p90, p99, p999, p9999, max) = (0, 0, 0, 0, 0, 0)
@@ -26,22 +26,22 @@ public struct LatencySummary: Sendable, Equatable {
 
     /// Exclusive upper bounds of the power-of-two bins, in µs: 64 µs doubling to 524 ms,
     /// then 1 s; the last bin is "> 1 s".
-    public static let binBounds: [UInt64] = (0..<14).map { 64 << UInt64($0) } + [1_000_000]
+    package static let binBounds: [UInt64] = (0..<14).map { 64 << UInt64($0) } + [1_000_000]
 
-    public static func binLabel(_ i: Int) -> String {
+    package static func binLabel(_ i: Int) -> String {
         guard i < binBounds.count else { return "> 1 s" }
         return "< " + Figures.micros(binBounds[i])
     }
 
     /// Rows the power-of-two view of `h` takes (first to last bin with samples; 0 when empty).
-    public static func binRows(_ h: Histogram<UInt64>) -> Int {
+    package static func binRows(_ h: Histogram<UInt64>) -> Int {
         let b = bins(h)
         guard let first = b.firstIndex(where: { $0 > 0 }), let last = b.lastIndex(where: { $0 > 0 }) else { return 0 }
         return last - first + 1
     }
 
     /// Counts per power-of-two bin (`binBounds.count + 1` bins).
-    public static func bins(_ h: Histogram<UInt64>) -> [UInt64] {
+    package static func bins(_ h: Histogram<UInt64>) -> [UInt64] {
         var out: [UInt64] = []
         var lower: UInt64 = 0
         for b in binBounds {
@@ -56,7 +56,7 @@ public struct LatencySummary: Sendable, Equatable {
 extension LatencySummary {
     /// Percentiles, then one row per power-of-two bin from the first to the last that holds
     /// samples: label, count, and a bar scaled to the fullest bin. `bar` styles the bar.
-    public static func view(_ h: LatencyHistogram, width: Int, indent: String = "  ",
+    package static func view(_ h: LatencyHistogram, width: Int, indent: String = "  ",
                             bar: (String) -> String = { $0 }) -> [String] {
         let s = LatencySummary(h)
         let figures = [("p50", s.p50), ("p90", s.p90), ("p99", s.p99), ("p99.9", s.p999), ("p99.99", s.p9999), ("max", s.max)]
@@ -82,7 +82,7 @@ extension LatencySummary {
 
 extension Figures {
     /// `850 µs`, `12.3 ms`, `1.20 s`.
-    public static func micros(_ us: UInt64) -> String {
+    package static func micros(_ us: UInt64) -> String {
         if us < 1000 { return "\(us) µs" }
         if us < 1_000_000 {
             let ms = Double(us) / 1000

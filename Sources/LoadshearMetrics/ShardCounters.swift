@@ -4,14 +4,14 @@ import Synchronization
 /// reporter reads them from another thread. Each counter is an atomic written with a
 /// relaxed load+store (no read-modify-write, since there is one writer), so recording is
 /// a plain memory write: no lock, no allocation, no contended cache-line bounce.
-public final class ShardCounters: Sendable {
+package final class ShardCounters: Sendable {
     /// Every figure a shard records. `docs/metrics.md` says what each one counts; the sums
     /// that must hold are checked by the tests:
     /// - attempted = connected + failed + cancelled (once every connect has finished);
     /// - connected = closedByUs + closedByPeer + resets + localErrors + protocolErrors + active;
     /// - handlerCalls = handlerReplies + handlerEmpty + handlerTraps + handlerBadPointers + handlerAllocFailures;
     /// - handlerTraps = the five trap kinds.
-    public enum Counter: Int, CaseIterable, Sendable {
+    package enum Counter: Int, CaseIterable, Sendable {
         case bytesSent, bytesRead, packetsSent, framesRead, responsesSent
         /// Bytes of a batch of writes that failed because the peer closed or reset the connection
         /// mid-batch: between none and all of them reached the kernel (NIO reports per batch).
@@ -43,7 +43,7 @@ public final class ShardCounters: Sendable {
 
         /// The counter's name in the JSON report and the NDJSON lines. Spelled out, not derived
         /// from the case name, because the report format promises these names stay.
-        public var name: String {
+        package var name: String {
             switch self {
             case .bytesSent: "bytesSent"
             case .bytesRead: "bytesRead"
@@ -91,19 +91,19 @@ public final class ShardCounters: Sendable {
     }
 
     /// Connect failures by reason: the counter and the name the summary and the report use.
-    public static let connectFailureReasons: [(Counter, String)] = [
+    package static let connectFailureReasons: [(Counter, String)] = [
         (.connectRefused, "connection refused"), (.connectTimedOut, "timed out"),
         (.connectUnreachable, "unreachable"), (.connectTooManyFiles, "too many open files"),
         (.connectNoAddress, "no local address or port free"), (.connectOtherError, "other error"),
     ]
 
     /// Protocol errors by reason.
-    public static let protocolErrorReasons: [(Counter, String)] = [
+    package static let protocolErrorReasons: [(Counter, String)] = [
         (.bodyTooLarge, "body above BODYMAX"), (.headerUnreadable, "header length unreadable"),
     ]
 
     /// Handler failures by kind: the counter and the name the summary and the report use.
-    public static let handlerFailureKinds: [(Counter, String)] = [
+    package static let handlerFailureKinds: [(Counter, String)] = [
         (.trapUnreachable, "unreachable"), (.trapOutOfBounds, "out of bounds"), (.trapOutOfFuel, "out of fuel"),
         (.trapStackExhausted, "stack exhausted"), (.trapOther, "other trap"),
         (.handlerBadPointers, "bad pointer"), (.handlerAllocFailures, "alloc failure"),
@@ -120,61 +120,61 @@ public final class ShardCounters: Sendable {
         let value = Atomic<Int>(0)
     }
 
-    public init() {
+    package init() {
         slots = Counter.allCases.map { _ in Slot() }
     }
 
     /// Adds `n`; call only from the owning shard's loop.
     @inline(__always)
-    public func add(_ c: Counter, _ n: Int = 1) {
+    package func add(_ c: Counter, _ n: Int = 1) {
         let slot = slots[c.rawValue]
         slot.value.store(slot.value.load(ordering: .relaxed) &+ n, ordering: .relaxed)
     }
 
     /// Reads a counter from any thread.
     @inline(__always)
-    public func get(_ c: Counter) -> Int {
+    package func get(_ c: Counter) -> Int {
         slots[c.rawValue].value.load(ordering: .relaxed)
     }
 
     /// Notes a connect attempt at monotonic time `now`; call only from the owning loop.
-    public func connectAttempted(at now: UInt64) {
+    package func connectAttempted(at now: UInt64) {
         if firstConnectAttempt.load(ordering: .relaxed) == 0 { firstConnectAttempt.store(now, ordering: .relaxed) }
     }
 
     /// Notes a successful connect at monotonic time `now`; call only from the owning loop.
-    public func connected(at now: UInt64) {
+    package func connected(at now: UInt64) {
         lastConnect.store(now, ordering: .relaxed)
     }
 
     /// (first attempt, last success) in monotonic nanoseconds, 0 when none.
-    public var connectPhase: (UInt64, UInt64) {
+    package var connectPhase: (UInt64, UInt64) {
         (firstConnectAttempt.load(ordering: .relaxed), lastConnect.load(ordering: .relaxed))
     }
 
-    public func snapshot() -> CounterValues {
+    package func snapshot() -> CounterValues {
         CounterValues(values: Counter.allCases.map { get($0) })
     }
 }
 
 /// Counter values at one moment; sums and differences are exact.
-public struct CounterValues: Sendable, Equatable {
-    public var values: [Int]
+package struct CounterValues: Sendable, Equatable {
+    package var values: [Int]
 
-    public init(values: [Int] = [Int](repeating: 0, count: ShardCounters.Counter.allCases.count)) {
+    package init(values: [Int] = [Int](repeating: 0, count: ShardCounters.Counter.allCases.count)) {
         self.values = values
     }
 
-    public subscript(_ c: ShardCounters.Counter) -> Int {
+    package subscript(_ c: ShardCounters.Counter) -> Int {
         get { values[c.rawValue] }
         set { values[c.rawValue] = newValue }
     }
 
-    public static func + (a: CounterValues, b: CounterValues) -> CounterValues {
+    package static func + (a: CounterValues, b: CounterValues) -> CounterValues {
         CounterValues(values: zip(a.values, b.values).map { $0 + $1 })
     }
 
-    public static func - (a: CounterValues, b: CounterValues) -> CounterValues {
+    package static func - (a: CounterValues, b: CounterValues) -> CounterValues {
         CounterValues(values: zip(a.values, b.values).map { $0 - $1 })
     }
 }

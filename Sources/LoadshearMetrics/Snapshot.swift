@@ -3,34 +3,34 @@ import Foundation
 /// What the reporter publishes: totals, per-shard totals and the increment since the
 /// previous snapshot. An immutable value: the dashboard, the plain lines and the final
 /// report only ever read snapshots.
-public struct Snapshot: Sendable {
+package struct Snapshot: Sendable {
     /// Seconds since the run started.
-    public var elapsed: Double
-    public var totals: CounterValues
-    public var perShard: [CounterValues]
-    public var increment: CounterValues
+    package var elapsed: Double
+    package var totals: CounterValues
+    package var perShard: [CounterValues]
+    package var increment: CounterValues
     /// Seconds the increment covers.
-    public var interval: Double
+    package var interval: Double
     /// Seconds from the first connect attempt to the last successful connect (nil before any).
-    public var connectPhase: Double?
+    package var connectPhase: Double?
     /// Peak resident memory of the process in bytes, when the system tells.
-    public var peakRSS: Int?
+    package var peakRSS: Int?
     /// Latency since the start of the run, merged from every shard.
-    public var latency = LatencySet()
+    package var latency = LatencySet()
     /// Latency samples since the previous snapshot.
-    public var latencyIncrement = LatencySet()
+    package var latencyIncrement = LatencySet()
     /// Final snapshot only: who stopped the run before its timeline ended (nil: it ran to
     /// the end), and how long the timeline was planned to take, in seconds.
-    public var stoppedEarlyBy: String?
-    public var plannedDuration: Double?
+    package var stoppedEarlyBy: String?
+    package var plannedDuration: Double?
     /// Handler failures by kind over the whole run (a fixed set of kinds; zero kinds left out).
-    public var handlerFailuresByKind: [String: Int] { byName(ShardCounters.handlerFailureKinds) }
+    package var handlerFailuresByKind: [String: Int] { byName(ShardCounters.handlerFailureKinds) }
 
     /// Connect failures by reason (zero reasons left out).
-    public var connectFailuresByReason: [String: Int] { byName(ShardCounters.connectFailureReasons) }
+    package var connectFailuresByReason: [String: Int] { byName(ShardCounters.connectFailureReasons) }
 
     /// Protocol errors by reason (zero reasons left out).
-    public var protocolErrorsByReason: [String: Int] { byName(ShardCounters.protocolErrorReasons) }
+    package var protocolErrorsByReason: [String: Int] { byName(ShardCounters.protocolErrorReasons) }
 
     private func byName(_ counters: [(ShardCounters.Counter, String)]) -> [String: Int] {
         var out: [String: Int] = [:]
@@ -38,7 +38,7 @@ public struct Snapshot: Sendable {
         return out
     }
 
-    public init(elapsed: Double, perShard: [CounterValues], previous: Snapshot?) {
+    package init(elapsed: Double, perShard: [CounterValues], previous: Snapshot?) {
         self.elapsed = elapsed
         self.perShard = perShard
         self.totals = perShard.reduce(CounterValues(), +)
@@ -49,7 +49,7 @@ public struct Snapshot: Sendable {
     /// Reads every shard's counters now; `latencyIncrement` holds the latency samples taken
     /// from the shards since the previous snapshot. Merging copies the running histograms and
     /// reads `/proc`: call it off the shards' event loops.
-    public static func take(_ shards: [ShardCounters], elapsed: Double, previous: Snapshot?,
+    package static func take(_ shards: [ShardCounters], elapsed: Double, previous: Snapshot?,
                             latencyIncrement: LatencySet = LatencySet()) -> Snapshot {
         var s = Snapshot(elapsed: elapsed, perShard: shards.map { $0.snapshot() }, previous: previous)
         s.latency = previous?.latency ?? LatencySet()
@@ -64,7 +64,7 @@ public struct Snapshot: Sendable {
     }
 
     /// A per-second rate of a counter over the last interval.
-    public func rate(_ c: ShardCounters.Counter) -> Double {
+    package func rate(_ c: ShardCounters.Counter) -> Double {
         Double(increment[c]) / interval
     }
 }

@@ -1,16 +1,16 @@
 /// The end-of-run summary for people: exact totals and average rates.
-public struct Summary: Sendable {
-    public var snapshot: Snapshot
-    public var shardCount: Int
-    public var sessions: Int
+package struct Summary: Sendable {
+    package var snapshot: Snapshot
+    package var shardCount: Int
+    package var sessions: Int
 
-    public init(snapshot: Snapshot, shardCount: Int, sessions: Int) {
+    package init(snapshot: Snapshot, shardCount: Int, sessions: Int) {
         self.snapshot = snapshot
         self.shardCount = shardCount
         self.sessions = sessions
     }
 
-    public func text() -> String {
+    package func text() -> String {
         let t = snapshot.totals
         let secs = max(snapshot.elapsed, 1e-9)
         func rate(_ v: Int) -> String { Figures.count(Double(v) / secs) + "/s" }
@@ -82,7 +82,7 @@ public struct Summary: Sendable {
     }
 
     /// Why a run in which no session connected failed, or nil when some did (or none tried).
-    public static func nothingConnected(_ s: Snapshot) -> String? {
+    package static func nothingConnected(_ s: Snapshot) -> String? {
         let t = s.totals
         guard t[.connectionsSucceeded] == 0, t[.connectionsFailed] > 0 else { return nil }
         return "no session connected (\(list(s.connectFailuresByReason)))"
@@ -90,7 +90,7 @@ public struct Summary: Sendable {
 
     /// One line for non-TTY progress: elapsed, rates since `since` (the snapshot of the
     /// previous line; the start when nil), connections.
-    public static func line(_ s: Snapshot, since: Snapshot? = nil) -> String {
+    package static func line(_ s: Snapshot, since: Snapshot? = nil) -> String {
         let t = s.totals
         let delta = t - (since?.totals ?? CounterValues())
         let secs = max(1e-9, s.elapsed - (since?.elapsed ?? 0))

@@ -3,7 +3,7 @@ import NIOPosix
 import Synchronization
 
 /// The built-in loopback targets: quickstart, tests and benchmarks load these.
-public enum TargetKind: String, Sendable, CaseIterable {
+package enum TargetKind: String, Sendable, CaseIterable {
     /// Counts and discards everything.
     case sink
     /// Sends back whatever arrives.
@@ -12,49 +12,49 @@ public enum TargetKind: String, Sendable, CaseIterable {
     case broadcast
 }
 
-public struct TargetOptions: Sendable {
-    public var kind: TargetKind
+package struct TargetOptions: Sendable {
+    package var kind: TargetKind
     /// Loopback only: targets never listen beyond this machine.
-    public var host = "127.0.0.1"
+    package var host = "127.0.0.1"
     /// 0 picks a free port.
-    public var port = 0
+    package var port = 0
     /// broadcast: header size (≥ 8): bytes 0–3 the type (1 = ping), 4–7 the body length,
     /// both big-endian.
-    public var headerSize = 8
+    package var headerSize = 8
     /// broadcast: body bytes per frame.
-    public var bodySize = 8
+    package var bodySize = 8
     /// broadcast: frames per second per connection; 0 = as fast as the socket takes them.
-    public var rate = 10
+    package var rate = 10
     /// broadcast: stop after this many frames per connection (nil = no limit).
-    public var count: Int?
+    package var count: Int?
     /// Serve UDP instead of TCP: each datagram is one message; broadcast sends to every
     /// peer that has sent it a datagram.
-    public var udp = false
+    package var udp = false
 
-    public init(kind: TargetKind) {
+    package init(kind: TargetKind) {
         self.kind = kind
     }
 }
 
 /// What a target has seen. Totals over all connections.
-public struct TargetCounts: Sendable, Equatable, CustomStringConvertible {
-    public var connections = 0
-    public var bytesRead = 0
-    public var bytesWritten = 0
-    public var framesSent = 0
-    public var framesReceived = 0
+package struct TargetCounts: Sendable, Equatable, CustomStringConvertible {
+    package var connections = 0
+    package var bytesRead = 0
+    package var bytesWritten = 0
+    package var framesSent = 0
+    package var framesReceived = 0
     /// broadcast: frames of type 2 (pongs) among those received.
-    public var pongsReceived = 0
+    package var pongsReceived = 0
 
-    public var description: String {
+    package var description: String {
         "connections \(connections), bytes read \(bytesRead), bytes written \(bytesWritten), frames sent \(framesSent), frames received \(framesReceived) (\(pongsReceived) pongs)"
     }
 }
 
 /// A running target on loopback.
-public final class TargetServer: Sendable {
-    public let port: Int
-    public let options: TargetOptions
+package final class TargetServer: Sendable {
+    package let port: Int
+    package let options: TargetOptions
     private let channel: Channel
     private let group: MultiThreadedEventLoopGroup
     private let ownsGroup: Bool
@@ -108,7 +108,7 @@ public final class TargetServer: Sendable {
     }
 
     /// Starts a target; with no group given it runs its own (one thread per core).
-    public static func start(_ options: TargetOptions, group: MultiThreadedEventLoopGroup? = nil) async throws
+    package static func start(_ options: TargetOptions, group: MultiThreadedEventLoopGroup? = nil) async throws
         -> TargetServer
     {
         let g = group ?? MultiThreadedEventLoopGroup(numberOfThreads: System.coreCount)
@@ -156,7 +156,7 @@ public final class TargetServer: Sendable {
                             stats: stats)
     }
 
-    public var counts: TargetCounts {
+    package var counts: TargetCounts {
         TargetCounts(
             connections: stats.connections.load(ordering: .relaxed),
             bytesRead: stats.bytesRead.load(ordering: .relaxed),
@@ -169,7 +169,7 @@ public final class TargetServer: Sendable {
     /// Stops listening; then, for up to `grace`, lets the clients finish (a TCP target
     /// reads until each client has closed, so its counts include everything sent to it);
     /// then closes what is left.
-    public func stop(grace: TimeAmount = .seconds(2)) async {
+    package func stop(grace: TimeAmount = .seconds(2)) async {
         try? await channel.close()
         if !options.udp {
             let stats = self.stats

@@ -1,11 +1,11 @@
 /// Durations in scripts: `250ms`, `1s`, and (ext) `us`, `m`, `h` and decimals like `1.5s`.
-public enum DurationLiteral {
-    public static let units: [(String, Int64)] = [
+package enum DurationLiteral {
+    package static let units: [(String, Int64)] = [
         ("us", 1_000), ("ms", 1_000_000), ("s", 1_000_000_000), ("m", 60_000_000_000), ("h", 3_600_000_000_000),
     ]
-    public static let unitList = "us, ms, s, m or h"
+    package static let unitList = "us, ms, s, m or h"
 
-    public enum ParseError: Error, Equatable {
+    package enum ParseError: Error, Equatable {
         case bareNumber
         case badUnit(String)
         case malformed
@@ -13,7 +13,7 @@ public enum DurationLiteral {
     }
 
     /// Parses a duration token's text into nanoseconds (fractions below 1 ns are dropped).
-    public static func parse(_ text: String) -> Result<Nanoseconds, ParseError> {
+    package static func parse(_ text: String) -> Result<Nanoseconds, ParseError> {
         let chars = Array(text.utf8)
         var i = 0
         var intPart: [UInt8] = []
@@ -52,7 +52,7 @@ public enum DurationLiteral {
     }
 
     /// Formats nanoseconds for people: `0ms`, `250ms`, `1.5s`, `1m30s`, `750us`.
-    public static func format(_ ns: Nanoseconds) -> String {
+    package static func format(_ ns: Nanoseconds) -> String {
         if ns == 0 { return "0ms" }
         if ns % 1_000_000 != 0 {
             if ns < 1_000_000 {

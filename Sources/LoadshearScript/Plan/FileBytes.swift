@@ -2,13 +2,13 @@ import Foundation
 
 /// Reads a whole file straight into an array: one allocation the size of the file, no
 /// intermediate `Data` (a 100 MB packet costs 100 MB, not twice that while it is read).
-public enum FileBytes {
-    public struct ReadError: Error, Sendable {
+package enum FileBytes {
+    package struct ReadError: Error, Sendable {
         /// The system's reason, e.g. "Permission denied".
-        public var reason: String
+        package var reason: String
     }
 
-    public static func read(_ path: String) -> Result<[UInt8], ReadError> {
+    package static func read(_ path: String) -> Result<[UInt8], ReadError> {
         let fd = open(path, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else { return .failure(ReadError(reason: String(cString: strerror(errno)))) }
         defer { close(fd) }

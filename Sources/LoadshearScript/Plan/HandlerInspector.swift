@@ -1,19 +1,19 @@
 /// Checks a plan's WASM handler module. `LoadshearScript` knows nothing of WebAssembly;
 /// the handlers module supplies an inspector so that `--dry-run` catches bad modules.
-public protocol HandlerInspector: Sendable {
+package protocol HandlerInspector: Sendable {
     func inspect(_ bytes: [UInt8]) -> HandlerInspection
 }
 
 /// What an inspector found in a module.
-public struct HandlerInspection: Sendable {
-    public var exports: [String]
-    public var hasHandleHeader: Bool
+package struct HandlerInspection: Sendable {
+    package var exports: [String]
+    package var hasHandleHeader: Bool
     /// Contract violations, one sentence each ("export 'alloc' must be (i32) -> i32, found …").
-    public var problems: [String]
+    package var problems: [String]
     /// The size of the module's exported memory when instantiated, when known.
-    public var initialMemoryBytes: Int?
+    package var initialMemoryBytes: Int?
 
-    public init(exports: [String], hasHandleHeader: Bool, problems: [String], initialMemoryBytes: Int? = nil) {
+    package init(exports: [String], hasHandleHeader: Bool, problems: [String], initialMemoryBytes: Int? = nil) {
         self.exports = exports
         self.hasHandleHeader = hasHandleHeader
         self.problems = problems

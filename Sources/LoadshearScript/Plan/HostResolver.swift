@@ -1,15 +1,15 @@
 import Foundation
 
 /// Why a host did not resolve.
-public struct ResolveError: Error, Sendable {
-    public var message: String
-    public init(_ message: String) { self.message = message }
+package struct ResolveError: Error, Sendable {
+    package var message: String
+    package init(_ message: String) { self.message = message }
 }
 
 /// getaddrinfo, once per host at plan time; numeric addresses, duplicates removed.
-public enum HostResolver {
+package enum HostResolver {
     @Sendable
-    public static func resolve(_ host: String) -> Result<[String], ResolveError> {
+    package static func resolve(_ host: String) -> Result<[String], ResolveError> {
         var hints = addrinfo()
         hints.ai_family = AF_UNSPEC
         #if canImport(Glibc)

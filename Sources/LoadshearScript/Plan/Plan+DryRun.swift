@@ -1,6 +1,6 @@
 /// The `--dry-run` text: everything the run would do, in the order it would do it.
 extension Plan {
-    public func dryRunText() -> String {
+    package func dryRunText() -> String {
         var out = ""
         writeDryRun { out += $0 }
         return out
@@ -8,7 +8,7 @@ extension Plan {
 
     /// Writes the dry-run text in pieces of about 64 KB, so a plan with millions of actions
     /// is printed without ever holding its whole text.
-    public func writeDryRun(_ write: (String) -> Void) {
+    package func writeDryRun(_ write: (String) -> Void) {
         var out = ""
         func line(_ s: String = "") {
             out += s
@@ -117,7 +117,7 @@ extension Plan {
 
     /// Runs of consecutive sessions with the same payload list, found from the SEND range
     /// boundaries so it stays fast with many sessions and many actions.
-    public func payloadRuns() -> [(Range<Int>, Int, [Int])] {
+    package func payloadRuns() -> [(Range<Int>, Int, [Int])] {
         var cuts = Set([0, sessionCount])
         for s in sends {
             cuts.insert(s.sessions.lowerBound)

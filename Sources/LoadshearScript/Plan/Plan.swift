@@ -1,28 +1,28 @@
 /// The immutable result of parsing and checking a script: everything a run needs and
 /// nothing it has to look up again. `--dry-run` prints it; a run executes exactly it.
-public struct Plan: Sendable {
+package struct Plan: Sendable {
     /// The script path as given.
-    public var scriptPath: String
+    package var scriptPath: String
     /// The SETTINGS / ORCHESTRATOR name.
-    public var name: String
-    public var settings: Settings
-    public var endpoints: [Endpoint]
-    public var packets: [Packet]
+    package var name: String
+    package var settings: Settings
+    package var endpoints: [Endpoint]
+    package var packets: [Packet]
     /// Sessions `0..<sessionCount` are created.
-    public var sessionCount: Int
+    package var sessionCount: Int
     /// Shard `i` owns `shards[i]`: contiguous, as even as possible, covering all sessions.
-    public var shards: [Range<Int>]
+    package var shards: [Range<Int>]
     /// The timeline in execution order, with absolute start times.
-    public var actions: [PlannedAction]
+    package var actions: [PlannedAction]
     /// Every SEND, in script order; `PlannedAction.Kind.send` refers to them by index.
-    public var sends: [SendSpec]
-    public var handler: HandlerSpec
+    package var sends: [SendSpec]
+    package var handler: HandlerSpec
 
     /// Start time of the last action: the run ends once it has executed.
-    public var duration: Nanoseconds { actions.last?.at ?? 0 }
+    package var duration: Nanoseconds { actions.last?.at ?? 0 }
 
     /// Every resolved address in the order sessions use them (round-robin by session index).
-    public var addresses: [ResolvedAddress] {
+    package var addresses: [ResolvedAddress] {
         var seen = Set<ResolvedAddress>()
         var out: [ResolvedAddress] = []
         for e in endpoints {
@@ -33,48 +33,48 @@ public struct Plan: Sendable {
 
     /// Indices into `sends` of the SENDs whose range holds `session`, in script order.
     /// Their payloads, `copies` each, form the session's payload list.
-    public func sendIndices(for session: Int) -> [Int] {
+    package func sendIndices(for session: Int) -> [Int] {
         sends.indices.filter { sends[$0].sessions.contains(session) }
     }
 
     /// The number of payloads in a session's list.
-    public func payloadCount(for session: Int) -> Int {
+    package func payloadCount(for session: Int) -> Int {
         sends.reduce(0) { $0 + ($1.sessions.contains(session) ? $1.copies : 0) }
     }
 }
 
-public typealias Nanoseconds = Int64
+package typealias Nanoseconds = Int64
 
-public enum SessionKind: String, Sendable {
+package enum SessionKind: String, Sendable {
     case tcp = "TCP"
     case udp = "UDP"
 }
 
-public struct Settings: Sendable {
-    public var session: SessionKind
-    public var port: Int
+package struct Settings: Sendable {
+    package var session: SessionKind
+    package var port: Int
     /// Fixed header size of a framed read; set when READ is on for TCP.
-    public var headerSize: Int?
+    package var headerSize: Int?
     /// Largest accepted body (TCP) or datagram (UDP) when reading.
-    public var bodyMax: Int?
-    public var read: Bool
-    public var repeatPayloads: Bool
+    package var bodyMax: Int?
+    package var read: Bool
+    package var repeatPayloads: Bool
     /// Sample the first and every `sampleRate`-th packet's latency (0 in the script means 100).
-    public var sampleRate: Int
-    public var shardCount: Int
+    package var sampleRate: Int
+    package var shardCount: Int
     /// (ext) where the body length sits in the header.
-    public var headerLength: HeaderLength?
+    package var headerLength: HeaderLength?
     /// (ext) `HANDLER_MEMORY`: the most linear memory one handler instance may grow to, in bytes.
-    public var handlerMemory: Int = SizeLiteral.defaultHandlerMemory
+    package var handlerMemory: Int = SizeLiteral.defaultHandlerMemory
 }
 
 /// `HEADER_LENGTH = offset:size "big"|"little"`.
-public struct HeaderLength: Sendable, Equatable {
-    public var offset: Int
-    public var size: Int
-    public var bigEndian: Bool
+package struct HeaderLength: Sendable, Equatable {
+    package var offset: Int
+    package var size: Int
+    package var bigEndian: Bool
 
-    public init(offset: Int, size: Int, bigEndian: Bool) {
+    package init(offset: Int, size: Int, bigEndian: Bool) {
         self.offset = offset
         self.size = size
         self.bigEndian = bigEndian
@@ -82,7 +82,7 @@ public struct HeaderLength: Sendable, Equatable {
 
     /// Reads the unsigned body length from a header.
     @inlinable
-    public func read(_ header: UnsafeRawBufferPointer) -> UInt64 {
+    package func read(_ header: UnsafeRawBufferPointer) -> UInt64 {
         var v: UInt64 = 0
         if bigEndian {
             for i in 0..<size { v = (v << 8) | UInt64(header[offset + i]) }
@@ -94,53 +94,53 @@ public struct HeaderLength: Sendable, Equatable {
 }
 
 /// One ENDPOINTS entry and what it resolved to.
-public struct Endpoint: Sendable {
+package struct Endpoint: Sendable {
     /// As written in the script.
-    public var host: String
-    public var addresses: [ResolvedAddress]
+    package var host: String
+    package var addresses: [ResolvedAddress]
 }
 
 /// A numeric address and port, ready for a socket.
-public struct ResolvedAddress: Sendable, Hashable, CustomStringConvertible {
-    public var ip: String
-    public var port: Int
-    public var isIPv6: Bool { ip.contains(":") }
-    public var description: String { isIPv6 ? "[\(ip)]:\(port)" : "\(ip):\(port)" }
+package struct ResolvedAddress: Sendable, Hashable, CustomStringConvertible {
+    package var ip: String
+    package var port: Int
+    package var isIPv6: Bool { ip.contains(":") }
+    package var description: String { isIPv6 ? "[\(ip)]:\(port)" : "\(ip):\(port)" }
 
-    public init(ip: String, port: Int) {
+    package init(ip: String, port: Int) {
         self.ip = ip
         self.port = port
     }
 }
 
 /// A packet file, read once at plan time.
-public struct Packet: Sendable {
-    public var id: String
+package struct Packet: Sendable {
+    package var id: String
     /// The path as written in the script.
-    public var path: String
+    package var path: String
     /// The path after resolving against the script's directory, `~/` and environment.
-    public var resolvedPath: String
-    public var bytes: [UInt8]
+    package var resolvedPath: String
+    package var bytes: [UInt8]
 }
 
-public enum ByteOrder: String, Sendable {
+package enum ByteOrder: String, Sendable {
     case big
     case little
 }
 
 /// COUNTER: bytes `[offset, offset+length)` carry `n·step` for the n-th copy sent.
-public struct CounterPatch: Sendable, Equatable {
-    public var offset: Int
-    public var length: Int
-    public var order: ByteOrder
-    public var step: UInt64
+package struct CounterPatch: Sendable, Equatable {
+    package var offset: Int
+    package var length: Int
+    package var order: ByteOrder
+    package var step: UInt64
 }
 
-public enum TimeUnit: String, Sendable, CaseIterable {
+package enum TimeUnit: String, Sendable, CaseIterable {
     case seconds, milliseconds, microseconds, nanoseconds
 
     /// Nanoseconds in one unit.
-    public var nanoseconds: UInt64 {
+    package var nanoseconds: UInt64 {
         switch self {
         case .seconds: 1_000_000_000
         case .milliseconds: 1_000_000
@@ -151,25 +151,25 @@ public enum TimeUnit: String, Sendable, CaseIterable {
 }
 
 /// TIMESTAMP: bytes `[offset, offset+length)` carry the Unix time at send.
-public struct TimestampPatch: Sendable, Equatable {
-    public var offset: Int
-    public var length: Int
-    public var order: ByteOrder
-    public var unit: TimeUnit
+package struct TimestampPatch: Sendable, Equatable {
+    package var offset: Int
+    package var length: Int
+    package var order: ByteOrder
+    package var unit: TimeUnit
 }
 
 /// A SEND action: `copies` payloads of `packet` for each session in range.
-public struct SendSpec: Sendable {
-    public var packet: Int
-    public var sessions: Range<Int>
-    public var copies: Int
-    public var counter: CounterPatch?
-    public var timestamp: TimestampPatch?
-    public var line: Int
+package struct SendSpec: Sendable {
+    package var packet: Int
+    package var sessions: Range<Int>
+    package var copies: Int
+    package var counter: CounterPatch?
+    package var timestamp: TimestampPatch?
+    package var line: Int
 }
 
-public struct PlannedAction: Sendable {
-    public enum Kind: Sendable, Equatable {
+package struct PlannedAction: Sendable {
+    package enum Kind: Sendable, Equatable {
         case create(Int)
         case connect
         /// Index into `Plan.sends`.
@@ -180,7 +180,7 @@ public struct PlannedAction: Sendable {
         /// original).
         case disconnect(skipped: Int)
 
-        public var name: String {
+        package var name: String {
             switch self {
             case .create: "CREATE"
             case .connect: "CONNECT"
@@ -192,34 +192,34 @@ public struct PlannedAction: Sendable {
         }
     }
 
-    public var kind: Kind
-    public var sessions: Range<Int>
+    package var kind: Kind
+    package var sessions: Range<Int>
     /// Absolute start time from the beginning of the run.
-    public var at: Nanoseconds
+    package var at: Nanoseconds
     /// The offset from the previous action (as written or the 250ms default).
-    public var offset: Nanoseconds
-    public var line: Int
+    package var offset: Nanoseconds
+    package var line: Int
 }
 
 /// The message handler the plan uses.
-public enum HandlerSpec: Sendable {
+package enum HandlerSpec: Sendable {
     case nop
     case wasm(WasmHandlerSpec)
 
-    public var isNOP: Bool {
+    package var isNOP: Bool {
         if case .nop = self { return true }
         return false
     }
 }
 
-public struct WasmHandlerSpec: Sendable {
+package struct WasmHandlerSpec: Sendable {
     /// As written in the script.
-    public var path: String
-    public var resolvedPath: String
-    public var bytes: [UInt8]
+    package var path: String
+    package var resolvedPath: String
+    package var bytes: [UInt8]
     /// What the inspector found (empty when no inspector ran).
-    public var exports: [String]
-    public var hasHandleHeader: Bool
+    package var exports: [String]
+    package var hasHandleHeader: Bool
     /// The module's memory when instantiated (nil when no inspector ran).
-    public var initialMemoryBytes: Int? = nil
+    package var initialMemoryBytes: Int? = nil
 }

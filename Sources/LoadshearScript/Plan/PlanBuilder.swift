@@ -1,28 +1,28 @@
 import Foundation
 
 /// What the plan builder needs from the outside world; tests replace any of it.
-public struct PlanOptions: Sendable {
-    public var expandEnvironment = false
-    public var environment: [String: String] = ProcessInfo.processInfo.environment
+package struct PlanOptions: Sendable {
+    package var expandEnvironment = false
+    package var environment: [String: String] = ProcessInfo.processInfo.environment
     /// Default shard count (capped at the session count) when SHARDS is not given.
-    public var cpuCount = ProcessInfo.processInfo.activeProcessorCount
+    package var cpuCount = ProcessInfo.processInfo.activeProcessorCount
     /// Turns a host name into numeric addresses, or says why it cannot.
-    public var resolver: @Sendable (String) -> Result<[String], ResolveError> = HostResolver.resolve
-    public var handlerInspector: (any HandlerInspector)?
+    package var resolver: @Sendable (String) -> Result<[String], ResolveError> = HostResolver.resolve
+    package var handlerInspector: (any HandlerInspector)?
 
-    public init() {}
+    package init() {}
 }
 
 /// Builds the `Plan` from a script: parses, checks every rule of the language, and reads
 /// packet files and the handler module. All independent problems are reported.
-public enum PlanBuilder {
-    public static let defaultOffset: Nanoseconds = 250_000_000
+package enum PlanBuilder {
+    package static let defaultOffset: Nanoseconds = 250_000_000
     /// Largest session count a plan accepts; far above what the fd limit allows to run.
-    public static let maxSessions = 10_000_000
-    public static let maxUDPPayload = 65_507
+    package static let maxSessions = 10_000_000
+    package static let maxUDPPayload = 65_507
 
     /// Returns the plan when there are no errors; diagnostics (errors and warnings) either way.
-    public static func build(_ file: SourceFile, options: PlanOptions = PlanOptions()) -> (Plan?, DiagnosticBag) {
+    package static func build(_ file: SourceFile, options: PlanOptions = PlanOptions()) -> (Plan?, DiagnosticBag) {
         var d = DiagnosticBag()
         let syntax = Parser.parse(file, diagnostics: &d)
         var checker = Checker(file: file, options: options)
@@ -31,7 +31,7 @@ public enum PlanBuilder {
     }
 
     /// Reads a script file; the system's reason when it cannot.
-    public static func read(path: String) -> Result<SourceFile, FileBytes.ReadError> {
+    package static func read(path: String) -> Result<SourceFile, FileBytes.ReadError> {
         var isDir: ObjCBool = false
         if FileManager.default.fileExists(atPath: path, isDirectory: &isDir), isDir.boolValue {
             return .failure(FileBytes.ReadError(reason: "it is a directory"))
@@ -41,7 +41,7 @@ public enum PlanBuilder {
 
     /// Reads a script file and builds its plan. A file that cannot be read is reported
     /// as a diagnostic at 1:1, like any other problem with the script.
-    public static func build(path: String, options: PlanOptions = PlanOptions()) -> (Plan?, DiagnosticBag, SourceFile) {
+    package static func build(path: String, options: PlanOptions = PlanOptions()) -> (Plan?, DiagnosticBag, SourceFile) {
         switch read(path: path) {
         case .success(let file):
             let (plan, d) = build(file, options: options)

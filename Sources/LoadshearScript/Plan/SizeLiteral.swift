@@ -1,24 +1,24 @@
 /// (ext) Sizes in scripts: a whole number of bytes, optionally with a unit — `KiB`, `MiB`,
 /// `GiB` (powers of 1024) or `kB`, `MB`, `GB` (powers of 1000).
-public enum SizeLiteral {
-    public static let units: [(String, Int)] = [
+package enum SizeLiteral {
+    package static let units: [(String, Int)] = [
         ("B", 1), ("KiB", 1 << 10), ("MiB", 1 << 20), ("GiB", 1 << 30), ("kB", 1_000), ("KB", 1_000),
         ("MB", 1_000_000), ("GB", 1_000_000_000),
     ]
-    public static let unitList = "B, KiB, MiB, GiB, kB, MB or GB"
+    package static let unitList = "B, KiB, MiB, GiB, kB, MB or GB"
     /// One WebAssembly page, and the most a 32-bit module can address.
-    public static let wasmPage = 65_536
-    public static let wasmMaxMemory = 1 << 32
+    package static let wasmPage = 65_536
+    package static let wasmMaxMemory = 1 << 32
     /// `HANDLER_MEMORY` when the script does not set it.
-    public static let defaultHandlerMemory = 64 << 20
+    package static let defaultHandlerMemory = 64 << 20
 
-    public enum ParseError: Error, Equatable {
+    package enum ParseError: Error, Equatable {
         case badUnit(String)
         case malformed
         case tooLarge
     }
 
-    public static func parse(_ text: String) -> Result<Int, ParseError> {
+    package static func parse(_ text: String) -> Result<Int, ParseError> {
         let digits = text.prefix { $0.isASCII && $0.isNumber }
         guard !digits.isEmpty else { return .failure(.malformed) }
         let unit = String(text.dropFirst(digits.count))
@@ -31,7 +31,7 @@ public enum SizeLiteral {
     }
 
     /// `64 MiB`, `100000 bytes`.
-    public static func describe(_ bytes: Int) -> String {
+    package static func describe(_ bytes: Int) -> String {
         for (name, scale) in [("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)] where bytes >= scale && bytes % scale == 0 {
             return "\(bytes / scale) \(name)"
         }

@@ -1,26 +1,26 @@
 /// A located problem in a script, rendered like a compiler error.
-public struct Diagnostic: Sendable, Equatable, Error {
-    public enum Severity: String, Sendable {
+package struct Diagnostic: Sendable, Equatable, Error {
+    package enum Severity: String, Sendable {
         case error
         case warning
         case note
     }
 
-    public var severity: Severity
-    public var message: String
-    public var range: SourceRange
+    package var severity: Severity
+    package var message: String
+    package var range: SourceRange
 
-    public init(_ severity: Severity = .error, _ message: String, at range: SourceRange) {
+    package init(_ severity: Severity = .error, _ message: String, at range: SourceRange) {
         self.severity = severity
         self.message = message
         self.range = range
     }
 
-    public static func error(_ message: String, at range: SourceRange) -> Diagnostic {
+    package static func error(_ message: String, at range: SourceRange) -> Diagnostic {
         Diagnostic(.error, message, at: range)
     }
 
-    public static func warning(_ message: String, at range: SourceRange) -> Diagnostic {
+    package static func warning(_ message: String, at range: SourceRange) -> Diagnostic {
         Diagnostic(.warning, message, at: range)
     }
 }
@@ -28,29 +28,29 @@ public struct Diagnostic: Sendable, Equatable, Error {
 /// Collects diagnostics while lexing, parsing and validating. Reporting goes on after the
 /// first error so a user sees every independent problem at once; past `limit` errors the
 /// rest are dropped and one line says so.
-public struct DiagnosticBag: Sendable {
-    public private(set) var diagnostics: [Diagnostic] = []
-    public private(set) var droppedErrors = 0
-    public let limit: Int
+package struct DiagnosticBag: Sendable {
+    package private(set) var diagnostics: [Diagnostic] = []
+    package private(set) var droppedErrors = 0
+    package let limit: Int
     private var shownErrors = 0
     /// Checking stopped once the limit was reached (the rest of the script was not read).
-    public private(set) var stopped = false
+    package private(set) var stopped = false
 
-    public init(limit: Int = 20) {
+    package init(limit: Int = 20) {
         self.limit = limit
     }
 
-    public var errorCount: Int { shownErrors + droppedErrors }
-    public var hasErrors: Bool { errorCount > 0 }
+    package var errorCount: Int { shownErrors + droppedErrors }
+    package var hasErrors: Bool { errorCount > 0 }
     /// As many errors as will be shown: reading further cannot show more.
-    public var isFull: Bool { errorCount >= limit }
+    package var isFull: Bool { errorCount >= limit }
 
     /// Notes that checking stopped at the limit.
-    public mutating func stop() {
+    package mutating func stop() {
         stopped = true
     }
 
-    public mutating func add(_ diagnostic: Diagnostic) {
+    package mutating func add(_ diagnostic: Diagnostic) {
         if diagnostic.severity == .error, errorCount >= limit {
             droppedErrors += 1
             return
@@ -61,16 +61,16 @@ public struct DiagnosticBag: Sendable {
         if diagnostic.severity == .error { shownErrors += 1 }
     }
 
-    public mutating func error(_ message: String, at range: SourceRange) {
+    package mutating func error(_ message: String, at range: SourceRange) {
         add(.error(message, at: range))
     }
 
-    public mutating func warning(_ message: String, at range: SourceRange) {
+    package mutating func warning(_ message: String, at range: SourceRange) {
         add(.warning(message, at: range))
     }
 
     /// Diagnostics in source order (stable for equal positions).
-    public var sorted: [Diagnostic] {
+    package var sorted: [Diagnostic] {
         diagnostics.enumerated().sorted { a, b in
             a.element.range.start != b.element.range.start
                 ? a.element.range.start < b.element.range.start : a.offset < b.offset
@@ -80,14 +80,14 @@ public struct DiagnosticBag: Sendable {
 
 /// Renders diagnostics as `file:line:col: error: message`, the source line, and a caret
 /// with tildes under the offending token.
-public struct DiagnosticRenderer: Sendable {
-    public var useColor: Bool
+package struct DiagnosticRenderer: Sendable {
+    package var useColor: Bool
 
-    public init(useColor: Bool = false) {
+    package init(useColor: Bool = false) {
         self.useColor = useColor
     }
 
-    public func render(_ diagnostic: Diagnostic, in file: SourceFile) -> String {
+    package func render(_ diagnostic: Diagnostic, in file: SourceFile) -> String {
         let loc = file.location(of: diagnostic.range.start)
         let line = file.lineText(loc.line)
         let severity = diagnostic.severity.rawValue
@@ -121,7 +121,7 @@ public struct DiagnosticRenderer: Sendable {
         return out
     }
 
-    public func render(_ bag: DiagnosticBag, in file: SourceFile) -> String {
+    package func render(_ bag: DiagnosticBag, in file: SourceFile) -> String {
         var out = bag.sorted.map { render($0, in: file) }.joined()
         if bag.stopped {
             out += "\(file.path): note: checking stopped after \(bag.limit) errors; fix these and check again\n"

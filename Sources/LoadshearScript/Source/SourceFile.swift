@@ -2,16 +2,16 @@ import Foundation
 
 /// A script's text, kept as UTF-8 bytes with the start offset of every line, so that
 /// tokens can carry byte ranges and diagnostics can turn them into line and column.
-public struct SourceFile: Sendable {
+package struct SourceFile: Sendable {
     /// The path as the user gave it; diagnostics print it verbatim.
-    public let path: String
+    package let path: String
     /// The raw bytes of the script. Scripts are UTF-8; invalid sequences only ever end up
     /// inside strings or in "unexpected character" diagnostics.
-    public let bytes: [UInt8]
+    package let bytes: [UInt8]
     /// Byte offset at which each line starts; `lineStarts[0] == 0`.
-    public let lineStarts: [Int]
+    package let lineStarts: [Int]
 
-    public init(path: String, bytes: [UInt8]) {
+    package init(path: String, bytes: [UInt8]) {
         self.path = path
         self.bytes = bytes
         var starts = [0]
@@ -27,13 +27,13 @@ public struct SourceFile: Sendable {
         self.lineStarts = starts
     }
 
-    public init(path: String, text: String) {
+    package init(path: String, text: String) {
         self.init(path: path, bytes: Array(text.utf8))
     }
 
     /// The 1-based line and column of a byte offset. Columns count Unicode scalars, not
     /// bytes, so carets line up under non-ASCII text.
-    public func location(of offset: Int) -> SourceLocation {
+    package func location(of offset: Int) -> SourceLocation {
         let clamped = max(0, min(offset, bytes.count))
         var lo = 0
         var hi = lineStarts.count - 1
@@ -52,7 +52,7 @@ public struct SourceFile: Sendable {
     }
 
     /// The text of a 1-based line without its line terminator.
-    public func lineText(_ line: Int) -> String {
+    package func lineText(_ line: Int) -> String {
         guard line >= 1, line <= lineStarts.count else { return "" }
         let start = lineStarts[line - 1]
         var end = line < lineStarts.count ? lineStarts[line] - 1 : bytes.count
@@ -61,7 +61,7 @@ public struct SourceFile: Sendable {
     }
 
     /// The source text of a byte range.
-    public func text(_ range: SourceRange) -> String {
+    package func text(_ range: SourceRange) -> String {
         let lo = max(0, min(range.start, bytes.count))
         let hi = max(lo, min(range.end, bytes.count))
         return String(decoding: bytes[lo..<hi], as: UTF8.self)
@@ -69,24 +69,24 @@ public struct SourceFile: Sendable {
 }
 
 /// A 1-based line and column.
-public struct SourceLocation: Sendable, Equatable, CustomStringConvertible {
-    public var line: Int
-    public var column: Int
-    public var description: String { "\(line):\(column)" }
+package struct SourceLocation: Sendable, Equatable, CustomStringConvertible {
+    package var line: Int
+    package var column: Int
+    package var description: String { "\(line):\(column)" }
 }
 
 /// A half-open byte range in a `SourceFile`.
-public struct SourceRange: Sendable, Equatable {
-    public var start: Int
-    public var end: Int
+package struct SourceRange: Sendable, Equatable {
+    package var start: Int
+    package var end: Int
 
-    public init(start: Int, end: Int) {
+    package init(start: Int, end: Int) {
         self.start = start
         self.end = max(start, end)
     }
 
     /// The smallest range covering both.
-    public func union(_ other: SourceRange) -> SourceRange {
+    package func union(_ other: SourceRange) -> SourceRange {
         SourceRange(start: min(start, other.start), end: max(end, other.end))
     }
 }

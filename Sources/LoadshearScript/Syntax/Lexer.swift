@@ -1,11 +1,11 @@
 /// Turns script bytes into tokens. Never fails: bad input becomes a diagnostic and the
 /// lexer carries on, so one stray character does not hide every later error.
-public struct Lexer {
+package struct Lexer {
     private let bytes: [UInt8]
     private(set) var pos = 0
     private var sawNewline = true
 
-    public init(_ file: SourceFile) {
+    package init(_ file: SourceFile) {
         self.bytes = file.bytes
     }
 
@@ -14,7 +14,7 @@ public struct Lexer {
 
     /// Lexes the whole file (until the diagnostics are full); the last token is always
     /// `.endOfFile`. The parser pulls tokens one at a time instead.
-    public static func tokenize(_ file: SourceFile, diagnostics: inout DiagnosticBag) -> [Token] {
+    package static func tokenize(_ file: SourceFile, diagnostics: inout DiagnosticBag) -> [Token] {
         var lexer = Lexer(file)
         var tokens: [Token] = []
         while true {
@@ -50,7 +50,7 @@ public struct Lexer {
         }
     }
 
-    public mutating func next(_ diagnostics: inout DiagnosticBag) -> Token {
+    package mutating func next(_ diagnostics: inout DiagnosticBag) -> Token {
         while true {
             skipTrivia()
             let start = pos
@@ -139,7 +139,7 @@ extension Token {
     /// Decodes a string token's escapes: `\"` → `"`, `\\` → `\`, `\$` → `$`. With
     /// `protectDollar`, an escaped dollar comes back as U+E000 so environment expansion can
     /// tell it from a real `$` and restore it afterwards.
-    public static func decode(raw: String, protectDollar: Bool = false) -> String {
+    package static func decode(raw: String, protectDollar: Bool = false) -> String {
         var out = ""
         var it = raw.unicodeScalars.makeIterator()
         while let c = it.next() {

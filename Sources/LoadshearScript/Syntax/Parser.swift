@@ -1,6 +1,6 @@
 /// A recursive-descent parser over the token list. On a syntax error it reports, skips to
 /// the start of the next line's statement and goes on, so independent errors all surface.
-public struct Parser {
+package struct Parser {
     /// Tokens come from the lexer one at a time: the parser only ever looks at the current
     /// token and the one before, so a script of millions of actions is never held as tokens.
     private var lexer: Lexer
@@ -18,7 +18,7 @@ public struct Parser {
     /// Lexes and parses a script. Syntax errors go into `diagnostics`; the tree holds
     /// whatever could be understood. Once the diagnostics are full, the rest of the script
     /// is not read: it could only add errors nobody would be shown.
-    public static func parse(_ file: SourceFile, diagnostics: inout DiagnosticBag) -> ScriptSyntax {
+    package static func parse(_ file: SourceFile, diagnostics: inout DiagnosticBag) -> ScriptSyntax {
         var parser = Parser(file: file, diagnostics: diagnostics)
         let script = parser.parseScript()
         diagnostics = parser.bag

@@ -1,26 +1,26 @@
 /// The syntax tree: what the script says, with source ranges, before any checking of
 /// meaning. The validator turns it into a `Plan`.
-public struct ScriptSyntax: Sendable {
-    public var settings: [SettingsSyntax] = []
-    public var orchestrators: [OrchestratorSyntax] = []
+package struct ScriptSyntax: Sendable {
+    package var settings: [SettingsSyntax] = []
+    package var orchestrators: [OrchestratorSyntax] = []
 }
 
 /// A `SETTINGS name { … }` block.
-public struct SettingsSyntax: Sendable {
-    public var keywordRange: SourceRange
-    public var name: String
-    public var nameRange: SourceRange
-    public var fields: [FieldSyntax] = []
+package struct SettingsSyntax: Sendable {
+    package var keywordRange: SourceRange
+    package var name: String
+    package var nameRange: SourceRange
+    package var fields: [FieldSyntax] = []
 }
 
 /// One `KEY = value` (or `KEY { … }`) line in SETTINGS.
-public struct FieldSyntax: Sendable {
-    public var key: Keyword
-    public var keyRange: SourceRange
-    public var value: FieldValueSyntax
+package struct FieldSyntax: Sendable {
+    package var key: Keyword
+    package var keyRange: SourceRange
+    package var value: FieldValueSyntax
 
     /// The range covering the value, for diagnostics about the value as a whole.
-    public var valueRange: SourceRange {
+    package var valueRange: SourceRange {
         switch value {
         case .scalar(let t): t.range
         case .list(_, let r), .packets(_, let r): r
@@ -29,7 +29,7 @@ public struct FieldSyntax: Sendable {
     }
 }
 
-public enum FieldValueSyntax: Sendable {
+package enum FieldValueSyntax: Sendable {
     /// `= 25`, `= "TCP"`.
     case scalar(Token)
     /// `{ "localhost", 127.0.0.1 }`; the range covers the braces.
@@ -40,52 +40,52 @@ public enum FieldValueSyntax: Sendable {
     case headerLength(offset: Token, size: Token, endian: Token)
 }
 
-public struct PacketEntrySyntax: Sendable {
-    public var id: Token
-    public var path: Token
+package struct PacketEntrySyntax: Sendable {
+    package var id: Token
+    package var path: Token
 }
 
 /// An `ORCHESTRATOR name { … }` block.
-public struct OrchestratorSyntax: Sendable {
-    public var keywordRange: SourceRange
-    public var name: String
-    public var nameRange: SourceRange
-    public var actions: [ActionSyntax] = []
+package struct OrchestratorSyntax: Sendable {
+    package var keywordRange: SourceRange
+    package var name: String
+    package var nameRange: SourceRange
+    package var actions: [ActionSyntax] = []
 }
 
 /// `a:b`.
-public struct RangeSyntax: Sendable {
-    public var lower: Token
-    public var upper: Token
-    public var range: SourceRange { lower.range.union(upper.range) }
+package struct RangeSyntax: Sendable {
+    package var lower: Token
+    package var upper: Token
+    package var range: SourceRange { lower.range.union(upper.range) }
 }
 
 /// `COUNTER s:l "endian":step` or `TIMESTAMP s:l "endian":"unit"`.
-public struct PatchSyntax: Sendable {
-    public var keywordRange: SourceRange
-    public var start: Token
-    public var length: Token
-    public var endian: Token
-    public var parameter: Token
-    public var range: SourceRange { keywordRange.union(parameter.range) }
-    public var bytesRange: SourceRange { start.range.union(length.range) }
+package struct PatchSyntax: Sendable {
+    package var keywordRange: SourceRange
+    package var start: Token
+    package var length: Token
+    package var endian: Token
+    package var parameter: Token
+    package var range: SourceRange { keywordRange.union(parameter.range) }
+    package var bytesRange: SourceRange { start.range.union(length.range) }
 }
 
 /// One line of the ORCHESTRATOR timeline.
-public struct ActionSyntax: Sendable {
-    public var keyword: Keyword
-    public var keywordRange: SourceRange
+package struct ActionSyntax: Sendable {
+    package var keyword: Keyword
+    package var keywordRange: SourceRange
     /// CREATE's session count.
-    public var count: Token?
+    package var count: Token?
     /// The session range of every other action.
-    public var sessions: RangeSyntax?
+    package var sessions: RangeSyntax?
     /// SEND's packet id and modifiers.
-    public var packet: Token?
-    public var copies: Token?
-    public var offset: Token?
-    public var offsetKeywordRange: SourceRange?
+    package var packet: Token?
+    package var copies: Token?
+    package var offset: Token?
+    package var offsetKeywordRange: SourceRange?
 
-    public init(keyword: Keyword, keywordRange: SourceRange) {
+    package init(keyword: Keyword, keywordRange: SourceRange) {
         self.keyword = keyword
         self.keywordRange = keywordRange
     }
@@ -103,12 +103,12 @@ public struct ActionSyntax: Sendable {
         }
     }
 
-    public var counter: PatchSyntax? {
+    package var counter: PatchSyntax? {
         get { patches?.counter }
         set { patches = newValue == nil && timestamp == nil ? nil : Patches(counter: newValue, timestamp: timestamp) }
     }
 
-    public var timestamp: PatchSyntax? {
+    package var timestamp: PatchSyntax? {
         get { patches?.timestamp }
         set { patches = newValue == nil && counter == nil ? nil : Patches(counter: counter, timestamp: newValue) }
     }

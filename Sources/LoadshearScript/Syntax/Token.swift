@@ -1,6 +1,6 @@
 /// A lexical token with its byte range in the script.
-public struct Token: Sendable, Equatable {
-    public enum Kind: Sendable, Equatable {
+package struct Token: Sendable, Equatable {
+    package enum Kind: Sendable, Equatable {
         /// An ALL-CAPS word from the language (`SETTINGS`, `PORT`, `SEND`, …).
         case keyword(Keyword)
         /// A name: a SETTINGS/ORCHESTRATOR name, a packet id, or an unknown field.
@@ -17,16 +17,16 @@ public struct Token: Sendable, Equatable {
         case endOfFile
     }
 
-    public var kind: Kind
-    public var range: SourceRange
+    package var kind: Kind
+    package var range: SourceRange
     /// True when a line break separates this token from the previous one; the parser
     /// uses it to recover at the start of the next statement.
-    public var startsLine: Bool
+    package var startsLine: Bool
 }
 
 /// Every keyword of the language. `supported == false` marks the (ext) words that are
 /// reserved but not implemented yet, so their use gets a clear "not supported yet".
-public enum Keyword: String, Sendable, CaseIterable {
+package enum Keyword: String, Sendable, CaseIterable {
     case SETTINGS, ORCHESTRATOR
     case SESSION, PORT, HEADERSIZE, BODYMAX, READ, REPEAT, SAMPLERATE, ENDPOINTS, SHARDS, PACKETS, HANDLER
     case HEADER_LENGTH, HANDLER_MEMORY
@@ -34,7 +34,7 @@ public enum Keyword: String, Sendable, CaseIterable {
     // (ext) reserved, specified in later issues.
     case RATE, RECONNECT, SOURCES, EXPECT, TLS
 
-    public var isSupported: Bool {
+    package var isSupported: Bool {
         switch self {
         case .RATE, .RECONNECT, .SOURCES, .EXPECT, .TLS: false
         default: true
@@ -42,18 +42,18 @@ public enum Keyword: String, Sendable, CaseIterable {
     }
 
     /// Keywords that may start a SETTINGS field.
-    public static let settingsFields: [Keyword] = [
+    package static let settingsFields: [Keyword] = [
         .SESSION, .PORT, .HEADERSIZE, .BODYMAX, .READ, .REPEAT, .SAMPLERATE, .ENDPOINTS, .SHARDS, .PACKETS,
         .HANDLER, .HEADER_LENGTH, .HANDLER_MEMORY,
     ]
 
     /// Keywords that may start an ORCHESTRATOR action.
-    public static let actions: [Keyword] = [.CREATE, .CONNECT, .SEND, .FLOOD, .DRAIN, .DISCONNECT]
+    package static let actions: [Keyword] = [.CREATE, .CONNECT, .SEND, .FLOOD, .DRAIN, .DISCONNECT]
 }
 
 extension Token.Kind {
     /// How the token is named in "expected …, found …" messages.
-    public var spelling: String {
+    package var spelling: String {
         switch self {
         case .keyword(let k): "keyword \(k.rawValue)"
         case .identifier(let s): "'\(s)'"

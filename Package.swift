@@ -99,7 +99,8 @@ let package = Package(
             ]
         ),
         .testTarget(
-            name: "LoadshearCommandsTests", dependencies: ["LoadshearCommands", "LoadshearScript", "LoadshearTestSupport"]),
+            name: "LoadshearCommandsTests",
+            dependencies: ["LoadshearCommands", "LoadshearScript", "LoadshearTestSupport"]),
         .testTarget(
             name: "LoadshearMetricsTests",
             dependencies: [

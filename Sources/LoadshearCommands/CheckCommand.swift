@@ -37,7 +37,8 @@ package struct CheckCommand: ParsableCommand {
         if headerSize < 1 { throw ValidationError("--header-size must be at least 1") }
         if iterations < 1 { throw ValidationError("--iterations must be at least 1") }
         if let hex, Self.hexBytes(hex) == nil {
-            throw ValidationError("--hex needs pairs of hex digits (spaces and ':' allowed), e.g. '00000001 00000004 70696e67'")
+            throw ValidationError(
+                "--hex needs pairs of hex digits (spaces and ':' allowed), e.g. '00000001 00000004 70696e67'")
         }
     }
 
@@ -91,7 +92,9 @@ package struct CheckCommand: ParsableCommand {
             for _ in 0..<iterations { _ = message.withUnsafeBytes { m in handler.handle(m) { _ in } } }
         }
         let perCall = Double(elapsed.components.attoseconds) / 1e12 + Double(elapsed.components.seconds) * 1e6
-        print("time     \(String(format: "%.2f", perCall / Double(iterations))) µs per message (alloc, copy, handle_body, copy out, dealloc ×2; \(iterations) runs)")
+        print(
+            "time     \(String(format: "%.2f", perCall / Double(iterations))) µs per message (alloc, copy, handle_body, copy out, dealloc ×2; \(iterations) runs)"
+        )
     }
 
     private func message() throws -> [UInt8] {
@@ -136,7 +139,9 @@ enum Hexdump {
             let row = bytes[start..<min(start + 16, bytes.count)]
             let hex = row.map { String(format: "%02x", $0) }.joined(separator: " ")
             let text = String(row.map { (0x20..<0x7F).contains($0) ? Character(UnicodeScalar($0)) : "." })
-            lines.append(indent + String(format: "%08x  ", start) + hex.padding(toLength: 48, withPad: " ", startingAt: 0) + " |\(text)|")
+            lines.append(
+                indent + String(format: "%08x  ", start) + hex.padding(toLength: 48, withPad: " ", startingAt: 0)
+                    + " |\(text)|")
         }
         return lines.joined(separator: "\n")
     }

@@ -109,11 +109,20 @@ struct JSONReport: Encodable {
     var peakRSSBytes: Int?
 
     enum CodingKeys: String, CodingKey {
-        case version = "version", settings = "settings", timeline = "timeline", durationSeconds = "durationSeconds"
-        case completed = "completed", stoppedBy = "stoppedBy", plannedDurationSeconds = "plannedDurationSeconds"
-        case totals = "totals", shards = "shards", latencyMicroseconds = "latencyMicroseconds"
-        case connectPhaseSeconds = "connectPhaseSeconds", handlerFailuresByKind = "handlerFailuresByKind"
-        case connectFailuresByReason = "connectFailuresByReason", protocolErrorsByReason = "protocolErrorsByReason"
+        case version = "version"
+        case settings = "settings"
+        case timeline = "timeline"
+        case durationSeconds = "durationSeconds"
+        case completed = "completed"
+        case stoppedBy = "stoppedBy"
+        case plannedDurationSeconds = "plannedDurationSeconds"
+        case totals = "totals"
+        case shards = "shards"
+        case latencyMicroseconds = "latencyMicroseconds"
+        case connectPhaseSeconds = "connectPhaseSeconds"
+        case handlerFailuresByKind = "handlerFailuresByKind"
+        case connectFailuresByReason = "connectFailuresByReason"
+        case protocolErrorsByReason = "protocolErrorsByReason"
         case peakRSSBytes = "peakRSSBytes"
     }
 
@@ -125,8 +134,9 @@ struct JSONReport: Encodable {
             port: plan.settings.port, read: plan.settings.read, shards: plan.shards.count,
             sessions: plan.sessionCount, handler: handler, endpoints: plan.addresses.map(\.description))
         timeline = plan.actions.map {
-            ActionPart(action: $0.kind.name, sessions: [$0.sessions.lowerBound, $0.sessions.upperBound],
-                       atNanoseconds: $0.at, line: $0.line)
+            ActionPart(
+                action: $0.kind.name, sessions: [$0.sessions.lowerBound, $0.sessions.upperBound],
+                atNanoseconds: $0.at, line: $0.line)
         }
         durationSeconds = snapshot.elapsed
         completed = snapshot.stoppedEarlyBy == nil
@@ -134,9 +144,10 @@ struct JSONReport: Encodable {
         plannedDurationSeconds = Double(plan.duration) / 1e9
         totals = Self.dictionary(snapshot.totals)
         shards = snapshot.perShard.map(Self.dictionary)
-        latencyMicroseconds = Dictionary(uniqueKeysWithValues: LatencySet.Kind.allCases.map {
-            ($0.rawValue, LatencyPart(snapshot.latency[kind: $0]))
-        })
+        latencyMicroseconds = Dictionary(
+            uniqueKeysWithValues: LatencySet.Kind.allCases.map {
+                ($0.rawValue, LatencyPart(snapshot.latency[kind: $0]))
+            })
         connectPhaseSeconds = snapshot.connectPhase
         handlerFailuresByKind = snapshot.handlerFailuresByKind
         connectFailuresByReason = snapshot.connectFailuresByReason
@@ -167,11 +178,13 @@ struct JSONReport: Encodable {
 
     static func snapshotLine(_ s: Snapshot) throws -> Data {
         let line = SnapshotLine(
-            final: s.plannedDuration != nil, elapsedSeconds: s.elapsed, intervalSeconds: s.interval, totals: dictionary(s.totals),
+            final: s.plannedDuration != nil, elapsedSeconds: s.elapsed, intervalSeconds: s.interval,
+            totals: dictionary(s.totals),
             increment: dictionary(s.increment),
-            latencyMicroseconds: Dictionary(uniqueKeysWithValues: LatencySet.Kind.allCases.map {
-                ($0.rawValue, LatencyPart(s.latencyIncrement[kind: $0]))
-            }))
+            latencyMicroseconds: Dictionary(
+                uniqueKeysWithValues: LatencySet.Kind.allCases.map {
+                    ($0.rawValue, LatencyPart(s.latencyIncrement[kind: $0]))
+                }))
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
         var data = try encoder.encode(line)

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import LoadshearScript
 import Synchronization
+
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -19,7 +20,9 @@ package struct LoadshearCommand: AsyncParsableCommand {
             check it with --dry-run, then run it. See docs/language.md.
             """,
         version: version,
-        subcommands: [RunCommand.self, QuickstartCommand.self, TargetCommand.self, CheckCommand.self, BenchRecordCommand.self],
+        subcommands: [
+            RunCommand.self, QuickstartCommand.self, TargetCommand.self, CheckCommand.self, BenchRecordCommand.self,
+        ],
         defaultSubcommand: RunCommand.self
     )
 

@@ -40,7 +40,9 @@ final class Output: Sendable {
     }
 
     static func make(plan: Plan, quiet: Bool, noTUI: Bool, engine: Engine, stream: ReportFile?) -> Output {
-        let kind: Kind = quiet ? .silent
+        let kind: Kind =
+            quiet
+            ? .silent
             : (!noTUI && Console.stdoutIsTTY && Console.stdinIsTTY && stream?.isStdout != true) ? .dashboard : .lines
         let output = Output(kind: kind, plan: plan, engine: engine, ndjson: stream)
         if kind == .dashboard { output.startTerminal() }
@@ -82,7 +84,9 @@ final class Output: Sendable {
     func progress(elapsed: Double) -> Dashboard.Progress {
         let ns = Int64(elapsed * 1e9)
         let current = plan.actions.last { $0.at <= ns }
-        let text = current.map { "\($0.kind.name) \($0.sessions.lowerBound):\($0.sessions.upperBound) (line \($0.line))" } ?? "starting"
+        let text =
+            current.map { "\($0.kind.name) \($0.sessions.lowerBound):\($0.sessions.upperBound) (line \($0.line))" }
+            ?? "starting"
         return Dashboard.Progress(elapsed: elapsed, planned: Double(plan.duration) / 1e9, action: text)
     }
 
@@ -92,7 +96,8 @@ final class Output: Sendable {
         let (width, height) = (Terminal.width(), Terminal.height())
         let color = Console.colorAllowed
         let dashboard = Dashboard(width: width, color: color, title: plan.scriptPath)
-        let lines = dashboard.render(snapshot, progress: progress(elapsed: snapshot.elapsed), mode: mode, height: height)
+        let lines = dashboard.render(
+            snapshot, progress: progress(elapsed: snapshot.elapsed), mode: mode, height: height)
         // Home, draw each line clearing its tail, clear below: no flicker, no scrolling (no
         // line break after the last row, which would scroll a full screen by one).
         var frame = "\u{1B}[H"
@@ -123,7 +128,8 @@ final class Output: Sendable {
             if !escape.isEmpty || byte == 0x1B {
                 escape.append(byte)
                 if escape.count == 3 {
-                    if escape[1] == UInt8(ascii: "["), escape[2] == UInt8(ascii: "C") || escape[2] == UInt8(ascii: "D") {
+                    if escape[1] == UInt8(ascii: "["), escape[2] == UInt8(ascii: "C") || escape[2] == UInt8(ascii: "D")
+                    {
                         state.withLock { $0.mode = $0.mode == .totals ? .increments : .totals }
                         queue.async { self.draw() }
                     }

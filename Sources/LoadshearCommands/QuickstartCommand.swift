@@ -79,7 +79,9 @@ package struct QuickstartCommand: AsyncParsableCommand {
         try Data(BundledHeartbeat.wasm).write(to: dir.appendingPathComponent("heartbeat.wasm"))
         if showScript { Console.out(text + "\n") }
         if !quiet {
-            Console.out("Quickstart: built-in broadcast target (heartbeats) on 127.0.0.1:\(target.port); running the bundled script (see `loadshear quickstart --show-script`)\n")
+            Console.out(
+                "Quickstart: built-in broadcast target (heartbeats) on 127.0.0.1:\(target.port); running the bundled script (see `loadshear quickstart --show-script`)\n"
+            )
         }
         let plan: Plan
         do {
@@ -93,7 +95,9 @@ package struct QuickstartCommand: AsyncParsableCommand {
         let code = await RunSession(plan: plan, acknowledge: true, quiet: quiet, json: nil, noTUI: true).execute()
         await target.stop()
         let c = target.counts
-        Console.out("  target        \(c.bytesRead) bytes received over \(c.connections) connections; \(c.framesSent) heartbeats sent, \(c.pongsReceived) pongs received, \(c.framesReceived - c.pongsReceived) data frames received\n")
+        Console.out(
+            "  target        \(c.bytesRead) bytes received over \(c.connections) connections; \(c.framesSent) heartbeats sent, \(c.pongsReceived) pongs received, \(c.framesReceived - c.pongsReceived) data frames received\n"
+        )
         if code != .success { throw code }
     }
 }

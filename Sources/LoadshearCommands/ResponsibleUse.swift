@@ -18,7 +18,10 @@ enum ResponsibleUse {
         }
         notice += "Only load systems you own or are authorised to test.\n"
         guard Console.stdinIsTTY else {
-            Console.error(notice + "loadshear: refusing to run without confirmation: stdin is not a terminal; pass --acknowledge to confirm\n")
+            Console.error(
+                notice
+                    + "loadshear: refusing to run without confirmation: stdin is not a terminal; pass --acknowledge to confirm\n"
+            )
             return .notAcknowledged
         }
         Console.error(notice + "Type 'yes' to confirm you are authorised: ")

@@ -18,12 +18,15 @@ package struct RunCommand: AsyncParsableCommand {
     @Argument(help: ArgumentHelp("The Loadshear Script (.ldsh) to run.", valueName: "script"))
     var scriptArgument: String?
 
-    @Option(name: [.customShort("s"), .customLong("script")],
-            help: ArgumentHelp("The script, given as an option (the C++ original's form).", valueName: "file"))
+    @Option(
+        name: [.customShort("s"), .customLong("script")],
+        help: ArgumentHelp("The script, given as an option (the C++ original's form).", valueName: "file"))
     var scriptOption: String?
 
-    @Option(help: ArgumentHelp("Accepted for scripts and tools written for the C++ original; it has no effect here (Loadshear allocates as it goes).",
-                               valueName: "n"))
+    @Option(
+        help: ArgumentHelp(
+            "Accepted for scripts and tools written for the C++ original; it has no effect here (Loadshear allocates as it goes).",
+            valueName: "n"))
     var arenaInitMb: Int?
 
     /// The script, however it was given.
@@ -47,7 +50,9 @@ package struct RunCommand: AsyncParsableCommand {
     @Option(help: ArgumentHelp("Write the final report as JSON to this file ('-' for stdout).", valueName: "file"))
     var json: String?
 
-    @Option(help: ArgumentHelp("(ext) Write every 500 ms snapshot as one JSON line to this file ('-' for stdout).", valueName: "file"))
+    @Option(
+        help: ArgumentHelp(
+            "(ext) Write every 500 ms snapshot as one JSON line to this file ('-' for stdout).", valueName: "file"))
     var jsonInterval: String?
 
     @Flag(name: .customShort("v"), help: "Print the version (same as --version).")
@@ -78,8 +83,10 @@ package struct RunCommand: AsyncParsableCommand {
             plan.writeDryRun { Console.out($0) }
             return
         }
-        let code = await RunSession(plan: plan, acknowledge: acknowledge, quiet: quiet, json: json, noTUI: noTui,
-                                    jsonInterval: jsonInterval).execute()
+        let code = await RunSession(
+            plan: plan, acknowledge: acknowledge, quiet: quiet, json: json, noTUI: noTui,
+            jsonInterval: jsonInterval
+        ).execute()
         if code != .success { throw code }
     }
 }

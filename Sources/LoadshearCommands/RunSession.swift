@@ -48,7 +48,9 @@ struct RunSession {
         }
         let signals = StopSignals { signal, count in
             if count == 1 {
-                Console.error("\nloadshear: stopping on \(StopSignals.name(signal)) (\(StopSignals.name(signal)) again to quit at once)\n")
+                Console.error(
+                    "\nloadshear: stopping on \(StopSignals.name(signal)) (\(StopSignals.name(signal)) again to quit at once)\n"
+                )
                 engine.stop(reason: StopSignals.name(signal))
             } else {
                 exit(ExitCode.interrupted(by: signal).rawValue)
@@ -56,7 +58,9 @@ struct RunSession {
         }
         defer { signals.cancel() }
         if !quiet {
-            Console.error("loadshear: running \(plan.scriptPath): \(plan.sessionCount) sessions on \(plan.shards.count) shard\(plan.shards.count == 1 ? "" : "s"), \(Self.seconds(plan.duration)) planned\n")
+            Console.error(
+                "loadshear: running \(plan.scriptPath): \(plan.sessionCount) sessions on \(plan.shards.count) shard\(plan.shards.count == 1 ? "" : "s"), \(Self.seconds(plan.duration)) planned\n"
+            )
         }
         let output = Output.make(plan: plan, quiet: quiet, noTUI: noTUI, engine: engine, stream: stream)
         let final: Snapshot

@@ -77,7 +77,10 @@ extension StopSignals {
         func open() {
             let (c, s) = lock.withLock { () -> (CheckedContinuation<Void, Never>?, StopSignals?) in
                 opened = true
-                defer { continuation = nil; signals = nil }
+                defer {
+                    continuation = nil
+                    signals = nil
+                }
                 return (continuation, signals)
             }
             s?.cancel()

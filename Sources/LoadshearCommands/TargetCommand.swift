@@ -65,7 +65,9 @@ package struct TargetCommand: AsyncParsableCommand {
             Console.error("loadshear target: error: port \(port) on 127.0.0.1 is in use; try --port 0 for a free one\n")
             throw ExitCode.runtimeFailure
         } catch let e as IOError where e.errnoCode == EACCES {
-            Console.error("loadshear target: error: not allowed to listen on port \(port) (ports below 1024 need privileges); try --port 0\n")
+            Console.error(
+                "loadshear target: error: not allowed to listen on port \(port) (ports below 1024 need privileges); try --port 0\n"
+            )
             throw ExitCode.runtimeFailure
         } catch {
             Console.error("loadshear target: error: cannot listen on 127.0.0.1:\(port): \(error)\n")
@@ -76,7 +78,9 @@ package struct TargetCommand: AsyncParsableCommand {
         await server.stop()
         let c = server.counts
         if udp {
-            Console.out("loadshear target \(kind.rawValue) (UDP): datagrams received \(c.framesReceived), bytes read \(c.bytesRead), datagrams sent \(c.framesSent), bytes written \(c.bytesWritten), peers \(c.connections)\n")
+            Console.out(
+                "loadshear target \(kind.rawValue) (UDP): datagrams received \(c.framesReceived), bytes read \(c.bytesRead), datagrams sent \(c.framesSent), bytes written \(c.bytesWritten), peers \(c.connections)\n"
+            )
         } else {
             Console.out("loadshear target \(kind.rawValue): \(c)\n")
         }

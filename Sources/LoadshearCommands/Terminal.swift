@@ -36,11 +36,13 @@ enum Terminal {
     }
 
     static func leaveDashboard() {
-        guard var t = saved.withLock({ s -> termios? in
-            let v = s
-            s = nil
-            return v
-        }) else { return }
+        guard
+            var t = saved.withLock({ s -> termios? in
+                let v = s
+                s = nil
+                return v
+            })
+        else { return }
         tcsetattr(0, TCSANOW, &t)
         Console.out("\u{1B}[?25h\u{1B}[?1049l")
         Console.releaseErrors()

@@ -53,17 +53,30 @@ package struct Dashboard: Sendable {
         func rate(_ c: ShardCounters.Counter) -> Double { Double(inc[c]) / s.interval }
         lines.append(bold("Throughput"))
         if mode == .totals {
-            lines.append("  sent      \(Figures.bytes(Double(t[.bytesSent]))) · \(Figures.count(Double(t[.packetsSent]))) packets")
-            lines.append("  read      \(Figures.bytes(Double(t[.bytesRead]))) · \(Figures.count(Double(t[.framesRead]))) frames")
-            lines.append("  responses \(Figures.count(Double(t[.responsesSent])))   handler calls \(Figures.count(Double(t[.handlerCalls]))) (\(t[.handlerTraps]) traps)")
+            lines.append(
+                "  sent      \(Figures.bytes(Double(t[.bytesSent]))) · \(Figures.count(Double(t[.packetsSent]))) packets"
+            )
+            lines.append(
+                "  read      \(Figures.bytes(Double(t[.bytesRead]))) · \(Figures.count(Double(t[.framesRead]))) frames")
+            lines.append(
+                "  responses \(Figures.count(Double(t[.responsesSent])))   handler calls \(Figures.count(Double(t[.handlerCalls]))) (\(t[.handlerTraps]) traps)"
+            )
         } else {
-            lines.append("  sent      \(Figures.bytes(rate(.bytesSent)))/s · \(Figures.count(rate(.packetsSent))) packets/s")
-            lines.append("  read      \(Figures.bytes(rate(.bytesRead)))/s · \(Figures.count(rate(.framesRead))) frames/s")
-            lines.append("  responses \(Figures.count(rate(.responsesSent)))/s   handler calls \(Figures.count(rate(.handlerCalls)))/s")
+            lines.append(
+                "  sent      \(Figures.bytes(rate(.bytesSent)))/s · \(Figures.count(rate(.packetsSent))) packets/s")
+            lines.append(
+                "  read      \(Figures.bytes(rate(.bytesRead)))/s · \(Figures.count(rate(.framesRead))) frames/s")
+            lines.append(
+                "  responses \(Figures.count(rate(.responsesSent)))/s   handler calls \(Figures.count(rate(.handlerCalls)))/s"
+            )
         }
         lines.append(bold("Connections"))
-        lines.append("  active \(t[.connectionsActive])   attempted \(t[.connectionsAttempted])   connected \(t[.connectionsSucceeded])   failed \(t[.connectionsFailed])")
-        lines.append("  closed: by us \(t[.closedByUs])   by server \(t[.closedByPeer])   resets \(t[.resets])   errors \(t[.localErrors])   protocol \(t[.protocolErrors])")
+        lines.append(
+            "  active \(t[.connectionsActive])   attempted \(t[.connectionsAttempted])   connected \(t[.connectionsSucceeded])   failed \(t[.connectionsFailed])"
+        )
+        lines.append(
+            "  closed: by us \(t[.closedByUs])   by server \(t[.closedByPeer])   resets \(t[.resets])   errors \(t[.localErrors])   protocol \(t[.protocolErrors])"
+        )
         let latency = mode == .totals ? s.latency : s.latencyIncrement
         // Each kind: a blank line, its title and its percentiles (3 rows) at least.
         let kinds = LatencySet.Kind.allCases
@@ -89,7 +102,8 @@ package struct Dashboard: Sendable {
         let label = " \(Figures.fixed(p.elapsed, 1))s / \(Figures.fixed(p.planned, 1))s  \(p.action)"
         let barWidth = max(10, min(50, width - label.count - 2))
         let filled = Int((Double(barWidth) * fraction).rounded())
-        return "[" + accent(String(repeating: "█", count: filled)) + String(repeating: "·", count: barWidth - filled) + "]" + label
+        return "[" + accent(String(repeating: "█", count: filled)) + String(repeating: "·", count: barWidth - filled)
+            + "]" + label
     }
 
     /// One latency histogram: its title and percentiles, then (with `bins`) the original's
@@ -126,4 +140,3 @@ package struct Dashboard: Sendable {
         return out
     }
 }
-

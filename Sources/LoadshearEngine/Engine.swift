@@ -32,9 +32,11 @@ package final class Engine: Sendable {
 
     /// `log` gets one line for the first failure of each kind; it is called on the event
     /// loops and must not block.
-    package init(plan: Plan, handlerFactory: any HandlerFactory = NOPHandlerFactory(),
-                configuration: EngineConfiguration = EngineConfiguration(),
-                log: @escaping @Sendable (String) -> Void = { _ in }) {
+    package init(
+        plan: Plan, handlerFactory: any HandlerFactory = NOPHandlerFactory(),
+        configuration: EngineConfiguration = EngineConfiguration(),
+        log: @escaping @Sendable (String) -> Void = { _ in }
+    ) {
         self.plan = plan
         self.config = configuration
         self.handlerFactory = handlerFactory
@@ -106,22 +108,26 @@ package final class Engine: Sendable {
     /// One shard per loop, each built on its own loop: the handler instance and the write
     /// rounds never leave that thread. Shards are added as they are made, so that a failure
     /// part-way leaves the ones already made to be shut down.
-    private func makeShards(into shards: inout [Shard], group: MultiThreadedEventLoopGroup,
-                            addresses: [SocketAddress]) async throws {
+    private func makeShards(
+        into shards: inout [Shard], group: MultiThreadedEventLoopGroup,
+        addresses: [SocketAddress]
+    ) async throws {
         let sendCounters = SendCounters(count: plan.sends.count)
         let allocator = ByteBufferAllocator()
         let packets = plan.packets.map { PreparedPacket(bytes: $0.bytes, allocator: allocator) }
         for (i, loop) in group.makeIterator().enumerated() {
             let counters = self.counters[i]
-            let shard = try await loop.flatSubmit { [plan, config, handlerFactory, failures] () -> EventLoopFuture<Shard> in
+            let shard = try await loop.flatSubmit {
+                [plan, config, handlerFactory, failures] () -> EventLoopFuture<Shard> in
                 let handler: MessageHandler
                 do { handler = try handlerFactory.makeHandler() } catch {
                     return loop.makeFailedFuture(RunError.handler("\(error)"))
                 }
                 return WriteRounds.start(on: loop).map { rounds in
-                    let shard = Shard(index: i, loop: loop, plan: plan, counters: counters, sendCounters: sendCounters,
-                                      config: config, handler: handler, packets: packets, addresses: addresses,
-                                      rounds: rounds.value, failures: failures)
+                    let shard = Shard(
+                        index: i, loop: loop, plan: plan, counters: counters, sendCounters: sendCounters,
+                        config: config, handler: handler, packets: packets, addresses: addresses,
+                        rounds: rounds.value, failures: failures)
                     shard.makeSessions()
                     return shard
                 }
@@ -133,7 +139,9 @@ package final class Engine: Sendable {
         }
     }
 
-    private func run(_ shards: [Shard], control: EventLoop, onSnapshot: (@Sendable (Snapshot) -> Void)?)
+    private func run(
+        _ shards: [Shard], control: EventLoop, onSnapshot: (@Sendable (Snapshot) -> Void)?
+    )
         async throws -> Snapshot
     {
         let endPromise = control.makePromise(of: Void.self)
@@ -150,16 +158,19 @@ package final class Engine: Sendable {
         var tasks: [Scheduled<Void>] = []
         for action in plan.actions {
             for shard in shards where action.sessions.overlaps(shard.range) {
-                tasks.append(shard.loop.scheduleTask(deadline: start + .nanoseconds(action.at)) {
-                    shard.apply(action)
-                })
+                tasks.append(
+                    shard.loop.scheduleTask(deadline: start + .nanoseconds(action.at)) {
+                        shard.apply(action)
+                    })
             }
         }
         // Publishes run one after another (each chained to the one before), so the final one
         // cannot overlap a tick still in flight and no snapshot is delivered after it.
         let chain = NIOLoopBoundBox<EventLoopFuture<Void>?>.makeEmptyBox(eventLoop: control)
-        let ticker = control.scheduleRepeatedAsyncTask(initialDelay: Self.snapshotInterval,
-                                                      delay: Self.snapshotInterval) { _ in
+        let ticker = control.scheduleRepeatedAsyncTask(
+            initialDelay: Self.snapshotInterval,
+            delay: Self.snapshotInterval
+        ) { _ in
             let previous = chain.value ?? control.makeSucceededVoidFuture()
             let next = previous.recover { _ in () }.flatMap {
                 self.publish(shards, on: control).map { snapshot -> Void in onSnapshot?(snapshot) }
@@ -199,7 +210,9 @@ package final class Engine: Sendable {
         ticker.cancel(promise: stopped)
         try? await stopped.futureResult.get()
         var final = try await control.flatSubmit {
-            (chain.value ?? control.makeSucceededVoidFuture()).recover { _ in () }.flatMap { self.publish(shards, on: control) }
+            (chain.value ?? control.makeSucceededVoidFuture()).recover { _ in () }.flatMap {
+                self.publish(shards, on: control)
+            }
         }.get()
         final.plannedDuration = Double(plan.duration) / 1e9
         final.stoppedEarlyBy = state.withLock { $0.timelineCompleted ? nil : ($0.stoppedBy ?? "a stop request") }
@@ -220,8 +233,9 @@ package final class Engine: Sendable {
                 shard.loop.execute { shard.latency.recycle(cleared) }
             }
             let previous = self.latest.withLock { $0 }
-            let snapshot = Snapshot.take(self.counters, elapsed: self.elapsed, previous: previous,
-                                         latencyIncrement: increment)
+            let snapshot = Snapshot.take(
+                self.counters, elapsed: self.elapsed, previous: previous,
+                latencyIncrement: increment)
             self.latest.withLock { $0 = snapshot }
             return snapshot
         }
@@ -229,8 +243,10 @@ package final class Engine: Sendable {
 
     /// Stops the write rounds, closes whatever is still open, then the loops; only then are
     /// the shard ↔ session cycles broken, so no event can reach a freed session or shard.
-    private func shutdown(_ shards: [Shard], group: MultiThreadedEventLoopGroup,
-                          control: MultiThreadedEventLoopGroup) async {
+    private func shutdown(
+        _ shards: [Shard], group: MultiThreadedEventLoopGroup,
+        control: MultiThreadedEventLoopGroup
+    ) async {
         for shard in shards {
             try? await shard.loop.submit {
                 shard.stop()

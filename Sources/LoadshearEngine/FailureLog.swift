@@ -36,7 +36,8 @@ enum ConnectFailure {
             case ECONNREFUSED: return (.connectRefused, "connection refused")
             case ETIMEDOUT: return (.connectTimedOut, "timed out")
             case EHOSTUNREACH, ENETUNREACH: return (.connectUnreachable, text)
-            case EMFILE, ENFILE: return (.connectTooManyFiles, "too many open files (raise ulimit -n, or use fewer sessions)")
+            case EMFILE, ENFILE:
+                return (.connectTooManyFiles, "too many open files (raise ulimit -n, or use fewer sessions)")
             case EADDRNOTAVAIL, EADDRINUSE: return (.connectNoAddress, "no local address or port free (\(text))")
             default: return (.connectOtherError, text)
             }

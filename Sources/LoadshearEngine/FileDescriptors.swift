@@ -1,7 +1,8 @@
+import Foundation
+
 #if canImport(Glibc)
 import Glibc
 #endif
-import Foundation
 
 /// The process's file-descriptor budget: checked before any event loop starts, so a short
 /// limit is a clear error instead of a fatal error inside NIO.

@@ -38,8 +38,10 @@ struct FrameReader {
 
     /// Feeds received bytes; calls `emit` for each complete frame or error, in order.
     /// After an error event nothing more is emitted (the session closes).
-    mutating func feed(_ incoming: ByteBuffer, bodyLengthFromHandler: (UnsafeRawBufferPointer) -> Int?,
-                       _ emit: (Event) -> Bool) {
+    mutating func feed(
+        _ incoming: ByteBuffer, bodyLengthFromHandler: (UnsafeRawBufferPointer) -> Int?,
+        emit: (Event) -> Bool
+    ) {
         var buffer: ByteBuffer
         if var p = pending {
             pending = nil

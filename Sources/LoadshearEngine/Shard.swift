@@ -41,9 +41,11 @@ final class Shard: @unchecked Sendable {
     private var finishing = false
     private var finishPromise: EventLoopPromise<Void>?
 
-    init(index: Int, loop: EventLoop, plan: Plan, counters: ShardCounters, sendCounters: SendCounters,
-         config: EngineConfiguration, handler: MessageHandler, packets: [PreparedPacket], addresses: [SocketAddress],
-         rounds: WriteRounds, failures: FailureLog) {
+    init(
+        index: Int, loop: EventLoop, plan: Plan, counters: ShardCounters, sendCounters: SendCounters,
+        config: EngineConfiguration, handler: MessageHandler, packets: [PreparedPacket], addresses: [SocketAddress],
+        rounds: WriteRounds, failures: FailureLog
+    ) {
         self.index = index
         self.loop = loop
         self.plan = plan
@@ -67,8 +69,9 @@ final class Shard: @unchecked Sendable {
             let clipped = r.clamped(to: range)
             guard !clipped.isEmpty else { continue }
             let entries = sendIndices.map {
-                PayloadEntry(send: $0, packet: plan.sends[$0].packet, copies: plan.sends[$0].copies,
-                             patched: plan.sends[$0].counter != nil || plan.sends[$0].timestamp != nil)
+                PayloadEntry(
+                    send: $0, packet: plan.sends[$0].packet, copies: plan.sends[$0].copies,
+                    patched: plan.sends[$0].counter != nil || plan.sends[$0].timestamp != nil)
             }
             lists.append((clipped, entries))
         }
@@ -80,8 +83,10 @@ final class Shard: @unchecked Sendable {
         for s in range {
             while listIndex < lists.count, lists[listIndex].0.upperBound <= s { listIndex += 1 }
             let entries = listIndex < lists.count && lists[listIndex].0.contains(s) ? lists[listIndex].1 : []
-            all.append(udp ? UDPSession(index: s, shard: self, entries: entries, repeats: repeats)
-                           : TCPSession(index: s, shard: self, entries: entries, repeats: repeats))
+            all.append(
+                udp
+                    ? UDPSession(index: s, shard: self, entries: entries, repeats: repeats)
+                    : TCPSession(index: s, shard: self, entries: entries, repeats: repeats))
         }
         sessions = all
     }

@@ -11,8 +11,11 @@ package enum WasmContract {
 
         /// `alloc(i32 size) -> i32`
         package var signature: String {
-            let names = ["alloc": ["size"], "dealloc": ["ptr", "size"], "handle_body": ["ptr", "size"],
-                         "handle_header": ["ptr", "size"]][name] ?? []
+            let names =
+                [
+                    "alloc": ["size"], "dealloc": ["ptr", "size"], "handle_body": ["ptr", "size"],
+                    "handle_header": ["ptr", "size"],
+                ][name] ?? []
             let params = parameters.enumerated().map { i, t in
                 i < names.count ? "\(WasmContract.spell(t)) \(names[i])" : WasmContract.spell(t)
             }

@@ -67,9 +67,11 @@ package final class WasmHandler: MessageHandler {
         package var description: String
     }
 
-    package init(module: Module, fuel: UInt64 = WasmContract.fuelPerCall,
-                memoryLimit: Int = SizeLiteral.defaultHandlerMemory, logged: LoggedKinds = LoggedKinds(),
-                log: @escaping @Sendable (String) -> Void) throws {
+    package init(
+        module: Module, fuel: UInt64 = WasmContract.fuelPerCall,
+        memoryLimit: Int = SizeLiteral.defaultHandlerMemory, logged: LoggedKinds = LoggedKinds(),
+        log: @escaping @Sendable (String) -> Void
+    ) throws {
         self.module = module
         self.fuel = fuel
         self.memoryLimit = memoryLimit
@@ -83,7 +85,9 @@ package final class WasmHandler: MessageHandler {
 
     deinit { scratch.deallocate() }
 
-    private static func instantiate(_ module: Module, engine: WasmKit.Engine, fuel: UInt64, memoryLimit: Int) throws -> Live {
+    private static func instantiate(
+        _ module: Module, engine: WasmKit.Engine, fuel: UInt64, memoryLimit: Int
+    ) throws -> Live {
         let store = Store(engine: engine)
         let cap = MemoryCap(limit: memoryLimit)
         store.resourceLimiter = cap
@@ -92,16 +96,18 @@ package final class WasmHandler: MessageHandler {
         do {
             inst = try module.instantiate(store: store)
         } catch {
-            let why = cap.denied > 0
+            let why =
+                cap.denied > 0
                 ? "its initial memory is larger than HANDLER_MEMORY (\(SizeLiteral.describe(memoryLimit)))"
                 : WasmContract.firstLine(error)
             throw SetupError(description: "the module cannot be instantiated: \(why)")
         }
         guard let memory = inst.exports[memory: "memory"], let alloc = inst.exports[function: "alloc"],
-              let dealloc = inst.exports[function: "dealloc"], let body = inst.exports[function: "handle_body"]
+            let dealloc = inst.exports[function: "dealloc"], let body = inst.exports[function: "handle_body"]
         else { throw SetupError(description: "the module does not meet the handler contract") }
-        return Live(store: store, cap: cap, memory: memory, alloc: alloc, dealloc: dealloc, handleBody: body,
-                    handleHeader: inst.exports[function: "handle_header"])
+        return Live(
+            store: store, cap: cap, memory: memory, alloc: alloc, dealloc: dealloc, handleBody: body,
+            handleHeader: inst.exports[function: "handle_header"])
     }
 
     package var readsHeaders: Bool { instance.handleHeader != nil }
@@ -134,7 +140,9 @@ package final class WasmHandler: MessageHandler {
     /// allocate is in a state we cannot trust (its allocator may be half-updated).
     private func failed(_ kind: HandlerFailure) -> HandlerFailure {
         if loggedKinds.insert(kind).inserted, runLogged.insert(kind) {
-            log("\(kind.explanation) (logged once per kind for the run; every one is counted, and the shard's instance replaced)")
+            log(
+                "\(kind.explanation) (logged once per kind for the run; every one is counted, and the shard's instance replaced)"
+            )
         }
         replace()
         return kind
@@ -200,7 +208,11 @@ package final class WasmHandler: MessageHandler {
             }
             let n = UInt32(message.count)
             let packed: UInt64
-            if case .i64(let v) = try call(instance.handleBody, [.i32(ptr), .i32(n)]).first { packed = v } else { packed = 0 }
+            if case .i64(let v) = try call(instance.handleBody, [.i32(ptr), .i32(n)]).first {
+                packed = v
+            } else {
+                packed = 0
+            }
             let outPtr = UInt32(truncatingIfNeeded: packed)
             let outLen = Int(packed >> 32)
             if outLen > 0 {
@@ -264,8 +276,10 @@ package struct WasmHandlerFactory: HandlerFactory {
     package let log: @Sendable (String) -> Void
     private let logged = LoggedKinds()
 
-    package init(bytes: [UInt8], fuel: UInt64 = WasmContract.fuelPerCall,
-                memoryLimit: Int = SizeLiteral.defaultHandlerMemory, log: @escaping @Sendable (String) -> Void) throws {
+    package init(
+        bytes: [UInt8], fuel: UInt64 = WasmContract.fuelPerCall,
+        memoryLimit: Int = SizeLiteral.defaultHandlerMemory, log: @escaping @Sendable (String) -> Void
+    ) throws {
         self.module = try parseWasm(bytes: bytes)
         self.fuel = fuel
         self.memoryLimit = memoryLimit

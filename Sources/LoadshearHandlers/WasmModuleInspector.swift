@@ -11,8 +11,9 @@ package struct WasmModuleInspector: HandlerInspector {
         do {
             module = try parseWasm(bytes: bytes)
         } catch {
-            return HandlerInspection(exports: [], hasHandleHeader: false,
-                                     problems: ["the handler is not a valid WebAssembly module: \(WasmContract.firstLine(error))"])
+            return HandlerInspection(
+                exports: [], hasHandleHeader: false,
+                problems: ["the handler is not a valid WebAssembly module: \(WasmContract.firstLine(error))"])
         }
         return inspect(module)
     }
@@ -22,8 +23,11 @@ package struct WasmModuleInspector: HandlerInspector {
         var problems: [String] = []
         if let first = module.imports.first {
             let more = module.imports.count > 1 ? " and \(module.imports.count - 1) more" : ""
-            problems.append("the module imports '\(first.module).\(first.name)'\(more); handlers get no imports (no WASI, no host functions)")
-            return HandlerInspection(exports: exports, hasHandleHeader: exports.contains("handle_header"), problems: problems)
+            problems.append(
+                "the module imports '\(first.module).\(first.name)'\(more); handlers get no imports (no WASI, no host functions)"
+            )
+            return HandlerInspection(
+                exports: exports, hasHandleHeader: exports.contains("handle_header"), problems: problems)
         }
         let engine = WasmContract.makeEngine()
         let store = Store(engine: engine)
@@ -32,8 +36,9 @@ package struct WasmModuleInspector: HandlerInspector {
         do {
             instance = try module.instantiate(store: store)
         } catch {
-            return HandlerInspection(exports: exports, hasHandleHeader: false,
-                                     problems: ["the module cannot be instantiated: \(WasmContract.firstLine(error))"])
+            return HandlerInspection(
+                exports: exports, hasHandleHeader: false,
+                problems: ["the module cannot be instantiated: \(WasmContract.firstLine(error))"])
         }
         let memory = instance.exports[memory: "memory"]
         if memory == nil {
@@ -54,7 +59,8 @@ package struct WasmModuleInspector: HandlerInspector {
                 hasHeader = true
             }
         }
-        return HandlerInspection(exports: exports, hasHandleHeader: hasHeader, problems: problems,
-                                 initialMemoryBytes: memory.map { Int($0.byteCount) })
+        return HandlerInspection(
+            exports: exports, hasHandleHeader: hasHeader, problems: problems,
+            initialMemoryBytes: memory.map { Int($0.byteCount) })
     }
 }

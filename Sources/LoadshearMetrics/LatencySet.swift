@@ -9,7 +9,8 @@ package struct LatencySet: Sendable, Codable, Equatable {
     package static let highest: UInt64 = 3_600_000_000
 
     package static func empty() -> Histogram<UInt64> {
-        Histogram<UInt64>(lowestDiscernibleValue: 1, highestTrackableValue: highest, numberOfSignificantValueDigits: .three)
+        Histogram<UInt64>(
+            lowestDiscernibleValue: 1, highestTrackableValue: highest, numberOfSignificantValueDigits: .three)
     }
 
     package var connect = LatencySet.empty()
@@ -39,7 +40,8 @@ package struct LatencySet: Sendable, Codable, Equatable {
     package static func == (a: LatencySet, b: LatencySet) -> Bool {
         Kind.allCases.allSatisfy { k in
             a[kind: k].totalCount == b[kind: k].totalCount
-                && Array(a[kind: k].recordedValues().map { [$0.value, $0.count] }) == Array(b[kind: k].recordedValues().map { [$0.value, $0.count] })
+                && Array(a[kind: k].recordedValues().map { [$0.value, $0.count] })
+                    == Array(b[kind: k].recordedValues().map { [$0.value, $0.count] })
         }
     }
 }

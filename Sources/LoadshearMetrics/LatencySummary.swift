@@ -56,25 +56,32 @@ package struct LatencySummary: Sendable, Equatable {
 extension LatencySummary {
     /// Percentiles, then one row per power-of-two bin from the first to the last that holds
     /// samples: label, count, and a bar scaled to the fullest bin. `bar` styles the bar.
-    package static func view(_ h: LatencyHistogram, width: Int, indent: String = "  ",
-                            bar: (String) -> String = { $0 }) -> [String] {
+    package static func view(
+        _ h: LatencyHistogram, width: Int, indent: String = "  ",
+        bar: (String) -> String = { $0 }
+    ) -> [String] {
         let s = LatencySummary(h)
-        let figures = [("p50", s.p50), ("p90", s.p90), ("p99", s.p99), ("p99.9", s.p999), ("p99.99", s.p9999), ("max", s.max)]
-            .map { "\($0.0) \(Figures.micros($0.1))" }
+        let figures = [
+            ("p50", s.p50), ("p90", s.p90), ("p99", s.p99), ("p99.9", s.p999), ("p99.99", s.p9999), ("max", s.max),
+        ]
+        .map { "\($0.0) \(Figures.micros($0.1))" }
         var line = indent + figures.joined(separator: "  ")
         if line.count > width { line = indent + figures.joined(separator: " ") }  // narrow terminals
         var out = [line]
         let bins = Self.bins(h)
         let peak = Swift.max(1, bins.max() ?? 1)
         let barWidth = Swift.max(10, width - 30)
-        guard let first = bins.firstIndex(where: { $0 > 0 }), let last = bins.lastIndex(where: { $0 > 0 }) else { return out }
+        guard let first = bins.firstIndex(where: { $0 > 0 }), let last = bins.lastIndex(where: { $0 > 0 }) else {
+            return out
+        }
         for i in first...last {
             let n = Int((Double(bins[i]) / Double(peak) * Double(barWidth)).rounded(.up))
             let drawn = bins[i] == 0 ? "" : String(repeating: "▇", count: Swift.max(1, n))
             let label = Self.binLabel(i)
             let count = String(bins[i])
-            out.append(indent + label + String(repeating: " ", count: Swift.max(0, 10 - label.count)) + " "
-                       + String(repeating: " ", count: Swift.max(0, 9 - count.count)) + count + " " + bar(drawn))
+            out.append(
+                indent + label + String(repeating: " ", count: Swift.max(0, 10 - label.count)) + " "
+                    + String(repeating: " ", count: Swift.max(0, 9 - count.count)) + count + " " + bar(drawn))
         }
         return out
     }

@@ -18,7 +18,8 @@ package final class ShardCounters: Sendable {
         case bytesUnconfirmed
         case connectionsAttempted, connectionsSucceeded, connectionsFailed, connectionsCancelled, connectionsActive
         /// Why connects failed, each failure counted once (they sum to connectionsFailed).
-        case connectRefused, connectTimedOut, connectUnreachable, connectTooManyFiles, connectNoAddress, connectOtherError
+        case connectRefused, connectTimedOut, connectUnreachable, connectTooManyFiles, connectNoAddress,
+            connectOtherError
         /// How connections ended, each counted once: we closed, the peer sent FIN, the peer
         /// reset, a local socket error, or a protocol error (BODYMAX, unreadable header).
         case closedByUs, closedByPeer, resets, localErrors, protocolErrors

@@ -49,8 +49,10 @@ package struct Snapshot: Sendable {
     /// Reads every shard's counters now; `latencyIncrement` holds the latency samples taken
     /// from the shards since the previous snapshot. Merging copies the running histograms and
     /// reads `/proc`: call it off the shards' event loops.
-    package static func take(_ shards: [ShardCounters], elapsed: Double, previous: Snapshot?,
-                            latencyIncrement: LatencySet = LatencySet()) -> Snapshot {
+    package static func take(
+        _ shards: [ShardCounters], elapsed: Double, previous: Snapshot?,
+        latencyIncrement: LatencySet = LatencySet()
+    ) -> Snapshot {
         var s = Snapshot(elapsed: elapsed, perShard: shards.map { $0.snapshot() }, previous: previous)
         s.latency = previous?.latency ?? LatencySet()
         s.latency.add(latencyIncrement)

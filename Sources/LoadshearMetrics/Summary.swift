@@ -20,34 +20,43 @@ package struct Summary: Sendable {
             let planned = snapshot.plannedDuration.map { " of \(Figures.fixed($0, 3)) s planned" } ?? ""
             out = "Summary (incomplete: stopped by \(by) after \(Figures.fixed(secs, 3)) s\(planned))\n"
         }
-        out += "  duration      \(Figures.fixed(secs, 3)) s, \(sessions) sessions on \(shardCount) shard\(shardCount == 1 ? "" : "s")\n"
-        out += "  sent          \(t[.bytesSent]) bytes (\(byteRate(t[.bytesSent]))), \(t[.packetsSent]) packets (\(rate(t[.packetsSent])))\n"
+        out +=
+            "  duration      \(Figures.fixed(secs, 3)) s, \(sessions) sessions on \(shardCount) shard\(shardCount == 1 ? "" : "s")\n"
+        out +=
+            "  sent          \(t[.bytesSent]) bytes (\(byteRate(t[.bytesSent]))), \(t[.packetsSent]) packets (\(rate(t[.packetsSent])))\n"
         if t[.bytesUnconfirmed] > 0 {
-            out += "                + \(t[.bytesUnconfirmed]) bytes unconfirmed (in batches the server cut off mid-write: between none and all reached the kernel)\n"
+            out +=
+                "                + \(t[.bytesUnconfirmed]) bytes unconfirmed (in batches the server cut off mid-write: between none and all reached the kernel)\n"
         }
-        out += "  read          \(t[.bytesRead]) bytes (\(byteRate(t[.bytesRead]))), \(t[.framesRead]) frames (\(rate(t[.framesRead])))\n"
+        out +=
+            "  read          \(t[.bytesRead]) bytes (\(byteRate(t[.bytesRead]))), \(t[.framesRead]) frames (\(rate(t[.framesRead])))\n"
         if t[.oversizedDatagrams] > 0 {
             out += "                \(t[.oversizedDatagrams]) datagrams over BODYMAX dropped\n"
         }
         if t[.datagramsTruncated] > 0 {
-            out += "                \(t[.datagramsTruncated]) datagrams filled the receive buffer and may have been cut short\n"
+            out +=
+                "                \(t[.datagramsTruncated]) datagrams filled the receive buffer and may have been cut short\n"
         }
         out += "  responses     \(t[.responsesSent]) sent\n"
-        var connections = "\(t[.connectionsAttempted]) attempted, \(t[.connectionsSucceeded]) connected, \(t[.connectionsFailed]) failed"
+        var connections =
+            "\(t[.connectionsAttempted]) attempted, \(t[.connectionsSucceeded]) connected, \(t[.connectionsFailed]) failed"
         if t[.connectionsCancelled] > 0 { connections += ", \(t[.connectionsCancelled]) cancelled while connecting" }
         out += "  connections   \(connections)\n"
         if !snapshot.connectFailuresByReason.isEmpty {
             out += "                failed: " + Self.list(snapshot.connectFailuresByReason) + "\n"
         }
         if let c = snapshot.connectPhase, t[.connectionsSucceeded] > 0 {
-            out += "  connect phase \(t[.connectionsSucceeded]) connected in \(Figures.fixed(c, 3)) s (\(Figures.count(Double(t[.connectionsSucceeded]) / max(c, 1e-6)))/s)\n"
+            out +=
+                "  connect phase \(t[.connectionsSucceeded]) connected in \(Figures.fixed(c, 3)) s (\(Figures.count(Double(t[.connectionsSucceeded]) / max(c, 1e-6)))/s)\n"
         }
-        out += "  closes        \(t[.closedByUs]) by us, \(t[.closedByPeer]) by the server, \(t[.resets]) reset by the server, \(t[.localErrors]) local errors, \(t[.protocolErrors]) protocol errors\n"
+        out +=
+            "  closes        \(t[.closedByUs]) by us, \(t[.closedByPeer]) by the server, \(t[.resets]) reset by the server, \(t[.localErrors]) local errors, \(t[.protocolErrors]) protocol errors\n"
         if !snapshot.protocolErrorsByReason.isEmpty {
             out += "                protocol errors: " + Self.list(snapshot.protocolErrorsByReason) + "\n"
         }
         if t[.finsReceived] > 0 {
-            out += "  half-closes   the server sent FIN to \(t[.finsReceived]) sessions; they kept sending until they closed\n"
+            out +=
+                "  half-closes   the server sent FIN to \(t[.finsReceived]) sessions; they kept sending until they closed\n"
         }
         if t[.readPauses] > 0 {
             out += "  backpressure  reads paused \(t[.readPauses]) times while handler replies waited for the socket\n"
@@ -56,7 +65,8 @@ package struct Summary: Sendable {
             out += "  icmp errors   \(t[.icmpErrors]) (port unreachable on connected UDP sockets; counted, not fatal)\n"
         }
         if t[.handlerCalls] > 0 {
-            out += "  handler       \(t[.handlerCalls]) calls: \(t[.handlerReplies]) replies, \(t[.handlerEmpty]) empty, \(t[.handlerTraps]) traps, \(t[.handlerBadPointers]) bad pointers, \(t[.handlerAllocFailures]) alloc failures\n"
+            out +=
+                "  handler       \(t[.handlerCalls]) calls: \(t[.handlerReplies]) replies, \(t[.handlerEmpty]) empty, \(t[.handlerTraps]) traps, \(t[.handlerBadPointers]) bad pointers, \(t[.handlerAllocFailures]) alloc failures\n"
             for (kind, n) in snapshot.handlerFailuresByKind.sorted(by: { ($0.value, $1.key) > ($1.value, $0.key) }) {
                 out += "    \(n) × \(kind)\n"
             }
@@ -78,7 +88,8 @@ package struct Summary: Sendable {
 
     /// `connection refused ×10, timed out ×2`, most first.
     static func list(_ counts: [String: Int]) -> String {
-        counts.sorted { ($0.value, $1.key) > ($1.value, $0.key) }.map { "\($0.key) ×\($0.value)" }.joined(separator: ", ")
+        counts.sorted { ($0.value, $1.key) > ($1.value, $0.key) }.map { "\($0.key) ×\($0.value)" }.joined(
+            separator: ", ")
     }
 
     /// Why a run in which no session connected failed, or nil when some did (or none tried).
@@ -95,6 +106,7 @@ package struct Summary: Sendable {
         let delta = t - (since?.totals ?? CounterValues())
         let secs = max(1e-9, s.elapsed - (since?.elapsed ?? 0))
         func rate(_ c: ShardCounters.Counter) -> Double { Double(delta[c]) / secs }
-        return "[\(Figures.fixed(s.elapsed, 1))s] sent \(Figures.bytes(rate(.bytesSent)))/s \(Figures.count(rate(.packetsSent))) pkt/s | read \(Figures.bytes(rate(.bytesRead)))/s \(Figures.count(rate(.framesRead))) frames/s | conn \(t[.connectionsActive]) active, \(t[.connectionsFailed]) failed"
+        return
+            "[\(Figures.fixed(s.elapsed, 1))s] sent \(Figures.bytes(rate(.bytesSent)))/s \(Figures.count(rate(.packetsSent))) pkt/s | read \(Figures.bytes(rate(.bytesRead)))/s \(Figures.count(rate(.framesRead))) frames/s | conn \(t[.connectionsActive]) active, \(t[.connectionsFailed]) failed"
     }
 }

@@ -97,8 +97,10 @@ package final class TargetServer: Sendable {
         }
     }
 
-    private init(port: Int, options: TargetOptions, channel: Channel, group: MultiThreadedEventLoopGroup,
-                 ownsGroup: Bool, stats: Stats) {
+    private init(
+        port: Int, options: TargetOptions, channel: Channel, group: MultiThreadedEventLoopGroup,
+        ownsGroup: Bool, stats: Stats
+    ) {
         self.port = port
         self.options = options
         self.channel = channel
@@ -108,7 +110,9 @@ package final class TargetServer: Sendable {
     }
 
     /// Starts a target; with no group given it runs its own (one thread per core).
-    package static func start(_ options: TargetOptions, group: MultiThreadedEventLoopGroup? = nil) async throws
+    package static func start(
+        _ options: TargetOptions, group: MultiThreadedEventLoopGroup? = nil
+    ) async throws
         -> TargetServer
     {
         let g = group ?? MultiThreadedEventLoopGroup(numberOfThreads: System.coreCount)
@@ -129,8 +133,9 @@ package final class TargetServer: Sendable {
                 }
                 .bind(host: options.host, port: options.port)
                 .get()
-            return TargetServer(port: channel.localAddress?.port ?? options.port, options: options, channel: channel,
-                                group: g, ownsGroup: group == nil, stats: stats)
+            return TargetServer(
+                port: channel.localAddress?.port ?? options.port, options: options, channel: channel,
+                group: g, ownsGroup: group == nil, stats: stats)
         }
         let channel = try await ServerBootstrap(group: g)
             .serverChannelOption(.backlog, value: 4096)
@@ -141,19 +146,21 @@ package final class TargetServer: Sendable {
                 stats.opened()
                 channel.closeFuture.whenComplete { _ in stats.closed() }
                 return channel.eventLoop.makeCompletedFuture {
-                    let handler: ChannelHandler = switch options.kind {
-                    case .sink: SinkHandler(stats: stats)
-                    case .echo: EchoHandler(stats: stats)
-                    case .broadcast: BroadcastHandler(stats: stats, options: options, frame: frame)
-                    }
+                    let handler: ChannelHandler =
+                        switch options.kind {
+                        case .sink: SinkHandler(stats: stats)
+                        case .echo: EchoHandler(stats: stats)
+                        case .broadcast: BroadcastHandler(stats: stats, options: options, frame: frame)
+                        }
                     try channel.pipeline.syncOperations.addHandler(handler)
                 }
             }
             .bind(host: options.host, port: options.port)
             .get()
         let port = channel.localAddress?.port ?? options.port
-        return TargetServer(port: port, options: options, channel: channel, group: g, ownsGroup: group == nil,
-                            stats: stats)
+        return TargetServer(
+            port: port, options: options, channel: channel, group: g, ownsGroup: group == nil,
+            stats: stats)
     }
 
     package var counts: TargetCounts {

@@ -6,8 +6,9 @@ import Testing
 @Suite struct AllocationTests {
     @Test func recordingAllocatesNothing() async throws {
         let library = BinaryRunner.built("libMallocInterposerSwift.so")
-        let p = try LiveProcess([], environment: ["LD_PRELOAD": library.path],
-                                executable: BinaryRunner.built("loadshear-allocations"))
+        let p = try LiveProcess(
+            [], environment: ["LD_PRELOAD": library.path],
+            executable: BinaryRunner.built("loadshear-allocations"))
         #expect(await p.exit() == 0)
         var figures: [String: Int] = [:]
         for line in p.stdout.split(separator: "\n") {

@@ -1,8 +1,9 @@
 import Foundation
+import LoadshearTestSupport
+
 #if canImport(Glibc)
 import Glibc
 #endif
-import LoadshearTestSupport
 
 /// Runs the built `loadshear` binary, as a user would, and collects what it printed.
 /// Everything is awaited, never waited on: a test blocks no thread of the cooperative pool.
@@ -32,21 +33,26 @@ struct BinaryRunner {
 
     /// Runs to completion with a deadline: a hung binary is killed and reported. It runs in
     /// `directory` — by default a fresh empty one, so nothing depends on where tests run.
-    static func run(_ arguments: [String], environment: [String: String] = [:], stdin: String? = nil,
-                    directory: URL? = nil, timeout: TimeInterval = 120) async throws -> Result {
+    static func run(
+        _ arguments: [String], environment: [String: String] = [:], stdin: String? = nil,
+        directory: URL? = nil, timeout: TimeInterval = 120
+    ) async throws -> Result {
         let p = try LiveProcess(arguments, environment: environment, directory: directory, stdin: stdin)
         guard let status = await p.exit(timeout: timeout) else {
-            return Result(status: -1, stdout: await p.allStdout(), stderr: await p.allStderr() + "\n[killed after \(timeout)s]")
+            return Result(
+                status: -1, stdout: await p.allStdout(), stderr: await p.allStderr() + "\n[killed after \(timeout)s]")
         }
         return Result(status: status, stdout: await p.allStdout(), stderr: await p.allStderr())
     }
 
     /// Runs through `bash -c` (for `ulimit`, pipes into `head`…); `$LOADSHEAR` is the binary.
     static func shell(_ command: String, timeout: TimeInterval = 120) async throws -> Result {
-        let p = try LiveProcess(["-c", command], environment: ["LOADSHEAR": executable.path],
-                                executable: URL(fileURLWithPath: "/bin/bash"))
+        let p = try LiveProcess(
+            ["-c", command], environment: ["LOADSHEAR": executable.path],
+            executable: URL(fileURLWithPath: "/bin/bash"))
         guard let status = await p.exit(timeout: timeout) else {
-            return Result(status: -1, stdout: await p.allStdout(), stderr: await p.allStderr() + "\n[killed after \(timeout)s]")
+            return Result(
+                status: -1, stdout: await p.allStdout(), stderr: await p.allStderr() + "\n[killed after \(timeout)s]")
         }
         return Result(status: status, stdout: await p.allStdout(), stderr: await p.allStderr())
     }
@@ -71,8 +77,10 @@ final class LiveProcess: Sendable {
 
     var pid: Int32 { process.processIdentifier }
 
-    init(_ arguments: [String], environment: [String: String] = [:], directory: URL? = nil, stdin: String? = nil,
-         executable: URL = BinaryRunner.executable) throws {
+    init(
+        _ arguments: [String], environment: [String: String] = [:], directory: URL? = nil, stdin: String? = nil,
+        executable: URL = BinaryRunner.executable
+    ) throws {
         let p = Process()
         process = p
         let ws = directory == nil ? Workspace() : nil
@@ -144,7 +152,9 @@ final class LiveProcess: Sendable {
 
     /// Waits for exit and for both pipes to be drained; nil on timeout (then it is killed).
     func exit(timeout: TimeInterval = 60) async -> Int32? {
-        let done = await output.wait(timeout: .seconds(timeout)) { $0.status != nil && $0.stdoutClosed && $0.stderrClosed }
+        let done = await output.wait(timeout: .seconds(timeout)) {
+            $0.status != nil && $0.stdoutClosed && $0.stderrClosed
+        }
         if !done {
             process.terminate()
             return nil

@@ -5,7 +5,8 @@ import Testing
 @Suite struct CLITests {
     @Test func dryRunPrintsThePlanAndExitsZero() async throws {
         // A relative path, from the repository root.
-        let r = try await BinaryRunner.run(["examples/template.ldsh", "--dry-run"], directory: BinaryRunner.repositoryRoot)
+        let r = try await BinaryRunner.run(
+            ["examples/template.ldsh", "--dry-run"], directory: BinaryRunner.repositoryRoot)
         #expect(r.status == 0, "\(r.stderr)")
         #expect(r.stdout.contains("shard 1  sessions 50:100 (50-99, 50 sessions)"))
         #expect(r.stdout.contains("t=2.650s  DISCONNECT"))
@@ -24,16 +25,16 @@ import Testing
         let ws = Workspace()
         let path = ws.path("bad.ldsh")
         try """
-            SETTINGS b {
-                SESSION = "TCP"
-                PORT = 70000
-                ENDPOINTS { 127.0.0.1 }
-            }
-            ORCHESTRATOR b {
-                CREATE 2
-                CONNECT 0:3
-            }
-            """.write(toFile: path, atomically: true, encoding: .utf8)
+        SETTINGS b {
+            SESSION = "TCP"
+            PORT = 70000
+            ENDPOINTS { 127.0.0.1 }
+        }
+        ORCHESTRATOR b {
+            CREATE 2
+            CONNECT 0:3
+        }
+        """.write(toFile: path, atomically: true, encoding: .utf8)
         let r = try await BinaryRunner.run([path, "--dry-run"])
         #expect(r.status == 2)
         #expect(r.stderr.contains("bad.ldsh:3:12: error: PORT must be between 1 and 65535, got 70000"))
@@ -46,7 +47,9 @@ import Testing
     @Test func missingScriptFileIsExitTwo() async throws {
         let r = try await BinaryRunner.run(["/nonexistent/x.ldsh", "--dry-run"])
         #expect(r.status == 2)
-        #expect(r.stderr == "loadshear: error: cannot read /nonexistent/x.ldsh: No such file or directory\n", "no caret line: \(r.stderr)")
+        #expect(
+            r.stderr == "loadshear: error: cannot read /nonexistent/x.ldsh: No such file or directory\n",
+            "no caret line: \(r.stderr)")
     }
 
     @Test func usageErrorsExit64() async throws {
@@ -72,18 +75,18 @@ import Testing
         ws.write("p.bin", [1, 2, 3])
         let path = ws.path("env.ldsh")
         try """
-            SETTINGS e {
-                SESSION = "TCP"
-                PORT = 9
-                ENDPOINTS { 127.0.0.1 }
-                PACKETS { p : "$PKTDIR/p.bin" }
-            }
-            ORCHESTRATOR e {
-                CREATE 1
-                CONNECT 0:1
-                SEND 0:1 p COPIES 1
-            }
-            """.write(toFile: path, atomically: true, encoding: .utf8)
+        SETTINGS e {
+            SESSION = "TCP"
+            PORT = 9
+            ENDPOINTS { 127.0.0.1 }
+            PACKETS { p : "$PKTDIR/p.bin" }
+        }
+        ORCHESTRATOR e {
+            CREATE 1
+            CONNECT 0:1
+            SEND 0:1 p COPIES 1
+        }
+        """.write(toFile: path, atomically: true, encoding: .utf8)
         #expect(try await BinaryRunner.run([path, "-d"], environment: ["PKTDIR": dir]).status == 2)
         let r = try await BinaryRunner.run([path, "-d", "-e"], environment: ["PKTDIR": dir])
         #expect(r.status == 0, "\(r.stderr)")
@@ -98,7 +101,8 @@ extension CLITests {
         let scripts = Workspace()
         let cwd = Workspace()
         cwd.write("only-here.bin", [1, 2, 3])
-        let path = scripts.script("""
+        let path = scripts.script(
+            """
             SETTINGS w {
                 SESSION = "TCP"
                 PORT = 9
@@ -113,7 +117,9 @@ extension CLITests {
             """)
         let r = try await BinaryRunner.run([path, "--dry-run"], directory: URL(fileURLWithPath: cwd.dir))
         #expect(r.status == 0, "\(r.stderr)")
-        #expect(r.stderr.contains("warning: only-here.bin is not next to the script but is in the working directory"), "\(r.stderr)")
+        #expect(
+            r.stderr.contains("warning: only-here.bin is not next to the script but is in the working directory"),
+            "\(r.stderr)")
         #expect(r.stdout.contains("p  3 bytes  only-here.bin"), "\(r.stdout)")
     }
 
@@ -139,7 +145,9 @@ extension CLITests {
         let bad = ws.write("bad.wasm", Array("garbage!".utf8))
         let r = try await BinaryRunner.run(["check", bad])
         #expect(r.status == 2)
-        #expect(r.stderr.contains("error: the handler is not a valid WebAssembly module: magic header not detected"), "\(r.stderr)")
+        #expect(
+            r.stderr.contains("error: the handler is not a valid WebAssembly module: magic header not detected"),
+            "\(r.stderr)")
         #expect(!r.stderr.contains("Message(text:"), "\(r.stderr)")
         let module = BinaryRunner.repositoryRoot.appendingPathComponent("sdk/examples/c/heartbeat.wasm").path
         let hex = try await BinaryRunner.run(["check", module, "--hex", "zz"])
@@ -147,7 +155,9 @@ extension CLITests {
         #expect(hex.stderr.contains("Usage: loadshear check <module>"), "\(hex.stderr)")
         let missing = try await BinaryRunner.run(["check", module, "--packet", ws.path("nope.bin")])
         #expect(missing.status == 2)
-        #expect(missing.stderr.contains("cannot read \(ws.path("nope.bin")): No such file or directory"), "\(missing.stderr)")
+        #expect(
+            missing.stderr.contains("cannot read \(ws.path("nope.bin")): No such file or directory"),
+            "\(missing.stderr)")
     }
 
     /// A busy port is explained, with the way out.

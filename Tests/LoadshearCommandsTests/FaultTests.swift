@@ -31,7 +31,8 @@ import Testing
         let ws = Workspace()
         let listener = StallingListener()
         let path = shortRun(ws, listener)
-        let r = try await BinaryRunner.shell("\"$LOADSHEAR\" \"\(path)\" --quiet --json - | true; echo \"status=${PIPESTATUS[0]}\"")
+        let r = try await BinaryRunner.shell(
+            "\"$LOADSHEAR\" \"\(path)\" --quiet --json - | true; echo \"status=${PIPESTATUS[0]}\"")
         #expect(r.stdout.contains("status=1"), "\(r.stdout) \(r.stderr)")
         #expect(r.stderr.contains("could not write the JSON report"))
     }
@@ -55,7 +56,8 @@ import Testing
     @Test func tooFewDescriptorsForTheShardsIsAClearError() async throws {
         let ws = Workspace()
         let refusing = RefusingPort()
-        let path = ws.script("""
+        let path = ws.script(
+            """
             SETTINGS s {
                 SESSION = "TCP"
                 PORT = \(refusing.port)
@@ -79,7 +81,8 @@ import Testing
         let size = 40 << 20
         try await withServer(.neverRead) { server in
             let ws = Workspace()
-            let path = ws.script("""
+            let path = ws.script(
+                """
                 SETTINGS s {
                     SESSION = "TCP"
                     PORT = \(server.port)
@@ -96,7 +99,9 @@ import Testing
                 """, files: ["p.bin": [UInt8](repeating: 0x77, count: size)])
             let r = try await BinaryRunner.run([path, "--quiet", "--json", ws.path("r.json")])
             #expect(r.status == 0, "\(r.stderr)")
-            let report = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: ws.path("r.json")))) as? [String: Any]
+            let report =
+                try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: ws.path("r.json"))))
+                as? [String: Any]
             let rss = report?["peakRSSBytes"] as? Int ?? Int.max
             // Two copies of the packet plus the process itself (well under 100 MB here).
             #expect(rss < 2 * size + (100 << 20), "peak RSS \(rss >> 20) MiB for a \(size >> 20) MiB packet")
@@ -113,9 +118,11 @@ extension FaultTests {
         let listener = StallingListener()
         let path = shortRun(ws, listener)
         let report = ws.path("r.json")
-        let r = try await BinaryRunner.shell("\"$LOADSHEAR\" \"\(path)\" --no-tui --json \"\(report)\" \(redirect); echo \"status=$?\"")
+        let r = try await BinaryRunner.shell(
+            "\"$LOADSHEAR\" \"\(path)\" --no-tui --json \"\(report)\" \(redirect); echo \"status=$?\"")
         #expect(r.stdout.contains("status=0") || redirect == ">&-", "\(r.stdout) \(r.stderr)")
-        let json = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: report))) as? [String: Any]
+        let json =
+            try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: report))) as? [String: Any]
         #expect((json?["totals"] as? [String: Int])?["connectionsSucceeded"] == 2)
     }
 }

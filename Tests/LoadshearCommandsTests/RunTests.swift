@@ -21,8 +21,9 @@ import Testing
         let frames = Int(r.stdout.firstMatch(of: /read +\d+ bytes \([^)]*\), (\d+) frames/)?.1 ?? "") ?? -3
         let responses = Int(r.stdout.firstMatch(of: /responses +(\d+) sent/)?.1 ?? "") ?? -4
         #expect(heartbeats == 32 * 16)
-        #expect(frames == responses && responses == pongs && heartbeats - frames <= 32,
-                "heartbeats \(heartbeats), frames \(frames), responses \(responses), pongs \(pongs)\n\(r.stdout)")
+        #expect(
+            frames == responses && responses == pongs && heartbeats - frames <= 32,
+            "heartbeats \(heartbeats), frames \(frames), responses \(responses), pongs \(pongs)\n\(r.stdout)")
     }
 
     @Test func targetPrintsItsCountsAtExit() async throws {
@@ -37,7 +38,8 @@ import Testing
     @Test func aRunWhereNothingConnectsSaysWhyAndExitsOne() async throws {
         let ws = Workspace()
         let refusing = RefusingPort()
-        let path = ws.script("""
+        let path = ws.script(
+            """
             SETTINGS n {
                 SESSION = "TCP"
                 PORT = \(refusing.port)
@@ -58,7 +60,9 @@ import Testing
         #expect(r.stderr.contains("connect 127.0.0.1:\(refusing.port): connection refused"), "\(r.stderr)")
         #expect(r.stderr.components(separatedBy: "connection refused (the first").count == 2, "logged once")
         #expect(r.stderr.contains("error: no session connected (connection refused ×4)"))
-        let json = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: ws.path("r.json")))) as? [String: Any]
+        let json =
+            try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: ws.path("r.json"))))
+            as? [String: Any]
         let totals = json?["totals"] as? [String: Int]
         #expect(totals?["connectionsFailed"] == 4)
         #expect(totals?["connectRefused"] == 4)
@@ -68,7 +72,8 @@ import Testing
     @Test func nonLoopbackEndpointsNeedAcknowledgement() async throws {
         let ws = Workspace()
         // 192.0.2.0/24 is TEST-NET-1: never routed, and nothing is sent without --acknowledge.
-        let path = ws.script("""
+        let path = ws.script(
+            """
             SETTINGS a {
                 SESSION = "TCP"
                 PORT = 9

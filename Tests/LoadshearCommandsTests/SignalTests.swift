@@ -5,7 +5,8 @@ import Testing
 /// A script of `sessions` sessions connecting to `port` (a listener that holds them, or one
 /// that refuses), disconnected after `duration`.
 func connectScript(_ ws: Workspace, port: Int, sessions: Int = 2, duration: String = "1h") -> String {
-    ws.script("""
+    ws.script(
+        """
         SETTINGS s {
             SESSION = "TCP"
             PORT = \(port)
@@ -35,7 +36,9 @@ func connectScript(_ ws: Workspace, port: Int, sessions: Int = 2, duration: Stri
         let name = [SIGINT: "Ctrl-C", SIGTERM: "SIGTERM", SIGHUP: "SIGHUP"][signal]!
         #expect(p.stdout.contains("Summary (incomplete: stopped by \(name) after"), "\(p.stdout)")
         #expect(p.stdout.contains("2 attempted, 2 connected, 0 failed"))
-        let report = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: ws.path("r.json")))) as? [String: Any]
+        let report =
+            try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: ws.path("r.json"))))
+            as? [String: Any]
         #expect((report?["totals"] as? [String: Int])?["closedByUs"] == 2)
         #expect(report?["completed"] as? Bool == false)
         #expect(report?["stoppedBy"] as? String == name)
@@ -45,7 +48,8 @@ func connectScript(_ ws: Workspace, port: Int, sessions: Int = 2, duration: Stri
     @Test func secondCtrlCExits130AtOnce() async throws {
         let ws = Workspace()
         let listener = StallingListener()
-        let path = ws.script("""
+        let path = ws.script(
+            """
             SETTINGS s {
                 SESSION = "TCP"
                 PORT = \(listener.port)
@@ -95,7 +99,9 @@ func connectScript(_ ws: Workspace, port: Int, sessions: Int = 2, duration: Stri
         }
         #expect(finals == 1)
         #expect(lines.last.map { $0.contains("\"final\":true") } == true)
-        let report = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: ws.path("r.json")))) as? [String: Any]
+        let report =
+            try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: ws.path("r.json"))))
+            as? [String: Any]
         let totals = report?["totals"] as? [String: Int] ?? [:]
         #expect(!totals.isEmpty)
         for (k, v) in totals where k != "connectionsActive" {
@@ -123,7 +129,8 @@ extension SignalTests {
     @Test func perSecondLinesCoverTheWholeSecond() async throws {
         let ws = Workspace()
         let listener = StallingListener()
-        let path = ws.script("""
+        let path = ws.script(
+            """
             SETTINGS s {
                 SESSION = "TCP"
                 PORT = \(listener.port)

@@ -8,7 +8,8 @@ import Testing
 @Suite struct EngineTests {
     @Test func sendCopiesDeliverExactBytes() async throws {
         try await withServer { server in
-            let plan = try makePlan("""
+            let plan = try makePlan(
+                """
                 SETTINGS t {
                     SESSION = "TCP"
                     PORT = @PORT@
@@ -24,7 +25,10 @@ import Testing
                 }
                 """, packets: ["p.bin": hello], port: server.port)
             let s = try await run(plan)
-            #expect(await server.wait { $0.count == 20 && $0.allSatisfy(\.closed) && $0.reduce(0) { $0 + $1.bytes.count } == 1100 })
+            #expect(
+                await server.wait {
+                    $0.count == 20 && $0.allSatisfy(\.closed) && $0.reduce(0) { $0 + $1.bytes.count } == 1100
+                })
             #expect(server.totalBytes == 1100)
             #expect(s.totals[.bytesSent] == 1100)
             #expect(s.totals[.packetsSent] == 100)
@@ -40,7 +44,8 @@ import Testing
         try await withServer { server in
             let copies = 7
             let sessions = 10
-            let plan = try makePlan("""
+            let plan = try makePlan(
+                """
                 SETTINGS t {
                     SESSION = "TCP"
                     PORT = @PORT@
@@ -78,7 +83,8 @@ import Testing
     @Test func largePatchedPacketsKeepEveryUnpatchedByte() async throws {
         try await withServer { server in
             let big = (0..<1000).map { UInt8(truncatingIfNeeded: $0 &* 7) }
-            let plan = try makePlan("""
+            let plan = try makePlan(
+                """
                 SETTINGS t {
                     SESSION = "TCP"
                     PORT = @PORT@
@@ -111,7 +117,8 @@ import Testing
 
     @Test func timestampsCarryTheSendTime() async throws {
         try await withServer { server in
-            let plan = try makePlan("""
+            let plan = try makePlan(
+                """
                 SETTINGS t {
                     SESSION = "TCP"
                     PORT = @PORT@
@@ -125,7 +132,8 @@ import Testing
                     SEND 0:4 q COPIES 2 TIMESTAMP 1:4 "little":"seconds" OFFSET 10ms
                     DRAIN 0:4 OFFSET 10ms
                 }
-                """, packets: ["p.bin": [UInt8](repeating: 0xAA, count: 12), "q.bin": [UInt8](repeating: 0xBB, count: 6)],
+                """,
+                packets: ["p.bin": [UInt8](repeating: 0xAA, count: 12), "q.bin": [UInt8](repeating: 0xBB, count: 6)],
                 port: server.port)
             let before = UInt64(Date().timeIntervalSince1970 * 1000)
             _ = try await run(plan)
@@ -149,7 +157,8 @@ import Testing
     /// DRAIN under FLOOD + REPEAT finishes the current pass: every session sends whole passes.
     @Test func drainFinishesTheCurrentPass() async throws {
         try await withServer { server in
-            let plan = try makePlan("""
+            let plan = try makePlan(
+                """
                 SETTINGS t {
                     SESSION = "TCP"
                     PORT = @PORT@
@@ -186,7 +195,8 @@ import Testing
     /// to happen (at the server), then stops the run.
     @Test func floodWithRepeatLoopsTheListWithUniqueCounters() async throws {
         try await withServer { server in
-            let plan = try makePlan("""
+            let plan = try makePlan(
+                """
                 SETTINGS t {
                     SESSION = "TCP"
                     PORT = @PORT@
@@ -224,7 +234,8 @@ import Testing
 
     @Test func floodWithoutRepeatSendsTheListOnce() async throws {
         try await withServer { server in
-            let plan = try makePlan("""
+            let plan = try makePlan(
+                """
                 SETTINGS t {
                     SESSION = "TCP"
                     PORT = @PORT@
@@ -248,7 +259,8 @@ import Testing
 
     @Test func sessionsOnlySendWhatTheirSendsReleased() async throws {
         try await withServer { server in
-            let plan = try makePlan("""
+            let plan = try makePlan(
+                """
                 SETTINGS t {
                     SESSION = "TCP"
                     PORT = @PORT@
@@ -273,7 +285,8 @@ import Testing
 
     @Test func refusedConnectsAreCountedFailuresAndTheRunEndsNormally() async throws {
         let refusing = RefusingPort()
-        let plan = try makePlan("""
+        let plan = try makePlan(
+            """
             SETTINGS t {
                 SESSION = "TCP"
                 PORT = @PORT@
@@ -288,12 +301,14 @@ import Testing
             }
             """, packets: ["p.bin": hello], port: refusing.port)
         let logged = Watched<[String]>([])
-        let s = try await run(plan, log: { line in logged.change { $0.append(line) } }) { totals in
-            await totals.wait { $0[.connectionsFailed] == 5 }
-        }
+        let s = try await run(
+            plan, log: { line in logged.change { $0.append(line) } },
+            until: { totals in await totals.wait { $0[.connectionsFailed] == 5 } })
         // The first refusal is explained once for the run, not once per session or shard.
         #expect(logged.value.count == 1)
-        #expect(logged.value.first?.hasPrefix("connect 127.0.0.1:\(refusing.port): connection refused") == true, "\(logged.value)")
+        #expect(
+            logged.value.first?.hasPrefix("connect 127.0.0.1:\(refusing.port): connection refused") == true,
+            "\(logged.value)")
         #expect(s.totals[.connectionsAttempted] == 5)
         #expect(s.totals[.connectionsFailed] == 5)
         #expect(s.totals[.connectRefused] == 5)
@@ -304,7 +319,8 @@ import Testing
 
     @Test func serverClosesAreCountedAndTheRunGoesOn() async throws {
         try await withServer(.closeOnAccept) { server in
-            let plan = try makePlan("""
+            let plan = try makePlan(
+                """
                 SETTINGS t {
                     SESSION = "TCP"
                     PORT = @PORT@
@@ -330,7 +346,8 @@ import Testing
     /// closed by us, and the server sees every connection close.
     @Test func runEndsWhileFloodingWithoutHanging() async throws {
         try await withServer { server in
-            let plan = try makePlan("""
+            let plan = try makePlan(
+                """
                 SETTINGS t {
                     SESSION = "TCP"
                     PORT = @PORT@
@@ -360,7 +377,8 @@ import Testing
     /// counted, bytes the kernel took are, so the count matches the server's exactly.
     @Test func bytesSentMatchTheServerExactlyWhenAFloodIsCutOff() async throws {
         try await withServer { server in
-            let plan = try makePlan("""
+            let plan = try makePlan(
+                """
                 SETTINGS t {
                     SESSION = "TCP"
                     PORT = @PORT@
@@ -393,7 +411,8 @@ import Testing
         try await withServer { server in
             let a = [UInt8](repeating: 0xA1, count: 700)
             let b = [UInt8](repeating: 0xB2, count: 333)
-            let plan = try makePlan("""
+            let plan = try makePlan(
+                """
                 SETTINGS t {
                     SESSION = "TCP"
                     PORT = @PORT@
@@ -433,7 +452,8 @@ import Testing
 
     @Test func stopEndsARunEarly() async throws {
         try await withServer { server in
-            let plan = try makePlan("""
+            let plan = try makePlan(
+                """
                 SETTINGS t {
                     SESSION = "TCP"
                     PORT = @PORT@
@@ -463,7 +483,8 @@ import Testing
         let n = 40
         let pings = (0..<n).map { frame(type: 1, body: Array("ping-\($0)".utf8)) }
         try await withServer(.send([Array(pings.joined())])) { server in
-            let plan = try makePlan("""
+            let plan = try makePlan(
+                """
                 SETTINGS t {
                     SESSION = "TCP"
                     PORT = @PORT@

@@ -4,25 +4,31 @@ import LoadshearScript
 import LoadshearTestSupport
 import NIOCore
 import Testing
+
 @testable import LoadshearEngine
 
 @Suite struct FrameReaderTests {
-    func collect(_ chunks: [[UInt8]], bodyMax: Int = 100, source: FrameReader.LengthSource =
-                 .headerLength(HeaderLength(offset: 4, size: 4, bigEndian: true))) -> ([[UInt8]], Bool) {
+    func collect(
+        _ chunks: [[UInt8]], bodyMax: Int = 100,
+        source: FrameReader.LengthSource =
+            .headerLength(HeaderLength(offset: 4, size: 4, bigEndian: true))
+    ) -> ([[UInt8]], Bool) {
         var reader = FrameReader(headerSize: 8, bodyMax: bodyMax, lengthSource: source)
         var frames: [[UInt8]] = []
         var failed = false
         for c in chunks {
-            reader.feed(ByteBuffer(bytes: c), bodyLengthFromHandler: { _ in nil }) { e in
-                switch e {
-                case .frame(let f):
-                    frames.append(Array(f.readableBytesView))
-                    return true
-                default:
-                    failed = true
-                    return false
-                }
-            }
+            reader.feed(
+                ByteBuffer(bytes: c), bodyLengthFromHandler: { _ in nil },
+                emit: { e in
+                    switch e {
+                    case .frame(let f):
+                        frames.append(Array(f.readableBytesView))
+                        return true
+                    default:
+                        failed = true
+                        return false
+                    }
+                })
             if failed { break }
         }
         return (frames, failed)
@@ -63,13 +69,16 @@ import Testing
     }
 
     @Test func littleEndianOddWidth() {
-        var reader = FrameReader(headerSize: 4, bodyMax: 1000,
-                                 lengthSource: .headerLength(HeaderLength(offset: 1, size: 3, bigEndian: false)))
+        var reader = FrameReader(
+            headerSize: 4, bodyMax: 1000,
+            lengthSource: .headerLength(HeaderLength(offset: 1, size: 3, bigEndian: false)))
         var sizes: [Int] = []
-        reader.feed(ByteBuffer(bytes: [9, 2, 1, 0] + Array(repeating: 0, count: 258)), bodyLengthFromHandler: { _ in nil }) {
-            if case .frame(let f) = $0 { sizes.append(f.readableBytes) }
-            return true
-        }
+        reader.feed(
+            ByteBuffer(bytes: [9, 2, 1, 0] + Array(repeating: 0, count: 258)), bodyLengthFromHandler: { _ in nil },
+            emit: {
+                if case .frame(let f) = $0 { sizes.append(f.readableBytes) }
+                return true
+            })
         #expect(sizes == [4 + 258])
     }
 }
@@ -97,9 +106,12 @@ import Testing
     @Test func framesSplitAcrossWritesAndZeroLengthBodies() async throws {
         let stream = (0..<40).map { frame(body: Array(repeating: UInt8($0), count: $0 % 5)) }.joined()
         // Chunks of 3 bytes, each flushed on its own, cut frames everywhere.
-        let chunks = stride(from: 0, to: stream.count, by: 3).map { Array(Array(stream)[$0..<min($0 + 3, stream.count)]) }
+        let chunks = stride(from: 0, to: stream.count, by: 3).map {
+            Array(Array(stream)[$0..<min($0 + 3, stream.count)])
+        }
         try await withServer(.send(chunks)) { server in
-            let plan = try makePlan(script(headerLength: "HEADER_LENGTH = 4:4 \"big\"", disconnect: "1h"), port: server.port)
+            let plan = try makePlan(
+                script(headerLength: "HEADER_LENGTH = 4:4 \"big\"", disconnect: "1h"), port: server.port)
             let s = try await run(plan) { totals in await totals.wait { $0[.framesRead] == 3 * 40 } }
             #expect(s.totals[.framesRead] == 3 * 40)
             #expect(s.totals[.bytesRead] == 3 * stream.count)
@@ -117,7 +129,8 @@ import Testing
 
     @Test func bodyMaxPlusOneClosesTheSession() async throws {
         try await withServer(.send([frame(body: [1, 2]) + frame(body: Array(repeating: 0, count: 65))])) { server in
-            let plan = try makePlan(script(headerLength: "HEADER_LENGTH = 4:4 \"big\"", disconnect: "1h"), port: server.port)
+            let plan = try makePlan(
+                script(headerLength: "HEADER_LENGTH = 4:4 \"big\"", disconnect: "1h"), port: server.port)
             let s = try await run(plan) { totals in await totals.wait { $0[.protocolErrors] == 3 } }
             #expect(s.totals[.framesRead] == 3)
             #expect(s.totals[.protocolErrors] == 3)

@@ -7,8 +7,10 @@ import Testing
 import WAT
 
 @Suite struct HandlerRunTests {
-    func script(handler: String, extra: String = "", headerSize: Int = 8, sessions: Int = 4,
-                disconnect: String = "1h") -> String {
+    func script(
+        handler: String, extra: String = "", headerSize: Int = 8, sessions: Int = 4,
+        disconnect: String = "1h"
+    ) -> String {
         """
         SETTINGS h {
             SESSION = "TCP"
@@ -30,9 +32,12 @@ import WAT
     }
 
     /// A bump allocator that rewinds on dealloc, and `handle_body` copying the input out.
-    static func echoModule(header: String = "i32.const 0", dealloc: String = "i32.const 1024 global.set $top",
-                           extra: String = "") throws -> [UInt8] {
-        try wat2wasm("""
+    static func echoModule(
+        header: String = "i32.const 0", dealloc: String = "i32.const 1024 global.set $top",
+        extra: String = ""
+    ) throws -> [UInt8] {
+        try wat2wasm(
+            """
             (module (memory (export "memory") 1)
               (global $top (mut i32) (i32.const 1024))
               (func $alloc (export "alloc") (param i32) (result i32) global.get $top global.get $top local.get 0 i32.add global.set $top)
@@ -51,7 +56,8 @@ import WAT
         let n = 50
         let pings = (0..<n).map { frame(type: 1, body: Array("ping-\($0)".utf8)) }
         try await withServer(.send([Array(pings.joined())])) { server in
-            let plan = try makePlan(script(handler: "h.wasm"), packets: ["h.wasm": try sdkModule(module)], port: server.port)
+            let plan = try makePlan(
+                script(handler: "h.wasm"), packets: ["h.wasm": try sdkModule(module)], port: server.port)
             let expected = Array((0..<n).map { frame(type: 2, body: Array("ping-\($0)".utf8)) }.joined())
             let s = try await run(plan) { totals in
                 let pongs = await server.wait { $0.count == 4 && $0.allSatisfy { $0.bytes.count == expected.count } }
@@ -72,8 +78,9 @@ import WAT
         let one: [UInt8] = frame(type: 1, body: [UInt8](repeating: 0x61, count: 5), headerSize: 12, lengthAt: 8)
         let pings: [[UInt8]] = Array(repeating: one, count: 10)
         try await withServer(.send([Array(pings.joined())])) { server in
-            let plan = try makePlan(script(handler: "e.wasm", extra: "HEADER_LENGTH = 8:4 \"big\"", headerSize: 12, sessions: 2),
-                                    packets: ["e.wasm": try Self.echoModule()], port: server.port)
+            let plan = try makePlan(
+                script(handler: "e.wasm", extra: "HEADER_LENGTH = 8:4 \"big\"", headerSize: 12, sessions: 2),
+                packets: ["e.wasm": try Self.echoModule()], port: server.port)
             let s = try await run(plan) { totals in
                 let echoed = await server.wait { c in c.count == 2 && c.allSatisfy { $0.bytes.count == 170 } }
                 return await totals.wait { $0[.framesRead] == 20 } && echoed
@@ -85,7 +92,8 @@ import WAT
 
     @Test func hostileModuleNeverTakesTheRunDown() async throws {
         // Traps on every third message, answers the rest: every message is accounted for.
-        let module = try wat2wasm("""
+        let module = try wat2wasm(
+            """
             (module (memory (export "memory") 1)
               (global $top (mut i32) (i32.const 1024))
               (func $alloc (export "alloc") (param i32) (result i32) global.get $top global.get $top local.get 0 i32.add global.set $top)
@@ -128,7 +136,8 @@ import WAT
         let module = try Self.echoModule(header: "unreachable")
         let ping = frame(type: 1, body: [1, 2, 3])
         try await withServer(.send([ping])) { server in
-            let plan = try makePlan(script(handler: "x.wasm", sessions: 3), packets: ["x.wasm": module], port: server.port)
+            let plan = try makePlan(
+                script(handler: "x.wasm", sessions: 3), packets: ["x.wasm": module], port: server.port)
             let s = try await run(plan) { totals in await totals.wait { $0[.protocolErrors] == 3 } }
             #expect(s.totals[.trapUnreachable] == 3)
             #expect(s.totals[.handlerTraps] == 3)
@@ -143,15 +152,18 @@ import WAT
     /// the same on TCP and UDP — and the call is counted once, as a trap.
     @Test func aReplyIsNotSentWhenItsDeallocTraps() async throws {
         // dealloc traps for any pointer other than the input's (always at 1024).
-        let module = try Self.echoModule(header: "local.get $p i32.load8_u offset=7",
-                                         dealloc: "local.get $p i32.const 1024 i32.ne if unreachable end i32.const 1024 global.set $top")
+        let module = try Self.echoModule(
+            header: "local.get $p i32.load8_u offset=7",
+            dealloc: "local.get $p i32.const 1024 i32.ne if unreachable end i32.const 1024 global.set $top")
         let ping = frame(type: 1, body: [9, 9])
         let tcp = try await withServer(.send([ping, ping])) { server in
-            let plan = try makePlan(script(handler: "x.wasm", sessions: 2), packets: ["x.wasm": module], port: server.port)
+            let plan = try makePlan(
+                script(handler: "x.wasm", sessions: 2), packets: ["x.wasm": module], port: server.port)
             return try await run(plan) { totals in await totals.wait { $0[.handlerCalls] == 4 } }
         }
         let udp = try await withUDPServer(.replyOnce([ping, ping])) { server in
-            let plan = try makePlan("""
+            let plan = try makePlan(
+                """
                 SETTINGS u {
                     SESSION = "UDP"
                     PORT = @PORT@
@@ -183,7 +195,8 @@ import WAT
     /// the refusals are counted, the host never copies or holds more than the cap.
     @Test func memoryGrowthIsCappedAndCounted() async throws {
         // handle_body grows by 256 pages each call before echoing; a refused grow (-1) is ignored.
-        let grower = try wat2wasm("""
+        let grower = try wat2wasm(
+            """
             (module (memory (export "memory") 1)
               (global $top (mut i32) (i32.const 1024))
               (func $alloc (export "alloc") (param i32) (result i32) global.get $top global.get $top local.get 0 i32.add global.set $top)
@@ -196,8 +209,9 @@ import WAT
         let n = 12
         let pings = (0..<n).map { _ in frame(type: 1, body: [1]) }
         try await withServer(.send([Array(pings.joined())])) { server in
-            let plan = try makePlan(script(handler: "g.wasm", extra: "HANDLER_MEMORY = 40MiB", sessions: 2),
-                                    packets: ["g.wasm": grower], port: server.port)
+            let plan = try makePlan(
+                script(handler: "g.wasm", extra: "HANDLER_MEMORY = 40MiB", sessions: 2),
+                packets: ["g.wasm": grower], port: server.port)
             let s = try await run(plan) { totals in await totals.wait { $0[.handlerCalls] == 2 * n } }
             #expect(s.totals[.handlerCalls] == 2 * n)
             #expect(s.totals[.handlerEmpty] == 2 * n)

@@ -1,41 +1,78 @@
 import Testing
+
 @testable import LoadshearEngine
 
 /// The session lifecycle without sockets: every event in every state.
 @Suite struct SessionLifecycleTests {
     func connected() -> SessionLifecycle {
         var l = SessionLifecycle()
-        do { let r = l.queue(); #expect(r) }
-        do { let r = l.startConnect(); #expect(r) }
-        do { let r = l.connected(); #expect(r == .start) }
+        do {
+            let r = l.queue()
+            #expect(r)
+        }
+        do {
+            let r = l.startConnect()
+            #expect(r)
+        }
+        do {
+            let r = l.connected()
+            #expect(r == .start)
+        }
         return l
     }
 
     @Test func aSessionNeverConnectedIsSkippedByDisconnect() {
         var l = SessionLifecycle()
-        do { let r = l.disconnect(); #expect(r == .none) }
+        do {
+            let r = l.disconnect()
+            #expect(r == .none)
+        }
         #expect(l.state == .idle)
         #expect(!l.isLive)
     }
 
     @Test func disconnectWhileQueuedEndsItWithoutAnAttempt() {
         var l = SessionLifecycle()
-        do { let r = l.queue(); #expect(r) }
-        do { let r = l.queue(); #expect(!r, "queued once") }
-        do { let r = l.disconnect(); #expect(r == .ended) }
+        do {
+            let r = l.queue()
+            #expect(r)
+        }
+        do {
+            let r = l.queue()
+            #expect(!r, "queued once")
+        }
+        do {
+            let r = l.disconnect()
+            #expect(r == .ended)
+        }
         #expect(l.state == .closed(.notStarted))
-        do { let r = l.startConnect(); #expect(!r, "its slot is not used") }
+        do {
+            let r = l.startConnect()
+            #expect(!r, "its slot is not used")
+        }
     }
 
     @Test func disconnectWhileConnectingCancelsTheConnect() {
         var l = SessionLifecycle()
         _ = l.queue()
         _ = l.startConnect()
-        do { let r = l.disconnect(); #expect(r == .cancelConnect) }
-        do { let r = l.disconnect(); #expect(r == .none, "once") }
-        do { let r = l.connectFailed(); #expect(r == .cancelled) }
+        do {
+            let r = l.disconnect()
+            #expect(r == .cancelConnect)
+        }
+        do {
+            let r = l.disconnect()
+            #expect(r == .none, "once")
+        }
+        do {
+            let r = l.connectFailed()
+            #expect(r == .cancelled)
+        }
         #expect(l.state == .closed(.cancelled))
-        do { let r = l.channelClosed(); #expect(r == nil) }
+        do {
+            let r = l.channelClosed()
+            #expect(r == nil)
+        }
     }
 
     @Test func aConnectThatCompletesAfterTheCancelIsCountedThenClosed() {
@@ -43,68 +80,140 @@ import Testing
         _ = l.queue()
         _ = l.startConnect()
         _ = l.disconnect()
-        do { let r = l.connected(); #expect(r == .startThenClose) }
-        do { let r = l.channelClosed(); #expect(r == .us) }
-        do { let r = l.connectFailed(); #expect(r == nil, "a late failure of the connect future changes nothing") }
+        do {
+            let r = l.connected()
+            #expect(r == .startThenClose)
+        }
+        do {
+            let r = l.channelClosed()
+            #expect(r == .us)
+        }
+        do {
+            let r = l.connectFailed()
+            #expect(r == nil, "a late failure of the connect future changes nothing")
+        }
     }
 
     @Test func aFailedConnectIsFailed() {
         var l = SessionLifecycle()
         _ = l.queue()
         _ = l.startConnect()
-        do { let r = l.connectFailed(); #expect(r == .failed) }
-        do { let r = l.disconnect(); #expect(r == .none) }
+        do {
+            let r = l.connectFailed()
+            #expect(r == .failed)
+        }
+        do {
+            let r = l.disconnect()
+            #expect(r == .none)
+        }
     }
 
     @Test func weCloseIt() {
         var l = connected()
-        do { let r = l.disconnect(); #expect(r == .close) }
-        do { let r = l.close(.peerReset); #expect(r == false, "an error during our close does not change the reason") }
-        do { let r = l.channelClosed(); #expect(r == .us) }
-        do { let r = l.channelClosed(); #expect(r == nil, "counted once") }
+        do {
+            let r = l.disconnect()
+            #expect(r == .close)
+        }
+        do {
+            let r = l.close(.peerReset)
+            #expect(r == false, "an error during our close does not change the reason")
+        }
+        do {
+            let r = l.channelClosed()
+            #expect(r == .us)
+        }
+        do {
+            let r = l.channelClosed()
+            #expect(r == nil, "counted once")
+        }
     }
 
     @Test func theFirstReasonWins() {
         var l = connected()
-        do { let r = l.close(.protocolError); #expect(r) }
-        do { let r = l.close(.us); #expect(!r) }
-        do { let r = l.disconnect(); #expect(r == .none) }
-        do { let r = l.channelClosed(); #expect(r == .protocolError) }
+        do {
+            let r = l.close(.protocolError)
+            #expect(r)
+        }
+        do {
+            let r = l.close(.us)
+            #expect(!r)
+        }
+        do {
+            let r = l.disconnect()
+            #expect(r == .none)
+        }
+        do {
+            let r = l.channelClosed()
+            #expect(r == .protocolError)
+        }
     }
 
     @Test(arguments: [CloseReason.peerReset, .localError])
     func errorsClassifyTheClose(_ reason: CloseReason) {
         var l = connected()
-        do { let r = l.close(reason); #expect(r) }
-        do { let r = l.channelClosed(); #expect(r == reason) }
+        do {
+            let r = l.close(reason)
+            #expect(r)
+        }
+        do {
+            let r = l.channelClosed()
+            #expect(r == reason)
+        }
     }
 
     @Test func aClosedChannelWithNoReasonWasThePeers() {
         var l = connected()
-        do { let r = l.channelClosed(); #expect(r == .peerFin) }
+        do {
+            let r = l.channelClosed()
+            #expect(r == .peerFin)
+        }
     }
 
     @Test func afterAFinOurCloseIsStillTheServers() {
         var l = connected()
-        do { let r = l.peerFinished(); #expect(r) }
-        do { let r = l.peerFinished(); #expect(!r, "counted once") }
+        do {
+            let r = l.peerFinished()
+            #expect(r)
+        }
+        do {
+            let r = l.peerFinished()
+            #expect(!r, "counted once")
+        }
         #expect(l.isActive, "we keep sending")
-        do { let r = l.disconnect(); #expect(r == .close) }
-        do { let r = l.channelClosed(); #expect(r == .peerFin) }
+        do {
+            let r = l.disconnect()
+            #expect(r == .close)
+        }
+        do {
+            let r = l.channelClosed()
+            #expect(r == .peerFin)
+        }
     }
 
     @Test func aResetAfterAFinIsAReset() {
         var l = connected()
         _ = l.peerFinished()
-        do { let r = l.close(.peerReset); #expect(r) }
-        do { let r = l.channelClosed(); #expect(r == .peerReset) }
+        do {
+            let r = l.close(.peerReset)
+            #expect(r)
+        }
+        do {
+            let r = l.channelClosed()
+            #expect(r == .peerReset)
+        }
     }
 
     @Test func aProtocolErrorAfterAFinIsAProtocolError() {
         var l = connected()
         _ = l.peerFinished()
-        do { let r = l.close(.protocolError); #expect(r) }
-        do { let r = l.channelClosed(); #expect(r == .protocolError) }
+        do {
+            let r = l.close(.protocolError)
+            #expect(r)
+        }
+        do {
+            let r = l.channelClosed()
+            #expect(r == .protocolError)
+        }
     }
 }
 
@@ -119,10 +228,19 @@ import Testing
         l.handReplies(count: 2, bytes: 10)
         l.handPackets(count: 1, size: 100)
         let b = l.closeBatch()
-        do { let r = l.written(a); #expect(r == .init(bytes: 30, packets: 3)) }
-        do { let r = l.written(b); #expect(r == .init(bytes: 110, packets: 1, replies: 2)) }
+        do {
+            let r = l.written(a)
+            #expect(r == .init(bytes: 30, packets: 3))
+        }
+        do {
+            let r = l.written(b)
+            #expect(r == .init(bytes: 110, packets: 1, replies: 2))
+        }
         #expect(!l.hasUnsettled)
-        do { let r = l.written(b); #expect(r == .init(), "once") }
+        do {
+            let r = l.written(b)
+            #expect(r == .init(), "once")
+        }
     }
 
     @Test func aLaterBatchCompletingSettlesTheEarlierOnesToo() {
@@ -131,7 +249,10 @@ import Testing
         _ = l.closeBatch()
         l.handPackets(count: 2, size: 5)
         let b = l.closeBatch()
-        do { let r = l.written(b); #expect(r == .init(bytes: 15, packets: 3)) }
+        do {
+            let r = l.written(b)
+            #expect(r == .init(bytes: 15, packets: 3))
+        }
     }
 
     @Test func onOurCloseOnlyWholeItemsCount() {
@@ -144,7 +265,10 @@ import Testing
         _ = l.closeBatch()
         // 3839 handed over, 1000 still buffered: 2839 reached the kernel — 4 packets of 700,
         // the 10-byte reply (2810), 29 bytes of the 30-byte one.
-        do { let r = l.settle(buffered: 1000); #expect(r == .init(bytes: 2839, packets: 4, replies: 1)) }
+        do {
+            let r = l.settle(buffered: 1000)
+            #expect(r == .init(bytes: 2839, packets: 4, replies: 1))
+        }
         #expect(!l.hasUnsettled)
     }
 
@@ -153,8 +277,14 @@ import Testing
         l.handPackets(count: 2, size: 10)
         let a = l.closeBatch()
         _ = l.settle(buffered: 20)
-        do { let r = l.failed(a); #expect(r == .init()) }
-        do { let r = l.written(a); #expect(r == .init()) }
+        do {
+            let r = l.failed(a)
+            #expect(r == .init())
+        }
+        do {
+            let r = l.written(a)
+            #expect(r == .init())
+        }
     }
 
     @Test func theFirstFailedBatchIsUnconfirmedAndTheRestWereNeverWritten() {
@@ -165,9 +295,18 @@ import Testing
         let b = l.closeBatch()
         l.handPackets(count: 7, size: 10)
         let c = l.closeBatch()
-        do { let r = l.written(a); #expect(r == .init(bytes: 20, packets: 2)) }
-        do { let r = l.failed(b); #expect(r == .init(unconfirmedBytes: 50)) }
-        do { let r = l.failed(c); #expect(r == .init()) }
+        do {
+            let r = l.written(a)
+            #expect(r == .init(bytes: 20, packets: 2))
+        }
+        do {
+            let r = l.failed(b)
+            #expect(r == .init(unconfirmedBytes: 50))
+        }
+        do {
+            let r = l.failed(c)
+            #expect(r == .init())
+        }
         #expect(!l.hasUnsettled)
     }
 
@@ -178,6 +317,9 @@ import Testing
         _ = l.closeBatch()
         l.replyQueued(size: 16)  // queued, never handed over
         l.dropQueuedReplies(1)
-        do { let r = l.settle(buffered: 0); #expect(r == .init(bytes: 8, replies: 1)) }
+        do {
+            let r = l.settle(buffered: 0)
+            #expect(r == .init(bytes: 8, replies: 1))
+        }
     }
 }

@@ -22,7 +22,8 @@ import Testing
         try await withServer(.ping(frame: Self.ping, every: .milliseconds(20), count: pings)) { server in
             let data = frame(type: 3, body: [UInt8](repeating: 0x5A, count: packetSize - 8))
             let patch = packetSize == 16 ? "COUNTER 8:4 \"big\":1" : ""
-            let plan = try makePlan("""
+            let plan = try makePlan(
+                """
                 SETTINGS t {
                     SESSION = "TCP"
                     PORT = @PORT@
@@ -42,17 +43,21 @@ import Testing
                     FLOOD 0:4 OFFSET 0ms
                     DISCONNECT 0:8 OFFSET 1h
                 }
-                """, packets: ["d.bin": data, "h.wasm": try sdkModule("c/heartbeat.wasm")], port: server.port, shards: shards)
+                """, packets: ["d.bin": data, "h.wasm": try sdkModule("c/heartbeat.wasm")], port: server.port,
+                shards: shards)
             let engine = try Engine(plan: plan, configuration: testConfiguration(), handlerFactoryFor: plan)
             let flooded = Watched<Int>(0)
             async let result = engine.run { s in flooded.change { $0 = s.totals[.packetsSent] } }
-            let answered = await server.wait { c in c.count == 8 && c.allSatisfy { ($0.framesByType[2] ?? 0) == pings } }
+            let answered = await server.wait { c in c.count == 8 && c.allSatisfy { ($0.framesByType[2] ?? 0) == pings }
+            }
             let floodingMeanwhile = flooded.value
             engine.stop()
             let s = try await result
             for (i, c) in server.connections.value.enumerated() {
                 #expect(c.framesWritten == pings)
-                #expect(c.framesByType[2] ?? 0 == pings, "session \(i) answered \((c.framesByType[2] ?? 0)) of \(pings) pings")
+                #expect(
+                    c.framesByType[2] ?? 0 == pings,
+                    "session \(i) answered \((c.framesByType[2] ?? 0)) of \(pings) pings")
             }
             #expect(answered)
             #expect(floodingMeanwhile > 0 || s.totals[.packetsSent] > 0)
@@ -70,7 +75,8 @@ import Testing
         let bigPing = frame(type: 1, body: [UInt8](repeating: 0x42, count: 4088))  // 4 KiB pings and pongs
         let receiveBuffer = 65_536
         try await withServer(.floodNeverRead(frame: bigPing), receiveBuffer: receiveBuffer) { server in
-            let plan = try makePlan("""
+            let plan = try makePlan(
+                """
                 SETTINGS t {
                     SESSION = "TCP"
                     PORT = @PORT@
@@ -112,14 +118,16 @@ import Testing
 
     static func sysctlMax(_ path: String) -> Int {
         let text = (try? String(contentsOfFile: path, encoding: .utf8)) ?? ""
-        return text.split(whereSeparator: { $0 == " " || $0 == "\t" || $0 == "\n" }).compactMap { Int($0) }.last ?? (8 << 20)
+        return text.split(whereSeparator: { $0 == " " || $0 == "\t" || $0 == "\n" }).compactMap { Int($0) }.last
+            ?? (8 << 20)
     }
 
     /// Sessions draining into a server that never reads cannot finish; after the hard
     /// deadline every channel is closed by force, the run ends, and the counts add up.
     @Test func theAbandonPathClosesEveryChannel() async throws {
         try await withServer(.neverRead) { server in
-            let plan = try makePlan("""
+            let plan = try makePlan(
+                """
                 SETTINGS t {
                     SESSION = "TCP"
                     PORT = @PORT@
@@ -153,7 +161,8 @@ import Testing
     /// Eight sessions connecting to a listener whose accept queue is full: one or two connect
     /// through the backlog, the rest stay pending.
     func pendingConnects(_ listener: StallingListener, disconnect: String) throws -> Plan {
-        try makePlan("""
+        try makePlan(
+            """
             SETTINGS t {
                 SESSION = "TCP"
                 PORT = @PORT@
@@ -182,8 +191,9 @@ import Testing
     /// Stopping the run (Ctrl-C, SIGTERM) cancels pending connects as well.
     @Test func stopCancelsPendingConnects() async throws {
         let listener = StallingListener(backlog: 0)
-        let s = try await run(pendingConnects(listener, disconnect: "1h"), configure: { $0.connectTimeout = .seconds(60) },
-                              until: { totals in await totals.wait { $0[.connectionsAttempted] == 8 } })
+        let s = try await run(
+            pendingConnects(listener, disconnect: "1h"), configure: { $0.connectTimeout = .seconds(60) },
+            until: { totals in await totals.wait { $0[.connectionsAttempted] == 8 } })
         #expect(s.totals[.connectionsCancelled] >= 1)
         #expect(s.totals[.connectionsFailed] == 0)
         expectConsistent(s)
@@ -193,7 +203,8 @@ import Testing
     /// every copy it is given, and the close is the server's.
     @Test func afterAHalfCloseTheSessionKeepsSending() async throws {
         try await withServer(.halfCloseOnAccept) { server in
-            let plan = try makePlan("""
+            let plan = try makePlan(
+                """
                 SETTINGS t {
                     SESSION = "TCP"
                     PORT = @PORT@
@@ -223,7 +234,8 @@ import Testing
     /// server read never exceeds what we counted as sent plus what is unconfirmed.
     @Test func resetsAreCountedAndTotalsStayHonest() async throws {
         try await withServer(.resetAfter(bytes: 100_000)) { server in
-            let plan = try makePlan("""
+            let plan = try makePlan(
+                """
                 SETTINGS t {
                     SESSION = "TCP"
                     PORT = @PORT@
@@ -255,7 +267,8 @@ extension PressureTests {
     @Test func thousandsOfImmediateConnectsOnOneShard() async throws {
         try await withUDPServer { server in
             let n = 6000
-            let plan = try makePlan("""
+            let plan = try makePlan(
+                """
                 SETTINGS u {
                     SESSION = "UDP"
                     PORT = @PORT@
@@ -279,7 +292,8 @@ extension PressureTests {
     /// (they would only be cancelled in turn): no more are attempted than the window allows.
     @Test func disconnectDoesNotStartQueuedConnects() async throws {
         let listener = StallingListener(backlog: 0)
-        let plan = try makePlan("""
+        let plan = try makePlan(
+            """
             SETTINGS t {
                 SESSION = "TCP"
                 PORT = @PORT@
@@ -292,8 +306,9 @@ extension PressureTests {
                 DISCONNECT 0:600 OFFSET 1h
             }
             """, port: listener.port, shards: 1)
-        let s = try await run(plan, configure: { $0.connectTimeout = .seconds(60) },
-                              until: { totals in await totals.wait { $0[.connectionsAttempted] >= 256 } })
+        let s = try await run(
+            plan, configure: { $0.connectTimeout = .seconds(60) },
+            until: { totals in await totals.wait { $0[.connectionsAttempted] >= 256 } })
         // The window (256) plus the few that got through the backlog and freed their slot.
         #expect(s.totals[.connectionsAttempted] < 300, "\(s.totals[.connectionsAttempted]) attempted")
         expectConsistent(s)

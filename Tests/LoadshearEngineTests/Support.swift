@@ -34,7 +34,8 @@ func testConfiguration(_ configure: (inout EngineConfiguration) -> Void = { _ in
 extension Engine {
     /// An engine with the plan's own handler (logs dropped).
     convenience init(plan: Plan, configuration: EngineConfiguration, handlerFactoryFor: Plan) throws {
-        self.init(plan: plan, handlerFactory: try WasmHandlerFactory.forPlan(plan) { _ in }, configuration: configuration)
+        self.init(
+            plan: plan, handlerFactory: try WasmHandlerFactory.forPlan(plan) { _ in }, configuration: configuration)
     }
 }
 
@@ -48,11 +49,13 @@ func run(_ plan: Plan, configure: (inout EngineConfiguration) -> Void = { _ in }
 /// wait on), then stops it gracefully and returns the final snapshot. Tests end runs on an
 /// event, not on a timeline offset: on a loaded machine connects and reads can take longer
 /// than any offset a test would pick.
-func run(_ plan: Plan, configure: (inout EngineConfiguration) -> Void = { _ in },
-         log: @escaping @Sendable (String) -> Void = { _ in },
-         handlerLog: @escaping @Sendable (String) -> Void = { _ in },
-         sourceLocation: Testing.SourceLocation = #_sourceLocation,
-         until condition: (Watched<CounterValues>) async -> Bool) async throws -> Snapshot {
+func run(
+    _ plan: Plan, configure: (inout EngineConfiguration) -> Void = { _ in },
+    log: @escaping @Sendable (String) -> Void = { _ in },
+    handlerLog: @escaping @Sendable (String) -> Void = { _ in },
+    sourceLocation: Testing.SourceLocation = #_sourceLocation,
+    until condition: (Watched<CounterValues>) async -> Bool
+) async throws -> Snapshot {
     let factory = try WasmHandlerFactory.forPlan(plan, log: handlerLog)
     let engine = Engine(plan: plan, handlerFactory: factory, configuration: testConfiguration(configure), log: log)
     let totals = Watched(CounterValues())
@@ -67,19 +70,26 @@ func run(_ plan: Plan, configure: (inout EngineConfiguration) -> Void = { _ in }
 func expectConsistent(_ s: Snapshot, sourceLocation: Testing.SourceLocation = #_sourceLocation) {
     let t = s.totals
     #expect(t[.connectionsActive] == 0, sourceLocation: sourceLocation)
-    #expect(t[.connectionsAttempted] == t[.connectionsSucceeded] + t[.connectionsFailed] + t[.connectionsCancelled],
-            "attempted = connected + failed + cancelled", sourceLocation: sourceLocation)
-    #expect(t[.connectionsSucceeded] == t[.closedByUs] + t[.closedByPeer] + t[.resets] + t[.localErrors] + t[.protocolErrors],
-            "every connection ends exactly once", sourceLocation: sourceLocation)
-    #expect(t[.handlerCalls] == t[.handlerReplies] + t[.handlerEmpty] + t[.handlerTraps] + t[.handlerBadPointers]
-                + t[.handlerAllocFailures], "every handler call is counted once", sourceLocation: sourceLocation)
-    #expect(t[.handlerTraps] == t[.trapUnreachable] + t[.trapOutOfBounds] + t[.trapOutOfFuel] + t[.trapStackExhausted]
-                + t[.trapOther], sourceLocation: sourceLocation)
+    #expect(
+        t[.connectionsAttempted] == t[.connectionsSucceeded] + t[.connectionsFailed] + t[.connectionsCancelled],
+        "attempted = connected + failed + cancelled", sourceLocation: sourceLocation)
+    #expect(
+        t[.connectionsSucceeded] == t[.closedByUs] + t[.closedByPeer] + t[.resets] + t[.localErrors]
+            + t[.protocolErrors],
+        "every connection ends exactly once", sourceLocation: sourceLocation)
+    #expect(
+        t[.handlerCalls] == t[.handlerReplies] + t[.handlerEmpty] + t[.handlerTraps] + t[.handlerBadPointers]
+            + t[.handlerAllocFailures], "every handler call is counted once", sourceLocation: sourceLocation)
+    #expect(
+        t[.handlerTraps] == t[.trapUnreachable] + t[.trapOutOfBounds] + t[.trapOutOfFuel] + t[.trapStackExhausted]
+            + t[.trapOther], sourceLocation: sourceLocation)
     #expect(t[.responsesSent] <= t[.handlerReplies], sourceLocation: sourceLocation)
-    #expect(t[.connectionsFailed] == ShardCounters.connectFailureReasons.reduce(0) { $0 + t[$1.0] },
-            "every failed connect has one reason", sourceLocation: sourceLocation)
-    #expect(t[.protocolErrors] == ShardCounters.protocolErrorReasons.reduce(0) { $0 + t[$1.0] },
-            "every protocol error has one reason", sourceLocation: sourceLocation)
+    #expect(
+        t[.connectionsFailed] == ShardCounters.connectFailureReasons.reduce(0) { $0 + t[$1.0] },
+        "every failed connect has one reason", sourceLocation: sourceLocation)
+    #expect(
+        t[.protocolErrors] == ShardCounters.protocolErrorReasons.reduce(0) { $0 + t[$1.0] },
+        "every protocol error has one reason", sourceLocation: sourceLocation)
 }
 
 let repositoryRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()

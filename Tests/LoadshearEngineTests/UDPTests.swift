@@ -9,7 +9,8 @@ import WAT
 @Suite struct UDPTests {
     @Test func eachPayloadIsOneDatagramWithUniqueCounters() async throws {
         try await withUDPServer { server in
-            let plan = try makePlan("""
+            let plan = try makePlan(
+                """
                 SETTINGS u {
                     SESSION = "UDP"
                     PORT = @PORT@
@@ -46,7 +47,8 @@ import WAT
         let ping = frame(type: 1, body: Array("hb".utf8))
         let pong = frame(type: 2, body: Array("hb".utf8))
         try await withUDPServer(.echo) { server in
-            let plan = try makePlan("""
+            let plan = try makePlan(
+                """
                 SETTINGS u {
                     SESSION = "UDP"
                     PORT = @PORT@
@@ -64,7 +66,9 @@ import WAT
                 }
                 """, packets: ["ping.bin": ping, "h.wasm": try sdkModule("c/heartbeat.wasm")], port: server.port)
             let s = try await run(plan) { totals in
-                let pongs = await server.wait { $0.count == 4 && $0.values.allSatisfy { g in g.filter { $0 == pong }.count == 5 } }
+                let pongs = await server.wait {
+                    $0.count == 4 && $0.values.allSatisfy { g in g.filter { $0 == pong }.count == 5 }
+                }
                 return await totals.wait { $0[.framesRead] == 4 * 10 } && pongs
             }
             #expect(server.all.values.allSatisfy { $0.filter { $0 == ping }.count == 5 })
@@ -80,7 +84,8 @@ import WAT
     /// port is held by a socket connected elsewhere, so nothing else can answer on it.
     @Test func portUnreachableIsCountedNotFatal() async throws {
         let unreachable = UnreachableUDPPort()
-        let plan = try makePlan("""
+        let plan = try makePlan(
+            """
             SETTINGS u {
                 SESSION = "UDP"
                 PORT = @PORT@
@@ -111,7 +116,8 @@ import WAT
     /// than were counted as sent.
     @Test func floodWithRepeatUntilDrain() async throws {
         try await withUDPServer { server in
-            let plan = try makePlan("""
+            let plan = try makePlan(
+                """
                 SETTINGS u {
                     SESSION = "UDP"
                     PORT = @PORT@
@@ -144,7 +150,8 @@ import WAT
         let big = frame(type: 1, body: [UInt8](repeating: 0x33, count: 6000))
         let tooBig = [UInt8](repeating: 0x44, count: 9000)
         try await withUDPServer(.replyOnce([big, tooBig])) { server in
-            let plan = try makePlan("""
+            let plan = try makePlan(
+                """
                 SETTINGS u {
                     SESSION = "UDP"
                     PORT = @PORT@
@@ -161,8 +168,9 @@ import WAT
                     DISCONNECT 0:1 OFFSET 1h
                 }
                 """, packets: ["p.bin": hello, "h.wasm": try sdkModule("c/heartbeat.wasm")], port: server.port)
-            let engine = try Engine(plan: plan, configuration: testConfiguration(),
-                                handlerFactoryFor: plan)
+            let engine = try Engine(
+                plan: plan, configuration: testConfiguration(),
+                handlerFactoryFor: plan)
             async let result = engine.run()
             let pong = frame(type: 2, body: [UInt8](repeating: 0x33, count: 6000))
             #expect(await server.wait { $0.values.contains { $0.contains(pong) } })

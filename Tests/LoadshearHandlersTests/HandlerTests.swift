@@ -3,6 +3,7 @@ import LoadshearHandlers
 import LoadshearScript
 import LoadshearTestSupport
 import Testing
+import WAT
 
 let repositoryRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
     .deletingLastPathComponent()
@@ -42,18 +43,23 @@ final class LogSink: @unchecked Sendable {
 
     @Test func problemsNameTheExportAndItsSignature() {
         #expect(WasmModuleInspector().inspect(Modules.imports).problems.first?.contains("imports 'env.f'") == true)
-        #expect(WasmModuleInspector().inspect(Modules.wrongSignature).problems
-            == ["export 'alloc' has type (i64) -> i32; expected alloc(i32 size) -> i32"])
-        #expect(WasmModuleInspector().inspect(Modules.noMemory).problems
-            == ["the module must export its linear memory as 'memory'"])
+        #expect(
+            WasmModuleInspector().inspect(Modules.wrongSignature).problems
+                == ["export 'alloc' has type (i64) -> i32; expected alloc(i32 size) -> i32"])
+        #expect(
+            WasmModuleInspector().inspect(Modules.noMemory).problems
+                == ["the module must export its linear memory as 'memory'"])
         let missing = WasmModuleInspector().inspect(try! wat2wasmModule("(module (memory (export \"memory\") 1))"))
-        #expect(missing.problems.contains("the module does not export 'handle_body'; expected handle_body(i32 ptr, i32 size) -> i64"))
-        #expect(WasmModuleInspector().inspect([1, 2, 3]).problems.first?.hasPrefix("the handler is not a valid WebAssembly module") == true)
+        #expect(
+            missing.problems.contains(
+                "the module does not export 'handle_body'; expected handle_body(i32 ptr, i32 size) -> i64"))
+        #expect(
+            WasmModuleInspector().inspect([1, 2, 3]).problems.first?.hasPrefix(
+                "the handler is not a valid WebAssembly module") == true)
         #expect(!WasmModuleInspector().inspect(Modules.echo).hasHandleHeader)
     }
 }
 
-import WAT
 func wat2wasmModule(_ s: String) throws -> [UInt8] { try wat2wasm(s) }
 
 @Suite struct WasmHandlerTests {
@@ -138,11 +144,14 @@ func wat2wasmModule(_ s: String) throws -> [UInt8] { try wat2wasm(s) }
         p.waitUntilExit()
         #expect(p.terminationStatus == 0)
         for path in ["c/heartbeat.wasm", "c/uppercase.wasm", "swift/Heartbeat.wasm", "swift/Uppercase.wasm"] {
-            let rebuilt = [UInt8](try Data(contentsOf: URL(fileURLWithPath: out + "/" + (path as NSString).lastPathComponent)))
+            let rebuilt = [UInt8](
+                try Data(contentsOf: URL(fileURLWithPath: out + "/" + (path as NSString).lastPathComponent)))
             #expect(rebuilt == (try sdkModule(path)), "\(path) is stale: run sdk/build.sh")
         }
         // The quickstart's embedded copy is the built heartbeat.
-        let generated = try String(contentsOf: repositoryRoot.appendingPathComponent("Sources/LoadshearCommands/BundledHeartbeat.swift"), encoding: .utf8)
+        let generated = try String(
+            contentsOf: repositoryRoot.appendingPathComponent("Sources/LoadshearCommands/BundledHeartbeat.swift"),
+            encoding: .utf8)
         let numbers = generated.split(separator: "\n").filter { $0.hasPrefix("        ") }
             .flatMap { $0.split(separator: ",").compactMap { UInt8($0.trimmingCharacters(in: .whitespaces)) } }
         #expect(numbers == (try sdkModule("c/heartbeat.wasm")))
@@ -155,7 +164,8 @@ func wat2wasmModule(_ s: String) throws -> [UInt8] { try wat2wasm(s) }
     @Test func initialMemoryAboveTheCapIsAPlanError() throws {
         let ws = Workspace()
         let module = Modules.module(body: "i64.const 0", memoryPages: 100)  // 6.25 MiB
-        let path = ws.script("""
+        let path = ws.script(
+            """
             SETTINGS m {
                 SESSION = "TCP"
                 PORT = 9
@@ -177,7 +187,10 @@ func wat2wasmModule(_ s: String) throws -> [UInt8] { try wat2wasm(s) }
         let (plan, bag, file) = PlanBuilder.build(path: path, options: options)
         let text = DiagnosticRenderer().render(bag, in: file)
         #expect(plan == nil)
-        #expect(text.contains("9:22: error: the module starts with 6400 KiB of memory, more than HANDLER_MEMORY allows (1 MiB)"), "\(text)")
+        #expect(
+            text.contains(
+                "9:22: error: the module starts with 6400 KiB of memory, more than HANDLER_MEMORY allows (1 MiB)"),
+            "\(text)")
     }
 
     /// At run time the cap refuses growth (the guest sees -1) and counts each refusal.

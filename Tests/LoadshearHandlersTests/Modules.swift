@@ -20,25 +20,27 @@ enum Modules {
     }
 
     /// Replies with the input unchanged (alloc a copy, memory.copy, pack).
-    static let echo = module(body: """
-        (local $o i32)
-        local.get $n call $alloc local.set $o
-        local.get $o local.get $p local.get $n memory.copy
-        local.get $n i64.extend_i32_u i64.const 32 i64.shl
-        local.get $o i64.extend_i32_u i64.or
-        """)
-
-    /// Traps when the first byte of the message is 1, echoes otherwise.
-    static func trapsOnOne(_ trap: String) -> [UInt8] {
-        module(body: """
+    static let echo = module(
+        body: """
             (local $o i32)
-            local.get $p i32.load8_u i32.const 1 i32.eq
-            if \(trap) end
             local.get $n call $alloc local.set $o
             local.get $o local.get $p local.get $n memory.copy
             local.get $n i64.extend_i32_u i64.const 32 i64.shl
             local.get $o i64.extend_i32_u i64.or
-            """, extra: "(func $recurse (result i32) call $recurse)")
+            """)
+
+    /// Traps when the first byte of the message is 1, echoes otherwise.
+    static func trapsOnOne(_ trap: String) -> [UInt8] {
+        module(
+            body: """
+                (local $o i32)
+                local.get $p i32.load8_u i32.const 1 i32.eq
+                if \(trap) end
+                local.get $n call $alloc local.set $o
+                local.get $o local.get $p local.get $n memory.copy
+                local.get $n i64.extend_i32_u i64.const 32 i64.shl
+                local.get $o i64.extend_i32_u i64.or
+                """, extra: "(func $recurse (result i32) call $recurse)")
     }
 
     static let unreachable = trapsOnOne("unreachable")
@@ -55,13 +57,15 @@ enum Modules {
     /// Imports a host function: rejected at plan time.
     static let imports = try! wat2wasm(#"(module (import "env" "f" (func)) (memory (export "memory") 1))"#)
     /// alloc takes an i64: a signature error.
-    static let wrongSignature = try! wat2wasm("""
+    static let wrongSignature = try! wat2wasm(
+        """
         (module (memory (export "memory") 1)
           (func (export "alloc") (param i64) (result i32) i32.const 8)
           (func (export "dealloc") (param i32 i32))
           (func (export "handle_body") (param i32 i32) (result i64) i64.const 0))
         """)
-    static let noMemory = try! wat2wasm("""
+    static let noMemory = try! wat2wasm(
+        """
         (module
           (func (export "alloc") (param i32) (result i32) i32.const 8)
           (func (export "dealloc") (param i32 i32))

@@ -34,7 +34,9 @@ import Testing
         let h = r.take().read
         var rebuilt = LatencySet.empty()
         for v in h.recordedValues() { _ = rebuilt.record(v.value, count: v.count) }
-        #expect(Array(rebuilt.recordedValues().map { [$0.value, $0.count] }) == Array(h.recordedValues().map { [$0.value, $0.count] }))
+        #expect(
+            Array(rebuilt.recordedValues().map { [$0.value, $0.count] })
+                == Array(h.recordedValues().map { [$0.value, $0.count] }))
         #expect(rebuilt.valuesAreEquivalent(rebuilt.valueAtPercentile(99), h.valueAtPercentile(99)))
     }
 
@@ -91,43 +93,46 @@ import Testing
 
     @Test func totalsFrameAtFixedWidth() {
         let d = Dashboard(width: 72, color: false, title: "demo.ldsh")
-        let lines = d.render(snapshot(), progress: .init(elapsed: 1, planned: 4, action: "FLOOD 0:10 (line 9)"), mode: .totals)
-        #expect(lines.joined(separator: "\n") == """
-            loadshear demo.ldsh  [totals]  ←/→ totals/increments  q stop
-            [█████████····························] 1.0s / 4.0s  FLOOD 0:10 (line 9)
+        let lines = d.render(
+            snapshot(), progress: .init(elapsed: 1, planned: 4, action: "FLOOD 0:10 (line 9)"), mode: .totals)
+        #expect(
+            lines.joined(separator: "\n") == """
+                loadshear demo.ldsh  [totals]  ←/→ totals/increments  q stop
+                [█████████····························] 1.0s / 4.0s  FLOOD 0:10 (line 9)
 
-            Throughput
-              sent      2.00 MB · 2.0k packets
-              read      0 B · 40 frames
-              responses 0   handler calls 0 (0 traps)
-            Connections
-              active 9   attempted 10   connected 9   failed 1
-              closed: by us 0   by server 0   resets 0   errors 0   protocol 0
+                Throughput
+                  sent      2.00 MB · 2.0k packets
+                  read      0 B · 40 frames
+                  responses 0   handler calls 0 (0 traps)
+                Connections
+                  active 9   attempted 10   connected 9   failed 1
+                  closed: by us 0   by server 0   resets 0   errors 0   protocol 0
 
-            Connect latency  0 samples
-              no samples yet
+                Connect latency  0 samples
+                  no samples yet
 
-            Send latency  4 samples
-              p50 100 µs  p90 5 ms  p99 5 ms  p99.9 5 ms  p99.99 5 ms  max 5.00 ms
-              < 128 µs           2 ▇▇▇▇▇▇▇▇▇▇▇▇▇▇▇▇▇▇▇▇▇▇▇▇▇▇▇▇▇▇▇▇▇▇▇▇▇▇▇▇▇▇
-              < 256 µs           1 ▇▇▇▇▇▇▇▇▇▇▇▇▇▇▇▇▇▇▇▇▇
-              < 512 µs           0 
-              < 1.02 ms          0 
-              < 2.05 ms          0 
-              < 4.10 ms          0 
-              < 8.19 ms          1 ▇▇▇▇▇▇▇▇▇▇▇▇▇▇▇▇▇▇▇▇▇
+                Send latency  4 samples
+                  p50 100 µs  p90 5 ms  p99 5 ms  p99.9 5 ms  p99.99 5 ms  max 5.00 ms
+                  < 128 µs           2 ▇▇▇▇▇▇▇▇▇▇▇▇▇▇▇▇▇▇▇▇▇▇▇▇▇▇▇▇▇▇▇▇▇▇▇▇▇▇▇▇▇▇
+                  < 256 µs           1 ▇▇▇▇▇▇▇▇▇▇▇▇▇▇▇▇▇▇▇▇▇
+                  < 512 µs           0 
+                  < 1.02 ms          0 
+                  < 2.05 ms          0 
+                  < 4.10 ms          0 
+                  < 8.19 ms          1 ▇▇▇▇▇▇▇▇▇▇▇▇▇▇▇▇▇▇▇▇▇
 
-            Read latency  0 samples
-              no samples yet
-            """)
+                Read latency  0 samples
+                  no samples yet
+                """)
     }
 
     /// At 80×24 the frame fits: header, progress and keys on top, every kind's percentiles,
     /// bins only where rows remain.
     @Test func eightyByTwentyFourFits() {
         let d = Dashboard(width: 80, color: false, title: "a-long-script-name.ldsh")
-        let lines = d.render(busySnapshot(), progress: .init(elapsed: 12, planned: 60, action: "FLOOD 0:100 (line 14)"),
-                             mode: .totals, height: 24)
+        let lines = d.render(
+            busySnapshot(), progress: .init(elapsed: 12, planned: 60, action: "FLOOD 0:100 (line 14)"),
+            mode: .totals, height: 24)
         #expect(lines.count <= 24)
         #expect(lines.allSatisfy { $0.count <= 80 })
         #expect(lines[0].hasPrefix("loadshear a-long-script-name.ldsh  [totals]  ←/→ totals/increments  q stop"))
@@ -142,9 +147,12 @@ import Testing
     /// A bigger terminal shows every kind's bins.
     @Test func aBigTerminalUsesTheRoom() {
         let d = Dashboard(width: 160, color: false, title: "demo.ldsh")
-        let small = d.render(busySnapshot(), progress: .init(elapsed: 1, planned: 4, action: "SEND"), mode: .totals, height: 24)
-        let big = d.render(busySnapshot(), progress: .init(elapsed: 1, planned: 4, action: "SEND"), mode: .totals, height: 48)
-        let huge = d.render(busySnapshot(), progress: .init(elapsed: 1, planned: 4, action: "SEND"), mode: .totals, height: 60)
+        let small = d.render(
+            busySnapshot(), progress: .init(elapsed: 1, planned: 4, action: "SEND"), mode: .totals, height: 24)
+        let big = d.render(
+            busySnapshot(), progress: .init(elapsed: 1, planned: 4, action: "SEND"), mode: .totals, height: 48)
+        let huge = d.render(
+            busySnapshot(), progress: .init(elapsed: 1, planned: 4, action: "SEND"), mode: .totals, height: 60)
         func binRows(_ lines: [String]) -> Int { lines.filter { $0.hasPrefix("  < ") }.count }
         #expect(big.count <= 48 && big.count > small.count)
         #expect(binRows(small) < binRows(big) && binRows(big) < binRows(huge))
@@ -164,7 +172,11 @@ import Testing
     @Test func colourOnlyWhenAsked() {
         let s = snapshot()
         let p = Dashboard.Progress(elapsed: 1, planned: 2, action: "x")
-        #expect(!Dashboard(width: 80, color: false, title: "t").render(s, progress: p, mode: .totals).joined().contains("\u{1B}"))
-        #expect(Dashboard(width: 80, color: true, title: "t").render(s, progress: p, mode: .totals).joined().contains("\u{1B}[1m"))
+        #expect(
+            !Dashboard(width: 80, color: false, title: "t").render(s, progress: p, mode: .totals).joined().contains(
+                "\u{1B}"))
+        #expect(
+            Dashboard(width: 80, color: true, title: "t").render(s, progress: p, mode: .totals).joined().contains(
+                "\u{1B}[1m"))
     }
 }

@@ -1,6 +1,7 @@
 import Foundation
 import LoadshearTestSupport
 import Testing
+
 @testable import LoadshearScript
 
 /// Scripts written for the C++ original run unchanged: its syntax, as its docs show it.
@@ -88,7 +89,9 @@ import Testing
             """
         let (p, r, _) = plan(text)
         #expect(p == nil)
-        #expect(r.contains("test.ldsh:11:21: error: the COUNTER byte order must be \"big\" or \"little\", got \"middle\""), "\(r)")
+        #expect(
+            r.contains("test.ldsh:11:21: error: the COUNTER byte order must be \"big\" or \"little\", got \"middle\""),
+            "\(r)")
         #expect(r.contains("test.ldsh:12:5: error: unknown action 'CONECT'; did you mean CONNECT?"), "\(r)")
     }
 
@@ -97,6 +100,7 @@ import Testing
         let (p, r, _) = plan(script(actions: "    CONNECT 0:5\n    DISCONNECT 0:10"))
         let planned = try #require(p, "\(r)")
         #expect(planned.actions.last?.kind == .disconnect(skipped: 5))
-        #expect(planned.dryRunText().contains("DISCONNECT sessions 0:10 (0-9, 10 sessions) (5 never connected: skipped)"))
+        #expect(
+            planned.dryRunText().contains("DISCONNECT sessions 0:10 (0-9, 10 sessions) (5 never connected: skipped)"))
     }
 }

@@ -1,11 +1,13 @@
 import LoadshearTestSupport
 import Testing
+
 @testable import LoadshearScript
 
 /// Mutated scripts must always end in a plan or diagnostics: never a crash or a hang.
 @Suite struct FuzzTests {
     static let seedScript = script(
-        settings: "    READ = \"true\"\n    HEADERSIZE = 8\n    BODYMAX = 64\n    HEADER_LENGTH = 4:4 \"big\"\n    SHARDS = 2",
+        settings:
+            "    READ = \"true\"\n    HEADERSIZE = 8\n    BODYMAX = 64\n    HEADER_LENGTH = 4:4 \"big\"\n    SHARDS = 2",
         actions: """
                 CONNECT 0:5 OFFSET 1.5s
                 CONNECT 5:10
@@ -15,8 +17,10 @@ import Testing
                 DISCONNECT 0:10 OFFSET 1m
             """)
 
-    static let fragments = ["{", "}", ":", "=", ",", "\"", "\\", "//", "\n", "0", "99999999999999999999", "1.5s", "SEND",
-                            "CREATE", "SETTINGS", "ORCHESTRATOR", "OFFSET", "COUNTER", "p1", "\u{0}", "é", "$", "RATE"]
+    static let fragments = [
+        "{", "}", ":", "=", ",", "\"", "\\", "//", "\n", "0", "99999999999999999999", "1.5s", "SEND",
+        "CREATE", "SETTINGS", "ORCHESTRATOR", "OFFSET", "COUNTER", "p1", "\u{0}", "é", "$", "RATE",
+    ]
 
     /// 5,000 mutations in all (10 seeds × 500).
     @Test(arguments: 1...10)

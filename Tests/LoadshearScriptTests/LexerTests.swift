@@ -1,4 +1,5 @@
 import Testing
+
 @testable import LoadshearScript
 
 @Suite struct LexerTests {
@@ -11,11 +12,12 @@ import Testing
     @Test func tokensOfAllKinds() {
         let (k, d) = kinds("SETTINGS s { PORT = 5 } 0:100 1.5s 127.0.0.1 \"a b\" , foo")
         #expect(!d.hasErrors)
-        #expect(k == [
-            .keyword(.SETTINGS), .identifier("s"), .leftBrace, .keyword(.PORT), .equals, .value("5"), .rightBrace,
-            .value("0"), .colon, .value("100"), .value("1.5s"), .value("127.0.0.1"), .string(raw: "a b"), .comma,
-            .identifier("foo"), .endOfFile,
-        ])
+        #expect(
+            k == [
+                .keyword(.SETTINGS), .identifier("s"), .leftBrace, .keyword(.PORT), .equals, .value("5"), .rightBrace,
+                .value("0"), .colon, .value("100"), .value("1.5s"), .value("127.0.0.1"), .string(raw: "a b"), .comma,
+                .identifier("foo"), .endOfFile,
+            ])
     }
 
     @Test func commentsAreIgnoredButNotInsideStrings() {

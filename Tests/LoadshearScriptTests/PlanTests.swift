@@ -1,30 +1,41 @@
 import Foundation
 import LoadshearTestSupport
 import Testing
+
 @testable import LoadshearScript
 
 @Suite struct PlanTests {
-    @Test(arguments: [(100, 2, [0..<50, 50..<100]), (10, 3, [0..<4, 4..<7, 7..<10]), (5, 5, [0..<1, 1..<2, 2..<3, 3..<4, 4..<5])])
+    @Test(arguments: [
+        (100, 2, [0..<50, 50..<100]), (10, 3, [0..<4, 4..<7, 7..<10]), (5, 5, [0..<1, 1..<2, 2..<3, 3..<4, 4..<5]),
+    ])
     func shardsAreContiguousAndEven(_ n: Int, _ s: Int, _ expected: [Range<Int>]) {
         #expect(Checker.split(n, into: s) == expected)
     }
 
     @Test func shardsDefaultToCoresCappedAtSessions() throws {
-        let (p, r, _) = plan(script(actions: "    CONNECT 0:3", create: "    CREATE 3 OFFSET 0ms"), options: testOptions(cpus: 8))
+        let (p, r, _) = plan(
+            script(actions: "    CONNECT 0:3", create: "    CREATE 3 OFFSET 0ms"), options: testOptions(cpus: 8))
         #expect(try #require(p, "\(r)").settings.shardCount == 3)
         let (p2, _, _) = plan(script(), options: testOptions(cpus: 4))
         #expect(p2?.shards == [0..<3, 3..<6, 6..<8, 8..<10])
     }
 
     @Test func offsetsAreCumulativeWithA250msDefault() throws {
-        let (p, r, _) = plan(script(actions: "    CONNECT 0:5\n    CONNECT 5:10 OFFSET 1.5s\n    SEND 0:10 p1 COPIES 1 OFFSET 10us\n    DISCONNECT 0:10"))
+        let (p, r, _) = plan(
+            script(
+                actions:
+                    "    CONNECT 0:5\n    CONNECT 5:10 OFFSET 1.5s\n    SEND 0:10 p1 COPIES 1 OFFSET 10us\n    DISCONNECT 0:10"
+            ))
         let planned = try #require(p, "\(r)")
         #expect(planned.actions.map(\.at) == [0, 250_000_000, 1_750_000_000, 1_750_010_000, 2_000_010_000])
         #expect(planned.duration == 2_000_010_000)
     }
 
     @Test func payloadListsFollowSendsInScriptOrder() throws {
-        let (p, r, _) = plan(script(actions: "    CONNECT 0:10\n    SEND 0:10 p1 COPIES 2\n    SEND 5:10 p2 COPIES 3 COUNTER 0:2 \"big\":7"))
+        let (p, r, _) = plan(
+            script(
+                actions: "    CONNECT 0:10\n    SEND 0:10 p1 COPIES 2\n    SEND 5:10 p2 COPIES 3 COUNTER 0:2 \"big\":7")
+        )
         let planned = try #require(p, "\(r)")
         #expect(planned.sendIndices(for: 0) == [0])
         #expect(planned.sendIndices(for: 7) == [0, 1])
@@ -64,13 +75,21 @@ import Testing
     }
 
     @Test func endpointsResolveAndDeduplicate() throws {
-        let (p, r, _) = plan(script(base: "    SESSION = \"TCP\"\n    PORT = 9\n    ENDPOINTS { \"localhost\", 127.0.0.1, \"::1\" }\n    PACKETS { p1 : \"hello.bin\" }"))
+        let (p, r, _) = plan(
+            script(
+                base:
+                    "    SESSION = \"TCP\"\n    PORT = 9\n    ENDPOINTS { \"localhost\", 127.0.0.1, \"::1\" }\n    PACKETS { p1 : \"hello.bin\" }"
+            ))
         let planned = try #require(p, "\(r)")
         #expect(planned.addresses.map(\.description) == ["127.0.0.1:9", "[::1]:9"])
     }
 
     @Test func listsAcceptOptionalEqualsAndCommas() throws {
-        let (p, r, _) = plan(script(base: "    SESSION = \"UDP\"\n    PORT = 9\n    ENDPOINTS = { 127.0.0.1 \"127.0.0.2\", }\n    PACKETS = { p1 : \"hello.bin\" p2:\"ping.bin\" }"))
+        let (p, r, _) = plan(
+            script(
+                base:
+                    "    SESSION = \"UDP\"\n    PORT = 9\n    ENDPOINTS = { 127.0.0.1 \"127.0.0.2\", }\n    PACKETS = { p1 : \"hello.bin\" p2:\"ping.bin\" }"
+            ))
         let planned = try #require(p, "\(r)")
         #expect(planned.settings.session == .udp)
         #expect(planned.packets.count == 2)
@@ -82,7 +101,8 @@ import Testing
     }
 
     @Test func bundledExamplesPlan() throws {
-        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent()
         let dir = root.appendingPathComponent("examples").path
         let scripts = try FileManager.default.contentsOfDirectory(atPath: dir).filter { $0.hasSuffix(".ldsh") }
         #expect(scripts.count >= 4)

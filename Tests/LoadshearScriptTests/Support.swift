@@ -29,7 +29,9 @@ func testOptions(cpus: Int = 2) -> PlanOptions {
 }
 
 /// Builds a plan from script text in a workspace; returns the plan and the rendered diagnostics.
-func plan(_ text: String, in ws: Workspace = .withPackets(), options: PlanOptions = testOptions()) -> (Plan?, String, DiagnosticBag) {
+func plan(
+    _ text: String, in ws: Workspace = .withPackets(), options: PlanOptions = testOptions()
+) -> (Plan?, String, DiagnosticBag) {
     let path = ws.script(text)
     let (p, bag, file) = PlanBuilder.build(path: path, options: options)
     let rendered = DiagnosticRenderer().render(bag, in: file)
@@ -38,14 +40,17 @@ func plan(_ text: String, in ws: Workspace = .withPackets(), options: PlanOption
 }
 
 /// A minimal valid script with placeholders for extra SETTINGS lines and actions.
-func script(settings: String = "", actions: String = "    CONNECT 0:10\n    SEND 0:10 p1 COPIES 2",
-            create: String = "    CREATE 10 OFFSET 0ms", base: String? = nil) -> String {
-    let fields = base ?? """
-            SESSION = "TCP"
-            PORT = 5000
-            ENDPOINTS { 127.0.0.1 }
-            PACKETS { p1 : "hello.bin", p2 : "ping.bin" }
-        """
+func script(
+    settings: String = "", actions: String = "    CONNECT 0:10\n    SEND 0:10 p1 COPIES 2",
+    create: String = "    CREATE 10 OFFSET 0ms", base: String? = nil
+) -> String {
+    let fields =
+        base ?? """
+                SESSION = "TCP"
+                PORT = 5000
+                ENDPOINTS { 127.0.0.1 }
+                PACKETS { p1 : "hello.bin", p2 : "ping.bin" }
+            """
     return """
         SETTINGS t {
         \(fields)

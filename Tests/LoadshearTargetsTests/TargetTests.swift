@@ -17,7 +17,9 @@ final class TestClient: ChannelInboundHandler, Sendable {
     static func connect(_ port: Int, group: EventLoopGroup) async throws -> (Channel, TestClient) {
         let client = TestClient()
         let channel = try await ClientBootstrap(group: group)
-            .channelInitializer { ch in ch.eventLoop.makeCompletedFuture { try ch.pipeline.syncOperations.addHandler(client) } }
+            .channelInitializer { ch in
+                ch.eventLoop.makeCompletedFuture { try ch.pipeline.syncOperations.addHandler(client) }
+            }
             .connect(host: "127.0.0.1", port: port).get()
         return (channel, client)
     }

@@ -46,8 +46,10 @@ public final class RecordingServer: Sendable {
     private let channel: Channel
     public let port: Int
 
-    private init(group: MultiThreadedEventLoopGroup, channel: Channel, connections: Watched<[Connection]>,
-                 childChannels: Watched<[Channel]>) {
+    private init(
+        group: MultiThreadedEventLoopGroup, channel: Channel, connections: Watched<[Connection]>,
+        childChannels: Watched<[Channel]>
+    ) {
         self.group = group
         self.channel = channel
         self.connections = connections
@@ -57,7 +59,9 @@ public final class RecordingServer: Sendable {
 
     /// Starts listening on 127.0.0.1, port 0. `receiveBuffer` fixes SO_RCVBUF of every
     /// connection (no autotuning), so a server that never reads holds little in its kernel.
-    public static func start(_ behaviour: Behaviour = .record, receiveBuffer: Int? = nil) async throws -> RecordingServer {
+    public static func start(
+        _ behaviour: Behaviour = .record, receiveBuffer: Int? = nil
+    ) async throws -> RecordingServer {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         let state = Watched<[Connection]>([])
         let children = Watched<[Channel]>([])
@@ -65,7 +69,8 @@ public final class RecordingServer: Sendable {
         if let receiveBuffer {
             bootstrap = bootstrap.serverChannelOption(.socketOption(.so_rcvbuf), value: receiveBuffer)
         }
-        let channel = try await bootstrap
+        let channel =
+            try await bootstrap
             .serverChannelOption(.backlog, value: 1024)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelOption(.allowRemoteHalfClosure, value: true)
@@ -88,7 +93,9 @@ public final class RecordingServer: Sendable {
     }
 
     /// Waits until `predicate` holds over the connections; false after `timeout`.
-    public func wait(timeout: Duration = .seconds(30), until predicate: @escaping @Sendable ([Connection]) -> Bool) async -> Bool {
+    public func wait(
+        timeout: Duration = .seconds(30), until predicate: @escaping @Sendable ([Connection]) -> Bool
+    ) async -> Bool {
         await connections.wait(timeout: timeout, until: predicate)
     }
 
@@ -144,7 +151,8 @@ public final class RecordingServer: Sendable {
                 let buffer = ByteBuffer(bytes: frame)
                 let ctx = NIOLoopBound(context, eventLoop: context.eventLoop)
                 let me = NIOLoopBound(self, eventLoop: context.eventLoop)
-                timer = context.eventLoop.scheduleRepeatedTask(initialDelay: interval, delay: interval) { [state] task in
+                timer = context.eventLoop.scheduleRepeatedTask(initialDelay: interval, delay: interval) {
+                    [state] task in
                     let context = ctx.value
                     let handler = me.value
                     guard handler.pingsSent < count, context.channel.isActive else {
@@ -214,7 +222,8 @@ public final class RecordingServer: Sendable {
                 }
             }
             if case .resetAfter(let limit) = behaviour, received >= limit, !resetting,
-               let provider = context.channel as? SocketOptionProvider {
+                let provider = context.channel as? SocketOptionProvider
+            {
                 resetting = true
                 let channel = context.channel
                 provider.setSoLinger(linger(l_onoff: 1, l_linger: 0)).whenComplete { _ in channel.close(promise: nil) }
@@ -239,8 +248,10 @@ public final class RecordingServer: Sendable {
 }
 
 /// Runs `body` with a server, shutting it down afterwards whatever happens.
-public func withServer<T>(_ behaviour: RecordingServer.Behaviour = .record, receiveBuffer: Int? = nil,
-                          _ body: (RecordingServer) async throws -> T) async throws -> T {
+public func withServer<T>(
+    _ behaviour: RecordingServer.Behaviour = .record, receiveBuffer: Int? = nil,
+    _ body: (RecordingServer) async throws -> T
+) async throws -> T {
     let server = try await RecordingServer.start(behaviour, receiveBuffer: receiveBuffer)
     do {
         let result = try await body(server)
@@ -253,8 +264,10 @@ public func withServer<T>(_ behaviour: RecordingServer.Behaviour = .record, rece
 }
 
 /// Runs `body` with a UDP server, shutting it down afterwards whatever happens.
-public func withUDPServer<T>(_ behaviour: RecordingUDPServer.Behaviour = .record,
-                             _ body: (RecordingUDPServer) async throws -> T) async throws -> T {
+public func withUDPServer<T>(
+    _ behaviour: RecordingUDPServer.Behaviour = .record,
+    _ body: (RecordingUDPServer) async throws -> T
+) async throws -> T {
     let server = try await RecordingUDPServer.start(behaviour)
     do {
         let result = try await body(server)

@@ -47,7 +47,9 @@ public final class RecordingUDPServer: Sendable {
         var server: RecordingUDPServer?
     }
 
-    public func wait(timeout: Duration = .seconds(30), until predicate: @escaping @Sendable ([String: [[UInt8]]]) -> Bool) async -> Bool {
+    public func wait(
+        timeout: Duration = .seconds(30), until predicate: @escaping @Sendable ([String: [[UInt8]]]) -> Bool
+    ) async -> Bool {
         await datagrams.wait(timeout: timeout, until: predicate)
     }
 
@@ -82,8 +84,10 @@ public final class RecordingUDPServer: Sendable {
             case .replyOnce(let grams):
                 if answered.insert(peer).inserted {
                     for g in grams {
-                        context.write(wrapOutboundOut(AddressedEnvelope(remoteAddress: e.remoteAddress, data: ByteBuffer(bytes: g))),
-                                      promise: nil)
+                        context.write(
+                            wrapOutboundOut(
+                                AddressedEnvelope(remoteAddress: e.remoteAddress, data: ByteBuffer(bytes: g))),
+                            promise: nil)
                     }
                     context.flush()
                 }

@@ -44,7 +44,9 @@ public final class Watched<State: Sendable>: @unchecked Sendable {
     public var value: State { read { $0 } }
 
     /// Suspends until `predicate` holds (true) or `timeout` passes (false).
-    public func wait(timeout: Duration = .seconds(30), until predicate: @escaping @Sendable (State) -> Bool) async -> Bool {
+    public func wait(
+        timeout: Duration = .seconds(30), until predicate: @escaping @Sendable (State) -> Bool
+    ) async -> Bool {
         await withCheckedContinuation { (c: CheckedContinuation<Bool, Never>) in
             lock.lock()
             if predicate(state) {

@@ -439,7 +439,8 @@ class Session {
             let seq = ledger.closeBatch()
             // Send latency is sampled: the batch holding the session's first packet and every
             // batch that holds a SAMPLERATE-th packet (write issued → kernel accepted).
-            let sampled = packets > 0 && (packetsWritten == 0 || packetsWritten / rate != (packetsWritten + packets) / rate)
+            let sampled =
+                packets > 0 && (packetsWritten == 0 || packetsWritten / rate != (packetsWritten + packets) / rate)
             packetsWritten += packets
             let promise = context.eventLoop.makePromise(of: Void.self)
             let bound = NIOLoopBound(self, eventLoop: context.eventLoop)
@@ -469,8 +470,10 @@ class Session {
     }
 
     /// `k` copies of bytes `[lo, lo+len)` of the entry's packet, patched, back to back.
-    final func patchedRegions(_ k: Int, _ entry: PayloadEntry, lo: Int, len: Int,
-                              _ allocator: ByteBufferAllocator) -> ByteBuffer {
+    final func patchedRegions(
+        _ k: Int, _ entry: PayloadEntry, lo: Int, len: Int,
+        _ allocator: ByteBufferAllocator
+    ) -> ByteBuffer {
         let layout = shard.patches[entry.send]!
         let prepared = shard.packets[entry.packet]
         let first = layout.counter != nil ? shard.sendCounters.reserve(entry.send, k) : 0
@@ -484,7 +487,8 @@ class Session {
             for i in 0..<k {
                 let base = i * len - lo
                 if let c = layout.counter {
-                    putInteger((first &+ UInt64(i)) &* c.step, length: c.length, order: c.order, into: p, at: base + c.offset)
+                    putInteger(
+                        (first &+ UInt64(i)) &* c.step, length: c.length, order: c.order, into: p, at: base + c.offset)
                 }
                 if let t = layout.timestamp {
                     putInteger(now / t.unit.nanoseconds, length: t.length, order: t.order, into: p, at: base + t.offset)

@@ -75,37 +75,40 @@ final class TCPSession: Session, ChannelDuplexHandler {
         var frames = 0
         var failure: FrameReader.Event?
         var headerFailure: HandlerFailure?
-        reader!.feed(buffer, bodyLengthFromHandler: { header in
-            switch handler.bodyLength(header: header) {
-            case .length(let n): return n
-            case .invalid: return nil
-            case .failed(let kind):
-                headerFailure = kind
-                return nil
-            }
-        }) { event in
-            switch event {
-            case .frame(let frame):
-                frames += 1
-                if framesSeen % rate == 0 { latency.record(.read, nanoseconds: now &- started) }
-                framesSeen += 1
-                started = now
-                if isNOP { return true }
-                let outcome = frame.withUnsafeReadableBytes { message in
-                    handler.handle(message) { reply in
-                        if replies == nil { replies = context.channel.allocator.buffer(capacity: reply.count * 4) }
-                        replies!.writeBytes(reply)
-                        replyProduced(size: reply.count)
-                    }
+        reader!.feed(
+            buffer,
+            bodyLengthFromHandler: { header in
+                switch handler.bodyLength(header: header) {
+                case .length(let n): return n
+                case .invalid: return nil
+                case .failed(let kind):
+                    headerFailure = kind
+                    return nil
                 }
-                record(outcome)
-                if outcome == .reply { replyCount += 1 }
-                return true
-            case .tooLarge, .badHeader:
-                failure = event
-                return false
-            }
-        }
+            },
+            emit: { event in
+                switch event {
+                case .frame(let frame):
+                    frames += 1
+                    if framesSeen % rate == 0 { latency.record(.read, nanoseconds: now &- started) }
+                    framesSeen += 1
+                    started = now
+                    if isNOP { return true }
+                    let outcome = frame.withUnsafeReadableBytes { message in
+                        handler.handle(message) { reply in
+                            if replies == nil { replies = context.channel.allocator.buffer(capacity: reply.count * 4) }
+                            replies!.writeBytes(reply)
+                            replyProduced(size: reply.count)
+                        }
+                    }
+                    record(outcome)
+                    if outcome == .reply { replyCount += 1 }
+                    return true
+                case .tooLarge, .badHeader:
+                    failure = event
+                    return false
+                }
+            })
         counters.add(.framesRead, frames)
         frameStartedAt = started
         if !isNOP { recordMemoryDenials() }
@@ -116,7 +119,8 @@ final class TCPSession: Session, ChannelDuplexHandler {
             let bodyMax = shard.plan.settings.bodyMax ?? 0
             protocolError(.bodyTooLarge, "sent a frame body of \(n) bytes, more than BODYMAX \(bodyMax)")
         case .badHeader:
-            let why = headerFailure.map { "the handler's handle_header failed (\($0.explanation))" }
+            let why =
+                headerFailure.map { "the handler's handle_header failed (\($0.explanation))" }
                 ?? "the handler's handle_header returned a negative length"
             protocolError(.headerUnreadable, "sent a header whose body length could not be read: \(why)")
         default:
@@ -155,8 +159,10 @@ final class TCPSession: Session, ChannelDuplexHandler {
     /// A run of copies of one patched SEND; returns how many. Small packets are copied whole
     /// into one run buffer; larger ones write only the patched region, the bytes around it
     /// going out as slices of the prepared packet, never copied.
-    private func writePatchedRun(_ context: ChannelHandlerContext, _ entry: PayloadEntry,
-                                 _ prepared: PreparedPacket) -> Int {
+    private func writePatchedRun(
+        _ context: ChannelHandlerContext, _ entry: PayloadEntry,
+        _ prepared: PreparedPacket
+    ) -> Int {
         let size = prepared.size
         let allocator = context.channel.allocator
         if size <= Self.wholeCopyLimit {
@@ -170,10 +176,14 @@ final class TCPSession: Session, ChannelDuplexHandler {
         let len = layout.hi - layout.lo
         let regions = patchedRegions(k, entry, lo: layout.lo, len: len, allocator)
         for i in 0..<k {
-            if layout.lo > 0 { emit(prepared.buffer.getSlice(at: prepared.buffer.readerIndex, length: layout.lo)!, context) }
+            if layout.lo > 0 {
+                emit(prepared.buffer.getSlice(at: prepared.buffer.readerIndex, length: layout.lo)!, context)
+            }
             emit(regions.getSlice(at: regions.readerIndex + i * len, length: len)!, context)
             if layout.hi < size {
-                emit(prepared.buffer.getSlice(at: prepared.buffer.readerIndex + layout.hi, length: size - layout.hi)!, context)
+                emit(
+                    prepared.buffer.getSlice(at: prepared.buffer.readerIndex + layout.hi, length: size - layout.hi)!,
+                    context)
             }
         }
         cursor.advance(k)

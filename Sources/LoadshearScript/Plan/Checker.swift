@@ -78,7 +78,8 @@ struct Checker {
         // Exact case, as in the original: "tcp" is not "TCP".
         if choices.contains(v) { return v }
         if let c = choices.first(where: { $0.lowercased() == v.lowercased() }) {
-            d.error("\(what) must be \(list), got \"\(v)\"; did you mean \"\(c)\"? (choices are exact-case)", at: t.range)
+            d.error(
+                "\(what) must be \(list), got \"\(v)\"; did you mean \"\(c)\"? (choices are exact-case)", at: t.range)
         } else {
             d.error("\(what) must be \(list), got \"\(v)\"", at: t.range)
         }
@@ -93,7 +94,8 @@ struct Checker {
         switch DurationLiteral.parse(s) {
         case .success(let ns): return ns
         case .failure(.bareNumber):
-            d.error("\(what) needs a time unit: write \(s)ms or \(s)s (units: \(DurationLiteral.unitList))", at: t.range)
+            d.error(
+                "\(what) needs a time unit: write \(s)ms or \(s)s (units: \(DurationLiteral.unitList))", at: t.range)
         case .failure(.badUnit(let u)):
             d.error("unknown time unit '\(u)' in '\(s)'; expected \(DurationLiteral.unitList)", at: t.range)
         case .failure(.malformed):
@@ -139,8 +141,9 @@ struct Checker {
                     continue
                 }
                 guard let value = options.environment[name] else {
-                    d.error("environment variable \(name) is not set (the path uses $\(name) and --expand-envs is on)",
-                            at: t.range)
+                    d.error(
+                        "environment variable \(name) is not set (the path uses $\(name) and --expand-envs is on)",
+                        at: t.range)
                     return nil
                 }
                 out += value
@@ -169,9 +172,11 @@ struct Checker {
             // The original resolved paths from the working directory: a script written for it
             // may name a file that is there and not next to the script. Use it, and say so.
             if !FileManager.default.fileExists(atPath: nextToScript), nextToScript != inWorkingDirectory,
-               FileManager.default.fileExists(atPath: inWorkingDirectory) {
-                d.warning("\(Token.decode(raw: raw)) is not next to the script but is in the working directory; using \(inWorkingDirectory) (paths are resolved from the script's folder)",
-                          at: t.range)
+                FileManager.default.fileExists(atPath: inWorkingDirectory)
+            {
+                d.warning(
+                    "\(Token.decode(raw: raw)) is not next to the script but is in the working directory; using \(inWorkingDirectory) (paths are resolved from the script's folder)",
+                    at: t.range)
                 return inWorkingDirectory
             }
             return nextToScript
@@ -215,22 +220,26 @@ struct Checker {
             return nil
         }
         for extra in syntax.settings.dropFirst() {
-            d.error("a script has one SETTINGS block; the first is at line \(lineOf(settings.keywordRange))",
-                    at: extra.keywordRange)
+            d.error(
+                "a script has one SETTINGS block; the first is at line \(lineOf(settings.keywordRange))",
+                at: extra.keywordRange)
         }
         for extra in syntax.orchestrators.dropFirst() {
-            d.error("a script has one ORCHESTRATOR block; the first is at line \(lineOf(syntax.orchestrators[0].keywordRange))",
-                    at: extra.keywordRange)
+            d.error(
+                "a script has one ORCHESTRATOR block; the first is at line \(lineOf(syntax.orchestrators[0].keywordRange))",
+                at: extra.keywordRange)
         }
         var fields = checkSettings(settings, &d)
         guard let orchestrator = syntax.orchestrators.first else {
-            d.error("the script has no ORCHESTRATOR block; expected ORCHESTRATOR \(settings.name) { … }",
-                    at: SourceRange(start: file.bytes.count, end: file.bytes.count))
+            d.error(
+                "the script has no ORCHESTRATOR block; expected ORCHESTRATOR \(settings.name) { … }",
+                at: SourceRange(start: file.bytes.count, end: file.bytes.count))
             return nil
         }
         if orchestrator.name != settings.name {
-            d.error("ORCHESTRATOR '\(orchestrator.name)' names no SETTINGS block; expected '\(settings.name)'",
-                    at: orchestrator.nameRange)
+            d.error(
+                "ORCHESTRATOR '\(orchestrator.name)' names no SETTINGS block; expected '\(settings.name)'",
+                at: orchestrator.nameRange)
         }
         let timeline = checkTimeline(orchestrator, &fields, &d)
 
@@ -240,8 +249,9 @@ struct Checker {
         if let (n, t) = fields.shards {
             shardCount = n
             if sessions > 0, n > sessions {
-                d.error("SHARDS = \(n) is more than the \(sessions) created sessions; use at most \(sessions)",
-                        at: t.range)
+                d.error(
+                    "SHARDS = \(n) is more than the \(sessions) created sessions; use at most \(sessions)",
+                    at: t.range)
             }
         } else {
             shardCount = max(1, min(options.cpuCount, max(sessions, 1)))
@@ -257,7 +267,9 @@ struct Checker {
             headerLength: fields.headerLength, handlerMemory: fields.handlerMemory)
         return Plan(
             scriptPath: file.path, name: settings.name, settings: settingsValue,
-            endpoints: fields.endpoints.map { Endpoint(host: $0.0, addresses: $0.1.map { ResolvedAddress(ip: $0, port: port) }) },
+            endpoints: fields.endpoints.map {
+                Endpoint(host: $0.0, addresses: $0.1.map { ResolvedAddress(ip: $0, port: port) })
+            },
             packets: fields.packets, sessionCount: sessions, shards: shards, actions: timeline.actions,
             sends: timeline.sends, handler: fields.handler)
     }
@@ -300,8 +312,9 @@ struct Checker {
         var seen: [Keyword: FieldSyntax] = [:]
         for field in block.fields {
             if let first = seen[field.key] {
-                d.error("\(field.key.rawValue) is set twice; the first setting is at line \(lineOf(first.keyRange))",
-                        at: field.keyRange)
+                d.error(
+                    "\(field.key.rawValue) is set twice; the first setting is at line \(lineOf(first.keyRange))",
+                    at: field.keyRange)
                 continue
             }
             seen[field.key] = field
@@ -318,21 +331,31 @@ struct Checker {
                 }
             case (.PORT, .scalar(let t)):
                 if let v = integer(t, name, &d) {
-                    if (1...65535).contains(v) { f.port = v } else {
+                    if (1...65535).contains(v) {
+                        f.port = v
+                    } else {
                         d.error("PORT must be between 1 and 65535, got \(v)", at: t.range)
                     }
                 }
             case (.HEADERSIZE, .scalar(let t)):
                 if let v = integer(t, name, &d) {
-                    if v == 0 { d.error("HEADERSIZE must be greater than 0", at: t.range) }
-                    else if v > 65_536 { d.error("HEADERSIZE must be at most 65536 bytes, got \(v)", at: t.range) }
-                    else { f.headerSize = v }
+                    if v == 0 {
+                        d.error("HEADERSIZE must be greater than 0", at: t.range)
+                    } else if v > 65_536 {
+                        d.error("HEADERSIZE must be at most 65536 bytes, got \(v)", at: t.range)
+                    } else {
+                        f.headerSize = v
+                    }
                 }
             case (.BODYMAX, .scalar(let t)):
                 if let v = integer(t, name, &d) {
-                    if v == 0 { d.error("BODYMAX must be greater than 0", at: t.range) }
-                    else if v > 1 << 30 { d.error("BODYMAX must be at most 1073741824 bytes (1 GiB), got \(v)", at: t.range) }
-                    else { f.bodyMax = v }
+                    if v == 0 {
+                        d.error("BODYMAX must be greater than 0", at: t.range)
+                    } else if v > 1 << 30 {
+                        d.error("BODYMAX must be at most 1073741824 bytes (1 GiB), got \(v)", at: t.range)
+                    } else {
+                        f.bodyMax = v
+                    }
                 }
             case (.READ, .scalar(let t)):
                 if let v = quoted(t, name, ["true", "false"], &d) { f.read = v == "true" }
@@ -342,17 +365,22 @@ struct Checker {
                 if let v = integer(t, name, &d) { f.sampleRate = v == 0 ? 100 : v }
             case (.SHARDS, .scalar(let t)):
                 if let v = integer(t, name, &d) {
-                    if v == 0 { d.error("SHARDS must be at least 1", at: t.range) }
-                    else if v > 1024 { d.error("SHARDS must be at most 1024, got \(v)", at: t.range) }
-                    else { f.shards = (v, t) }
+                    if v == 0 {
+                        d.error("SHARDS must be at least 1", at: t.range)
+                    } else if v > 1024 {
+                        d.error("SHARDS must be at most 1024, got \(v)", at: t.range)
+                    } else {
+                        f.shards = (v, t)
+                    }
                 }
             case (.HANDLER, .scalar(let t)):
                 checkHandler(t, &f, &d)
             case (.HANDLER_MEMORY, .scalar(let t)):
                 if let v = size(t, name, &d) {
                     if v < SizeLiteral.wasmPage || v > SizeLiteral.wasmMaxMemory {
-                        d.error("HANDLER_MEMORY must be between 64KiB (one WebAssembly page) and 4GiB, got \(SizeLiteral.describe(v))",
-                                at: t.range)
+                        d.error(
+                            "HANDLER_MEMORY must be between 64KiB (one WebAssembly page) and 4GiB, got \(SizeLiteral.describe(v))",
+                            at: t.range)
                     } else {
                         f.handlerMemory = v
                     }
@@ -381,8 +409,9 @@ struct Checker {
         }
         // Required fields and cross-field rules.
         func missing(_ k: Keyword, _ example: String) {
-            d.error("SETTINGS '\(block.name)' is missing the required field \(k.rawValue) (e.g. \(example))",
-                    at: block.nameRange)
+            d.error(
+                "SETTINGS '\(block.name)' is missing the required field \(k.rawValue) (e.g. \(example))",
+                at: block.nameRange)
         }
         if seen[.SESSION] == nil { missing(.SESSION, "SESSION = \"TCP\"") }
         if seen[.PORT] == nil { missing(.PORT, "PORT = 55555") }
@@ -390,35 +419,44 @@ struct Checker {
         if f.read {
             let readRange = seen[.READ]!.valueRange
             if f.session != .udp, seen[.HEADERSIZE] == nil {
-                d.error("READ = \"true\" needs HEADERSIZE: the fixed size of each message header in bytes", at: readRange)
+                d.error(
+                    "READ = \"true\" needs HEADERSIZE: the fixed size of each message header in bytes", at: readRange)
             }
             if seen[.BODYMAX] == nil {
-                d.error("READ = \"true\" needs BODYMAX: the largest body to accept before closing the session", at: readRange)
+                d.error(
+                    "READ = \"true\" needs BODYMAX: the largest body to accept before closing the session",
+                    at: readRange)
             }
         }
         if let hl = f.headerLength, let hs = f.headerSize, hl.offset + hl.size > hs, let field = seen[.HEADER_LENGTH] {
-            d.error("HEADER_LENGTH bytes \(hl.offset)..<\(hl.offset + hl.size) lie outside the \(hs)-byte header",
-                    at: field.valueRange)
+            d.error(
+                "HEADER_LENGTH bytes \(hl.offset)..<\(hl.offset + hl.size) lie outside the \(hs)-byte header",
+                at: field.valueRange)
         }
         if f.session == .udp, let field = seen[.HEADER_LENGTH] {
             d.warning("HEADER_LENGTH has no effect on UDP sessions: each datagram is one message", at: field.keyRange)
         }
         if f.session == .udp {
             for p in f.packets where p.bytes.count > PlanBuilder.maxUDPPayload {
-                d.error("packet '\(p.id)' is \(p.bytes.count) bytes, larger than the \(PlanBuilder.maxUDPPayload)-byte maximum UDP datagram",
-                        at: f.packetTokens[p.id]!.range)
+                d.error(
+                    "packet '\(p.id)' is \(p.bytes.count) bytes, larger than the \(PlanBuilder.maxUDPPayload)-byte maximum UDP datagram",
+                    at: f.packetTokens[p.id]!.range)
             }
         }
-        if case .wasm(let w) = f.handler, let t = f.handlerToken, let initial = w.initialMemoryBytes, initial > f.handlerMemory {
-            d.error("the module starts with \(SizeLiteral.describe(initial)) of memory, more than HANDLER_MEMORY allows (\(SizeLiteral.describe(f.handlerMemory))); raise HANDLER_MEMORY or give the module less memory",
-                    at: seen[.HANDLER_MEMORY]?.valueRange ?? t.range)
+        if case .wasm(let w) = f.handler, let t = f.handlerToken, let initial = w.initialMemoryBytes,
+            initial > f.handlerMemory
+        {
+            d.error(
+                "the module starts with \(SizeLiteral.describe(initial)) of memory, more than HANDLER_MEMORY allows (\(SizeLiteral.describe(f.handlerMemory))); raise HANDLER_MEMORY or give the module less memory",
+                at: seen[.HANDLER_MEMORY]?.valueRange ?? t.range)
         }
         if case .wasm(let w) = f.handler, let t = f.handlerToken {
             if !f.read {
                 d.warning("the handler is never called because READ is \"false\"", at: t.range)
             } else if f.session != .udp, f.headerLength == nil, !w.exports.isEmpty, !w.hasHandleHeader {
-                d.error("the module exports no handle_header, so HEADER_LENGTH = <offset>:<size> \"big\"|\"little\" is required to find the body length",
-                        at: t.range)
+                d.error(
+                    "the module exports no handle_header, so HEADER_LENGTH = <offset>:<size> \"big\"|\"little\" is required to find the body length",
+                    at: t.range)
             }
         }
         return f
@@ -511,12 +549,15 @@ struct Checker {
     private func checkTimeline(_ block: OrchestratorSyntax, _ f: inout Fields, _ d: inout DiagnosticBag) -> Timeline {
         var tl = Timeline()
         if block.actions.isEmpty {
-            d.error("ORCHESTRATOR '\(block.name)' has no actions; expected at least CREATE and CONNECT", at: block.nameRange)
+            d.error(
+                "ORCHESTRATOR '\(block.name)' has no actions; expected at least CREATE and CONNECT", at: block.nameRange
+            )
             return tl
         }
         if block.actions.first?.keyword != .CREATE, !block.actions.contains(where: { $0.keyword == .CREATE }) {
-            d.error("ORCHESTRATOR '\(block.name)' has no CREATE; the first action must be CREATE <sessions>",
-                    at: block.actions[0].keywordRange)
+            d.error(
+                "ORCHESTRATOR '\(block.name)' has no CREATE; the first action must be CREATE <sessions>",
+                at: block.actions[0].keywordRange)
         }
         var states: [State] = []
         var stateLine: [Int: Int] = [:]  // State raw value → line that set it last (for messages)
@@ -545,7 +586,8 @@ struct Checker {
                     continue
                 }
                 if n > PlanBuilder.maxSessions {
-                    d.error("CREATE \(n) is more than the \(PlanBuilder.maxSessions) sessions a plan allows", at: t.range)
+                    d.error(
+                        "CREATE \(n) is more than the \(PlanBuilder.maxSessions) sessions a plan allows", at: t.range)
                     continue
                 }
                 tl.sessionCount = n
@@ -553,7 +595,10 @@ struct Checker {
                 tl.actions.append(PlannedAction(kind: .create(n), sessions: 0..<n, at: now, offset: offset, line: line))
             default:
                 guard let rs = a.sessions, let range = sessionRange(rs, a.keyword, tl.sessionCount, &d) else {
-                    if a.keyword == .SEND { tl.usesSend = true; tl.firstSendRange = tl.firstSendRange ?? a.keywordRange }
+                    if a.keyword == .SEND {
+                        tl.usesSend = true
+                        tl.firstSendRange = tl.firstSendRange ?? a.keywordRange
+                    }
                     continue
                 }
                 let kw = a.keyword.rawValue
@@ -563,20 +608,24 @@ struct Checker {
                     return range.first { pred(states[$0]) }
                 }
                 func notConnected(_ s: Int) {
-                    let why: String = switch states[s] {
-                    case .created: "is not connected by then (CONNECT it first)"
-                    case .draining: "is draining by then (DRAIN at line \(stateLine[Int(State.draining.rawValue)] ?? 0))"
-                    default: "is already disconnected"
-                    }
-                    d.error("\(kw) \(rs.lower.kind.spellingValue):\(rs.upper.kind.spellingValue): session \(s) \(why)",
-                            at: rs.range)
+                    let why: String =
+                        switch states[s] {
+                        case .created: "is not connected by then (CONNECT it first)"
+                        case .draining:
+                            "is draining by then (DRAIN at line \(stateLine[Int(State.draining.rawValue)] ?? 0))"
+                        default: "is already disconnected"
+                        }
+                    d.error(
+                        "\(kw) \(rs.lower.kind.spellingValue):\(rs.upper.kind.spellingValue): session \(s) \(why)",
+                        at: rs.range)
                 }
                 var kind: PlannedAction.Kind
                 switch a.keyword {
                 case .CONNECT:
                     if let s = firstIn({ $0 != .created }) {
-                        d.error("CONNECT \(rs.lower.kind.spellingValue):\(rs.upper.kind.spellingValue): session \(s) is already connected; a session connects once",
-                                at: rs.range)
+                        d.error(
+                            "CONNECT \(rs.lower.kind.spellingValue):\(rs.upper.kind.spellingValue): session \(s) is already connected; a session connects once",
+                            at: rs.range)
                         continue
                     }
                     for s in range where known { states[s] = .connected }
@@ -584,23 +633,33 @@ struct Checker {
                 case .SEND:
                     tl.usesSend = true
                     tl.firstSendRange = tl.firstSendRange ?? a.keywordRange
-                    if let s = firstIn({ $0 != .connected }) { notConnected(s); continue }
+                    if let s = firstIn({ $0 != .connected }) {
+                        notConnected(s)
+                        continue
+                    }
                     guard let spec = checkSend(a, range, line, f, &d) else { continue }
                     usedPackets.insert(f.packets[spec.packet].id)
                     kind = .send(tl.sends.count)
                     tl.sends.append(spec)
                 case .FLOOD:
-                    if let s = firstIn({ $0 != .connected }) { notConnected(s); continue }
+                    if let s = firstIn({ $0 != .connected }) {
+                        notConnected(s)
+                        continue
+                    }
                     kind = .flood
                 case .DRAIN:
-                    if let s = firstIn({ $0 != .connected && $0 != .draining }) { notConnected(s); continue }
+                    if let s = firstIn({ $0 != .connected && $0 != .draining }) {
+                        notConnected(s)
+                        continue
+                    }
                     for s in range where known { states[s] = .draining }
                     stateLine[Int(State.draining.rawValue)] = line
                     kind = .drain
                 case .DISCONNECT:
                     if let s = firstIn({ $0 == .disconnected }) {
-                        d.error("DISCONNECT \(rs.lower.kind.spellingValue):\(rs.upper.kind.spellingValue): session \(s) is already disconnected; a session disconnects once",
-                                at: rs.range)
+                        d.error(
+                            "DISCONNECT \(rs.lower.kind.spellingValue):\(rs.upper.kind.spellingValue): session \(s) is already disconnected; a session disconnects once",
+                            at: rs.range)
                         continue
                     }
                     // Sessions never connected are skipped, as in the original: the dry run
@@ -626,8 +685,9 @@ struct Checker {
         guard let lo = integer(rs.lower, "the range start", &d), let hi = integer(rs.upper, "the range end", &d)
         else { return nil }
         if lo == hi {
-            d.error("range \(lo):\(hi) is empty; ranges are start:end with the end excluded, so write \(lo):\(lo + 1) for one session",
-                    at: rs.range)
+            d.error(
+                "range \(lo):\(hi) is empty; ranges are start:end with the end excluded, so write \(lo):\(lo + 1) for one session",
+                at: rs.range)
             return nil
         }
         if lo > hi {
@@ -635,22 +695,26 @@ struct Checker {
             return nil
         }
         if let count, hi > count {
-            d.error("range \(lo):\(hi) goes past the \(count) created sessions; the end can be at most \(count)",
-                    at: rs.range)
+            d.error(
+                "range \(lo):\(hi) goes past the \(count) created sessions; the end can be at most \(count)",
+                at: rs.range)
             return nil
         }
         return lo..<hi
     }
 
-    private func checkSend(_ a: ActionSyntax, _ range: Range<Int>, _ line: Int, _ f: Fields,
-                           _ d: inout DiagnosticBag) -> SendSpec? {
+    private func checkSend(
+        _ a: ActionSyntax, _ range: Range<Int>, _ line: Int, _ f: Fields,
+        _ d: inout DiagnosticBag
+    ) -> SendSpec? {
         guard let pt = a.packet, case .identifier(let id) = pt.kind else { return nil }
         let packetIndex = f.packets.firstIndex { $0.id == id }
         if packetIndex == nil {
             if f.packetTokens[id] == nil {
                 var message = "packet '\(id)' is not defined in PACKETS"
                 let ids = f.packetTokens.keys.sorted()
-                if let s = Suggest.closest(to: id, in: ids) ?? ids.first(where: { $0.lowercased() == id.lowercased() }) {
+                if let s = Suggest.closest(to: id, in: ids) ?? ids.first(where: { $0.lowercased() == id.lowercased() })
+                {
                     message += "; did you mean '\(s)'?"
                 } else if !ids.isEmpty {
                     message += "; defined: " + ids.joined(separator: ", ")
@@ -666,13 +730,15 @@ struct Checker {
         let size = packetIndex.map { f.packets[$0].bytes.count }
         func bytes(_ p: PatchSyntax, _ name: String) -> (Int, Int)? {
             guard let s = integer(p.start, "the \(name) start byte", &d),
-                  let l = integer(p.length, "the \(name) length", &d) else { return nil }
+                let l = integer(p.length, "the \(name) length", &d)
+            else { return nil }
             if l == 0 || l > 8 {
                 d.error("the \(name) length must be 1 to 8 bytes, got \(l)", at: p.length.range)
                 return nil
             }
             if let size, s + l > size {
-                d.error("\(name) bytes \(s)..<\(s + l) go past the end of packet '\(id)' (\(size) bytes)", at: p.bytesRange)
+                d.error(
+                    "\(name) bytes \(s)..<\(s + l) go past the end of packet '\(id)' (\(size) bytes)", at: p.bytesRange)
                 return nil
             }
             return (s, l)
@@ -683,10 +749,16 @@ struct Checker {
             let order = quoted(p.endian, "the COUNTER byte order", ["big", "little"], &d)
             var step: UInt64?
             if let s = valueText(p.parameter), let v = UInt64(s) {
-                if v == 0 { d.error("the COUNTER step must be at least 1, or every copy would carry the same value", at: p.parameter.range) }
-                else { step = v }
+                if v == 0 {
+                    d.error(
+                        "the COUNTER step must be at least 1, or every copy would carry the same value",
+                        at: p.parameter.range)
+                } else {
+                    step = v
+                }
             } else {
-                d.error("the COUNTER step must be a whole number, got \(p.parameter.kind.spelling)", at: p.parameter.range)
+                d.error(
+                    "the COUNTER step must be a whole number, got \(p.parameter.kind.spelling)", at: p.parameter.range)
             }
             if let b, let order, let step {
                 counter = CounterPatch(offset: b.0, length: b.1, order: ByteOrder(rawValue: order)!, step: step)
@@ -698,19 +770,23 @@ struct Checker {
             let order = quoted(p.endian, "the TIMESTAMP byte order", ["big", "little"], &d)
             let unit = quoted(p.parameter, "the TIMESTAMP unit", TimeUnit.allCases.map(\.rawValue), &d)
             if let b, let order, let unit {
-                timestamp = TimestampPatch(offset: b.0, length: b.1, order: ByteOrder(rawValue: order)!,
-                                           unit: TimeUnit(rawValue: unit)!)
+                timestamp = TimestampPatch(
+                    offset: b.0, length: b.1, order: ByteOrder(rawValue: order)!,
+                    unit: TimeUnit(rawValue: unit)!)
             }
         }
         if let c = counter, let t = timestamp, c.offset < t.offset + t.length, t.offset < c.offset + c.length {
-            d.error("COUNTER bytes \(c.offset)..<\(c.offset + c.length) overlap TIMESTAMP bytes \(t.offset)..<\(t.offset + t.length); they must not share bytes",
-                    at: a.timestamp!.bytesRange)
+            d.error(
+                "COUNTER bytes \(c.offset)..<\(c.offset + c.length) overlap TIMESTAMP bytes \(t.offset)..<\(t.offset + t.length); they must not share bytes",
+                at: a.timestamp!.bytesRange)
             return nil
         }
         guard let packetIndex, let copies, (a.counter == nil) == (counter == nil),
-              (a.timestamp == nil) == (timestamp == nil) else { return nil }
-        return SendSpec(packet: packetIndex, sessions: range, copies: copies, counter: counter, timestamp: timestamp,
-                        line: line)
+            (a.timestamp == nil) == (timestamp == nil)
+        else { return nil }
+        return SendSpec(
+            packet: packetIndex, sessions: range, copies: copies, counter: counter, timestamp: timestamp,
+            line: line)
     }
 }
 

@@ -18,10 +18,16 @@ package enum DurationLiteral {
         var i = 0
         var intPart: [UInt8] = []
         var frac: [UInt8] = []
-        while i < chars.count, chars[i] >= 0x30, chars[i] <= 0x39 { intPart.append(chars[i]); i += 1 }
+        while i < chars.count, chars[i] >= 0x30, chars[i] <= 0x39 {
+            intPart.append(chars[i])
+            i += 1
+        }
         if i < chars.count, chars[i] == UInt8(ascii: ".") {
             i += 1
-            while i < chars.count, chars[i] >= 0x30, chars[i] <= 0x39 { frac.append(chars[i]); i += 1 }
+            while i < chars.count, chars[i] >= 0x30, chars[i] <= 0x39 {
+                frac.append(chars[i])
+                i += 1
+            }
             if frac.isEmpty { return .failure(.malformed) }
         }
         if intPart.isEmpty { return .failure(.malformed) }

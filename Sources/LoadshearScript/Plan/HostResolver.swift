@@ -27,8 +27,10 @@ package enum HostResolver {
         var p: UnsafeMutablePointer<addrinfo>? = first
         while let ai = p {
             var buf = [CChar](repeating: 0, count: Int(NI_MAXHOST))
-            if getnameinfo(ai.pointee.ai_addr, ai.pointee.ai_addrlen, &buf, socklen_t(buf.count), nil, 0,
-                           NI_NUMERICHOST) == 0 {
+            if getnameinfo(
+                ai.pointee.ai_addr, ai.pointee.ai_addrlen, &buf, socklen_t(buf.count), nil, 0,
+                NI_NUMERICHOST) == 0
+            {
                 let ip = String(decoding: buf.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
                 if !out.contains(ip) { out.append(ip) }
             }

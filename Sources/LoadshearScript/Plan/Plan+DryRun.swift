@@ -34,7 +34,8 @@ extension Plan {
             if s.session == .tcp {
                 let length: String
                 if let hl = s.headerLength {
-                    length = "header bytes \(hl.offset)..<\(hl.offset + hl.size), unsigned \(hl.bigEndian ? "big" : "little")-endian (HEADER_LENGTH)"
+                    length =
+                        "header bytes \(hl.offset)..<\(hl.offset + hl.size), unsigned \(hl.bigEndian ? "big" : "little")-endian (HEADER_LENGTH)"
                 } else if case .wasm = handler {
                     length = "from the module's handle_header"
                 } else {
@@ -100,7 +101,9 @@ extension Plan {
                 detail = " (\(skipped) never connected: skipped)"
             }
             let name = Self.pad(a.kind.name, 10)
-            line("  \(Self.pad(Self.clock(a.at), timeWidth, right: true))  \(name) sessions \(Self.describe(a.sessions))\(detail)  (line \(a.line), +\(DurationLiteral.format(a.offset)))")
+            line(
+                "  \(Self.pad(Self.clock(a.at), timeWidth, right: true))  \(name) sessions \(Self.describe(a.sessions))\(detail)  (line \(a.line), +\(DurationLiteral.format(a.offset)))"
+            )
         }
         line("  run ends after the last action, at \(Self.clock(duration))")
         line()

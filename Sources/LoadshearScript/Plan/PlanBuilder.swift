@@ -41,7 +41,8 @@ package enum PlanBuilder {
 
     /// Reads a script file and builds its plan. A file that cannot be read is reported
     /// as a diagnostic at 1:1, like any other problem with the script.
-    package static func build(path: String, options: PlanOptions = PlanOptions()) -> (Plan?, DiagnosticBag, SourceFile) {
+    package static func build(path: String, options: PlanOptions = PlanOptions()) -> (Plan?, DiagnosticBag, SourceFile)
+    {
         switch read(path: path) {
         case .success(let file):
             let (plan, d) = build(file, options: options)

@@ -32,7 +32,8 @@ package enum SizeLiteral {
 
     /// `64 MiB`, `100000 bytes`.
     package static func describe(_ bytes: Int) -> String {
-        for (name, scale) in [("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)] where bytes >= scale && bytes % scale == 0 {
+        for (name, scale) in [("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)]
+        where bytes >= scale && bytes % scale == 0 {
             return "\(bytes / scale) \(name)"
         }
         return "\(bytes) bytes"

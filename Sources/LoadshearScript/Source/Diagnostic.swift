@@ -93,11 +93,12 @@ package struct DiagnosticRenderer: Sendable {
         let severity = diagnostic.severity.rawValue
         let colored: String
         if useColor {
-            let code = switch diagnostic.severity {
-            case .error: "\u{1B}[1;31m"
-            case .warning: "\u{1B}[1;35m"
-            case .note: "\u{1B}[1;36m"
-            }
+            let code =
+                switch diagnostic.severity {
+                case .error: "\u{1B}[1;31m"
+                case .warning: "\u{1B}[1;35m"
+                case .note: "\u{1B}[1;36m"
+                }
             colored = "\(code)\(severity):\u{1B}[0m\u{1B}[1m \(diagnostic.message)\u{1B}[0m"
         } else {
             colored = "\(severity): \(diagnostic.message)"

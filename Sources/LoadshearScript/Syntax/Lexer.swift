@@ -18,7 +18,8 @@ package struct Lexer {
         var lexer = Lexer(file)
         var tokens: [Token] = []
         while true {
-            let t = diagnostics.isFull
+            let t =
+                diagnostics.isFull
                 ? Token(kind: .endOfFile, range: SourceRange(start: lexer.pos, end: lexer.pos), startsLine: true)
                 : lexer.next(&diagnostics)
             tokens.append(t)
@@ -123,7 +124,8 @@ package struct Lexer {
             if c == UInt8(ascii: "\"") {
                 pos += 1
                 let raw = String(decoding: bytes[(start + 1)..<(pos - 1)], as: UTF8.self)
-                return Token(kind: .string(raw: raw), range: SourceRange(start: start, end: pos), startsLine: startsLine)
+                return Token(
+                    kind: .string(raw: raw), range: SourceRange(start: start, end: pos), startsLine: startsLine)
             }
             if c == UInt8(ascii: "\n") { break }
             pos += 1

@@ -30,7 +30,9 @@ package struct Parser {
     private mutating func nextToken() -> Token {
         if bag.isFull {
             bag.stop()
-            return Token(kind: .endOfFile, range: SourceRange(start: current.range.end, end: current.range.end), startsLine: true)
+            return Token(
+                kind: .endOfFile, range: SourceRange(start: current.range.end, end: current.range.end), startsLine: true
+            )
         }
         return lexer.next(&bag)
     }
@@ -123,8 +125,9 @@ package struct Parser {
             name = n
             nameRange = advance().range
         case .keyword(let k) where !Self.startsStatement(k):
-            bag.error("\(k.rawValue) is a keyword and cannot name a \(blockName) block; choose another name",
-                    at: current.range)
+            bag.error(
+                "\(k.rawValue) is a keyword and cannot name a \(blockName) block; choose another name",
+                at: current.range)
             name = k.rawValue
             nameRange = advance().range
         default:
@@ -206,10 +209,10 @@ package struct Parser {
                 return FieldSyntax(key: k, keyRange: keyToken.range, value: .packets(entries, r))
             case .HEADER_LENGTH:
                 guard expect(.equals, "'=' after HEADER_LENGTH") != nil,
-                      let off = expectValue("the header offset of the body length (e.g. 4:4 \"big\")"),
-                      expect(.colon, "':' between the offset and the size of the body length") != nil,
-                      let size = expectValue("the size in bytes of the body length (1 to 8)"),
-                      let endian = expectString("the byte order, \"big\" or \"little\"")
+                    let off = expectValue("the header offset of the body length (e.g. 4:4 \"big\")"),
+                    expect(.colon, "':' between the offset and the size of the body length") != nil,
+                    let size = expectValue("the size in bytes of the body length (1 to 8)"),
+                    let endian = expectString("the byte order, \"big\" or \"little\"")
                 else {
                     skipStatement()
                     return nil
@@ -243,13 +246,16 @@ package struct Parser {
         case .identifier(let name), .value(let name):
             let known = Keyword.settingsFields.map(\.rawValue) + ["RATE", "SOURCES", "EXPECT"]
             var message = "unknown SETTINGS field '\(name)'"
-            if let s = Suggest.closest(to: name, in: known) { message += "; did you mean \(s)?" } else {
+            if let s = Suggest.closest(to: name, in: known) {
+                message += "; did you mean \(s)?"
+            } else {
                 message += "; expected one of " + Keyword.settingsFields.map(\.rawValue).joined(separator: ", ")
             }
             bag.error(message, at: keyToken.range)
         default:
-            bag.error("expected a SETTINGS field such as PORT = 55555, found \(keyToken.kind.spelling)",
-                    at: keyToken.range)
+            bag.error(
+                "expected a SETTINGS field such as PORT = 55555, found \(keyToken.kind.spelling)",
+                at: keyToken.range)
         }
         advance()
         skipStatement()
@@ -298,8 +304,9 @@ package struct Parser {
             case .value, .string:
                 items.append(advance())
             case .identifier(let s):
-                bag.error("expected an \(what) as a quoted name or an IP address, found '\(s)'; write \"\(s)\"",
-                        at: current.range)
+                bag.error(
+                    "expected an \(what) as a quoted name or an IP address, found '\(s)'; write \"\(s)\"",
+                    at: current.range)
                 advance()
             case .endOfFile, .keyword:
                 bag.error("missing '}' to close the list of \(what)s", at: open)
@@ -334,7 +341,8 @@ package struct Parser {
                 return (entries, open)
             case .identifier, .value, .keyword:
                 let id = advance()
-                if case .identifier = id.kind {} else {
+                if case .identifier = id.kind {
+                } else {
                     bag.error("packet ids are names that start with a letter, found \(id.kind.spelling)", at: id.range)
                 }
                 guard current.kind == .colon else {
@@ -349,8 +357,9 @@ package struct Parser {
                 }
                 entries.append(PacketEntrySyntax(id: id, path: advance()))
             default:
-                bag.error("expected a packet entry such as p1 : \"packet.bin\", found \(current.kind.spelling)",
-                        at: current.range)
+                bag.error(
+                    "expected a packet entry such as p1 : \"packet.bin\", found \(current.kind.spelling)",
+                    at: current.range)
                 advance()
             }
         }
@@ -368,21 +377,26 @@ package struct Parser {
         guard case .keyword(let k) = kwToken.kind, Keyword.actions.contains(k) else {
             switch kwToken.kind {
             case .keyword(let k) where !k.isSupported:
-                bag.error("\(k.rawValue) is not supported yet; it is a planned (ext) extension of the language",
-                        at: kwToken.range)
+                bag.error(
+                    "\(k.rawValue) is not supported yet; it is a planned (ext) extension of the language",
+                    at: kwToken.range)
             case .keyword(let k) where Keyword.settingsFields.contains(k):
-                bag.error("\(k.rawValue) is a SETTINGS field; ORCHESTRATOR holds only actions such as CONNECT 0:10",
-                        at: kwToken.range)
+                bag.error(
+                    "\(k.rawValue) is a SETTINGS field; ORCHESTRATOR holds only actions such as CONNECT 0:10",
+                    at: kwToken.range)
             case .identifier(let name):
                 var message = "unknown action '\(name)'"
                 let known = Keyword.actions.map(\.rawValue) + ["RATE", "RECONNECT"]
-                if let s = Suggest.closest(to: name, in: known) { message += "; did you mean \(s)?" } else {
+                if let s = Suggest.closest(to: name, in: known) {
+                    message += "; did you mean \(s)?"
+                } else {
                     message += "; expected one of " + Keyword.actions.map(\.rawValue).joined(separator: ", ")
                 }
                 bag.error(message, at: kwToken.range)
             default:
-                bag.error("expected an action (CREATE, CONNECT, SEND, FLOOD, DRAIN or DISCONNECT), found \(kwToken.kind.spelling)",
-                        at: kwToken.range)
+                bag.error(
+                    "expected an action (CREATE, CONNECT, SEND, FLOOD, DRAIN or DISCONNECT), found \(kwToken.kind.spelling)",
+                    at: kwToken.range)
             }
             advance()
             skipStatement()
@@ -447,16 +461,18 @@ package struct Parser {
                 }
                 if isCounter { action.counter = p } else { action.timestamp = p }
             case .keyword(let x) where !x.isSupported:
-                bag.error("\(x.rawValue) is not supported yet; it is a planned (ext) extension of the language",
-                        at: m.range)
+                bag.error(
+                    "\(x.rawValue) is not supported yet; it is a planned (ext) extension of the language",
+                    at: m.range)
                 skipStatement()
             default:
                 // Something that cannot go on with this action at the start of a line: the
                 // next statement (a stray value, say) explains itself.
                 if m.startsLine { return finish(action) }
                 let allowed = k == .SEND ? "COPIES, COUNTER, TIMESTAMP, OFFSET" : "OFFSET"
-                bag.error("unexpected \(m.kind.spelling) after \(k.rawValue); expected \(allowed) or the next action",
-                        at: m.range)
+                bag.error(
+                    "unexpected \(m.kind.spelling) after \(k.rawValue); expected \(allowed) or the next action",
+                    at: m.range)
                 skipStatement()
             }
         }
@@ -465,8 +481,9 @@ package struct Parser {
 
     private mutating func finish(_ action: ActionSyntax) -> ActionSyntax {
         if action.keyword == .SEND, action.copies == nil {
-            bag.error("SEND needs COPIES <n>: how many payloads each session may send",
-                      at: action.packet?.range ?? action.keywordRange)
+            bag.error(
+                "SEND needs COPIES <n>: how many payloads each session may send",
+                at: action.packet?.range ?? action.keywordRange)
         }
         return action
     }
@@ -474,8 +491,9 @@ package struct Parser {
     private mutating func parseRange(_ what: String) -> RangeSyntax? {
         guard let lo = expectValue(what) else { return nil }
         guard current.kind == .colon else {
-            bag.error("expected ':' and the end of the range (ranges are start:end, end excluded), found \(found())",
-                    at: missingRange)
+            bag.error(
+                "expected ':' and the end of the range (ranges are start:end, end excluded), found \(found())",
+                at: missingRange)
             return nil
         }
         advance()
@@ -487,7 +505,7 @@ package struct Parser {
         let name = isCounter ? "COUNTER" : "TIMESTAMP"
         let example = isCounter ? "COUNTER 0:8 \"little\":1" : "TIMESTAMP 0:8 \"little\":\"seconds\""
         guard let r = parseRange("the patched bytes as start:length (e.g. \(example))"),
-              let endian = expectString("the byte order of \(name), \"big\" or \"little\"")
+            let endian = expectString("the byte order of \(name), \"big\" or \"little\"")
         else { return nil }
         guard current.kind == .colon else {
             let what = isCounter ? "':' and the counter step" : "':' and the time unit"

@@ -67,6 +67,17 @@ import Testing
         #expect(totals?["connectionsFailed"] == 4)
         #expect(totals?["connectRefused"] == 4)
         #expect((json?["connectFailuresByReason"] as? [String: Int]) == ["connection refused": 4])
+
+        // Every field the report writes is documented, so the docs' promise of stable names
+        // covers all of them.
+        let docs = try String(
+            contentsOf: BinaryRunner.repositoryRoot.appendingPathComponent("docs/report-format.md"), encoding: .utf8)
+        let latency = (json?["latencyMicroseconds"] as? [String: [String: Any]])?["connect"]
+        let fields = Set(json?.keys.map { $0 } ?? []).union(totals?.keys.map { $0 } ?? [])
+            .union(latency?.keys.map { $0 } ?? [])
+        #expect(fields.count > 50)
+        let undocumented = fields.filter { !docs.contains("\"\($0)\"") }.sorted()
+        #expect(undocumented.isEmpty, "fields missing from docs/report-format.md: \(undocumented)")
     }
 
     @Test func nonLoopbackEndpointsNeedAcknowledgement() async throws {

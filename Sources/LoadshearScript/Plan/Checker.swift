@@ -3,10 +3,14 @@ import Foundation
 /// The semantic pass: SETTINGS fields, ORCHESTRATOR timeline, files. Reports into a bag
 /// and returns a plan that is only used when the bag has no errors.
 struct Checker {
+    /// The script being checked; relative paths in it resolve against its directory.
     let file: SourceFile
+    /// The environment, resolver, CPU count and handler inspector: all the check takes from outside.
     let options: PlanOptions
+    /// The 1-based line of a range's start, for "the first is at line N" messages.
     private var lineOf: (SourceRange) -> Int
 
+    /// A checker for `file`; nothing is read or resolved until ``check(_:_:)``.
     init(file: SourceFile, options: PlanOptions) {
         self.file = file
         self.options = options
@@ -15,6 +19,8 @@ struct Checker {
 
     // MARK: token helpers
 
+    /// The text a token stands for: a name or value as written, a string with its escapes
+    /// decoded, a keyword's spelling, or else the token's source text.
     private func text(_ t: Token) -> String {
         switch t.kind {
         case .value(let s), .identifier(let s): s
@@ -51,6 +57,8 @@ struct Checker {
         return v
     }
 
+    /// A size such as `64MiB` (quoted or not) in bytes; an unknown unit, a malformed size or
+    /// an overflow is reported at the token and gives nil.
     private func size(_ t: Token, _ what: String, _ d: inout DiagnosticBag) -> Int? {
         guard let s = valueText(t) else {
             d.error("\(what) must be a size such as 64MiB, got \(t.kind.spelling)", at: t.range)
@@ -68,6 +76,11 @@ struct Checker {
         return nil
     }
 
+    /// A quoted string that must be one of `choices`, in exact case (`"tcp"` is not `"TCP"`);
+    /// a choice that differs only in case is offered as "did you mean". An unquoted value is
+    /// an error.
+    ///
+    /// - Returns: The choice as written, or nil once the problem is reported.
     private func quoted(_ t: Token, _ what: String, _ choices: [String], _ d: inout DiagnosticBag) -> String? {
         let list = choices.map { "\"\($0)\"" }.joined(separator: " or ")
         guard case .string(let raw) = t.kind else {
@@ -86,6 +99,8 @@ struct Checker {
         return nil
     }
 
+    /// A duration such as `250ms` (quoted or not) in nanoseconds; a number without a unit is
+    /// reported with the spellings to use instead.
     private func duration(_ t: Token, _ what: String, _ d: inout DiagnosticBag) -> Nanoseconds? {
         guard let s = valueText(t) else {
             d.error("\(what) must be a duration such as 250ms, got \(t.kind.spelling)", at: t.range)
@@ -210,6 +225,12 @@ struct Checker {
 
     // MARK: the script
 
+    /// Checks a parsed script and builds its plan: the first SETTINGS and ORCHESTRATOR blocks
+    /// (any further one is an error, as is an ORCHESTRATOR whose name differs), every field,
+    /// the timeline, and the shard split — SHARDS, or else the CPU count capped at the session
+    /// count. Every independent problem goes into `d`.
+    ///
+    /// - Returns: The plan, or nil when `d` holds errors, including any reported before the call.
     mutating func check(_ syntax: ScriptSyntax, _ d: inout DiagnosticBag) -> Plan? {
         let fileStart = SourceRange(start: 0, end: 0)
         guard let settings = syntax.settings.first else {
@@ -288,6 +309,8 @@ struct Checker {
 
     // MARK: SETTINGS
 
+    /// What SETTINGS says, field by field, as far as it checked out; defaults where a field
+    /// is absent or invalid.
     struct Fields {
         var session: SessionKind?
         var port: Int?
@@ -295,18 +318,32 @@ struct Checker {
         var bodyMax: Int?
         var read = false
         var repeatPayloads = false
+        /// SAMPLERATE; 0 in the script means this default, 100.
         var sampleRate = 100
+        /// SHARDS with its token: the check against the session count comes after the timeline.
         var shards: (Int, Token)?
         var headerLength: HeaderLength?
         var handlerMemory = SizeLiteral.defaultHandlerMemory
+        /// Each ENDPOINTS host as written (trimmed) with its numeric addresses, in script order.
         var endpoints: [(String, [String])] = []
+        /// Packets whose files were read, in script order; one whose file failed is only in
+        /// `packetTokens`.
         var packets: [Packet] = []
+        /// Every packet id defined in PACKETS with its path token, whether its file was read or
+        /// not: for duplicate-id, unknown-id and "never sent" messages.
         var packetTokens: [String: Token] = [:]
+        /// The PACKETS list's range, when the field is present (a SEND without it is an error).
         var packetsField: SourceRange?
         var handler: HandlerSpec = .nop
+        /// The HANDLER path token once a module was read: where handler problems are reported.
         var handlerToken: Token?
     }
 
+    /// Checks each SETTINGS field (a field given twice is reported and its later setting
+    /// ignored), then the required fields and the rules between fields: READ needs HEADERSIZE
+    /// (on TCP) and BODYMAX, HEADER_LENGTH must lie inside the header, UDP packets must fit in
+    /// one datagram, and a WASM handler must fit in HANDLER_MEMORY and, on TCP, have a way to
+    /// find body lengths (`handle_header` or HEADER_LENGTH).
     private func checkSettings(_ block: SettingsSyntax, _ d: inout DiagnosticBag) -> Fields {
         var f = Fields()
         var seen: [Keyword: FieldSyntax] = [:]
@@ -462,6 +499,9 @@ struct Checker {
         return f
     }
 
+    /// HANDLER: `"NOP"` keeps the default; anything else must be a path ending in `.wasm`. The
+    /// module is read now and given to the inspector, when there is one; its problems are
+    /// reported at the path.
     private func checkHandler(_ t: Token, _ f: inout Fields, _ d: inout DiagnosticBag) {
         guard case .string(let raw) = t.kind else {
             d.error("HANDLER must be \"NOP\" or a quoted path to a .wasm module, got \(t.kind.spelling)", at: t.range)
@@ -487,6 +527,9 @@ struct Checker {
         f.handlerToken = t
     }
 
+    /// One ENDPOINTS entry: an unquoted IPv4 address, or a quoted host name or address,
+    /// resolved now with ``PlanOptions/resolver``. A host listed twice is a warning and is
+    /// used once.
     private func checkEndpoint(_ t: Token, _ f: inout Fields, _ d: inout DiagnosticBag) {
         let host: String
         switch t.kind {
@@ -516,6 +559,9 @@ struct Checker {
         }
     }
 
+    /// One PACKETS entry: the id must be new, and its file is read now and must not be empty.
+    /// The id is recorded before the file is read, so that SENDs naming a packet whose file
+    /// failed are not reported a second time.
     private func checkPacket(_ e: PacketEntrySyntax, _ f: inout Fields, _ d: inout DiagnosticBag) {
         guard case .identifier(let id) = e.id.kind else { return }
         if let first = f.packetTokens[id] {
@@ -533,11 +579,17 @@ struct Checker {
 
     // MARK: ORCHESTRATOR
 
+    /// What the ORCHESTRATOR block amounts to once checked.
     struct Timeline {
+        /// CREATE's session count; nil when CREATE is missing or invalid.
         var sessionCount: Int?
+        /// The valid actions in script order, with absolute start times.
         var actions: [PlannedAction] = []
+        /// The SENDs that ``PlannedAction/Kind/send(_:)`` indexes.
         var sends: [SendSpec] = []
+        /// Some action is a SEND, valid or not: then SETTINGS needs PACKETS.
         var usesSend = false
+        /// The first SEND keyword: where a missing PACKETS field is reported.
         var firstSendRange: SourceRange?
     }
 
@@ -546,6 +598,11 @@ struct Checker {
         case created, connected, draining, disconnected
     }
 
+    /// Walks the actions in order, adding up their OFFSETs into absolute start times
+    /// (saturating at `Int64.max`) and tracking each session's state, so that CONNECT on a
+    /// session already connected, SEND or FLOOD on one not connected (or draining), and so on,
+    /// are errors at the action's range. CREATE must come first, once. Once all else is valid,
+    /// a packet no SEND uses gets a warning.
     private func checkTimeline(_ block: OrchestratorSyntax, _ f: inout Fields, _ d: inout DiagnosticBag) -> Timeline {
         var tl = Timeline()
         if block.actions.isEmpty {
@@ -681,6 +738,8 @@ struct Checker {
         return tl
     }
 
+    /// An action's `start:end` range, end excluded: it must not be empty or backwards, and it
+    /// must end within the created sessions when their count is known.
     private func sessionRange(_ rs: RangeSyntax, _ k: Keyword, _ count: Int?, _ d: inout DiagnosticBag) -> Range<Int>? {
         guard let lo = integer(rs.lower, "the range start", &d), let hi = integer(rs.upper, "the range end", &d)
         else { return nil }
@@ -703,6 +762,11 @@ struct Checker {
         return lo..<hi
     }
 
+    /// Checks a SEND's packet id, COPIES (at least 1) and its COUNTER and TIMESTAMP patches:
+    /// each patches 1 to 8 bytes inside the packet, with an exact-case byte order; COUNTER's
+    /// step is at least 1, TIMESTAMP's unit one of ``TimeUnit``; the two must not overlap.
+    ///
+    /// - Returns: The SEND, or nil when any part of it is invalid (each problem is reported).
     private func checkSend(
         _ a: ActionSyntax, _ range: Range<Int>, _ line: Int, _ f: Fields,
         _ d: inout DiagnosticBag

@@ -1,14 +1,21 @@
 /// Durations in scripts: `250ms`, `1s`, and (ext) `us`, `m`, `h` and decimals like `1.5s`.
 package enum DurationLiteral {
+    /// Each unit's spelling and length in nanoseconds.
     package static let units: [(String, Int64)] = [
         ("us", 1_000), ("ms", 1_000_000), ("s", 1_000_000_000), ("m", 60_000_000_000), ("h", 3_600_000_000_000),
     ]
+    /// The units as diagnostics list them.
     package static let unitList = "us, ms, s, m or h"
 
+    /// Why text is not a duration.
     package enum ParseError: Error, Equatable {
+        /// A number without a unit, such as `250`.
         case bareNumber
+        /// A unit that is not one of ``units``, such as `250sec`.
         case badUnit(String)
+        /// No leading digit, a '.' without digits after it, or digits where the unit should be.
         case malformed
+        /// More nanoseconds than an `Int64` holds.
         case tooLarge
     }
 
@@ -84,6 +91,7 @@ package enum DurationLiteral {
         return out
     }
 
+    /// `v` rounded to `digits` decimals, without trailing zeros: `1.5`, `2`.
     static func trim(_ v: Double, _ digits: Int) -> String {
         var scale = 1.0
         for _ in 0..<digits { scale *= 10 }

@@ -1,12 +1,17 @@
 /// Checks a plan's WASM handler module. `LoadshearScript` knows nothing of WebAssembly;
 /// the handlers module supplies an inspector so that `--dry-run` catches bad modules.
 package protocol HandlerInspector: Sendable {
+    /// Inspects a module's bytes. It does not throw: a module that is not valid is a problem
+    /// in the result.
     func inspect(_ bytes: [UInt8]) -> HandlerInspection
 }
 
 /// What an inspector found in a module.
 package struct HandlerInspection: Sendable {
+    /// The module's export names, in the module's order.
     package var exports: [String]
+    /// Whether the module exports `handle_header` (with the contract's type, when it could be
+    /// instantiated).
     package var hasHandleHeader: Bool
     /// Contract violations, one sentence each ("export 'alloc' must be (i32) -> i32, found …").
     package var problems: [String]

@@ -2,12 +2,15 @@ import Foundation
 
 /// Why a host did not resolve.
 package struct ResolveError: Error, Sendable {
+    /// The resolver's reason (`gai_strerror`), or "no addresses".
     package var message: String
     package init(_ message: String) { self.message = message }
 }
 
 /// getaddrinfo, once per host at plan time; numeric addresses, duplicates removed.
 package enum HostResolver {
+    /// The numeric addresses of `host`, a name or an address: IPv4 first, duplicates removed.
+    /// Blocks while the system resolves the name.
     @Sendable
     package static func resolve(_ host: String) -> Result<[String], ResolveError> {
         var hints = addrinfo()

@@ -1,5 +1,6 @@
 /// The `--dry-run` text: everything the run would do, in the order it would do it.
 extension Plan {
+    /// The whole dry-run text as one string.
     package func dryRunText() -> String {
         var out = ""
         writeDryRun { out += $0 }
@@ -120,6 +121,8 @@ extension Plan {
 
     /// Runs of consecutive sessions with the same payload list, found from the SEND range
     /// boundaries so it stays fast with many sessions and many actions.
+    /// Each run is its sessions, the payloads per session, and the indices into ``sends`` of
+    /// the SENDs that make up its list.
     package func payloadRuns() -> [(Range<Int>, Int, [Int])] {
         var cuts = Set([0, sessionCount])
         for s in sends {
@@ -160,11 +163,13 @@ extension Plan {
         return "t=\(s)s"
     }
 
+    /// Two lower-case hex digits.
     static func hex(_ b: UInt8) -> String {
         let digits = Array("0123456789abcdef")
         return String([digits[Int(b >> 4)], digits[Int(b & 15)]])
     }
 
+    /// `s` padded with spaces to `width` characters: on the right, or with `right` on the left.
     static func pad(_ s: String, _ width: Int, right: Bool = false) -> String {
         let fill = String(repeating: " ", count: max(0, width - s.count))
         return right ? fill + s : s + fill

@@ -5,8 +5,11 @@ package struct Plan: Sendable {
     package var scriptPath: String
     /// The SETTINGS / ORCHESTRATOR name.
     package var name: String
+    /// The checked SETTINGS, defaults filled in.
     package var settings: Settings
+    /// ENDPOINTS in script order, each with its resolved addresses.
     package var endpoints: [Endpoint]
+    /// PACKETS in script order, with their bytes; ``SendSpec/packet`` indexes them.
     package var packets: [Packet]
     /// Sessions `0..<sessionCount` are created.
     package var sessionCount: Int
@@ -16,6 +19,7 @@ package struct Plan: Sendable {
     package var actions: [PlannedAction]
     /// Every SEND, in script order; `PlannedAction.Kind.send` refers to them by index.
     package var sends: [SendSpec]
+    /// NOP, or the WebAssembly module read at plan time.
     package var handler: HandlerSpec
 
     /// Start time of the last action: the run ends once it has executed.
@@ -43,24 +47,34 @@ package struct Plan: Sendable {
     }
 }
 
+/// Durations and times on the timeline, in nanoseconds.
 package typealias Nanoseconds = Int64
 
+/// The transport of every session, `SESSION = "TCP"` or `"UDP"`; raw values are the
+/// script's spelling.
 package enum SessionKind: String, Sendable {
     case tcp = "TCP"
     case udp = "UDP"
 }
 
+/// The SETTINGS block, checked, with defaults where the script says nothing.
 package struct Settings: Sendable {
     package var session: SessionKind
+    /// The port every endpoint address is loaded on, 1 to 65535.
     package var port: Int
     /// Fixed header size of a framed read; set when READ is on for TCP.
     package var headerSize: Int?
     /// Largest accepted body (TCP) or datagram (UDP) when reading.
     package var bodyMax: Int?
+    /// READ: whether sessions frame what they receive and hand it to the handler. Received
+    /// bytes are counted either way.
     package var read: Bool
+    /// REPEAT: whether FLOOD starts a session's payload list over each time it has all been
+    /// sent (until DRAIN).
     package var repeatPayloads: Bool
     /// Sample the first and every `sampleRate`-th packet's latency (0 in the script means 100).
     package var sampleRate: Int
+    /// Event loops to run: SHARDS, or the CPU count capped at the session count.
     package var shardCount: Int
     /// (ext) where the body length sits in the header.
     package var headerLength: HeaderLength?
@@ -70,10 +84,14 @@ package struct Settings: Sendable {
 
 /// `HEADER_LENGTH = offset:size "big"|"little"`.
 package struct HeaderLength: Sendable, Equatable {
+    /// The first byte of the length within the header.
     package var offset: Int
+    /// The length's size in bytes, 1 to 8.
     package var size: Int
+    /// Whether the length is big-endian (else little-endian).
     package var bigEndian: Bool
 
+    /// A length field of `size` bytes at `offset` in the header.
     package init(offset: Int, size: Int, bigEndian: Bool) {
         self.offset = offset
         self.size = size
@@ -81,6 +99,7 @@ package struct HeaderLength: Sendable, Equatable {
     }
 
     /// Reads the unsigned body length from a header.
+    /// `header` must hold at least `offset + size` bytes.
     @inlinable
     package func read(_ header: UnsafeRawBufferPointer) -> UInt64 {
         var v: UInt64 = 0
@@ -97,14 +116,18 @@ package struct HeaderLength: Sendable, Equatable {
 package struct Endpoint: Sendable {
     /// As written in the script.
     package var host: String
+    /// Its numeric addresses with ``Settings/port``: IPv4 first, no duplicates.
     package var addresses: [ResolvedAddress]
 }
 
 /// A numeric address and port, ready for a socket.
 package struct ResolvedAddress: Sendable, Hashable, CustomStringConvertible {
+    /// The numeric address: dotted IPv4 or IPv6 text, without brackets.
     package var ip: String
     package var port: Int
+    /// An IPv6 address: its text holds a ':'.
     package var isIPv6: Bool { ip.contains(":") }
+    /// `127.0.0.1:7000`, or `[::1]:7000` for IPv6.
     package var description: String { isIPv6 ? "[\(ip)]:\(port)" : "\(ip):\(port)" }
 
     package init(ip: String, port: Int) {
@@ -115,14 +138,17 @@ package struct ResolvedAddress: Sendable, Hashable, CustomStringConvertible {
 
 /// A packet file, read once at plan time.
 package struct Packet: Sendable {
+    /// The id SENDs name it by.
     package var id: String
     /// The path as written in the script.
     package var path: String
     /// The path after resolving against the script's directory, `~/` and environment.
     package var resolvedPath: String
+    /// The whole file, at least one byte.
     package var bytes: [UInt8]
 }
 
+/// The byte order of a patched integer, spelled as in the script.
 package enum ByteOrder: String, Sendable {
     case big
     case little
@@ -130,12 +156,16 @@ package enum ByteOrder: String, Sendable {
 
 /// COUNTER: bytes `[offset, offset+length)` carry `n·step` for the n-th copy sent.
 package struct CounterPatch: Sendable, Equatable {
+    /// The first patched byte in the packet.
     package var offset: Int
+    /// Bytes patched, 1 to 8: the value's low bytes are written.
     package var length: Int
     package var order: ByteOrder
+    /// The increment between copies, at least 1.
     package var step: UInt64
 }
 
+/// The unit of a TIMESTAMP, spelled as in the script.
 package enum TimeUnit: String, Sendable, CaseIterable {
     case seconds, milliseconds, microseconds, nanoseconds
 
@@ -152,34 +182,50 @@ package enum TimeUnit: String, Sendable, CaseIterable {
 
 /// TIMESTAMP: bytes `[offset, offset+length)` carry the Unix time at send.
 package struct TimestampPatch: Sendable, Equatable {
+    /// The first patched byte in the packet.
     package var offset: Int
+    /// Bytes patched, 1 to 8: the time's low bytes are written.
     package var length: Int
     package var order: ByteOrder
+    /// What the written time counts: seconds, milliseconds, microseconds or nanoseconds.
     package var unit: TimeUnit
 }
 
 /// A SEND action: `copies` payloads of `packet` for each session in range.
 package struct SendSpec: Sendable {
+    /// Index into ``Plan/packets``.
     package var packet: Int
+    /// The sessions given these payloads, end excluded.
     package var sessions: Range<Int>
+    /// Payloads per session, at least 1.
     package var copies: Int
     package var counter: CounterPatch?
     package var timestamp: TimestampPatch?
+    /// The SEND's line in the script.
     package var line: Int
 }
 
+/// One action of the timeline, checked, with its absolute start time.
 package struct PlannedAction: Sendable {
+    /// What the action does.
     package enum Kind: Sendable, Equatable {
+        /// CREATE and its session count; sessions exist from the start, so it only marks the
+        /// timeline.
         case create(Int)
+        /// CONNECT: each session in the range starts connecting (as connect slots allow).
         case connect
         /// Index into `Plan.sends`.
         case send(Int)
+        /// FLOOD: each session's whole payload list is released (again and again with REPEAT).
         case flood
+        /// DRAIN: each session sends what is released (with FLOOD, to the end of its current
+        /// pass), then closes.
         case drain
         /// `skipped`: sessions in the range that were never connected (skipped, as in the
         /// original).
         case disconnect(skipped: Int)
 
+        /// The keyword as scripts spell it.
         package var name: String {
             switch self {
             case .create: "CREATE"
@@ -193,17 +239,21 @@ package struct PlannedAction: Sendable {
     }
 
     package var kind: Kind
+    /// The sessions it applies to, end excluded (`0..<n` for CREATE).
     package var sessions: Range<Int>
     /// Absolute start time from the beginning of the run.
     package var at: Nanoseconds
     /// The offset from the previous action (as written or the 250ms default).
     package var offset: Nanoseconds
+    /// The action's line in the script.
     package var line: Int
 }
 
 /// The message handler the plan uses.
 package enum HandlerSpec: Sendable {
+    /// `HANDLER = "NOP"`, the default: frames are read and dropped.
     case nop
+    /// A WebAssembly module, read at plan time.
     case wasm(WasmHandlerSpec)
 
     package var isNOP: Bool {
@@ -212,13 +262,17 @@ package enum HandlerSpec: Sendable {
     }
 }
 
+/// A HANDLER module: its bytes and what the plan-time inspection found.
 package struct WasmHandlerSpec: Sendable {
     /// As written in the script.
     package var path: String
+    /// The path the bytes were read from.
     package var resolvedPath: String
+    /// The module, read at plan time.
     package var bytes: [UInt8]
     /// What the inspector found (empty when no inspector ran).
     package var exports: [String]
+    /// Whether it exports `handle_header` with the contract's type (false when no inspector ran).
     package var hasHandleHeader: Bool
     /// The module's memory when instantiated (nil when no inspector ran).
     package var initialMemoryBytes: Int? = nil

@@ -2,23 +2,30 @@ import Foundation
 
 /// What the plan builder needs from the outside world; tests replace any of it.
 package struct PlanOptions: Sendable {
+    /// `--expand-envs`: expand `$NAME` and `${NAME}` in paths from `environment`.
     package var expandEnvironment = false
+    /// Variables for that expansion, and `HOME` for `~/`.
     package var environment: [String: String] = ProcessInfo.processInfo.environment
     /// Default shard count (capped at the session count) when SHARDS is not given.
     package var cpuCount = ProcessInfo.processInfo.activeProcessorCount
     /// Turns a host name into numeric addresses, or says why it cannot.
     package var resolver: @Sendable (String) -> Result<[String], ResolveError> = HostResolver.resolve
+    /// Checks a WASM handler at plan time; nil skips the check (exports and memory then unknown).
     package var handlerInspector: (any HandlerInspector)?
 
+    /// The process's environment and CPU count, the system resolver, no inspector.
     package init() {}
 }
 
 /// Builds the `Plan` from a script: parses, checks every rule of the language, and reads
 /// packet files and the handler module. All independent problems are reported.
 package enum PlanBuilder {
+    /// The OFFSET of an action that gives none: 250ms.
     package static let defaultOffset: Nanoseconds = 250_000_000
     /// Largest session count a plan accepts; far above what the fd limit allows to run.
     package static let maxSessions = 10_000_000
+    /// The largest UDP payload over IPv4 (65,535 bytes less the IP and UDP headers): a packet
+    /// sent over UDP must fit.
     package static let maxUDPPayload = 65_507
 
     /// Returns the plan when there are no errors; diagnostics (errors and warnings) either way.

@@ -1,5 +1,6 @@
 /// A located problem in a script, rendered like a compiler error.
 package struct Diagnostic: Sendable, Equatable, Error {
+    /// How serious it is; the raw value is the word printed before the message.
     package enum Severity: String, Sendable {
         case error
         case warning
@@ -7,7 +8,9 @@ package struct Diagnostic: Sendable, Equatable, Error {
     }
 
     package var severity: Severity
+    /// One sentence without a final period: what is wrong and, where it helps, what to write.
     package var message: String
+    /// Where the caret points.
     package var range: SourceRange
 
     package init(_ severity: Severity = .error, _ message: String, at range: SourceRange) {
@@ -29,8 +32,11 @@ package struct Diagnostic: Sendable, Equatable, Error {
 /// first error so a user sees every independent problem at once; past `limit` errors the
 /// rest are dropped and one line says so.
 package struct DiagnosticBag: Sendable {
+    /// What was kept, in the order it was added, duplicates removed.
     package private(set) var diagnostics: [Diagnostic] = []
+    /// Errors past the limit: counted, not kept.
     package private(set) var droppedErrors = 0
+    /// Errors kept before the rest are dropped (20 by default).
     package let limit: Int
     private var shownErrors = 0
     /// Checking stopped once the limit was reached (the rest of the script was not read).
@@ -40,6 +46,7 @@ package struct DiagnosticBag: Sendable {
         self.limit = limit
     }
 
+    /// Errors kept and dropped.
     package var errorCount: Int { shownErrors + droppedErrors }
     package var hasErrors: Bool { errorCount > 0 }
     /// As many errors as will be shown: reading further cannot show more.
@@ -50,6 +57,8 @@ package struct DiagnosticBag: Sendable {
         stopped = true
     }
 
+    /// Adds a diagnostic unless one equal to it (severity, message and range) is kept already.
+    /// An error past the limit is only counted; warnings are always kept.
     package mutating func add(_ diagnostic: Diagnostic) {
         if diagnostic.severity == .error, errorCount >= limit {
             droppedErrors += 1
@@ -81,12 +90,15 @@ package struct DiagnosticBag: Sendable {
 /// Renders diagnostics as `file:line:col: error: message`, the source line, and a caret
 /// with tildes under the offending token.
 package struct DiagnosticRenderer: Sendable {
+    /// Whether to color the severity, the message and the caret with ANSI escapes.
     package var useColor: Bool
 
     package init(useColor: Bool = false) {
         self.useColor = useColor
     }
 
+    /// One diagnostic in three lines, each ending in a newline: location and message, the
+    /// source line, the caret.
     package func render(_ diagnostic: Diagnostic, in file: SourceFile) -> String {
         let loc = file.location(of: diagnostic.range.start)
         let line = file.lineText(loc.line)
@@ -122,6 +134,8 @@ package struct DiagnosticRenderer: Sendable {
         return out
     }
 
+    /// Every diagnostic of `bag` in source order, then a note when checking stopped at the
+    /// limit or errors were dropped.
     package func render(_ bag: DiagnosticBag, in file: SourceFile) -> String {
         var out = bag.sorted.map { render($0, in: file) }.joined()
         if bag.stopped {

@@ -11,6 +11,7 @@ package struct SourceFile: Sendable {
     /// Byte offset at which each line starts; `lineStarts[0] == 0`.
     package let lineStarts: [Int]
 
+    /// A file of `bytes`, its line starts found with one `memchr` pass.
     package init(path: String, bytes: [UInt8]) {
         self.path = path
         self.bytes = bytes
@@ -27,6 +28,7 @@ package struct SourceFile: Sendable {
         self.lineStarts = starts
     }
 
+    /// A file of `text`'s UTF-8 bytes.
     package init(path: String, text: String) {
         self.init(path: path, bytes: Array(text.utf8))
     }
@@ -77,9 +79,12 @@ package struct SourceLocation: Sendable, Equatable, CustomStringConvertible {
 
 /// A half-open byte range in a `SourceFile`.
 package struct SourceRange: Sendable, Equatable {
+    /// The first byte.
     package var start: Int
+    /// One past the last byte; never before `start`.
     package var end: Int
 
+    /// A range from `start` to `end`; an `end` before `start` is raised to it.
     package init(start: Int, end: Int) {
         self.start = start
         self.end = max(start, end)

@@ -2,13 +2,19 @@
 /// lexer carries on, so one stray character does not hide every later error.
 package struct Lexer {
     private let bytes: [UInt8]
+    /// Byte offset of the next byte to lex.
     private(set) var pos = 0
+    /// A line break was skipped since the last token, so the next one starts a line; true at
+    /// the start of the file.
     private var sawNewline = true
 
+    /// A lexer at the start of `file`.
     package init(_ file: SourceFile) {
         self.bytes = file.bytes
     }
 
+    /// Keyword spellings: a word spelled as one of these (exact case) lexes as `.keyword`,
+    /// any other word as `.identifier`.
     private static let keywords: [String: Keyword] = Dictionary(
         uniqueKeysWithValues: Keyword.allCases.map { ($0.rawValue, $0) })
 
@@ -27,12 +33,15 @@ package struct Lexer {
         }
     }
 
+    /// ASCII letters only: names and keywords are ASCII.
     private static func isLetter(_ b: UInt8) -> Bool {
         (b >= 0x41 && b <= 0x5A) || (b >= 0x61 && b <= 0x7A)
     }
 
     private static func isDigit(_ b: UInt8) -> Bool { b >= 0x30 && b <= 0x39 }
 
+    /// Skips spaces, tabs, carriage returns, line breaks (noting them in `sawNewline`), `//`
+    /// comments up to the end of their line, and a UTF-8 byte order mark at the very start.
     private mutating func skipTrivia() {
         while pos < bytes.count {
             let b = bytes[pos]
@@ -51,6 +60,10 @@ package struct Lexer {
         }
     }
 
+    /// The next token: punctuation, a quoted string, a value (a digit, then letters, digits,
+    /// `.` and `_`) or a word (a letter, then letters, digits and `_`). A character that
+    /// starts none of these, or an unterminated string, is reported and skipped. At the end of
+    /// the input it returns `.endOfFile`, on every call.
     package mutating func next(_ diagnostics: inout DiagnosticBag) -> Token {
         while true {
             skipTrivia()

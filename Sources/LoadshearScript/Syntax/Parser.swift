@@ -4,10 +4,16 @@ package struct Parser {
     /// Tokens come from the lexer one at a time: the parser only ever looks at the current
     /// token and the one before, so a script of millions of actions is never held as tokens.
     private var lexer: Lexer
+    /// The caller's diagnostics, carried through the parse and handed back by
+    /// ``parse(_:diagnostics:)``.
     private var bag: DiagnosticBag
+    /// The token being looked at: `.endOfFile` once the input, or the error budget, runs out.
     private var current: Token
+    /// The last token consumed: a missing token is reported just after it when `current` is
+    /// on the next line.
     private var previous: Token?
 
+    /// A parser at the start of `file`, with the first token already read.
     private init(file: SourceFile, diagnostics: DiagnosticBag) {
         lexer = Lexer(file)
         bag = diagnostics
@@ -27,6 +33,8 @@ package struct Parser {
 
     // MARK: cursor
 
+    /// The lexer's next token; once the diagnostics are full, an end of file instead, and the
+    /// bag notes that checking stopped.
     private mutating func nextToken() -> Token {
         if bag.isFull {
             bag.stop()
@@ -37,8 +45,10 @@ package struct Parser {
         return lexer.next(&bag)
     }
 
+    /// True once `current` is the end of the file (the real one, or one forced by a full bag).
     private var atEnd: Bool { current.kind == .endOfFile }
 
+    /// Consumes the current token and returns it. At the end of the file nothing moves.
     @discardableResult
     private mutating func advance() -> Token {
         let t = current
@@ -66,6 +76,8 @@ package struct Parser {
         }
     }
 
+    /// Keywords that begin a statement: SETTINGS, ORCHESTRATOR, the SETTINGS fields and the
+    /// actions — not the modifiers (OFFSET, COPIES, COUNTER, TIMESTAMP).
     private static func startsStatement(_ k: Keyword) -> Bool {
         k == .SETTINGS || k == .ORCHESTRATOR || Keyword.settingsFields.contains(k) || Keyword.actions.contains(k)
     }
@@ -79,6 +91,8 @@ package struct Parser {
         return current.range
     }
 
+    /// What to call the current token in "expected …, found …": "end of line" when it starts
+    /// the next line.
     private func found() -> String {
         current.startsLine && previous != nil ? "end of line" : current.kind.spelling
     }
@@ -88,6 +102,8 @@ package struct Parser {
         while !atStatementEnd { advance() }
     }
 
+    /// Consumes a token of `kind`; otherwise reports "expected `what`" where it is missing
+    /// and returns nil, consuming nothing.
     private mutating func expect(_ kind: Token.Kind, _ what: String) -> Token? {
         if current.kind == kind { return advance() }
         bag.error("expected \(what), found \(found())", at: missingRange)
@@ -96,6 +112,8 @@ package struct Parser {
 
     // MARK: blocks
 
+    /// Parses blocks until the end of the file. Anything between blocks is reported once and
+    /// skipped up to the next SETTINGS or ORCHESTRATOR.
     private mutating func parseScript() -> ScriptSyntax {
         var script = ScriptSyntax()
         while !atEnd {
@@ -115,6 +133,8 @@ package struct Parser {
     }
 
     /// Parses `KEYWORD name {`; returns the name and its range.
+    /// The third value is the range of the opening brace. Nil when the brace is missing; the
+    /// parser has then skipped to the next block.
     private mutating func parseBlockHeader() -> (String, SourceRange, SourceRange)? {
         let kw = advance()
         let blockName = kw.kind == .keyword(.SETTINGS) ? "SETTINGS" : "ORCHESTRATOR"
@@ -152,10 +172,13 @@ package struct Parser {
         }
     }
 
+    /// True where a block's statements end: at its closing brace, the end of the file, or the
+    /// next block's keyword (its '}' is missing then).
     private func blockEnds() -> Bool {
         current.kind == .rightBrace || atEnd || isKeyword(.SETTINGS) || isKeyword(.ORCHESTRATOR)
     }
 
+    /// Parses a `SETTINGS name { … }` block field by field; nil when it has no '{'.
     private mutating func parseSettings() -> SettingsSyntax? {
         let kwRange = current.range
         guard let (name, nameRange, open) = parseBlockHeader() else { return nil }
@@ -168,6 +191,7 @@ package struct Parser {
         return block
     }
 
+    /// Parses an `ORCHESTRATOR name { … }` block action by action; nil when it has no '{'.
     private mutating func parseOrchestrator() -> OrchestratorSyntax? {
         let kwRange = current.range
         guard let (name, nameRange, open) = parseBlockHeader() else { return nil }
@@ -193,6 +217,10 @@ package struct Parser {
 
     // MARK: SETTINGS fields
 
+    /// Parses one SETTINGS field: `KEY = value`, `ENDPOINTS { … }` or `PACKETS { … }` (the
+    /// '=' optional for both), or `HEADER_LENGTH = offset:size "order"`. Anything else — an
+    /// unsupported (ext) keyword, an action, an unknown name — is reported with a suggestion
+    /// where one is close, and its statement skipped. Nil then, and for a malformed field.
     private mutating func parseField() -> FieldSyntax? {
         let keyToken = current
         switch keyToken.kind {
@@ -262,6 +290,7 @@ package struct Parser {
         return nil
     }
 
+    /// Consumes an '=' if there is one; true when it did.
     private mutating func eatOptionalEquals() -> Bool {
         if current.kind == .equals {
             advance()
@@ -270,6 +299,7 @@ package struct Parser {
         return false
     }
 
+    /// Consumes a value or a quoted string; otherwise reports "expected `what`" and returns nil.
     private mutating func expectValue(_ what: String) -> Token? {
         // A quoted value is a value too (`CREATE "10"`, `OFFSET "500ms"`, as in the original).
         switch current.kind {
@@ -280,6 +310,7 @@ package struct Parser {
         return nil
     }
 
+    /// Consumes a quoted string; otherwise reports "expected `what` in quotes" and returns nil.
     private mutating func expectString(_ what: String) -> Token? {
         if case .string = current.kind { return advance() }
         bag.error("expected \(what) in quotes, found \(found())", at: missingRange)
@@ -365,6 +396,8 @@ package struct Parser {
         }
     }
 
+    /// True when the current token is a keyword that starts a statement: a PACKETS list whose
+    /// '}' is missing ends there.
     private var blockKeyword: Bool {
         isKeyword(.SETTINGS) || isKeyword(.ORCHESTRATOR) || Keyword.settingsFields.contains(where: isKeyword)
             || Keyword.actions.contains(where: isKeyword)
@@ -372,6 +405,10 @@ package struct Parser {
 
     // MARK: ORCHESTRATOR actions
 
+    /// Parses one ORCHESTRATOR action: CREATE and its count, or another action and its
+    /// `start:end` range (then, for SEND, a packet id), followed by modifiers in any order —
+    /// OFFSET for every action; COPIES, COUNTER and TIMESTAMP for SEND. Nil when the action
+    /// itself could not be read; after a malformed modifier, what was parsed so far.
     private mutating func parseAction() -> ActionSyntax? {
         let kwToken = current
         guard case .keyword(let k) = kwToken.kind, Keyword.actions.contains(k) else {
@@ -479,6 +516,7 @@ package struct Parser {
         return finish(action)
     }
 
+    /// Reports a SEND without COPIES (at its packet id), then returns the action unchanged.
     private mutating func finish(_ action: ActionSyntax) -> ActionSyntax {
         if action.keyword == .SEND, action.copies == nil {
             bag.error(
@@ -488,6 +526,8 @@ package struct Parser {
         return action
     }
 
+    /// Parses `start:end`; nil, with the problem reported, when either part or the ':' is
+    /// missing.
     private mutating func parseRange(_ what: String) -> RangeSyntax? {
         guard let lo = expectValue(what) else { return nil }
         guard current.kind == .colon else {
@@ -501,6 +541,8 @@ package struct Parser {
         return RangeSyntax(lower: lo, upper: hi)
     }
 
+    /// Parses the rest of `COUNTER start:length "order":step` or `TIMESTAMP start:length
+    /// "order":"unit"`, whose keyword (at `kw`) is already consumed.
     private mutating func parsePatch(_ kw: SourceRange, isCounter: Bool) -> PatchSyntax? {
         let name = isCounter ? "COUNTER" : "TIMESTAMP"
         let example = isCounter ? "COUNTER 0:8 \"little\":1" : "TIMESTAMP 0:8 \"little\":\"seconds\""
@@ -526,6 +568,9 @@ package struct Parser {
 
 /// "Did you mean" suggestions by edit distance.
 enum Suggest {
+    /// The candidate nearest to `word` by edit distance, if it is within
+    /// `max(2, word.count / 3)` edits. `word` is upper-cased first and the candidates are not,
+    /// so it suits lists of upper-case keywords.
     static func closest(to word: String, in candidates: [String]) -> String? {
         let w = Array(word.uppercased().utf8)
         var best: (String, Int)?
@@ -537,6 +582,8 @@ enum Suggest {
         return dist <= max(2, w.count / 3) ? c : nil
     }
 
+    /// The Levenshtein distance between two byte strings: insertions, deletions and
+    /// substitutions cost one each.
     static func distance(_ a: [UInt8], _ b: [UInt8]) -> Int {
         if a.isEmpty { return b.count }
         if b.isEmpty { return a.count }

@@ -1,15 +1,20 @@
 /// The syntax tree: what the script says, with source ranges, before any checking of
 /// meaning. The validator turns it into a `Plan`.
 package struct ScriptSyntax: Sendable {
+    /// Every SETTINGS block in order; the checker uses the first and reports the others.
     package var settings: [SettingsSyntax] = []
+    /// Every ORCHESTRATOR block in order; the checker uses the first and reports the others.
     package var orchestrators: [OrchestratorSyntax] = []
 }
 
 /// A `SETTINGS name { … }` block.
 package struct SettingsSyntax: Sendable {
+    /// The SETTINGS keyword: where "a script has one SETTINGS block" points.
     package var keywordRange: SourceRange
+    /// The block's name; the ORCHESTRATOR must give the same one.
     package var name: String
     package var nameRange: SourceRange
+    /// Fields in script order, repeats included (the checker reports them).
     package var fields: [FieldSyntax] = []
 }
 
@@ -29,6 +34,7 @@ package struct FieldSyntax: Sendable {
     }
 }
 
+/// The value of a SETTINGS field, in the shape the field's syntax takes.
 package enum FieldValueSyntax: Sendable {
     /// `= 25`, `= "TCP"`.
     case scalar(Token)
@@ -40,8 +46,11 @@ package enum FieldValueSyntax: Sendable {
     case headerLength(offset: Token, size: Token, endian: Token)
 }
 
+/// One `id : "path"` entry of PACKETS.
 package struct PacketEntrySyntax: Sendable {
+    /// The packet id: a name (anything else is reported by the parser, and kept).
     package var id: Token
+    /// The quoted path, its escapes not yet decoded.
     package var path: Token
 }
 
@@ -50,24 +59,34 @@ package struct OrchestratorSyntax: Sendable {
     package var keywordRange: SourceRange
     package var name: String
     package var nameRange: SourceRange
+    /// Actions in script order.
     package var actions: [ActionSyntax] = []
 }
 
 /// `a:b`.
 package struct RangeSyntax: Sendable {
+    /// The first session, included.
     package var lower: Token
+    /// The end, excluded.
     package var upper: Token
+    /// From the start to the end: where range errors point.
     package var range: SourceRange { lower.range.union(upper.range) }
 }
 
 /// `COUNTER s:l "endian":step` or `TIMESTAMP s:l "endian":"unit"`.
 package struct PatchSyntax: Sendable {
     package var keywordRange: SourceRange
+    /// The first patched byte.
     package var start: Token
+    /// How many bytes are patched.
     package var length: Token
+    /// The quoted byte order, `"big"` or `"little"`.
     package var endian: Token
+    /// COUNTER's step (a value) or TIMESTAMP's unit (a quoted string).
     package var parameter: Token
+    /// From the keyword to the step or unit.
     package var range: SourceRange { keywordRange.union(parameter.range) }
+    /// `start:length`: where problems with the patched bytes point.
     package var bytesRange: SourceRange { start.range.union(length.range) }
 }
 
@@ -81,10 +100,14 @@ package struct ActionSyntax: Sendable {
     package var sessions: RangeSyntax?
     /// SEND's packet id and modifiers.
     package var packet: Token?
+    /// SEND's COPIES value.
     package var copies: Token?
+    /// The OFFSET value, when given; without one the action starts 250ms after the previous.
     package var offset: Token?
+    /// Where the OFFSET keyword is, when given.
     package var offsetKeywordRange: SourceRange?
 
+    /// An action with no operands yet; the parser fills them in.
     package init(keyword: Keyword, keywordRange: SourceRange) {
         self.keyword = keyword
         self.keywordRange = keywordRange
@@ -94,6 +117,7 @@ package struct ActionSyntax: Sendable {
     /// hold millions of actions.
     private var patches: Patches?
 
+    /// The out-of-line storage: immutable, replaced whole when either patch is set.
     private final class Patches: Sendable {
         let counter: PatchSyntax?
         let timestamp: PatchSyntax?
@@ -103,11 +127,13 @@ package struct ActionSyntax: Sendable {
         }
     }
 
+    /// SEND's COUNTER patch; setting it keeps the TIMESTAMP.
     package var counter: PatchSyntax? {
         get { patches?.counter }
         set { patches = newValue == nil && timestamp == nil ? nil : Patches(counter: newValue, timestamp: timestamp) }
     }
 
+    /// SEND's TIMESTAMP patch; setting it keeps the COUNTER.
     package var timestamp: PatchSyntax? {
         get { patches?.timestamp }
         set { patches = newValue == nil && counter == nil ? nil : Patches(counter: counter, timestamp: newValue) }

@@ -14,10 +14,12 @@ package struct Token: Sendable, Equatable {
         case comma
         case leftBrace
         case rightBrace
+        /// The end of the input; the lexer returns it again on every later call.
         case endOfFile
     }
 
     package var kind: Kind
+    /// The token's bytes in the script; a string's range includes its quotes.
     package var range: SourceRange
     /// True when a line break separates this token from the previous one; the parser
     /// uses it to recover at the start of the next statement.
@@ -34,6 +36,8 @@ package enum Keyword: String, Sendable, CaseIterable {
     // (ext) reserved, specified in later issues.
     case RATE, RECONNECT, SOURCES, EXPECT, TLS
 
+    /// False for the (ext) keywords that are reserved but not implemented; using one is an
+    /// error that says so.
     package var isSupported: Bool {
         switch self {
         case .RATE, .RECONNECT, .SOURCES, .EXPECT, .TLS: false

@@ -32,6 +32,8 @@ package struct CheckCommand: ParsableCommand {
 
     package init() {}
 
+    /// Rejects `--packet` together with `--hex`, a header size or iteration count below 1, and
+    /// `--hex` text that is not whole bytes.
     package func validate() throws {
         if packet != nil, hex != nil { throw ValidationError("give --packet or --hex, not both") }
         if headerSize < 1 { throw ValidationError("--header-size must be at least 1") }
@@ -42,12 +44,18 @@ package struct CheckCommand: ParsableCommand {
         }
     }
 
+    /// The bytes of `--hex` text: pairs of hex digits, whitespace and ':' ignored; nil for an
+    /// odd number of digits or a character that is not one.
     static func hexBytes(_ hex: String) -> [UInt8]? {
         let digits = hex.filter { !$0.isWhitespace && $0 != ":" }
         guard digits.count % 2 == 0 else { return nil }
         return Hexdump.parse(digits)
     }
 
+    /// Reads and inspects the module and prints each contract function's status; exits 2 when
+    /// the contract is not met. Otherwise makes a handler, runs the message through
+    /// `handle_header` (when exported) and `handle_body`, prints the reply as a hexdump, and
+    /// times `iterations` whole calls (alloc, copy in, `handle_body`, copy out, dealloc).
     package func run() throws {
         let bytes: [UInt8]
         switch FileBytes.read(module) {
@@ -97,6 +105,9 @@ package struct CheckCommand: ParsableCommand {
         )
     }
 
+    /// The message to try: the `--packet` file, the `--hex` bytes, or a generated ping — a
+    /// header of `--header-size` bytes (at least 8) with type 1 at bytes 0–3 and the body
+    /// length at 4–7, then the body `loadshear-check`.
     private func message() throws -> [UInt8] {
         if let packet {
             switch FileBytes.read(packet) {
@@ -115,6 +126,7 @@ package struct CheckCommand: ParsableCommand {
         return header + body
     }
 
+    /// A body call's outcome as `check` prints it.
     static func describe(_ o: HandlerOutcome) -> String {
         switch o {
         case .reply: "reply"
@@ -123,6 +135,7 @@ package struct CheckCommand: ParsableCommand {
         }
     }
 
+    /// A header call's outcome as `check` prints it: the length, or why there is none.
     static func describe(_ o: HeaderOutcome) -> String {
         switch o {
         case .length(let n): "\(n)"
@@ -132,7 +145,10 @@ package struct CheckCommand: ParsableCommand {
     }
 }
 
+/// Hex for `check`: dumping replies and parsing `--hex`.
 enum Hexdump {
+    /// Rows of 16 bytes: the offset, the bytes in hex, and the printable ASCII between bars
+    /// ('.' for the rest); rows are joined by newlines, with none after the last.
     static func render(_ bytes: [UInt8], indent: String = "") -> String {
         var lines: [String] = []
         for start in stride(from: 0, to: bytes.count, by: 16) {
@@ -146,6 +162,8 @@ enum Hexdump {
         return lines.joined(separator: "\n")
     }
 
+    /// Bytes from hex digits taken two at a time, with no separators; nil for an odd count or
+    /// a non-hex digit.
     static func parse(_ digits: String) -> [UInt8]? {
         var out: [UInt8] = []
         var it = digits.makeIterator()

@@ -9,9 +9,14 @@ import Glibc
 /// that a closed pipe (`loadshear … | head -1`) is an error we see, not a crash. Once a
 /// stream's reader has gone, later output to it is dropped quietly; the run goes on.
 package enum Console {
+    /// Whether stderr is a terminal: diagnostics are colored then.
     package static var stderrIsTTY: Bool { isatty(2) == 1 }
+    /// Whether stdout is a terminal: one condition for the dashboard.
     package static var stdoutIsTTY: Bool { isatty(1) == 1 }
+    /// Whether stdin is a terminal: the dashboard reads keys from it, and the responsible-use
+    /// prompt needs it.
     package static var stdinIsTTY: Bool { isatty(0) == 1 }
+    /// False when `NO_COLOR` is set, whatever its value.
     package static var colorAllowed: Bool { ProcessInfo.processInfo.environment["NO_COLOR"] == nil }
 
     /// While the dashboard owns the screen, stderr text is held back and printed once it
@@ -65,6 +70,7 @@ package enum Console {
         return ok
     }
 
+    /// Writes `s` to stderr now, or holds it back while the dashboard is up.
     package static func error(_ s: String) {
         let printNow = held.withLock { h -> Bool in
             guard h != nil else { return true }
@@ -99,6 +105,7 @@ package enum Console {
         for l in lines { write(Array(l.utf8), to: 2) }
     }
 
+    /// Writes `s` to stdout.
     package static func out(_ s: String) {
         write(Array(s.utf8), to: 1)
     }

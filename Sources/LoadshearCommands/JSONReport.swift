@@ -4,15 +4,21 @@ import LoadshearScript
 
 /// The final report as JSON (`--json`). Field names are stable; see docs/report-format.md.
 struct JSONReport: Encodable {
+    /// The plan's settings as the report gives them.
     struct SettingsPart: Encodable {
+        /// The script path as given.
         var script: String
+        /// The SETTINGS / ORCHESTRATOR name.
         var name: String
+        /// `"TCP"` or `"UDP"`.
         var session: String
         var port: Int
         var read: Bool
         var shards: Int
         var sessions: Int
+        /// `"NOP"`, or the module path as the script writes it.
         var handler: String
+        /// Every resolved address as `ip:port` (`[ip]:port` for IPv6), in the order sessions use them.
         var endpoints: [String]
 
         /// The report's field names, spelled out: renaming a property must not rename a field.
@@ -29,10 +35,15 @@ struct JSONReport: Encodable {
         }
     }
 
+    /// One action of the timeline.
     struct ActionPart: Encodable {
+        /// The keyword: `CREATE`, `CONNECT`, `SEND`, …
         var action: String
+        /// `[start, end]`, end excluded.
         var sessions: [Int]
+        /// Start time from the beginning of the run.
         var atNanoseconds: Int64
+        /// The action's line in the script.
         var line: Int
 
         enum CodingKeys: String, CodingKey {
@@ -59,6 +70,7 @@ struct JSONReport: Encodable {
         var powerOfTwoBins: [Bin]
         var histogram: [[UInt64]]
 
+        /// One power-of-two bin: its label (`< 64 µs` … `< 1 s`, `> 1 s`) and its count.
         struct Bin: Encodable {
             var below: String
             var count: UInt64
@@ -81,6 +93,7 @@ struct JSONReport: Encodable {
             case histogram = "histogram"
         }
 
+        /// Summarises `h`: percentiles, power-of-two bins and every recorded value with its count.
         init(_ h: LatencyHistogram) {
             let s = LatencySummary(h)
             (samples, p50, p90, p99, p999, p9999, max) = (s.count, s.p50, s.p90, s.p99, s.p999, s.p9999, s.max)
@@ -91,21 +104,35 @@ struct JSONReport: Encodable {
         }
     }
 
+    /// The report format's version.
     var version = 1
+    /// What was run.
     var settings: SettingsPart
+    /// The plan's actions in order.
     var timeline: [ActionPart]
+    /// Seconds from the start of the timeline to the final snapshot.
     var durationSeconds: Double
     /// False when the run was stopped before its timeline ended; then `stoppedBy` says how.
     var completed: Bool
+    /// Who stopped the run early (`Ctrl-C`, `SIGTERM`, `q`, …); absent when it completed.
     var stoppedBy: String?
+    /// The last action's start time, in seconds: how long the timeline was planned to take.
     var plannedDurationSeconds: Double
+    /// Every counter over all shards, by its report name.
     var totals: [String: Int]
+    /// The same counters for each shard, in shard order.
     var shards: [[String: Int]]
+    /// Latency over the whole run by kind: `connect`, `send`, `read`.
     var latencyMicroseconds: [String: LatencyPart]
+    /// From the first connect attempt to the last successful connect; absent when none connected.
     var connectPhaseSeconds: Double?
+    /// Handler failures by kind; kinds that did not occur are left out.
     var handlerFailuresByKind: [String: Int]
+    /// Failed connects by reason; reasons that did not occur are left out.
     var connectFailuresByReason: [String: Int]
+    /// Protocol errors by reason; reasons that did not occur are left out.
     var protocolErrorsByReason: [String: Int]
+    /// The process's peak resident memory; absent where the system does not tell (no /proc).
     var peakRSSBytes: Int?
 
     enum CodingKeys: String, CodingKey {
@@ -126,6 +153,7 @@ struct JSONReport: Encodable {
         case peakRSSBytes = "peakRSSBytes"
     }
 
+    /// The report of a run of `plan`; `snapshot` is the engine's final one.
     init(plan: Plan, snapshot: Snapshot) {
         var handler = "NOP"
         if case .wasm(let w) = plan.handler { handler = w.path }
@@ -160,10 +188,15 @@ struct JSONReport: Encodable {
     struct SnapshotLine: Encodable {
         /// The closing line (the run's final snapshot).
         var final: Bool
+        /// Seconds since the run started.
         var elapsedSeconds: Double
+        /// Seconds `increment` covers.
         var intervalSeconds: Double
+        /// Every counter over all shards, by its report name.
         var totals: [String: Int]
+        /// Counter changes since the previous line.
         var increment: [String: Int]
+        /// Latency samples since the previous line, by kind.
         var latencyMicroseconds: [String: LatencyPart]
 
         enum CodingKeys: String, CodingKey {
@@ -176,6 +209,8 @@ struct JSONReport: Encodable {
         }
     }
 
+    /// One NDJSON line, keys sorted, ending in a newline. `final` is set for the engine's final
+    /// snapshot, the only one that carries a planned duration.
     static func snapshotLine(_ s: Snapshot) throws -> Data {
         let line = SnapshotLine(
             final: s.plannedDuration != nil, elapsedSeconds: s.elapsed, intervalSeconds: s.interval,
@@ -192,6 +227,7 @@ struct JSONReport: Encodable {
         return data
     }
 
+    /// Counter values by their report names.
     static func dictionary(_ v: CounterValues) -> [String: Int] {
         var d: [String: Int] = [:]
         for c in ShardCounters.Counter.allCases { d[c.name] = v[c] }

@@ -10,6 +10,7 @@ import Glibc
 /// The `loadshear` command: runs a script by default; `quickstart`, `target` and `check`
 /// are the other jobs.
 package struct LoadshearCommand: AsyncParsableCommand {
+    /// What `--version` and `-v` print.
     package static let version = "0.1.0"
 
     package static let configuration = CommandConfiguration(

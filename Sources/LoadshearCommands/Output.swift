@@ -9,26 +9,35 @@ import Synchronization
 /// per second otherwise (or with --no-tui), nothing with --quiet; plus the optional NDJSON
 /// stream of every snapshot. Snapshots arrive on an event-loop thread every 500 ms.
 final class Output: Sendable {
+    /// Nothing (`--quiet`), plain lines, or the dashboard.
     private enum Kind {
         case silent, lines, dashboard
     }
 
+    /// What is shown; chosen once by ``make(plan:quiet:noTUI:engine:stream:)``.
     private let kind: Kind
     private let plan: Plan
+    /// The running engine: `q` stops it.
     private let engine: Engine
+    /// Shared by the output queue and the key-reading thread.
     private let state = Mutex(State())
+    /// The `--json-interval` stream, when asked for.
     private let ndjson: ReportFile?
     /// Snapshots arrive on the engine's control loop; encoding, rendering and terminal writes
     /// happen here instead, in order, so they never delay the snapshots.
     private let queue = DispatchQueue(label: "loadshear.output")
 
     private struct State {
+        /// The latest snapshot: what the dashboard draws.
         var last: Snapshot?
         /// The snapshot the last plain line was printed from.
         var lastLine: Snapshot?
+        /// Totals or increments; ←/→ switch it.
         var mode = Dashboard.Mode.totals
+        /// Snapshots presented: a plain line goes out on every second one.
         var ticks = 0
         var drawnLines = 0
+        /// Set by ``finish(final:)``: nothing is drawn afterwards and the key reader ends.
         var finished = false
     }
 
@@ -39,6 +48,9 @@ final class Output: Sendable {
         self.ndjson = ndjson
     }
 
+    /// The output for a run: the dashboard only when stdin and stdout are terminals, `--no-tui`
+    /// is off and the NDJSON stream does not go to stdout; it then takes over the terminal
+    /// and starts reading keys.
     static func make(plan: Plan, quiet: Bool, noTUI: Bool, engine: Engine, stream: ReportFile?) -> Output {
         let kind: Kind =
             quiet
@@ -54,6 +66,8 @@ final class Output: Sendable {
         queue.async { self.present(s) }
     }
 
+    /// On the output queue: the snapshot's NDJSON line, then a plain line (every second
+    /// snapshot) or a dashboard frame.
     private func present(_ s: Snapshot) {
         if let ndjson, let line = try? JSONReport.snapshotLine(s) {
             ndjson.write(line)
@@ -90,6 +104,7 @@ final class Output: Sendable {
         return Dashboard.Progress(elapsed: elapsed, planned: Double(plan.duration) / 1e9, action: text)
     }
 
+    /// Draws the latest snapshot as one frame over the whole screen; nothing once finished.
     private func draw() {
         let (snapshot, mode, finished) = state.withLock { ($0.last, $0.mode, $0.finished) }
         guard let snapshot, !finished else { return }
@@ -108,6 +123,7 @@ final class Output: Sendable {
 
     // MARK: terminal
 
+    /// Switches the terminal to the dashboard and starts the thread that reads keys.
     private func startTerminal() {
         Terminal.enterDashboard()
         let thread = Thread { [self] in readKeys() }

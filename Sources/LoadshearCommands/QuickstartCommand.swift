@@ -58,6 +58,8 @@ package struct QuickstartCommand: AsyncParsableCommand {
     /// A data frame (type 3) with a 24-byte body: counter at 8..11, timestamp at 12..19.
     static let packet: [UInt8] = [0, 0, 0, 3, 0, 0, 0, 24] + Array("ctr.timestamp...qs-hello".utf8)
 
+    /// Starts the broadcast target, writes the script, the packet and the bundled module to a
+    /// temporary directory (removed afterwards), runs the plan, then prints what the target saw.
     package func run() async throws {
         let target: TargetServer
         do {

@@ -9,10 +9,13 @@ import Glibc
 /// before the run starts, so a path that cannot be written is reported before anything
 /// connects, not after an hour of load.
 final class ReportFile: Sendable {
+    /// As given: `-` for stdout.
     let path: String
     private let fd: Int32
+    /// Whether it writes to stdout (`-`); stdout is never closed.
     var isStdout: Bool { fd == 1 }
 
+    /// Why a report file could not be opened, as one sentence for the user.
     struct OpenError: Error, CustomStringConvertible {
         var description: String
     }

@@ -4,11 +4,16 @@ import LoadshearScript
 
 /// The responsible-use notice (`cli.md`): real endpoints need the user's confirmation.
 enum ResponsibleUse {
+    /// 127.0.0.0/8 and `::1` (short or fully written out); every other address is a real
+    /// endpoint.
     static func isLoopback(_ ip: String) -> Bool {
         ip.hasPrefix("127.") || ip == "::1" || ip == "0:0:0:0:0:0:0:1"
     }
 
     /// Nil when the run may go ahead; otherwise the exit code (3).
+    /// A plan that loads only loopback, or `--acknowledge`, goes ahead. Otherwise the endpoints
+    /// are listed and the user must answer `yes` (or `y`) on the terminal; without a terminal
+    /// on stdin the run is refused.
     static func check(plan: Plan, acknowledged: Bool) -> ExitCode? {
         let addresses = plan.addresses
         if acknowledged || addresses.allSatisfy({ isLoopback($0.ip) }) { return nil }

@@ -60,6 +60,8 @@ package struct RunCommand: AsyncParsableCommand {
 
     package init() {}
 
+    /// The script must be given once, as the argument or with `-s`, unless `-v` only asks for
+    /// the version.
     package func validate() throws {
         if scriptArgument != nil, scriptOption != nil {
             throw ValidationError("Give the script once: as an argument or with -s/--script, not both")
@@ -69,6 +71,8 @@ package struct RunCommand: AsyncParsableCommand {
         }
     }
 
+    /// Prints the version for `-v`. Otherwise builds the plan (exit 2 on errors), prints it
+    /// for `--dry-run`, or runs it through ``RunSession`` and exits with its code.
     package func run() async throws {
         if shortVersion {
             print(LoadshearCommand.version)
@@ -93,6 +97,10 @@ package struct RunCommand: AsyncParsableCommand {
 
 /// Building a plan from the command line: diagnostics to stderr, exit 2 on errors.
 package enum Planning {
+    /// Reads and checks the script at `path`, printing its diagnostics, warnings included, to
+    /// stderr; the last line counts the errors when there are any.
+    ///
+    /// - Throws: ``ExitCode/invalidScript`` when the file cannot be read or has errors.
     package static func plan(_ path: String, options: PlanOptions) throws -> Plan {
         let file: SourceFile
         switch PlanBuilder.read(path: path) {

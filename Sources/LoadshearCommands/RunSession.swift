@@ -9,12 +9,19 @@ import LoadshearScript
 /// One real run of a plan from the command line: the responsible-use check, the engine,
 /// progress lines, Ctrl-C, the summary and the JSON report.
 struct RunSession {
+    /// The checked plan to run.
     var plan: Plan
+    /// `--acknowledge`: endpoints beyond loopback need no prompt.
     var acknowledge: Bool
+    /// `--quiet`: no progress output, only warnings, errors and the summary.
     var quiet: Bool
+    /// `--json`: where the final report goes, `-` for stdout.
     var json: String?
+    /// `--no-tui`: plain lines even on a terminal.
     var noTUI: Bool
+    /// `--json-interval`: where every snapshot goes as an NDJSON line, `-` for stdout.
     var jsonInterval: String? = nil
+    /// The engine's tuning; the commands leave it at its defaults.
     var configuration = EngineConfiguration()
 
     /// The exit code, as the README and `--help` list them.
@@ -94,6 +101,7 @@ struct RunSession {
         return .success
     }
 
+    /// `ns` as seconds with three decimals: `1.250 s`.
     static func seconds(_ ns: Nanoseconds) -> String {
         Figures.fixed(Double(ns) / 1e9, 3) + " s"
     }

@@ -9,8 +9,11 @@ final class StopSignals: @unchecked Sendable {
     static let handled: [Int32] = [SIGINT, SIGTERM, SIGHUP]
     private var sources: [DispatchSourceSignal] = []
     private let queue = DispatchQueue(label: "loadshear.signals")
+    /// Signals received so far, of every kind together.
     private var count = 0
 
+    /// Starts handling the signals: their default action is turned off, and `onSignal` gets
+    /// each one with the count so far, on a serial queue.
     init(_ onSignal: @escaping @Sendable (Int32, Int) -> Void) {
         for sig in Self.handled {
             signal(sig, SIG_IGN)
@@ -25,6 +28,7 @@ final class StopSignals: @unchecked Sendable {
         }
     }
 
+    /// How a signal is named in messages: `Ctrl-C` for SIGINT, the signal's name otherwise.
     static func name(_ sig: Int32) -> String {
         switch sig {
         case SIGINT: "Ctrl-C"
@@ -34,6 +38,7 @@ final class StopSignals: @unchecked Sendable {
         }
     }
 
+    /// Stops handling and restores the signals' default actions.
     func cancel() {
         for s in sources { s.cancel() }
         for sig in Self.handled { signal(sig, SIG_DFL) }
@@ -62,10 +67,13 @@ extension StopSignals {
         private var signals: StopSignals?
         private var opened = false
 
+        /// The continuation ``open()`` resumes.
         func set(_ c: CheckedContinuation<Void, Never>) {
             lock.withLock { continuation = c }
         }
 
+        /// Keeps the signal handling alive until the gate opens; cancels it at once if the gate
+        /// already has.
         func keep(_ s: StopSignals) {
             let late = lock.withLock { () -> Bool in
                 signals = s
@@ -74,6 +82,8 @@ extension StopSignals {
             if late { s.cancel() }
         }
 
+        /// Resumes the continuation, if it is still there, and stops the signal handling; safe to
+        /// call more than once.
         func open() {
             let (c, s) = lock.withLock { () -> (CheckedContinuation<Void, Never>?, StopSignals?) in
                 opened = true

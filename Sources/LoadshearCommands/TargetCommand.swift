@@ -4,6 +4,7 @@ import Foundation
 import LoadshearTargets
 import NIOCore
 
+/// Lets the target kind be given on the command line by name: `sink`, `echo`, `broadcast`.
 extension TargetKind: ExpressibleByArgument {}
 
 /// `loadshear target sink|echo|broadcast`: a built-in loopback server to load.
@@ -44,12 +45,17 @@ package struct TargetCommand: AsyncParsableCommand {
 
     package init() {}
 
+    /// Rejects a port outside 0...65535, a header under 8 bytes, and a negative body size or
+    /// rate.
     package func validate() throws {
         guard (0...65535).contains(port) else { throw ValidationError("--port must be 0...65535") }
         guard headerSize >= 8 else { throw ValidationError("--header-size must be at least 8") }
         guard bodySize >= 0, rate >= 0 else { throw ValidationError("--body-size and --rate cannot be negative") }
     }
 
+    /// Starts the target on 127.0.0.1 and prints its port, serves until a stop signal or
+    /// `--duration` has passed, then stops it (letting TCP clients finish for up to 2 s) and
+    /// prints the counts. Exits 1 when it cannot listen.
     package func run() async throws {
         var options = TargetOptions(kind: kind)
         options.port = port

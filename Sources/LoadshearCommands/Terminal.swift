@@ -4,8 +4,10 @@ import Synchronization
 /// Raw mode and the alternate screen, restored on every exit path (normal end, `q`,
 /// Ctrl-C, the second Ctrl-C's immediate exit).
 enum Terminal {
+    /// The terminal's settings from before the dashboard; nil when the dashboard is not up.
     private static let saved = Mutex<termios?>(nil)
 
+    /// Columns of the terminal (`COLUMNS`, then 100, when it does not say).
     static func width() -> Int {
         var ws = winsize()
         if ioctl(1, UInt(TIOCGWINSZ), &ws) == 0, ws.ws_col > 0 { return Int(ws.ws_col) }
@@ -19,6 +21,10 @@ enum Terminal {
         return Int(ProcessInfo.processInfo.environment["LINES"] ?? "") ?? 24
     }
 
+    /// Puts stdin in non-canonical mode without echo (Ctrl-C still interrupts; reads time out
+    /// every 200 ms), switches to the alternate screen with the cursor hidden, holds stderr
+    /// back, and has ``leaveDashboard()`` run at exit. Nothing happens when stdin is not a
+    /// terminal.
     static func enterDashboard() {
         var t = termios()
         guard tcgetattr(0, &t) == 0 else { return }
@@ -35,6 +41,8 @@ enum Terminal {
         atexit { Terminal.leaveDashboard() }
     }
 
+    /// Restores the saved settings, the main screen and the cursor, then prints the stderr
+    /// text held back; only the first call after ``enterDashboard()`` does anything.
     static func leaveDashboard() {
         guard
             var t = saved.withLock({ s -> termios? in

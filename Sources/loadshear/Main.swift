@@ -1,5 +1,6 @@
 import LoadshearCommands
 
+/// The `loadshear` executable: prepares the standard streams, then runs the command line.
 @main
 struct Main {
     static func main() async {

@@ -10,20 +10,30 @@ import Synchronization
 /// firing every action at its absolute time. Snapshots are merged on an event loop of
 /// their own, so the shards only hand over their latency samples (a swap) every 500 ms.
 package final class Engine: Sendable {
+    /// The plan being run.
     package let plan: Plan
+    /// One set per shard, in shard order; snapshots read them from the control loop.
     package let counters: [ShardCounters]
     private let config: EngineConfiguration
+    /// Makes each shard's handler, on that shard's loop.
     private let handlerFactory: any HandlerFactory
+    /// Stop requests and how the run ended: written by ``stop(reason:)`` from any thread and by
+    /// the control loop.
     private let state = Mutex(RunState())
+    /// When the timeline started: 5 ms after the run began, to leave time to schedule the
+    /// actions. Nil before.
     private let startedAt = Mutex<ContinuousClock.Instant?>(nil)
     /// The latest published snapshot (nil before the first); touched on the control loop.
     private let latest = Mutex<Snapshot?>(nil)
 
     private struct RunState {
+        /// ``stop(reason:)`` was called, possibly before the run started.
         var stopRequested = false
         /// Who stopped the run before its timeline ended ("Ctrl-C", "SIGTERM", "q", …).
         var stoppedBy: String?
+        /// Every action ran, with no stop before: the report calls the run complete.
         var timelineCompleted = false
+        /// Succeeded to end the run, by the last action or by ``stop(reason:)``; nil outside a run.
         var endPromise: EventLoopPromise<Void>?
     }
 
@@ -69,10 +79,15 @@ package final class Engine: Sendable {
         promise?.succeed(())
     }
 
+    /// Why a run could not start.
     package enum RunError: Error, CustomStringConvertible {
+        /// The plan has no endpoint address.
         case noAddresses
+        /// A shard's handler could not be made.
         case handler(String)
+        /// Too few free file descriptors for the shards' event loops; the message says what fits.
         case descriptors(String)
+        /// A shard could not be set up (its write-round pipe, for one).
         case setup(String)
 
         package var description: String {
@@ -87,6 +102,9 @@ package final class Engine: Sendable {
 
     /// Runs the whole timeline and returns the final snapshot. `onSnapshot` gets every
     /// 500 ms snapshot on the engine's control thread (hand it off; do not block).
+    ///
+    /// - Throws: ``RunError`` when the run cannot start; the event loops made so far are shut
+    ///   down first.
     package func run(onSnapshot: (@Sendable (Snapshot) -> Void)? = nil) async throws -> Snapshot {
         let addresses = try plan.addresses.map { try SocketAddress(ipAddress: $0.ip, port: $0.port) }
         guard !addresses.isEmpty else { throw RunError.noAddresses }
@@ -139,6 +157,11 @@ package final class Engine: Sendable {
         }
     }
 
+    /// Schedules every action on each shard that owns sessions in its range, publishes a
+    /// snapshot every 500 ms, and waits for the last action (or a stop). Then every shard
+    /// finishes — draining sessions get the drain grace, and whatever is open at the close
+    /// deadline is closed by force — and the final snapshot is returned, marked complete or
+    /// stopped.
     private func run(
         _ shards: [Shard], control: EventLoop, onSnapshot: (@Sendable (Snapshot) -> Void)?
     )

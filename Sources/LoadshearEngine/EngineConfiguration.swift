@@ -19,6 +19,8 @@ package struct EngineConfiguration: Sendable {
     package var replyBacklog = 256 * 1024
     /// Write-buffer watermarks: low 256 KiB, high 1 MiB.
     package var lowWatermark = 256 * 1024
+    /// Above this many buffered bytes a channel is not writable and its session stops writing
+    /// until it drops below `lowWatermark`.
     package var highWatermark = 1024 * 1024
     /// How long DRAINing sessions may take to finish once the timeline has ended.
     package var drainGrace: TimeAmount = .seconds(5)

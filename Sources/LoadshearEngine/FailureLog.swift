@@ -11,9 +11,12 @@ import Glibc
 /// and the report give the counts by reason). Lines go to the caller's sink, which must not
 /// block (the command line queues them off the event loops).
 final class FailureLog: Sendable {
+    /// Kinds logged so far in the run, from every shard.
     private let seen = Mutex<Set<String>>([])
+    /// Where the lines go; called on the event loops.
     private let sink: @Sendable (String) -> Void
 
+    /// A log that writes to `sink`, which must not block.
     init(sink: @escaping @Sendable (String) -> Void) {
         self.sink = sink
     }
@@ -29,6 +32,9 @@ final class FailureLog: Sendable {
 
 /// Why a connect failed, as a counter and the words the log and the summary use.
 enum ConnectFailure {
+    /// The counter and the words for a connect error: refused, timed out (the socket's or
+    /// NIO's connect timeout), unreachable, too many open files, no local address or port, or
+    /// another error in the system's words.
     static func classify(_ error: Error) -> (counter: ShardCounters.Counter, reason: String) {
         if let e = error as? IOError {
             let text = String(cString: strerror(e.errnoCode)).lowercased()

@@ -10,26 +10,35 @@ struct FrameReader {
         case frame(ByteBuffer)
         /// The body length was above BODYMAX, or the handler could not tell it.
         case tooLarge(Int)
+        /// The handler could not tell the body length: it returned a negative length, or failed.
         case badHeader
     }
 
+    /// Bytes in every frame's header.
     let headerSize: Int
+    /// The largest body accepted; a longer one ends the stream with ``Event/tooLarge(_:)``.
     let bodyMax: Int
     /// Where the length comes from: HEADER_LENGTH, the handler, or nothing (header only).
     let lengthSource: LengthSource
+    /// Bytes received and not yet framed: the start of the next frame.
     private var pending: ByteBuffer?
     /// Body length of the frame being read, once its header has been seen.
     private var bodyLength: Int?
 
+    /// Where a frame's body length comes from.
     enum LengthSource {
+        /// Read from the header where HEADER_LENGTH says.
         case headerLength(HeaderLength)
+        /// Asked of the handler's `handle_header`.
         case handler
+        /// There is no body: every frame is just its header.
         case none
     }
 
     /// True while part of a frame is waiting for more bytes.
     var hasPending: Bool { pending != nil || bodyLength != nil }
 
+    /// A reader at the start of a stream.
     init(headerSize: Int, bodyMax: Int, lengthSource: LengthSource) {
         self.headerSize = headerSize
         self.bodyMax = bodyMax
@@ -38,6 +47,8 @@ struct FrameReader {
 
     /// Feeds received bytes; calls `emit` for each complete frame or error, in order.
     /// After an error event nothing more is emitted (the session closes).
+    /// `emit` returns false to stop at once (the rest is dropped). `bodyLengthFromHandler` is
+    /// asked for each header when the length comes from the handler; nil means `.badHeader`.
     mutating func feed(
         _ incoming: ByteBuffer, bodyLengthFromHandler: (UnsafeRawBufferPointer) -> Int?,
         emit: (Event) -> Bool

@@ -10,11 +10,16 @@ import Glibc
 /// buffer (up to 64 KiB), so a run of copies goes out as one slice of it: one iovec for many
 /// packets, and not one byte copied at run time. A packet of 32 KiB or more is held once.
 struct PreparedPacket: Sendable {
+    /// The packet, once.
     let buffer: ByteBuffer
+    /// The packet `repeatCount` times back to back (the same buffer as `buffer` when that is 1).
     let repeated: ByteBuffer
+    /// Copies in `repeated`: as many as fit in 64 KiB, at most 4096, at least 1.
     let repeatCount: Int
+    /// The packet's size in bytes.
     var size: Int { buffer.readableBytes }
 
+    /// Copies `bytes` into `buffer` and, repeated, into `repeated`.
     init(bytes: [UInt8], allocator: ByteBufferAllocator) {
         var b = allocator.buffer(capacity: bytes.count)
         b.writeBytes(bytes)
@@ -59,9 +64,12 @@ func unixNanoseconds() -> UInt64 {
 struct PatchLayout: Sendable {
     var counter: CounterPatch?
     var timestamp: TimestampPatch?
+    /// The first patched byte.
     var lo: Int
+    /// One past the last patched byte.
     var hi: Int
 
+    /// The layout of `send`'s patches; nil when it has none.
     init?(_ send: SendSpec) {
         guard send.counter != nil || send.timestamp != nil else { return nil }
         counter = send.counter

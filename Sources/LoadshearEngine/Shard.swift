@@ -10,37 +10,50 @@ import Synchronization
 final class Shard: @unchecked Sendable {
     // @unchecked: all mutable state is confined to `loop` (checked with
     // `loop.preconditionInEventLoop` on entry points in debug builds).
+    /// The shard's position: its sessions are `plan.shards[index]`.
     let index: Int
     let loop: EventLoop
     let plan: Plan
+    /// The sessions it owns: a contiguous block of the plan's.
     let range: Range<Int>
     let counters: ShardCounters
     /// Loop-confined; the engine's snapshot timer takes its samples every 500 ms.
     let latency = LatencyRecorder()
     /// Where the loop leaves its latency samples for the engine's control loop to merge.
     let latencyOutbox = Mutex<LatencySet?>(nil)
+    /// COUNTER values, shared by every shard.
     let sendCounters: SendCounters
     let config: EngineConfiguration
+    /// This shard's handler instance, used only on `loop`.
     let handler: MessageHandler
     /// Prepared once by the engine and shared by every shard (ByteBuffers are immutable
     /// here and safe to share): a big packet is held in memory once.
     let packets: [PreparedPacket]
+    /// Each SEND's patch layout, by SEND index; nil for a SEND without patches.
     let patches: [PatchLayout?]
+    /// The endpoints' addresses: session `s` connects to `addresses[s % addresses.count]`.
     let addresses: [SocketAddress]
+    /// The write rounds that sessions with work left join.
     let rounds: WriteRounds
+    /// The run's failure log, shared by every shard.
     let failures: FailureLog
     /// Failure kinds this shard has already passed to `failures` (saves its lock).
     private var reportedKinds = Set<String>()
 
+    /// The sessions of `range`, in order; ``session(_:)`` finds one by its global number.
     private(set) var sessions: [Session] = []
     /// Sessions waiting for a connect slot, in order.
     private var connectQueue = CircularBuffer<Int>()
+    /// Connects started and not yet finished: at most `connectWindow`.
     private var connectsInFlight = 0
     /// Sessions queued, connecting, active or closing.
     private var live = 0
+    /// Set by ``finish(drainGrace:)``: no action runs and no queued connect starts afterwards.
     private var finishing = false
+    /// Succeeded once `live` drops to 0 after ``finish(drainGrace:)``, or by ``abandonAll()``.
     private var finishPromise: EventLoopPromise<Void>?
 
+    /// A shard owning `plan.shards[index]`; it has no sessions until ``makeSessions()``.
     init(
         index: Int, loop: EventLoop, plan: Plan, counters: ShardCounters, sendCounters: SendCounters,
         config: EngineConfiguration, handler: MessageHandler, packets: [PreparedPacket], addresses: [SocketAddress],
@@ -96,6 +109,7 @@ final class Shard: @unchecked Sendable {
         sessions = []
     }
 
+    /// Session `s` by its global number, which must be in `range`.
     @inline(__always)
     func session(_ s: Int) -> Session { sessions[s - range.lowerBound] }
 

@@ -17,10 +17,15 @@ import Glibc
 final class WriteRounds: ChannelInboundHandler {
     typealias InboundIn = ByteBuffer
 
+    /// The pipe's write end: one byte written arms the next round.
     private let wakeFD: CInt
+    /// The next round is already coming: a byte is in the pipe, or a task is queued.
     private var armed = false
+    /// Sessions for the next round, in the order they joined.
     private var next: [Session] = []
+    /// The round being run; kept to reuse its storage.
     private var current: [Session] = []
+    /// The pipe's read end as a NIO channel; nil once stopped.
     private var channel: Channel?
     /// Once stopped the pipe's descriptors are closed (and may be reused): never touch them.
     private var stopped = false
@@ -68,6 +73,7 @@ final class WriteRounds: ChannelInboundHandler {
         arm()
     }
 
+    /// Writes the wake-up byte, once per round; when the write fails, runs the round as a task.
     private func arm() {
         guard !armed, !stopped else { return }
         armed = true
@@ -79,12 +85,15 @@ final class WriteRounds: ChannelInboundHandler {
         }
     }
 
+    /// The wake-up bytes themselves mean nothing.
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {}
 
+    /// The pipe was readable: the round runs now, in this pass through the loop's I/O.
     func channelReadComplete(context: ChannelHandlerContext) {
         runRound()
     }
 
+    /// Pumps each session of the round once; those with work left join the next round.
     private func runRound() {
         armed = false
         swap(&next, &current)

@@ -15,6 +15,7 @@ struct SendLedger {
     enum Item {
         case packets(count: Int, size: Int)
         case replies(count: Int, bytes: Int)
+        /// The end of batch `seq`, whose last write carries its promise.
         case endOfBatch(seq: Int)
     }
 
@@ -23,6 +24,7 @@ struct SendLedger {
         var bytes = 0
         var packets = 0
         var replies = 0
+        /// Bytes of a batch cut off mid-write: none, some or all of them reached the kernel.
         var unconfirmedBytes = 0
     }
 
@@ -31,15 +33,18 @@ struct SendLedger {
     private var items = CircularBuffer<Item>(initialCapacity: 4)
     /// Sizes of the replies handed over (or queued) and not yet accounted for, in order.
     private var replySizes = CircularBuffer<Int>(initialCapacity: 2)
+    /// The number the next batch closed gets.
     private var nextSeq = 0
     /// Batches up to this one are accounted for.
     private var settledThrough = -1
     /// Bytes handed over in batches not yet accounted for.
     private(set) var unsettledBytes = 0
+    /// Bytes handed over in the batch being built.
     private var openBatchBytes = 0
     /// A batch failed: the connection is gone, nothing after it was written.
     private var cutOff = false
 
+    /// Something handed over is not accounted for yet.
     var hasUnsettled: Bool { !items.isEmpty }
 
     /// A reply of `size` bytes was produced (it will be handed over later, in order).
@@ -64,6 +69,7 @@ struct SendLedger {
         }
     }
 
+    /// A buffer of `count` replies, `bytes` bytes in all, was handed over.
     mutating func handReplies(count: Int, bytes: Int) {
         items.append(.replies(count: count, bytes: bytes))
         openBatchBytes += bytes
@@ -167,6 +173,7 @@ struct SendLedger {
         return out
     }
 
+    /// Sums the bytes of everything still in `items`.
     private mutating func recomputeUnsettled() {
         var sum = 0
         for item in items {

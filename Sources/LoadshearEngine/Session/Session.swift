@@ -14,40 +14,54 @@ import NIOPosix
 /// pipeline, a write promise's callback) keeps the shard alive, so no event can reach freed
 /// state. The engine breaks the cycle once every channel is closed and the loops are gone.
 class Session {
+    /// The session's number in the plan: global, not within its shard.
     let index: Int
+    /// The shard that owns it, held strongly: the engine breaks the cycle at the end.
     let shard: Shard
+    /// Where the session is in its payload list.
     var cursor: PayloadCursor
+    /// The session's state; every event goes through it first.
     private(set) var lifecycle = SessionLifecycle()
+    /// The pipeline context while the channel is active; nil before and after.
     private(set) var context: ChannelHandlerContext?
     /// Known from the channel initializer on, so a DISCONNECT can cancel a pending connect.
     private var channel: Channel?
+    /// Set while ``pump()`` runs, so that a write completing inside it does not re-enter it.
     private var pumping = false
     /// In the shard's next write round.
     var inRound = false
+    /// When the connect started, in monotonic nanoseconds: connect latency runs from here.
     private var connectStartedAt: UInt64 = 0
     /// Packets this session has handed to the socket, for send-latency sampling.
     private var packetsWritten = 0
     /// Completes when the last batch handed to the socket is written.
     private var lastWrite: EventLoopFuture<Void>?
+    /// A close is waiting for `lastWrite`.
     private var closingAfterWrites = false
     /// One write is held back so the batch's last write can carry the batch promise.
     private var held: ByteBuffer?
+    /// What was handed to the socket and is not yet counted as sent.
     private var ledger = SendLedger()
 
     /// Handler replies waiting to go out (buffer, replies in it); they go before payloads.
     private var replies = CircularBuffer<(buffer: ByteBuffer, count: Int)>(initialCapacity: 2)
+    /// Bytes of queued replies not yet handed to the channel.
     private(set) var pendingReplyBytes = 0
     /// Reads are held back while more than `replyBacklog` bytes of replies wait.
     private var readsPaused = false
     /// The channel asked to read while reads were paused.
     private var readWanted = false
 
+    /// A session with its payload list, which sessions with the same SENDs share. It does
+    /// nothing until CONNECT reaches it.
     init(index: Int, shard: Shard, entries: [PayloadEntry], repeats: Bool) {
         self.index = index
         self.shard = shard
         self.cursor = PayloadCursor(entries: entries, repeats: repeats)
     }
 
+    /// DRAIN reached it and it is still connecting or sending: the end of the run gives it
+    /// the drain grace before closing it.
     var isDraining: Bool {
         guard cursor.draining else { return false }
         switch lifecycle.state {
@@ -104,6 +118,8 @@ class Session {
         return true
     }
 
+    /// A connect failed or was cancelled: counted by reason (the first of each reason is
+    /// logged), and the session ends.
     private func connectFailed(_ error: Error, to address: SocketAddress) {
         guard let ending = lifecycle.connectFailed() else { return }
         channel = nil
@@ -125,16 +141,20 @@ class Session {
         return ip.contains(":") ? "[\(ip)]:\(port)" : "\(ip):\(port)"
     }
 
+    /// SEND: `copies` more payloads may go out.
     final func release(_ copies: Int) {
         cursor.release(copies)
         pump()
     }
 
+    /// FLOOD: the whole payload list may go out, again and again with REPEAT.
     final func flood() {
         cursor.flooding = true
         pump()
     }
 
+    /// DRAIN: sends what is released (with FLOOD, to the end of the current pass), then closes.
+    /// A session still connecting does the same once it is connected.
     final func drain() {
         cursor.draining = true
         if lifecycle.isActive, !hasWork { closeAfterWrites() } else { pump() }
@@ -158,6 +178,8 @@ class Session {
 
     // MARK: channel events (forwarded by the subclasses' handler conformances)
 
+    /// The channel became active: counts the connection and its connect latency, then starts
+    /// writing — or closes at once when a DISCONNECT came first, or a DRAIN left nothing to send.
     final func active(_ context: ChannelHandlerContext) {
         let action = lifecycle.connected()
         guard action != .none else { return }
@@ -179,6 +201,8 @@ class Session {
         }
     }
 
+    /// The channel closed: replies not yet handed over are dropped, and a connection that was
+    /// active is counted by how it ended and the session ends.
     final func inactive() {
         let reason = lifecycle.channelClosed()
         // Replies that never reached the channel are dropped with it.
@@ -195,6 +219,7 @@ class Session {
         shard.sessionEnded()
     }
 
+    /// The counter a close reason is counted in.
     static func counter(for reason: CloseReason) -> ShardCounters.Counter {
         switch reason {
         case .us: .closedByUs
@@ -210,6 +235,7 @@ class Session {
         if lifecycle.peerFinished() { shard.counters.add(.finsReceived) }
     }
 
+    /// Writing resumes once the channel is writable again.
     final func writabilityChanged(_ context: ChannelHandlerContext) {
         if context.channel.isWritable { pump() }
     }
@@ -268,12 +294,14 @@ class Session {
         recordFailure(kind)
     }
 
+    /// Counts a failure by kind, and as a trap when it is one.
     private func recordFailure(_ kind: HandlerFailure) {
         let counters = shard.counters
         if kind.isTrap { counters.add(.handlerTraps) }
         counters.add(Self.counter(for: kind))
     }
 
+    /// The counter a handler failure kind is counted in.
     static func counter(for kind: HandlerFailure) -> ShardCounters.Counter {
         switch kind {
         case .unreachable: .trapUnreachable
@@ -311,6 +339,8 @@ class Session {
         ledger.replyQueued(size: size)
     }
 
+    /// Lets reads go on once the queued replies are down to half of `replyBacklog`, and makes
+    /// the read the channel asked for meanwhile.
     private func resumeReadsIfDrained() {
         guard readsPaused, pendingReplyBytes <= shard.config.replyBacklog / 2 else { return }
         readsPaused = false
@@ -341,6 +371,7 @@ class Session {
         }
     }
 
+    /// Adds what the ledger settled to the shard's counters.
     private func add(_ s: SendLedger.Settled) {
         let counters = shard.counters
         if s.bytes > 0 { counters.add(.bytesSent, s.bytes) }
@@ -379,6 +410,7 @@ class Session {
 
     // MARK: the write loop
 
+    /// Replies are queued, or released payloads are left to send.
     final var hasWork: Bool {
         !replies.isEmpty || cursor.hasPayload
     }

@@ -27,6 +27,7 @@ struct SessionLifecycle: Equatable {
         case active(peerFinished: Bool)
         /// A close is under way; the reason is final.
         case closing(CloseReason)
+        /// Done; how it ended is final.
         case closed(Ending)
     }
 
@@ -34,19 +35,24 @@ struct SessionLifecycle: Equatable {
     enum Ending: Equatable {
         /// Disconnected while it waited for a connect slot: no connect was attempted.
         case notStarted
+        /// The connect failed: refused, timed out, unreachable, …
         case failed
         /// The connect was under way when a DISCONNECT (or the end of the run) cancelled it.
         case cancelled
+        /// It was connected, and closed for this reason.
         case closed(CloseReason)
     }
 
+    /// Where the session is now; only the event methods change it.
     private(set) var state = State.idle
 
+    /// Connected and not closing: the only state in which it reads and writes.
     var isActive: Bool {
         if case .active = state { return true }
         return false
     }
 
+    /// Done, however it ended.
     var isClosed: Bool {
         if case .closed = state { return true }
         return false
@@ -77,7 +83,10 @@ struct SessionLifecycle: Equatable {
         return true
     }
 
+    /// What the session must do for a DISCONNECT.
     enum DisconnectAction: Equatable {
+        /// Nothing: it never had a CONNECT, or its connect is already cancelled, or it is closing
+        /// or closed.
         case none
         /// It never started: count it as ended, nothing to close.
         case ended
@@ -106,7 +115,9 @@ struct SessionLifecycle: Equatable {
         }
     }
 
+    /// What the session must do when its channel becomes active.
     enum ConnectedAction: Equatable {
+        /// Nothing: the channel was not expected to become active now.
         case none
         /// Count the connection and start reading and writing.
         case start

@@ -12,12 +12,16 @@ final class TCPSession: Session, ChannelDuplexHandler {
     typealias OutboundIn = ByteBuffer
     typealias OutboundOut = ByteBuffer
 
+    /// Frames reads when READ is on (made when the channel becomes active); nil otherwise, and
+    /// reads are then only counted.
     private var reader: FrameReader?
     /// When the first bytes of the frame being read arrived (read latency: read started →
     /// full frame), and frames read so far (for sampling).
     private var frameStartedAt: UInt64 = 0
     private var framesSeen = 0
 
+    /// Connects with the connect timeout, the write watermarks, `TCP_NODELAY`, and remote
+    /// half-closure allowed.
     override func openChannel(to address: SocketAddress) -> EventLoopFuture<Channel> {
         let config = shard.config
         let bound = NIOLoopBound(self, eventLoop: shard.loop)
@@ -36,6 +40,8 @@ final class TCPSession: Session, ChannelDuplexHandler {
             .connect(to: address)
     }
 
+    /// Sets up framing for READ: body lengths come from HEADER_LENGTH, else from the handler's
+    /// `handle_header`, else there are none (header-only frames).
     override func didBecomeActive(_ context: ChannelHandlerContext) {
         let settings = shard.plan.settings
         if settings.read, let headerSize = settings.headerSize {
@@ -51,6 +57,8 @@ final class TCPSession: Session, ChannelDuplexHandler {
     func read(context: ChannelHandlerContext) { interceptRead(context) }
     func errorCaught(context: ChannelHandlerContext, error: Error) { socketError(error) }
 
+    /// The server half-closed (input closed): noted, and the session keeps sending. Other
+    /// events pass on.
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
         if let e = event as? ChannelEvent, e == .inputClosed {
             peerFinished()
@@ -59,6 +67,10 @@ final class TCPSession: Session, ChannelDuplexHandler {
         }
     }
 
+    /// Counts the bytes; with READ, frames them. Each frame is counted, its read latency
+    /// sampled (every SAMPLERATE-th frame) and given to the handler; the replies of one read
+    /// are gathered in one buffer and queued together. A body above BODYMAX, or a header
+    /// whose length cannot be read, closes the session as a protocol error.
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let buffer = unwrapInboundIn(data)
         let counters = shard.counters
@@ -134,6 +146,8 @@ final class TCPSession: Session, ChannelDuplexHandler {
     /// (16-byte packets with a COUNTER: 2.0M → see bench/flood.sh).
     static let wholeCopyLimit = 256
 
+    /// The next run from the cursor: copies of a patched SEND, or unpatched copies of one
+    /// packet — across entries and passes — as one slice of its repeated buffer.
     override func writeNextRun(_ context: ChannelHandlerContext) -> (count: Int, size: Int)? {
         guard cursor.wrapIfAllowed() else { return nil }
         let entry = cursor.entry

@@ -18,6 +18,8 @@ final class UDPSession: Session, ChannelDuplexHandler {
     /// and freed with the datagram.
     static let receiveCapacity = 65_536
 
+    /// A datagram channel connected to `address`, with the write watermarks and a receive
+    /// buffer of ``receiveCapacity`` bytes per datagram.
     override func openChannel(to address: SocketAddress) -> EventLoopFuture<Channel> {
         let config = shard.config
         let bound = NIOLoopBound(self, eventLoop: shard.loop)
@@ -38,6 +40,8 @@ final class UDPSession: Session, ChannelDuplexHandler {
     func channelWritabilityChanged(context: ChannelHandlerContext) { writabilityChanged(context) }
     func read(context: ChannelHandlerContext) { interceptRead(context) }
 
+    /// Counts the datagram. With READ, one above BODYMAX is dropped (counted, the first logged)
+    /// and any other goes to the handler, whose non-empty reply is queued as one datagram.
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let datagram = unwrapInboundIn(data).data
         let counters = shard.counters
@@ -70,6 +74,8 @@ final class UDPSession: Session, ChannelDuplexHandler {
         if let reply { queueReplies(reply, count: 1) }
     }
 
+    /// Port unreachable (ECONNREFUSED) is counted and the session goes on; any other error
+    /// closes it.
     func errorCaught(context: ChannelHandlerContext, error: Error) {
         if let e = error as? IOError, e.errnoCode == ECONNREFUSED {
             shard.counters.add(.icmpErrors)  // port unreachable: counted, not fatal

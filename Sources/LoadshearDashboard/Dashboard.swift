@@ -12,8 +12,11 @@ package struct Dashboard: Sendable {
 
     /// Where the run is on its timeline.
     package struct Progress: Sendable {
+        /// Seconds since the timeline started.
         package var elapsed: Double
+        /// The last action's start time, in seconds.
         package var planned: Double
+        /// The last action that has started, such as `SEND 0:50 (line 12)`, or `starting`.
         package var action: String
 
         package init(elapsed: Double, planned: Double, action: String) {
@@ -23,18 +26,25 @@ package struct Dashboard: Sendable {
         }
     }
 
+    /// Columns to draw in, at least 40.
     package var width: Int
+    /// Whether to style text with ANSI escapes.
     package var color: Bool
+    /// Shown after the name on the first line: the script path.
     package var title: String
 
+    /// A dashboard `width` columns wide (40 if narrower).
     package init(width: Int, color: Bool, title: String) {
         self.width = max(40, width)
         self.color = color
         self.title = title
     }
 
+    /// `s` in bold, when colors are on.
     private func bold(_ s: String) -> String { color ? "\u{1B}[1m\(s)\u{1B}[0m" : s }
+    /// `s` dimmed, when colors are on.
     private func dim(_ s: String) -> String { color ? "\u{1B}[2m\(s)\u{1B}[0m" : s }
+    /// `s` in cyan, when colors are on: bars.
     private func accent(_ s: String) -> String { color ? "\u{1B}[36m\(s)\u{1B}[0m" : s }
 
     /// The frame for a terminal of `width` × `height`: never more than `height` lines, so the
@@ -97,6 +107,8 @@ package struct Dashboard: Sendable {
         return Array(lines.prefix(height)).map(clip)
     }
 
+    /// `[████······] 1.5s / 3.0s  SEND 0:50 (line 12)`: the filled share is the elapsed share
+    /// of the planned time; the bar is 10 to 50 cells wide.
     private func progressBar(_ p: Progress) -> String {
         let fraction = p.planned > 0 ? min(1, max(0, p.elapsed / p.planned)) : 1
         let label = " \(Figures.fixed(p.elapsed, 1))s / \(Figures.fixed(p.planned, 1))s  \(p.action)"
@@ -116,6 +128,7 @@ package struct Dashboard: Sendable {
         return [head] + (bins ? view : Array(view.prefix(1)))
     }
 
+    /// `s` padded with spaces to `w` characters: on the right, or with `right` on the left.
     private func pad(_ s: String, _ w: Int, right: Bool = false) -> String {
         let fill = String(repeating: " ", count: max(0, w - s.count))
         return right ? fill + s : s + fill

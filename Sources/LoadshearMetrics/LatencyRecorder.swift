@@ -4,11 +4,14 @@
 /// it took (off the loop) and gives it back with `recycle(_:)`. Only when the reader has not
 /// given the last set back yet does `take()` allocate a fresh one.
 package final class LatencyRecorder {
+    /// The set being recorded into.
     private var current = LatencySet()
+    /// The cleared set the next ``take()`` swaps in; nil while the reader holds it.
     private var spare: LatencySet? = LatencySet()
 
     package init() {}
 
+    /// Records one latency given in nanoseconds; it is kept in µs, clamped to 1 µs … 1 h.
     @inline(__always)
     package func record(_ kind: LatencySet.Kind, nanoseconds: UInt64) {
         let us = Swift.min(Swift.max(nanoseconds / 1000, 1), LatencySet.highest)

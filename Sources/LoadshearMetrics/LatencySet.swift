@@ -6,29 +6,38 @@ package typealias LatencyHistogram = Histogram<UInt64>
 /// Latency histograms in microseconds: 1 µs … 1 h at 3 significant digits, so percentiles
 /// are exact to 0.1% and histograms from different shards (or runs) merge exactly.
 package struct LatencySet: Sendable, Codable, Equatable {
+    /// The largest value a histogram tracks: 1 h in µs. The recorder clamps longer latencies to it.
     package static let highest: UInt64 = 3_600_000_000
 
+    /// An empty histogram in the shared configuration.
     package static func empty() -> Histogram<UInt64> {
         Histogram<UInt64>(
             lowestDiscernibleValue: 1, highestTrackableValue: highest, numberOfSignificantValueDigits: .three)
     }
 
+    /// Connect latency: connect started → channel active.
     package var connect = LatencySet.empty()
+    /// Send latency of sampled batches: writes issued → the kernel took the whole batch.
     package var send = LatencySet.empty()
+    /// Read latency of sampled frames: the read that brought a frame's first bytes → the read
+    /// that completed it.
     package var read = LatencySet.empty()
 
     package init() {}
 
+    /// Merges `other` in, kind by kind; exact, since the configurations are the same.
     package mutating func add(_ other: LatencySet) {
         connect.add(other.connect)
         send.add(other.send)
         read.add(other.read)
     }
 
+    /// The three latencies; the raw values are their names in reports.
     package enum Kind: String, CaseIterable, Sendable {
         case connect, send, read
     }
 
+    /// The histogram of `kind`.
     package subscript(kind kind: Kind) -> Histogram<UInt64> {
         switch kind {
         case .connect: connect
@@ -37,6 +46,7 @@ package struct LatencySet: Sendable, Codable, Equatable {
         }
     }
 
+    /// Equal when every kind holds the same recorded values with the same counts.
     package static func == (a: LatencySet, b: LatencySet) -> Bool {
         Kind.allCases.allSatisfy { k in
             a[kind: k].totalCount == b[kind: k].totalCount

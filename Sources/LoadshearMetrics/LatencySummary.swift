@@ -2,6 +2,7 @@ import Histogram
 
 /// Percentiles and the original's power-of-two view of one histogram.
 package struct LatencySummary: Sendable, Equatable {
+    /// Samples in the histogram.
     package var count: UInt64
     package var p50: UInt64
     package var p90: UInt64
@@ -10,6 +11,8 @@ package struct LatencySummary: Sendable, Equatable {
     package var p9999: UInt64
     package var max: UInt64
 
+    /// The percentiles and the maximum of `h`, in its unit (µs for latency); all 0 when it is
+    /// empty.
     package init(_ h: Histogram<UInt64>) {
         count = h.totalCount
         if count == 0 {
@@ -28,6 +31,7 @@ package struct LatencySummary: Sendable, Equatable {
     /// then 1 s; the last bin is "> 1 s".
     package static let binBounds: [UInt64] = (0..<14).map { 64 << UInt64($0) } + [1_000_000]
 
+    /// The label of bin `i`: `< 64 µs` … `< 1 s`, and `> 1 s` for the last.
     package static func binLabel(_ i: Int) -> String {
         guard i < binBounds.count else { return "> 1 s" }
         return "< " + Figures.micros(binBounds[i])

@@ -12,10 +12,13 @@ package final class ShardCounters: Sendable {
     /// - handlerCalls = handlerReplies + handlerEmpty + handlerTraps + handlerBadPointers + handlerAllocFailures;
     /// - handlerTraps = the five trap kinds.
     package enum Counter: Int, CaseIterable, Sendable {
+        /// Bytes the kernel took (payloads and replies), bytes read, payloads the kernel took
+        /// whole, frames read (every datagram, on UDP), and handler replies the kernel took whole.
         case bytesSent, bytesRead, packetsSent, framesRead, responsesSent
         /// Bytes of a batch of writes that failed because the peer closed or reset the connection
         /// mid-batch: between none and all of them reached the kernel (NIO reports per batch).
         case bytesUnconfirmed
+        /// Connects started, connected, failed, and cancelled while under way; connections open now.
         case connectionsAttempted, connectionsSucceeded, connectionsFailed, connectionsCancelled, connectionsActive
         /// Why connects failed, each failure counted once (they sum to connectionsFailed).
         case connectRefused, connectTimedOut, connectUnreachable, connectTooManyFiles, connectNoAddress,
@@ -31,11 +34,15 @@ package final class ShardCounters: Sendable {
         case finsReceived
         /// Times a session stopped reading because its handler replies could not be written.
         case readPauses
+        /// Handler calls, and how they ended: a reply, no reply, a trap (of any kind).
         case handlerCalls, handlerReplies, handlerEmpty, handlerTraps
+        /// Traps by kind; they sum to handlerTraps.
         case trapUnreachable, trapOutOfBounds, trapOutOfFuel, trapStackExhausted, trapOther
+        /// Contract breaches: a pointer or size outside guest memory, and `alloc` returning 0.
         case handlerBadPointers, handlerAllocFailures
         /// Guest `memory.grow` requests refused at the memory cap (HANDLER_MEMORY).
         case handlerMemoryDenied
+        /// Port-unreachable errors on connected UDP sockets: counted, and the session goes on.
         case icmpErrors
         /// Datagrams that filled the receive buffer whole, so may have been cut short.
         case datagramsTruncated
@@ -110,6 +117,7 @@ package final class ShardCounters: Sendable {
         (.handlerBadPointers, "bad pointer"), (.handlerAllocFailures, "alloc failure"),
     ]
 
+    /// One slot per counter, indexed by the counter's raw value.
     private let slots: [Slot]
     /// Monotonic nanoseconds of the shard's first connect attempt and latest successful
     /// connect (0 = none yet): the connect phase the summary reports.
@@ -153,6 +161,8 @@ package final class ShardCounters: Sendable {
         (firstConnectAttempt.load(ordering: .relaxed), lastConnect.load(ordering: .relaxed))
     }
 
+    /// Every counter's value now, read from any thread; each is read on its own, so the set is
+    /// not one atomic instant.
     package func snapshot() -> CounterValues {
         CounterValues(values: Counter.allCases.map { get($0) })
     }
@@ -160,21 +170,26 @@ package final class ShardCounters: Sendable {
 
 /// Counter values at one moment; sums and differences are exact.
 package struct CounterValues: Sendable, Equatable {
+    /// Indexed by ``ShardCounters/Counter`` raw value.
     package var values: [Int]
 
+    /// All zeros by default.
     package init(values: [Int] = [Int](repeating: 0, count: ShardCounters.Counter.allCases.count)) {
         self.values = values
     }
 
+    /// The value of counter `c`.
     package subscript(_ c: ShardCounters.Counter) -> Int {
         get { values[c.rawValue] }
         set { values[c.rawValue] = newValue }
     }
 
+    /// The sum, counter by counter.
     package static func + (a: CounterValues, b: CounterValues) -> CounterValues {
         CounterValues(values: zip(a.values, b.values).map { $0 + $1 })
     }
 
+    /// The difference, counter by counter.
     package static func - (a: CounterValues, b: CounterValues) -> CounterValues {
         CounterValues(values: zip(a.values, b.values).map { $0 - $1 })
     }

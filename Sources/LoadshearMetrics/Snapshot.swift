@@ -6,8 +6,11 @@ import Foundation
 package struct Snapshot: Sendable {
     /// Seconds since the run started.
     package var elapsed: Double
+    /// Every counter summed over the shards.
     package var totals: CounterValues
+    /// Each shard's counters, in shard order.
     package var perShard: [CounterValues]
+    /// Counter changes since the previous snapshot (the totals, for the first).
     package var increment: CounterValues
     /// Seconds the increment covers.
     package var interval: Double
@@ -32,12 +35,16 @@ package struct Snapshot: Sendable {
     /// Protocol errors by reason (zero reasons left out).
     package var protocolErrorsByReason: [String: Int] { byName(ShardCounters.protocolErrorReasons) }
 
+    /// The counters of `counters` that are not zero, by their names.
     private func byName(_ counters: [(ShardCounters.Counter, String)]) -> [String: Int] {
         var out: [String: Int] = [:]
         for (c, name) in counters where totals[c] > 0 { out[name] = totals[c] }
         return out
     }
 
+    /// Sums `perShard` and takes the increment and interval against `previous`; latency, the
+    /// connect phase and the peak RSS are left to
+    /// ``take(_:elapsed:previous:latencyIncrement:)``.
     package init(elapsed: Double, perShard: [CounterValues], previous: Snapshot?) {
         self.elapsed = elapsed
         self.perShard = perShard

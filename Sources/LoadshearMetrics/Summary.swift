@@ -1,7 +1,10 @@
 /// The end-of-run summary for people: exact totals and average rates.
 package struct Summary: Sendable {
+    /// The run's final snapshot.
     package var snapshot: Snapshot
+    /// Shards the run used.
     package var shardCount: Int
+    /// Sessions in the plan.
     package var sessions: Int
 
     package init(snapshot: Snapshot, shardCount: Int, sessions: Int) {
@@ -10,6 +13,11 @@ package struct Summary: Sendable {
         self.sessions = sessions
     }
 
+    /// The summary as lines, each ending in a newline: duration, sent, read, responses,
+    /// connections and closes, with rates averaged over the whole run; then lines that appear
+    /// only when they have something to say (unconfirmed bytes, half-closes, backpressure,
+    /// handler calls and failures…), each latency kind with samples, and the peak RSS. The
+    /// title says when the run was stopped early.
     package func text() -> String {
         let t = snapshot.totals
         let secs = max(snapshot.elapsed, 1e-9)

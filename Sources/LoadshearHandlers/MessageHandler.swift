@@ -3,9 +3,13 @@ import LoadshearScript
 /// Why a handler call gave no reply: a trap of one of five kinds, or a breach of the
 /// contract. A fixed set, so counting by kind stays bounded whatever the guest does.
 package enum HandlerFailure: String, CaseIterable, Sendable, Hashable {
+    /// The guest executed `unreachable` (a panic or an abort, in most languages).
     case unreachable
+    /// A memory or table access out of bounds.
     case outOfBounds
+    /// The call ran past its fuel (``WasmContract/fuelPerCall``).
     case outOfFuel
+    /// The call stack overflowed: deep or endless recursion.
     case stackExhausted
     /// Any other trap (integer divide by zero, overflow, indirect-call mismatch, …).
     case otherTrap
@@ -14,6 +18,7 @@ package enum HandlerFailure: String, CaseIterable, Sendable, Hashable {
     /// `alloc` returned 0 for a non-empty message.
     case allocFailed
 
+    /// Whether it is a trap (counted in `handlerTraps` too) rather than a contract breach.
     package var isTrap: Bool {
         switch self {
         case .unreachable, .outOfBounds, .outOfFuel, .stackExhausted, .otherTrap: true
@@ -48,6 +53,7 @@ package enum HandlerOutcome: Sendable, Equatable {
 
 /// What a handler said about a frame header.
 package enum HeaderOutcome: Sendable, Equatable {
+    /// The body length in bytes, 0 or more.
     case length(Int)
     /// The handler returned a negative length.
     case invalid
@@ -77,6 +83,7 @@ package protocol MessageHandler: AnyObject {
 package final class NOPHandler: MessageHandler {
     package init() {}
     package var readsHeaders: Bool { false }
+    /// Always 0; never asked during a run, since ``readsHeaders`` is false.
     package func bodyLength(header: UnsafeRawBufferPointer) -> HeaderOutcome { .length(0) }
     package func handle(_ message: UnsafeRawBufferPointer, reply: (UnsafeRawBufferPointer) -> Void) -> HandlerOutcome {
         .empty
@@ -86,6 +93,7 @@ package final class NOPHandler: MessageHandler {
 
 /// Makes one handler per shard from the plan's handler spec.
 package protocol HandlerFactory: Sendable {
+    /// Makes one handler; the engine calls it once per shard, on that shard's loop.
     func makeHandler() throws -> MessageHandler
 }
 

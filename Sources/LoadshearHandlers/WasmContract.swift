@@ -3,10 +3,12 @@ import WasmKit
 
 /// The host–guest contract (`docs/handlers.md`): what a handler module must export.
 package enum WasmContract {
+    /// One function a module must (or may) export, with its exact type.
     package struct Requirement: Sendable {
         package var name: String
         package var parameters: [ValueType]
         package var results: [ValueType]
+        /// False for `handle_header`, which is optional.
         package var required: Bool
 
         /// `alloc(i32 size) -> i32`
@@ -24,6 +26,7 @@ package enum WasmContract {
         }
     }
 
+    /// `alloc`, `dealloc` and `handle_body`, required, and `handle_header`, optional.
     package static let functions: [Requirement] = [
         Requirement(name: "alloc", parameters: [.i32], results: [.i32], required: true),
         Requirement(name: "dealloc", parameters: [.i32, .i32], results: [], required: true),
@@ -31,6 +34,7 @@ package enum WasmContract {
         Requirement(name: "handle_header", parameters: [.i32, .i32], results: [.i32], required: false),
     ]
 
+    /// A value type as WebAssembly text writes it: `i32`, `i64`, `f32`, `f64`.
     static func spell(_ t: ValueType) -> String {
         switch t {
         case .i32: "i32"
@@ -41,6 +45,7 @@ package enum WasmContract {
         }
     }
 
+    /// A function type: `(i32, i32) -> i64`, or `-> ()` without results.
     static func spell(_ f: FunctionType) -> String {
         let r = f.results.isEmpty ? "()" : f.results.map(spell).joined(separator: ", ")
         return "(" + f.parameters.map(spell).joined(separator: ", ") + ") -> " + r

@@ -11,15 +11,22 @@ import Synchronization
 /// engine only after the whole call sequence (including both `dealloc`s) has succeeded, so
 /// a call is either answered or failed, never both.
 package final class WasmHandler: MessageHandler {
+    /// The parsed module; replacement instances are made from it.
     private let module: Module
+    /// The WasmKit engine every instance of this handler runs on.
     private let engine: WasmKit.Engine
+    /// Fuel each guest call gets.
     private let fuel: UInt64
+    /// HANDLER_MEMORY, in bytes: guest memory may not grow past it.
     private let memoryLimit: Int
+    /// Where the first failure of each kind is explained; must not block.
     private let log: @Sendable (String) -> Void
     /// Kinds this instance has seen; `runLogged` says which any shard has logged (once a run).
     private var loggedKinds = Set<HandlerFailure>()
     private let runLogged: LoggedKinds
+    /// A failed replacement was logged: only the first is.
     private var loggedReplaceFailure = false
+    /// The instance calls go to; replaced after a failure.
     private var instance: Live
     /// Reused for every call: allocating a stack per call costs ~3%.
     private var stack: ExecutionStack
@@ -31,11 +38,13 @@ package final class WasmHandler: MessageHandler {
     /// The instance and its exports, replaced whole after a failure.
     struct Live {
         let store: Store
+        /// The store's memory cap, which counts refusals.
         let cap: MemoryCap
         let memory: Memory
         let alloc: Function
         let dealloc: Function
         let handleBody: Function
+        /// Nil when the module does not export `handle_header`.
         let handleHeader: Function?
     }
 
@@ -45,17 +54,22 @@ package final class WasmHandler: MessageHandler {
     /// store that calls it.
     final class MemoryCap: ResourceLimiter, @unchecked Sendable {
         // @unchecked: only the owning store calls it, on the shard's loop.
+        /// Bytes the memory may grow to.
         let limit: Int
+        /// Refused growths since ``WasmHandler/takeMemoryDenials()`` last took them.
         var denied = 0
 
         init(limit: Int) { self.limit = limit }
 
+        /// True when growing to `desired` bytes stays within the cap; otherwise false, and counted.
         func limitMemoryGrowth(to desired: Int) throws -> Bool {
             if desired <= limit { return true }
             denied += 1
             return false
         }
 
+        /// True when growing to `desired` elements stays within the table budget; otherwise false,
+        /// and counted.
         func limitTableGrowth(to desired: Int) throws -> Bool {
             if desired <= max(65_536, limit / 16) { return true }
             denied += 1
@@ -63,10 +77,16 @@ package final class WasmHandler: MessageHandler {
         }
     }
 
+    /// Why a handler instance could not be made.
     package struct SetupError: Error, CustomStringConvertible {
         package var description: String
     }
 
+    /// Instantiates `module` with the memory cap and fuel. `logged` is shared with the other
+    /// shards' handlers, so that each failure kind is logged once per run.
+    ///
+    /// - Throws: ``SetupError`` when the module cannot be instantiated or lacks a contract
+    ///   export.
     package init(
         module: Module, fuel: UInt64 = WasmContract.fuelPerCall,
         memoryLimit: Int = SizeLiteral.defaultHandlerMemory, logged: LoggedKinds = LoggedKinds(),
@@ -85,6 +105,7 @@ package final class WasmHandler: MessageHandler {
 
     deinit { scratch.deallocate() }
 
+    /// A fresh store and instance with the cap and fuel set, and its contract exports.
     private static func instantiate(
         _ module: Module, engine: WasmKit.Engine, fuel: UInt64, memoryLimit: Int
     ) throws -> Live {
@@ -110,25 +131,30 @@ package final class WasmHandler: MessageHandler {
             handleHeader: inst.exports[function: "handle_header"])
     }
 
+    /// Whether the module exports `handle_header`.
     package var readsHeaders: Bool { instance.handleHeader != nil }
 
+    /// Memory-growth refusals since the last call; they carry over when the instance is replaced.
     package func takeMemoryDenials() -> Int {
         let n = instance.cap.denied
         instance.cap.denied = 0
         return n
     }
 
+    /// Whether `[ptr, ptr + count)` lies inside guest memory.
     @inline(__always)
     private func inBounds(_ ptr: UInt32, _ count: Int) -> Bool {
         count >= 0 && UInt64(ptr) + UInt64(count) <= UInt64(instance.memory.byteCount)
     }
 
+    /// Calls `f` on the reused stack with a full fuel budget.
     @inline(__always)
     private func call(_ f: Function, _ args: [Value]) throws -> [Value] {
         instance.store.fuel = Fuel(remaining: fuel)
         return try f.invoke(args, on: &stack)
     }
 
+    /// The first result's bits when it is an `i32`; nil otherwise.
     @inline(__always)
     private static func u32(_ v: [Value]) -> UInt32? {
         if case .i32(let x) = v.first { return x }
@@ -148,6 +174,8 @@ package final class WasmHandler: MessageHandler {
         return kind
     }
 
+    /// Swaps in a fresh instance, carrying the denial count over. When that fails the old
+    /// instance stays, and the failure is logged once.
     private func replace() {
         replacements += 1
         let denied = instance.cap.denied
@@ -163,6 +191,7 @@ package final class WasmHandler: MessageHandler {
         }
     }
 
+    /// The result of ``copyIn(_:)``: the guest pointer, or why there is none.
     private enum CopyIn {
         case success(UInt32)
         case failure(HandlerFailure)
@@ -181,6 +210,11 @@ package final class WasmHandler: MessageHandler {
         return .success(ptr)
     }
 
+    /// Calls `handle_header` on a copy of `header` in guest memory, freed afterwards.
+    ///
+    /// - Returns: The length; `.invalid` for a negative length, a result that is not an `i32`,
+    ///   or a module without `handle_header`; or the failure, after which the instance is
+    ///   replaced.
     package func bodyLength(header: UnsafeRawBufferPointer) -> HeaderOutcome {
         guard let handleHeader = instance.handleHeader else { return .invalid }
         do {
@@ -199,6 +233,9 @@ package final class WasmHandler: MessageHandler {
         }
     }
 
+    /// Copies `message` into guest memory and calls `handle_body`, whose `i64` result packs the
+    /// reply's pointer (low 32 bits) and length (high 32 bits). A reply is copied out and
+    /// freed in the guest, the message is freed, and only then is the reply passed to `reply`.
     package func handle(_ message: UnsafeRawBufferPointer, reply: (UnsafeRawBufferPointer) -> Void) -> HandlerOutcome {
         do {
             let ptr: UInt32
@@ -270,12 +307,18 @@ package final class LoggedKinds: Sendable {
 
 /// Builds a `WasmHandler` per shard from a module parsed once.
 package struct WasmHandlerFactory: HandlerFactory {
+    /// Parsed once; every shard's handler instantiates it.
     package let module: Module
+    /// Fuel each guest call gets.
     package let fuel: UInt64
+    /// HANDLER_MEMORY, in bytes.
     package let memoryLimit: Int
+    /// Where handlers explain the first failure of each kind; must not block.
     package let log: @Sendable (String) -> Void
+    /// Shared by every handler it makes, so each failure kind is logged once per run.
     private let logged = LoggedKinds()
 
+    /// Parses `bytes` as a WebAssembly module; throws WasmKit's error when they are not one.
     package init(
         bytes: [UInt8], fuel: UInt64 = WasmContract.fuelPerCall,
         memoryLimit: Int = SizeLiteral.defaultHandlerMemory, log: @escaping @Sendable (String) -> Void
@@ -286,6 +329,7 @@ package struct WasmHandlerFactory: HandlerFactory {
         self.log = log
     }
 
+    /// A new instance for one shard.
     package func makeHandler() throws -> MessageHandler {
         try WasmHandler(module: module, fuel: fuel, memoryLimit: memoryLimit, logged: logged, log: log)
     }

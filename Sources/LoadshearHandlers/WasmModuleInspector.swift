@@ -6,6 +6,7 @@ import WasmKit
 package struct WasmModuleInspector: HandlerInspector {
     package init() {}
 
+    /// Parses the module, then inspects it; a module that does not parse is one problem.
     package func inspect(_ bytes: [UInt8]) -> HandlerInspection {
         let module: Module
         do {
@@ -18,6 +19,9 @@ package struct WasmModuleInspector: HandlerInspector {
         return inspect(module)
     }
 
+    /// Checks a parsed module: no imports, an exported `memory`, and each contract function
+    /// with its exact type. It is instantiated (start function included, with a fuel budget)
+    /// to learn its memory size.
     package func inspect(_ module: Module) -> HandlerInspection {
         let exports = module.exports.map(\.name)
         var problems: [String] = []

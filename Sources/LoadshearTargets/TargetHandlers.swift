@@ -15,6 +15,8 @@ final class ResumeOnce: Sendable {
 
 /// A prebuilt heartbeat ping frame.
 struct BroadcastFrame: Sendable {
+    /// The header (type 1 at bytes 0–3, the body length at 4–7, big-endian, zeros after),
+    /// then the body: `A` to `Z`, over and over.
     let bytes: [UInt8]
 
     /// How broadcast paces `rate` frames per second per peer: ticks of at most 1 ms, each
@@ -25,6 +27,8 @@ struct BroadcastFrame: Sendable {
         return (perTick, .nanoseconds(Int64(1_000_000_000 / max(1, rate / perTick))))
     }
 
+    /// The ping for `options`: a header of `headerSize` bytes (at least 8) and `bodySize` body
+    /// bytes.
     init(options: TargetOptions) {
         let h = max(8, options.headerSize)
         var b = [UInt8](repeating: 0, count: h + options.bodySize)
@@ -39,6 +43,7 @@ struct BroadcastFrame: Sendable {
     }
 }
 
+/// TCP sink: counts the bytes it reads and drops them; closes on an error.
 final class SinkHandler: ChannelInboundHandler {
     typealias InboundIn = ByteBuffer
     let stats: TargetServer.Stats
@@ -54,6 +59,7 @@ final class SinkHandler: ChannelInboundHandler {
     }
 }
 
+/// TCP echo: writes back whatever it reads, flushing once per read burst; closes on an error.
 final class EchoHandler: ChannelInboundHandler {
     typealias InboundIn = ByteBuffer
     typealias OutboundOut = ByteBuffer
@@ -86,9 +92,13 @@ final class BroadcastHandler: ChannelInboundHandler {
     let options: TargetOptions
     let frame: ByteBuffer
     let headerSize: Int
+    /// Frames sent on this connection.
     private var sent = 0
+    /// The pacing timer; nil when flooding.
     private var timer: RepeatedTask?
+    /// The start of a frame whose rest has not arrived yet.
     private var inbound: ByteBuffer?
+    /// `rate` is 0: frames go out as fast as the socket takes them.
     private var flooding = false
 
     init(stats: TargetServer.Stats, options: TargetOptions, frame: BroadcastFrame) {
@@ -100,8 +110,11 @@ final class BroadcastHandler: ChannelInboundHandler {
         self.frame = b
     }
 
+    /// Frames this connection may still send: `count` less those sent, unlimited without one.
     private var remaining: Int { options.count.map { max(0, $0 - sent) } ?? Int.max }
 
+    /// Starts sending: `rate` frames a second on a timer, or as fast as possible when `rate`
+    /// is 0.
     func channelActive(context: ChannelHandlerContext) {
         if options.rate <= 0 {
             flooding = true
@@ -127,6 +140,8 @@ final class BroadcastHandler: ChannelInboundHandler {
         }
     }
 
+    /// Writes up to 256 frames while the channel is writable, then queues itself again; when
+    /// the channel is not writable, writability resumes it.
     private func floodWrite(_ context: ChannelHandlerContext) {
         var n = 0
         while context.channel.isWritable, remaining > 0, n < 256 {
@@ -155,6 +170,8 @@ final class BroadcastHandler: ChannelInboundHandler {
         timer = nil
     }
 
+    /// Counts the bytes, the whole frames (body length at bytes 4–7, big-endian) and the
+    /// pongs among them (type 2 at bytes 0–3).
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         var buffer = unwrapInboundIn(data)
         stats.bytesRead.wrappingAdd(buffer.readableBytes, ordering: .relaxed)

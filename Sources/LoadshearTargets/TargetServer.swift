@@ -12,6 +12,7 @@ package enum TargetKind: String, Sendable, CaseIterable {
     case broadcast
 }
 
+/// How a built-in target runs.
 package struct TargetOptions: Sendable {
     package var kind: TargetKind
     /// Loopback only: targets never listen beyond this machine.
@@ -38,10 +39,14 @@ package struct TargetOptions: Sendable {
 
 /// What a target has seen. Totals over all connections.
 package struct TargetCounts: Sendable, Equatable, CustomStringConvertible {
+    /// TCP connections accepted, or UDP peers seen.
     package var connections = 0
     package var bytesRead = 0
+    /// Bytes sent: pings, or what echo sent back.
     package var bytesWritten = 0
+    /// broadcast: pings sent; UDP echo: datagrams sent back.
     package var framesSent = 0
+    /// broadcast: whole frames received; UDP: datagrams received.
     package var framesReceived = 0
     /// broadcast: frames of type 2 (pongs) among those received.
     package var pongsReceived = 0
@@ -53,13 +58,17 @@ package struct TargetCounts: Sendable, Equatable, CustomStringConvertible {
 
 /// A running target on loopback.
 package final class TargetServer: Sendable {
+    /// The port it listens on: the one picked, when port 0 was asked for.
     package let port: Int
     package let options: TargetOptions
+    /// The listening (TCP) or bound (UDP) channel.
     private let channel: Channel
     private let group: MultiThreadedEventLoopGroup
+    /// It made `group` itself, and shuts it down on ``stop(grace:)``.
     private let ownsGroup: Bool
     let stats: Stats
 
+    /// Counters the handlers update on the event loops; ``counts`` reads them.
     final class Stats: Sendable {
         let connections = Atomic<Int>(0)
         let bytesRead = Atomic<Int>(0)
@@ -70,10 +79,12 @@ package final class TargetServer: Sendable {
         /// TCP connections open now, and who waits for none to be.
         private let open = Mutex<(count: Int, waiters: [CheckedContinuation<Void, Never>])>((0, []))
 
+        /// A TCP connection opened.
         func opened() {
             open.withLock { $0.count += 1 }
         }
 
+        /// A TCP connection closed; when none is left open, the waiters resume.
         func closed() {
             let ready = open.withLock { o -> [CheckedContinuation<Void, Never>] in
                 o.count -= 1
@@ -163,6 +174,7 @@ package final class TargetServer: Sendable {
             stats: stats)
     }
 
+    /// The counts so far.
     package var counts: TargetCounts {
         TargetCounts(
             connections: stats.connections.load(ordering: .relaxed),

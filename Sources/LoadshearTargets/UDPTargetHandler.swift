@@ -12,7 +12,9 @@ final class UDPTargetHandler: ChannelInboundHandler {
     let frame: ByteBuffer
     /// Every peer that has sent a datagram (all kinds count them; broadcast pings them).
     private var peers: [SocketAddress] = []
+    /// `peers` as a set, to spot new ones.
     private var known = Set<SocketAddress>()
+    /// Pings sent to each peer, by its index in `peers`.
     private var sentTo: [Int] = []
     private var timer: RepeatedTask?
 
@@ -24,6 +26,7 @@ final class UDPTargetHandler: ChannelInboundHandler {
         self.frame = b
     }
 
+    /// broadcast: starts the pacing timer, whose first tick comes one interval in.
     func channelActive(context: ChannelHandlerContext) {
         guard options.kind == .broadcast else { return }
         let (perTick, interval) = BroadcastFrame.ticks(rate: options.rate)
@@ -34,6 +37,7 @@ final class UDPTargetHandler: ChannelInboundHandler {
         }
     }
 
+    /// Sends each peer its share of pings for this tick, never past `count` per peer.
     private func tick(_ context: ChannelHandlerContext, _ perTick: Int) {
         var n = 0
         for (i, peer) in peers.enumerated() {
@@ -55,6 +59,8 @@ final class UDPTargetHandler: ChannelInboundHandler {
         timer?.cancel()
     }
 
+    /// Counts the datagram and its sender (a new peer counts as a connection); echo sends the
+    /// datagram back.
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let envelope = unwrapInboundIn(data)
         let n = envelope.data.readableBytes

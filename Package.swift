@@ -31,6 +31,7 @@ let package = Package(
                 "LoadshearScript", "LoadshearEngine", "LoadshearHandlers", "LoadshearMetrics", "LoadshearTargets",
                 "LoadshearDashboard",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Histogram", package: "hdrhistogram-swift"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
             ]

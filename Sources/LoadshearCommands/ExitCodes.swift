@@ -10,6 +10,8 @@ extension ExitCode {
     package static let invalidScript = ExitCode(2)
     /// 3: endpoints beyond loopback and no acknowledgement.
     package static let notAcknowledged = ExitCode(3)
+    /// 4: (ext) the run finished but an EXPECT threshold failed.
+    package static let thresholdFailed = ExitCode(4)
     /// 64 (`EX_USAGE`): a command-line usage error; ArgumentParser's own `validationFailure`.
     package static let usage = ExitCode.validationFailure
 

@@ -134,6 +134,10 @@ struct JSONReport: Encodable {
     var protocolErrorsByReason: [String: Int]
     /// The process's peak resident memory; absent where the system does not tell (no /proc).
     var peakRSSBytes: Int?
+    /// (ext) EXPECT results, in script order (empty without EXPECT).
+    var thresholds: [ThresholdResult]
+    /// (ext) Whether the generator kept up.
+    var generator: GeneratorVerdict
 
     enum CodingKeys: String, CodingKey {
         case version = "version"
@@ -151,10 +155,14 @@ struct JSONReport: Encodable {
         case connectFailuresByReason = "connectFailuresByReason"
         case protocolErrorsByReason = "protocolErrorsByReason"
         case peakRSSBytes = "peakRSSBytes"
+        case thresholds = "thresholds"
+        case generator = "generator"
     }
 
     /// The report of a run of `plan`; `snapshot` is the engine's final one.
-    init(plan: Plan, snapshot: Snapshot) {
+    init(plan: Plan, snapshot: Snapshot, thresholds: [ThresholdResult], generator: GeneratorVerdict) {
+        self.thresholds = thresholds
+        self.generator = generator
         var handler = "NOP"
         if case .wasm(let w) = plan.handler { handler = w.path }
         settings = SettingsPart(

@@ -1,4 +1,5 @@
 import Foundation
+import Histogram
 import LoadshearDashboard
 import LoadshearEngine
 import LoadshearMetrics
@@ -26,6 +27,8 @@ final class Output: Sendable {
     /// Snapshots arrive on the engine's control loop; encoding, rendering and terminal writes
     /// happen here instead, in order, so they never delay the snapshots.
     private let queue = DispatchQueue(label: "loadshear.output")
+    /// (ext) The PACE phases, for the intended rate next to the achieved one.
+    private let pacePhases: [Plan.PacePhase]
 
     private struct State {
         /// The latest snapshot: what the dashboard draws.
@@ -36,7 +39,8 @@ final class Output: Sendable {
         var mode = Dashboard.Mode.totals
         /// Snapshots presented: a plain line goes out on every second one.
         var ticks = 0
-        var drawnLines = 0
+        /// Response-time samples since the last plain line (RESPONSE only).
+        var responses: Histogram<UInt64>?
         /// Set by ``finish(final:)``: nothing is drawn afterwards and the key reader ends.
         var finished = false
     }
@@ -46,6 +50,14 @@ final class Output: Sendable {
         self.plan = plan
         self.engine = engine
         self.ndjson = ndjson
+        self.pacePhases = plan.pacePhases()
+    }
+
+    /// All sessions' intended paced rate at `elapsed` seconds (nil when the plan has no PACE).
+    func intendedRate(elapsed: Double) -> Double? {
+        guard !pacePhases.isEmpty else { return nil }
+        let t = Nanoseconds(elapsed * 1e9)
+        return pacePhases.reduce(0) { $0 + $1.aggregateRate(at: t) }
     }
 
     /// The output for a run: the dashboard only when stdin and stdout are terminals, `--no-tui`
@@ -72,9 +84,14 @@ final class Output: Sendable {
         if let ndjson, let line = try? JSONReport.snapshotLine(s) {
             ndjson.write(line)
         }
+        let tracksResponses = plan.settings.response != nil
         let tick = state.withLock { st -> Int in
             st.last = s
             st.ticks += 1
+            if tracksResponses {
+                if st.responses == nil { st.responses = LatencySet.empty() }
+                st.responses!.add(s.latencyIncrement.response)
+            }
             return st.ticks
         }
         switch kind {
@@ -83,11 +100,16 @@ final class Output: Sendable {
         case .lines:
             // Once a second, over the whole second since the last line (both snapshots).
             if tick % 2 == 0 {
-                let since = state.withLock { st -> Snapshot? in
-                    defer { st.lastLine = s }
-                    return st.lastLine
+                let (since, responses) = state.withLock { st -> (Snapshot?, Histogram<UInt64>?) in
+                    defer {
+                        st.lastLine = s
+                        st.responses = nil
+                    }
+                    return (st.lastLine, st.responses)
                 }
-                Console.error(Summary.line(s, since: since) + "\n")
+                let line = Summary.line(
+                    s, since: since, responses: responses, intendedRate: intendedRate(elapsed: s.elapsed))
+                Console.error(line + "\n")
             }
         case .dashboard:
             draw()
@@ -101,7 +123,9 @@ final class Output: Sendable {
         let text =
             current.map { "\($0.kind.name) \($0.sessions.lowerBound):\($0.sessions.upperBound) (line \($0.line))" }
             ?? "starting"
-        return Dashboard.Progress(elapsed: elapsed, planned: Double(plan.duration) / 1e9, action: text)
+        return Dashboard.Progress(
+            elapsed: elapsed, planned: Double(plan.duration) / 1e9, action: text,
+            intendedRate: intendedRate(elapsed: elapsed))
     }
 
     /// Draws the latest snapshot as one frame over the whole screen; nothing once finished.

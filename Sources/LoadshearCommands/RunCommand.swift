@@ -10,8 +10,8 @@ package struct RunCommand: AsyncParsableCommand {
         abstract: "Run a Loadshear Script (the default command).",
         discussion: """
             Ctrl-C, SIGTERM or SIGHUP stop the run gracefully (summary and report included); a second one exits at once. \
-            Exit codes: 0 done, 1 runtime failure, 2 invalid script, 3 acknowledgement missing, 64 usage, \
-            129/130/143 stopped twice by SIGHUP/SIGINT/SIGTERM.
+            Exit codes: 0 done, 1 runtime failure, 2 invalid script, 3 acknowledgement missing, \
+            4 an EXPECT threshold failed, 64 usage, 129/130/143 stopped twice by SIGHUP/SIGINT/SIGTERM.
             """
     )
 

@@ -82,10 +82,15 @@ struct RunSession {
         output.finish(final: final)
         Console.flushLogs()
         let summary = Summary(snapshot: final, shardCount: plan.shards.count, sessions: plan.sessionCount)
-        if report?.isStdout != true && stream?.isStdout != true { Console.out(summary.text()) }
+        let thresholds = ThresholdResult.evaluate(plan.expectations, on: final)
+        let verdict = GeneratorVerdict(plan: plan, snapshot: final)
+        if report?.isStdout != true && stream?.isStdout != true {
+            Console.out(summary.text() + ThresholdResult.text(thresholds) + verdict.line + "\n")
+        }
         if let report {
             do {
-                guard try JSONReport(plan: plan, snapshot: final).write(to: report) else {
+                let json = JSONReport(plan: plan, snapshot: final, thresholds: thresholds, generator: verdict)
+                guard try json.write(to: report) else {
                     Console.error("loadshear: error: could not write the JSON report to \(report.path)\n")
                     return .runtimeFailure
                 }
@@ -97,6 +102,13 @@ struct RunSession {
         if let why = Summary.nothingConnected(final) {
             Console.error("loadshear: error: \(why)\n")
             return .runtimeFailure
+        }
+        let failed = thresholds.filter { !$0.ok }
+        if !failed.isEmpty {
+            for r in failed {
+                Console.error("loadshear: threshold failed: \(r.expression) (measured \(r.shown), line \(r.line))\n")
+            }
+            return .thresholdFailed
         }
         return .success
     }

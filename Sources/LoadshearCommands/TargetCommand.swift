@@ -1,6 +1,7 @@
 import ArgumentParser
 import Dispatch
 import Foundation
+import LoadshearScript
 import LoadshearTargets
 import NIOCore
 
@@ -40,6 +41,9 @@ package struct TargetCommand: AsyncParsableCommand {
     @Flag(help: "Serve UDP: sink counts datagrams, echo returns each, broadcast pings every peer that sent one.")
     var udp = false
 
+    @Option(help: "echo (TCP): send each read back after this delay, such as 1ms: a server with a known service time.")
+    var delay: String?
+
     @Option(help: "Stop after this many seconds (default: run until Ctrl-C).")
     var duration: Double?
 
@@ -51,6 +55,12 @@ package struct TargetCommand: AsyncParsableCommand {
         guard (0...65535).contains(port) else { throw ValidationError("--port must be 0...65535") }
         guard headerSize >= 8 else { throw ValidationError("--header-size must be at least 8") }
         guard bodySize >= 0, rate >= 0 else { throw ValidationError("--body-size and --rate cannot be negative") }
+        if let delay {
+            guard case .success = DurationLiteral.parse(delay) else {
+                throw ValidationError("--delay must be a duration such as 1ms or 250us, got '\(delay)'")
+            }
+            guard kind == .echo, !udp else { throw ValidationError("--delay applies to the TCP echo target only") }
+        }
     }
 
     /// Starts the target on 127.0.0.1 and prints its port, serves until a stop signal or
@@ -64,6 +74,7 @@ package struct TargetCommand: AsyncParsableCommand {
         options.rate = rate
         options.count = count
         options.udp = udp
+        if let delay, case .success(let ns) = DurationLiteral.parse(delay) { options.delayNanoseconds = ns }
         let server: TargetServer
         do {
             server = try await TargetServer.start(options)

@@ -18,11 +18,14 @@ package struct Dashboard: Sendable {
         package var planned: Double
         /// The last action that has started, such as `SEND 0:50 (line 12)`, or `starting`.
         package var action: String
+        /// (ext) All sessions' intended paced rate now (nil: the plan has no PACE).
+        package var intendedRate: Double?
 
-        package init(elapsed: Double, planned: Double, action: String) {
+        package init(elapsed: Double, planned: Double, action: String, intendedRate: Double? = nil) {
             self.elapsed = elapsed
             self.planned = planned
             self.action = action
+            self.intendedRate = intendedRate
         }
     }
 
@@ -80,6 +83,18 @@ package struct Dashboard: Sendable {
                 "  responses \(Figures.count(rate(.responsesSent)))/s   handler calls \(Figures.count(rate(.handlerCalls)))/s"
             )
         }
+        if t[.requests] > 0 || t[.unmatched] > 0 {
+            // (ext) RESPONSE: the server's side first.
+            let answered = mode == .totals ? Figures.count(Double(t[.replies])) : Figures.count(rate(.replies)) + "/s"
+            lines.insert(
+                "  requests \(Figures.count(Double(t[.requests])))   answered \(answered)   timeouts \(t[.timeouts])   outstanding \(t[.outstanding])   unmatched \(t[.unmatched])",
+                at: lines.count - 3)
+        }
+        if let intended = progress.intendedRate {
+            lines.insert(
+                "  paced     \(Figures.count(rate(.pacedPayloads)))/s of \(Figures.count(intended))/s intended   behind \(t[.pacedBehind])",
+                at: lines.count - 3)
+        }
         lines.append(bold("Connections"))
         lines.append(
             "  active \(t[.connectionsActive])   attempted \(t[.connectionsAttempted])   connected \(t[.connectionsSucceeded])   failed \(t[.connectionsFailed])"
@@ -89,10 +104,14 @@ package struct Dashboard: Sendable {
         )
         let latency = mode == .totals ? s.latency : s.latencyIncrement
         // Each kind: a blank line, its title and its percentiles (3 rows) at least.
-        let kinds = LatencySet.Kind.allCases
+        // Response time first when replies are matched; lag when payloads are paced.
+        var kinds: [LatencySet.Kind] = []
+        if t[.requests] > 0 || s.latency.response.totalCount > 0 { kinds.append(.response) }
+        kinds += [.connect, .send, .read]
+        if t[.pacedPayloads] > 0 { kinds.append(.lag) }
         var spare = max(0, height - lines.count - 3 * kinds.count)
         var showBins = Set<LatencySet.Kind>()
-        for kind in [LatencySet.Kind.read, .send, .connect] {
+        for kind in [LatencySet.Kind.response, .read, .send, .connect] where kinds.contains(kind) {
             let rows = LatencySummary.binRows(latency[kind: kind])
             if rows > 0, rows <= spare {
                 showBins.insert(kind)
@@ -122,7 +141,13 @@ package struct Dashboard: Sendable {
     /// power-of-two view.
     func histogram(_ kind: LatencySet.Kind, _ h: LatencyHistogram, bins: Bool = true) -> [String] {
         let count = h.totalCount
-        let head = bold("\(kind.rawValue.capitalized) latency") + dim("  \(count) samples")
+        let name: String =
+            switch kind {
+            case .response: "Response time"
+            case .lag: "Lag (generator)"
+            default: "\(kind.rawValue.capitalized) latency"
+            }
+        let head = bold(name) + dim("  \(count) samples")
         guard count > 0 else { return [head, dim("  no samples yet")] }
         let view = LatencySummary.view(h, width: width, bar: accent)
         return [head] + (bins ? view : Array(view.prefix(1)))

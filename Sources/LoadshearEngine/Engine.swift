@@ -147,6 +147,7 @@ package final class Engine: Sendable {
                         config: config, handler: handler, packets: packets, addresses: addresses,
                         rounds: rounds.value, failures: failures)
                     shard.makeSessions()
+                    shard.startTimers()
                     return shard
                 }
             }.flatMapErrorThrowing { error in
@@ -181,9 +182,10 @@ package final class Engine: Sendable {
         var tasks: [Scheduled<Void>] = []
         for action in plan.actions {
             for shard in shards where action.sessions.overlaps(shard.range) {
+                let deadline = start + .nanoseconds(action.at)
                 tasks.append(
-                    shard.loop.scheduleTask(deadline: start + .nanoseconds(action.at)) {
-                        shard.apply(action)
+                    shard.loop.scheduleTask(deadline: deadline) {
+                        shard.apply(action, intended: deadline.uptimeNanoseconds)
                     })
             }
         }

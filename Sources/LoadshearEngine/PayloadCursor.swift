@@ -33,6 +33,8 @@ struct PayloadCursor {
     var flooding = false
     /// DRAIN reached the session: no new pass starts.
     var draining = false
+    /// (ext) PACE: payloads the schedule allows now (`Int.max` when not paced).
+    var budget = Int.max
 
     /// A cursor at the start of `entries`, nothing released.
     init(entries: [PayloadEntry], repeats: Bool) {
@@ -49,9 +51,12 @@ struct PayloadCursor {
     /// Where the current pass stops for now.
     var limit: Int { flooding ? count : released }
 
-    /// Something may be sent now: released payloads are left, or FLOOD with REPEAT may start
-    /// a new pass.
-    var hasPayload: Bool {
+    /// Something may be written now: the pace budget allows it, and released payloads are
+    /// left or FLOOD with REPEAT may start a new pass.
+    var hasPayload: Bool { budget > 0 && hasMore }
+
+    /// Something is left to send, now or later (a paced session's schedule may hold it back).
+    var hasMore: Bool {
         guard count > 0 else { return false }
         if flooding { return position < count || (repeats && !draining) }
         return position < released
@@ -60,13 +65,14 @@ struct PayloadCursor {
     /// The current entry; valid after ``wrapIfAllowed()`` returned true.
     var entry: PayloadEntry { entries[entryIndex] }
     /// Copies left in the current entry, within what is released.
-    var available: Int { min(entries[entryIndex].copies - copyIndex, limit - position) }
+    var available: Int { min(entries[entryIndex].copies - copyIndex, limit - position, budget) }
 
     /// `n` payloads of the current entry were sent; `n` is at most ``available``.
     @inline(__always)
     mutating func advance(_ n: Int) {
         copyIndex += n
         position += n
+        if budget != .max { budget -= n }
         if copyIndex == entries[entryIndex].copies {
             entryIndex += 1
             copyIndex = 0

@@ -5,6 +5,10 @@ import NIOCore
 import NIOPosix
 import Synchronization
 
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// One event loop and the sessions it owns. Everything mutable here is touched only on
 /// `loop`; the engine reaches in by scheduling tasks on it.
 final class Shard: @unchecked Sendable {
@@ -39,6 +43,19 @@ final class Shard: @unchecked Sendable {
     let failures: FailureLog
     /// Failure kinds this shard has already passed to `failures` (saves its lock).
     private var reportedKinds = Set<String>()
+    /// (ext) RESPONSE: per SEND, the mask that turns its COUNTER value into a request id
+    /// (nil: the SEND makes no requests); TIMEOUT in nanoseconds.
+    let requestIDMasks: [UInt64?]
+    let responseTimeout: UInt64
+    /// (ext) PACE: sessions by next due payload, and when the pace timer fires next.
+    private var paceQueue = PaceQueue()
+    private var paceTimerDue: UInt64 = .max
+    private var lastPaceTick: UInt64 = 0
+    /// Pace wake-ups closer together than this are served by one timer: it bounds the
+    /// timers per second (each is a scheduled task) at a small cost in lag.
+    static let paceTickSpacing: UInt64 = 50_000
+    /// The loop thread's CPU time when the shard was made (µs).
+    private let busyBaseline: Int
 
     /// The sessions of `range`, in order; ``session(_:)`` finds one by its global number.
     private(set) var sessions: [Session] = []
@@ -72,6 +89,70 @@ final class Shard: @unchecked Sendable {
         self.rounds = rounds
         self.failures = failures
         self.patches = plan.sends.map { PatchLayout($0) }
+        let response = plan.settings.response
+        self.requestIDMasks = plan.sends.map { send in
+            guard let response, let c = send.counter else { return nil }
+            let bytes: Int
+            switch response {
+            case .field(let f): bytes = min(c.length, f.size)
+            case .inOrder: bytes = c.length
+            }
+            return bytes >= 8 ? .max : (1 << (8 * UInt64(bytes))) - 1
+        }
+        self.responseTimeout = UInt64(plan.settings.responseTimeout)
+        self.busyBaseline = Self.threadCPUMicroseconds()
+    }
+
+    /// CPU time the calling thread has used, in µs (0 where the system cannot tell).
+    static func threadCPUMicroseconds() -> Int {
+        #if canImport(Glibc)
+        var ts = timespec()
+        guard clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts) == 0 else { return 0 }
+        return ts.tv_sec * 1_000_000 + ts.tv_nsec / 1000
+        #else
+        return 0
+        #endif
+    }
+
+    /// Starts the shard's own timers: the RESPONSE sweep that turns requests older than
+    /// TIMEOUT into timeouts on sessions no reply reaches.
+    func startTimers() {
+        loop.preconditionInEventLoop()
+        guard plan.settings.response != nil else { return }
+        let every = TimeAmount.nanoseconds(Int64(min(100_000_000, max(1_000_000, responseTimeout / 10))))
+        loop.scheduleRepeatedTask(initialDelay: every, delay: every) { [self] _ in
+            let now = NIODeadline.now().uptimeNanoseconds
+            for session in sessions { session.expireRequests(now: now) }
+        }
+    }
+
+    /// Queues a paced session's wake-up for when its next payload is due.
+    func schedulePace(_ session: Session, due: UInt64) {
+        paceQueue.push(
+            .init(
+                due: due, session: Int32(session.index - range.lowerBound), generation: session.paceGeneration))
+        armPaceTimer()
+    }
+
+    private func armPaceTimer() {
+        guard let top = paceQueue.first, !finishing else { return }
+        let due = max(top.due, lastPaceTick &+ Self.paceTickSpacing)
+        guard due < paceTimerDue else { return }  // an earlier timer serves it
+        paceTimerDue = due
+        loop.scheduleTask(deadline: .uptimeNanoseconds(due)) { [self] in paceTick(due) }
+    }
+
+    /// Wakes every paced session whose payload is due, then re-arms for the next one.
+    private func paceTick(_ due: UInt64) {
+        guard due == paceTimerDue else { return }  // superseded by an earlier timer
+        paceTimerDue = .max
+        let now = NIODeadline.now().uptimeNanoseconds
+        lastPaceTick = now
+        while let top = paceQueue.first, top.due <= now {
+            _ = paceQueue.pop()
+            sessions[Int(top.session)].paceDue(generation: top.generation, due: top.due)
+        }
+        armPaceTimer()
     }
 
     /// Creates the shard's sessions (they hold the shard, so this follows `init`). Sessions
@@ -113,11 +194,14 @@ final class Shard: @unchecked Sendable {
     @inline(__always)
     func session(_ s: Int) -> Session { sessions[s - range.lowerBound] }
 
-    /// Runs one timeline action for the sessions of `r` this shard owns.
-    func apply(_ action: PlannedAction) {
+    /// Runs one timeline action for the sessions of `r` this shard owns; `intended` is its
+    /// scheduled time (monotonic ns): how late it runs is recorded as lag.
+    func apply(_ action: PlannedAction, intended: UInt64) {
         loop.preconditionInEventLoop()
         let r = action.sessions.clamped(to: range)
         guard !r.isEmpty, !finishing else { return }
+        let now = NIODeadline.now().uptimeNanoseconds
+        latency.record(.lag, nanoseconds: now > intended ? now - intended : 0)
         switch action.kind {
         case .create:
             break  // sessions exist from the start; CREATE only marks the timeline
@@ -132,6 +216,11 @@ final class Shard: @unchecked Sendable {
             for s in r { session(s).release(copies) }
         case .flood:
             for s in r { session(s).flood() }
+        case .pace(let spec):
+            let whole = action.sessions
+            for s in r {
+                session(s).pace(spec, phaseStart: intended, index: s - whole.lowerBound, of: whole.count)
+            }
         case .drain:
             for s in r { session(s).drain() }
         case .disconnect:
@@ -226,6 +315,7 @@ final class Shard: @unchecked Sendable {
     /// engine takes them before it asks again; should they still be there, they are merged,
     /// never lost.
     func depositLatency() {
+        counters.set(.loopBusyMicroseconds, max(0, Self.threadCPUMicroseconds() - busyBaseline))
         let set = latency.take()
         latencyOutbox.withLock { box in
             if box == nil {

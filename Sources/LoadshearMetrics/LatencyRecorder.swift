@@ -16,9 +16,11 @@ package final class LatencyRecorder {
     package func record(_ kind: LatencySet.Kind, nanoseconds: UInt64) {
         let us = Swift.min(Swift.max(nanoseconds / 1000, 1), LatencySet.highest)
         switch kind {
+        case .response: _ = current.response.record(us)
         case .connect: _ = current.connect.record(us)
         case .send: _ = current.send.record(us)
         case .read: _ = current.read.record(us)
+        case .lag: _ = current.lag.record(us)
         }
     }
 

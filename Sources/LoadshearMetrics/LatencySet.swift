@@ -15,6 +15,9 @@ package struct LatencySet: Sendable, Codable, Equatable {
             lowestDiscernibleValue: 1, highestTrackableValue: highest, numberOfSignificantValueDigits: .three)
     }
 
+    /// (ext) Server response time: reply arrival − the request's intended send time
+    /// (coordinated omission corrected); every matched reply, not sampled.
+    package var response = LatencySet.empty()
     /// Connect latency: connect started → channel active.
     package var connect = LatencySet.empty()
     /// Send latency of sampled batches: writes issued → the kernel took the whole batch.
@@ -22,27 +25,35 @@ package struct LatencySet: Sendable, Codable, Equatable {
     /// Read latency of sampled frames: the read that brought a frame's first bytes → the read
     /// that completed it.
     package var read = LatencySet.empty()
+    /// (ext) The generator's own lateness: actual − intended time of every timeline action
+    /// and paced payload.
+    package var lag = LatencySet.empty()
 
     package init() {}
 
     /// Merges `other` in, kind by kind; exact, since the configurations are the same.
     package mutating func add(_ other: LatencySet) {
+        response.add(other.response)
         connect.add(other.connect)
         send.add(other.send)
         read.add(other.read)
+        lag.add(other.lag)
     }
 
-    /// The three latencies; the raw values are their names in reports.
+    /// The kinds, in the order reports show them (response time first when there is any);
+    /// the raw values are their names in reports.
     package enum Kind: String, CaseIterable, Sendable {
-        case connect, send, read
+        case response, connect, send, read, lag
     }
 
     /// The histogram of `kind`.
     package subscript(kind kind: Kind) -> Histogram<UInt64> {
         switch kind {
+        case .response: response
         case .connect: connect
         case .send: send
         case .read: read
+        case .lag: lag
         }
     }
 
@@ -59,8 +70,10 @@ package struct LatencySet: Sendable, Codable, Equatable {
 extension LatencySet {
     /// Empties every histogram, keeping its storage.
     package mutating func reset() {
+        response.reset()
         connect.reset()
         send.reset()
         read.reset()
+        lag.reset()
     }
 }

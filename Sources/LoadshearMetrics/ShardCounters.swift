@@ -48,6 +48,17 @@ package final class ShardCounters: Sendable {
         case datagramsTruncated
         /// Datagrams over BODYMAX: dropped, the session goes on.
         case oversizedDatagrams
+        /// (ext) RESPONSE: payloads with a COUNTER sent as requests; replies matched to one;
+        /// replies that match no outstanding request (or came after its TIMEOUT); replies
+        /// for a request already answered; requests unanswered after TIMEOUT; requests
+        /// still waiting (a gauge). requests = replies + timeouts + outstanding.
+        case requests, replies, unmatched, duplicates, timeouts, outstanding
+        /// (ext) PACE: payloads sent on a schedule, and payloads that were due (by more than
+        /// the lag tolerance) but not sent when the run ended.
+        case pacedPayloads, pacedBehind
+        /// (ext) CPU time the shard's event-loop thread has used since the shard started, µs
+        /// (set, not added, at each snapshot).
+        case loopBusyMicroseconds
 
         /// The counter's name in the JSON report and the NDJSON lines. Spelled out, not derived
         /// from the case name, because the report format promises these names stay.
@@ -94,6 +105,15 @@ package final class ShardCounters: Sendable {
             case .icmpErrors: "icmpErrors"
             case .datagramsTruncated: "datagramsTruncated"
             case .oversizedDatagrams: "oversizedDatagrams"
+            case .requests: "requests"
+            case .replies: "replies"
+            case .unmatched: "unmatched"
+            case .duplicates: "duplicates"
+            case .timeouts: "timeouts"
+            case .outstanding: "outstanding"
+            case .pacedPayloads: "pacedPayloads"
+            case .pacedBehind: "pacedBehind"
+            case .loopBusyMicroseconds: "loopBusyMicroseconds"
             }
         }
     }
@@ -138,6 +158,12 @@ package final class ShardCounters: Sendable {
     package func add(_ c: Counter, _ n: Int = 1) {
         let slot = slots[c.rawValue]
         slot.value.store(slot.value.load(ordering: .relaxed) &+ n, ordering: .relaxed)
+    }
+
+    /// Sets a gauge-like counter; call only from the owning shard's loop.
+    @inline(__always)
+    package func set(_ c: Counter, _ n: Int) {
+        slots[c.rawValue].value.store(n, ordering: .relaxed)
     }
 
     /// Reads a counter from any thread.

@@ -1,3 +1,5 @@
+import Histogram
+
 /// The end-of-run summary for people: exact totals and average rates.
 package struct Summary: Sendable {
     /// The run's final snapshot.
@@ -46,6 +48,17 @@ package struct Summary: Sendable {
                 "                \(t[.datagramsTruncated]) datagrams filled the receive buffer and may have been cut short\n"
         }
         out += "  responses     \(t[.responsesSent]) sent\n"
+        if t[.requests] > 0 || t[.unmatched] > 0 {
+            let answered = t[.requests] > 0 ? Figures.fixed(Double(t[.replies]) / Double(t[.requests]) * 100, 2) : "0"
+            out +=
+                "  requests      \(t[.requests]) sent: \(t[.replies]) answered (\(answered)%), \(t[.timeouts]) timed out, \(t[.outstanding]) outstanding at the end\n"
+            out +=
+                "                \(t[.unmatched]) replies matched no request, \(t[.duplicates]) duplicates (\(rate(t[.replies])) answered)\n"
+        }
+        if t[.pacedPayloads] > 0 {
+            out += "  paced         \(t[.pacedPayloads]) payloads on schedule (\(rate(t[.pacedPayloads])) over the run)"
+            out += t[.pacedBehind] > 0 ? ", \(t[.pacedBehind]) behind schedule when pacing ended\n" : "\n"
+        }
         var connections =
             "\(t[.connectionsAttempted]) attempted, \(t[.connectionsSucceeded]) connected, \(t[.connectionsFailed]) failed"
         if t[.connectionsCancelled] > 0 { connections += ", \(t[.connectionsCancelled]) cancelled while connecting" }
@@ -85,13 +98,22 @@ package struct Summary: Sendable {
         for kind in LatencySet.Kind.allCases {
             let h = snapshot.latency[kind: kind]
             guard h.totalCount > 0 else { continue }
-            out += "  \(kind.rawValue) latency (\(h.totalCount) samples)\n"
+            out += "  \(Self.title(kind)) (\(h.totalCount) samples)\n"
             out += LatencySummary.view(h, width: 72, indent: "    ").joined(separator: "\n") + "\n"
         }
         if let rss = snapshot.peakRSS {
             out += "  memory        peak RSS \(Figures.bytes(Double(rss)))\n"
         }
         return out
+    }
+
+    /// How each latency kind is introduced.
+    static func title(_ kind: LatencySet.Kind) -> String {
+        switch kind {
+        case .response: "response time (reply − intended send, every request)"
+        case .lag: "lag (actual − intended time of actions and paced payloads)"
+        default: "\(kind.rawValue) latency"
+        }
     }
 
     /// `connection refused ×10, timed out ×2`, most first.
@@ -109,12 +131,27 @@ package struct Summary: Sendable {
 
     /// One line for non-TTY progress: elapsed, rates since `since` (the snapshot of the
     /// previous line; the start when nil), connections.
-    package static func line(_ s: Snapshot, since: Snapshot? = nil) -> String {
+    /// With RESPONSE the line starts with the response time of `responses` (the samples
+    /// since the last line); with PACE it gives the achieved against the `intendedRate`.
+    package static func line(
+        _ s: Snapshot, since: Snapshot? = nil, responses: Histogram<UInt64>? = nil,
+        intendedRate: Double? = nil
+    ) -> String {
         let t = s.totals
         let delta = t - (since?.totals ?? CounterValues())
         let secs = max(1e-9, s.elapsed - (since?.elapsed ?? 0))
         func rate(_ c: ShardCounters.Counter) -> Double { Double(delta[c]) / secs }
+        var measured = ""
+        if let h = responses {
+            measured =
+                h.totalCount > 0
+                ? "response p50 \(Figures.micros(h.valueAtPercentile(50))) p99 \(Figures.micros(h.valueAtPercentile(99))), \(delta[.timeouts]) timeouts | "
+                : "response -, \(delta[.timeouts]) timeouts | "
+        }
+        if let intended = intendedRate {
+            measured += "paced \(Figures.count(rate(.pacedPayloads)))/s of \(Figures.count(intended))/s | "
+        }
         return
-            "[\(Figures.fixed(s.elapsed, 1))s] sent \(Figures.bytes(rate(.bytesSent)))/s \(Figures.count(rate(.packetsSent))) pkt/s | read \(Figures.bytes(rate(.bytesRead)))/s \(Figures.count(rate(.framesRead))) frames/s | conn \(t[.connectionsActive]) active, \(t[.connectionsFailed]) failed"
+            "[\(Figures.fixed(s.elapsed, 1))s] \(measured)sent \(Figures.bytes(rate(.bytesSent)))/s \(Figures.count(rate(.packetsSent))) pkt/s | read \(Figures.bytes(rate(.bytesRead)))/s \(Figures.count(rate(.framesRead))) frames/s | conn \(t[.connectionsActive]) active, \(t[.connectionsFailed]) failed"
     }
 }

@@ -64,18 +64,36 @@ final class EchoHandler: ChannelInboundHandler {
     typealias InboundIn = ByteBuffer
     typealias OutboundOut = ByteBuffer
     let stats: TargetServer.Stats
+    /// How long each read waits before it is sent back (zero: at once).
+    let delay: TimeAmount
 
-    init(stats: TargetServer.Stats) { self.stats = stats }
+    init(stats: TargetServer.Stats, delay: TimeAmount = .zero) {
+        self.stats = stats
+        self.delay = delay
+    }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        let n = unwrapInboundIn(data).readableBytes
+        let buffer = unwrapInboundIn(data)
+        let n = buffer.readableBytes
         stats.bytesRead.wrappingAdd(n, ordering: .relaxed)
-        stats.bytesWritten.wrappingAdd(n, ordering: .relaxed)
-        context.write(data, promise: nil)
+        guard delay > .zero else {
+            stats.bytesWritten.wrappingAdd(n, ordering: .relaxed)
+            context.write(data, promise: nil)
+            return
+        }
+        // Each read goes back `delay` after it arrived, in order (equal delays keep the order).
+        let bound = NIOLoopBound(context, eventLoop: context.eventLoop)
+        let stats = stats
+        context.eventLoop.scheduleTask(in: delay) {
+            let context = bound.value
+            guard context.channel.isActive else { return }
+            stats.bytesWritten.wrappingAdd(n, ordering: .relaxed)
+            context.writeAndFlush(NIOAny(buffer), promise: nil)
+        }
     }
 
     func channelReadComplete(context: ChannelHandlerContext) {
-        context.flush()
+        if delay == .zero { context.flush() }
     }
 
     func errorCaught(context: ChannelHandlerContext, error: Error) {

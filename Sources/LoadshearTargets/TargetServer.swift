@@ -31,6 +31,9 @@ package struct TargetOptions: Sendable {
     /// Serve UDP instead of TCP: each datagram is one message; broadcast sends to every
     /// peer that has sent it a datagram.
     package var udp = false
+    /// echo: (ext) send each read back after this many nanoseconds (0: at once), a server
+    /// with a known service time.
+    package var delayNanoseconds: Int64 = 0
 
     package init(kind: TargetKind) {
         self.kind = kind
@@ -160,7 +163,7 @@ package final class TargetServer: Sendable {
                     let handler: ChannelHandler =
                         switch options.kind {
                         case .sink: SinkHandler(stats: stats)
-                        case .echo: EchoHandler(stats: stats)
+                        case .echo: EchoHandler(stats: stats, delay: .nanoseconds(options.delayNanoseconds))
                         case .broadcast: BroadcastHandler(stats: stats, options: options, frame: frame)
                         }
                     try channel.pipeline.syncOperations.addHandler(handler)

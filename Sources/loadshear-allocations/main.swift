@@ -25,10 +25,10 @@ var sink = 0
 let counterAdds = allocations {
     for i in 0..<iterations { counters.add(.bytesSent, i & 1023) }
 }
-let kinds: [LatencySet.Kind] = [.connect, .send, .read]
+let kinds = LatencySet.Kind.allCases
 let latencyRecords = allocations {
     for i in 0..<iterations {
-        recorder.record(kinds[i % 3], nanoseconds: UInt64(1000 + (i & 0xFFFFF)))
+        recorder.record(kinds[i % kinds.count], nanoseconds: UInt64(1000 + (i & 0xFFFFF)))
     }
 }
 // The snapshot hand-off on the shard's side: take the filled set, record into the spare,

@@ -88,7 +88,9 @@ func connectScript(_ ws: Workspace, port: Int, sessions: Int = 2, duration: Stri
         let r = try await BinaryRunner.run([path, "--quiet", "--json-interval", out, "--json", ws.path("r.json")])
         #expect(r.status == 0, "\(r.stderr)")
         let lines = try String(contentsOfFile: out, encoding: .utf8).split(separator: "\n")
-        #expect(lines.count >= (duration == "1200ms" ? 3 : 1))
+        // At least one periodic line before the closing one in a 1.2 s run (snapshots stretch
+        // on a loaded machine, so not necessarily two).
+        #expect(lines.count >= (duration == "1200ms" ? 2 : 1))
         var sums: [String: Int] = [:]
         var finals = 0
         for l in lines {

@@ -52,6 +52,17 @@ class Session {
     /// The channel asked to read while reads were paused.
     private var readWanted = false
 
+    /// (ext) PACE: the schedule (nil: back to back), its generation (a new phase makes
+    /// queued wake-ups stale) and the due time of this session's entry in the shard's pace
+    /// queue (0: none).
+    private(set) var pacer: Pacer?
+    private(set) var paceGeneration: UInt32 = 0
+    private var paceWake: UInt64 = 0
+    /// (ext) RESPONSE: requests awaiting replies (made on the first request).
+    private var requests: RequestTable?
+    /// When the batch being built was handed over: the intended send time of unpaced requests.
+    private var handTime: UInt64 = 0
+
     /// A session with its payload list, which sessions with the same SENDs share. It does
     /// nothing until CONNECT reaches it.
     init(index: Int, shard: Shard, entries: [PayloadEntry], repeats: Bool) {
@@ -149,7 +160,40 @@ class Session {
 
     /// FLOOD: the whole payload list may go out, again and again with REPEAT.
     final func flood() {
+        endPacing()
         cursor.flooding = true
+        pump()
+    }
+
+    /// (ext) PACE: from now on the whole list goes out on `spec`'s schedule (looping with
+    /// REPEAT, as FLOOD does), payload 0 at `phaseStart` plus this session's stagger.
+    final func pace(_ spec: PaceSpec, phaseStart: UInt64, index i: Int, of n: Int) {
+        endPacing()
+        pacer = Pacer(spec, phaseStart: phaseStart, session: i, of: n)
+        cursor.flooding = true
+        pump()
+    }
+
+    /// Ends the current pace phase: counts what it left behind schedule, and makes its
+    /// queued wake-up stale.
+    private func endPacing() {
+        guard let p = pacer else { return }
+        if lifecycle.isActive, cursor.hasMore {
+            let now = NIODeadline.now().uptimeNanoseconds
+            var behind = p.due(at: now &- min(now, p.tolerance)) - p.sent
+            if !cursor.repeats { behind = min(behind, cursor.count - cursor.position) }
+            if behind > 0 { shard.counters.add(.pacedBehind, behind) }
+        }
+        pacer = nil
+        paceGeneration &+= 1
+        paceWake = 0
+        cursor.budget = .max
+    }
+
+    /// The shard's pace queue says this session's next payload is due.
+    final func paceDue(generation: UInt32, due: UInt64) {
+        guard generation == paceGeneration, due == paceWake else { return }
+        paceWake = 0
         pump()
     }
 
@@ -157,11 +201,12 @@ class Session {
     /// A session still connecting does the same once it is connected.
     final func drain() {
         cursor.draining = true
-        if lifecycle.isActive, !hasWork { closeAfterWrites() } else { pump() }
+        if lifecycle.isActive, !hasPending { closeAfterWrites() } else { pump() }
     }
 
     /// DISCONNECT, the end of the run, a stop: close now (a pending connect is cancelled).
     final func disconnect() {
+        endPacing()
         switch lifecycle.disconnect() {
         case .none: break
         case .ended: shard.sessionEnded()
@@ -194,7 +239,7 @@ class Session {
         didBecomeActive(context)
         if action == .startThenClose {
             closeChannel()
-        } else if cursor.draining, !hasWork {
+        } else if cursor.draining, !hasPending {
             close(.us)
         } else {
             pump()
@@ -204,6 +249,7 @@ class Session {
     /// The channel closed: replies not yet handed over are dropped, and a connection that was
     /// active is counted by how it ended and the session ends.
     final func inactive() {
+        expireRequests(now: NIODeadline.now().uptimeNanoseconds)
         let reason = lifecycle.channelClosed()
         // Replies that never reached the channel are dropped with it.
         ledger.dropQueuedReplies(replies.reduce(0) { $0 + $1.count })
@@ -410,9 +456,15 @@ class Session {
 
     // MARK: the write loop
 
-    /// Replies are queued, or released payloads are left to send.
+    /// Something can be written now: replies are queued, or released payloads the pace
+    /// schedule lets out.
     final var hasWork: Bool {
         !replies.isEmpty || cursor.hasPayload
+    }
+
+    /// Something is left to write, now or later on the pace schedule (DRAIN waits for it).
+    final var hasPending: Bool {
+        !replies.isEmpty || cursor.hasMore
     }
 
     /// Hands one buffer of the batch being built to the channel (the previous one: the last
@@ -435,8 +487,10 @@ class Session {
         let config = shard.config
         let rate = max(1, shard.plan.settings.sampleRate)
         var batches = 0
+        if let p = pacer { cursor.budget = p.budget(at: NIODeadline.now().uptimeNanoseconds) }
         while batches < config.batchesPerTurn, lifecycle.isActive, context.channel.isWritable, hasWork {
             let issuedAt = NIODeadline.now().uptimeNanoseconds
+            handTime = issuedAt
             var writes = 0
             var bytes = 0
             var packets = 0
@@ -456,6 +510,7 @@ class Session {
                     continue
                 }
                 guard let (count, size) = writeNextRun(context) else { break }
+                if pacer != nil { pacedWritten(count, at: issuedAt) }
                 if size != run.size, run.count > 0 {
                     ledger.handPackets(count: run.count, size: run.size)
                     run.count = 0
@@ -488,8 +543,95 @@ class Session {
         resumeReadsIfDrained()
         if hasWork {
             if context.channel.isWritable { shard.rounds.schedule(self) }
-        } else if cursor.draining {
+        } else if let p = pacer, cursor.hasMore {
+            // Held back by the schedule: wake when the next payload is due.
+            let due = p.intended(p.sent)
+            if due != .max, due != paceWake {
+                paceWake = due
+                shard.schedulePace(self, due: due)
+            }
+        } else if cursor.draining, !cursor.hasMore {
             closeAfterWrites()
+        }
+    }
+
+    /// `count` paced payloads were handed over at `now`: their lag is recorded, each
+    /// against its own intended time.
+    private func pacedWritten(_ count: Int, at now: UInt64) {
+        guard var p = pacer else { return }
+        let latency = shard.latency
+        for k in p.sent..<(p.sent + count) {
+            let intended = p.intended(k)
+            latency.record(.lag, nanoseconds: now > intended ? now - intended : 0)
+        }
+        p.didSend(count)
+        pacer = p
+        shard.counters.add(.pacedPayloads, count)
+    }
+
+    // MARK: requests and replies (RESPONSE)
+
+    /// The intended send time of the `i`-th payload of the run being written.
+    @inline(__always)
+    private func intendedTime(_ i: Int) -> UInt64 {
+        if let p = pacer { return p.intended(p.sent + i) }
+        return handTime
+    }
+
+    /// Notes `k` requests with ids `first·step … (first+k-1)·step` (masked to the id's width).
+    private func registerRequests(first: UInt64, _ k: Int, step: UInt64, mask: UInt64) {
+        if requests == nil { requests = RequestTable(matchesByID: shard.plan.settings.response != .inOrder) }
+        var replaced = 0
+        for i in 0..<k {
+            if requests!.sent(id: ((first &+ UInt64(i)) &* step) & mask, at: intendedTime(i)) { replaced += 1 }
+        }
+        let counters = shard.counters
+        counters.add(.requests, k)
+        counters.add(.outstanding, k - replaced)
+        if replaced > 0 { counters.add(.timeouts, replaced) }
+    }
+
+    /// A frame (TCP, header included) or datagram (UDP) arrived at `now`: match it to its
+    /// request and record the response time.
+    final func matchReply(_ frame: UnsafeRawBufferPointer, at now: UInt64) {
+        guard let match = shard.plan.settings.response else { return }
+        var id: UInt64 = 0
+        if case .field(let field) = match {
+            guard frame.count >= field.offset + field.size else {
+                shard.counters.add(.unmatched)  // the id lies outside this frame
+                return
+            }
+            id = field.read(frame)
+        }
+        let counters = shard.counters
+        guard requests != nil else {
+            counters.add(.unmatched)
+            return
+        }
+        var timedOut = 0
+        let outcome = requests!.reply(id: id, at: now, timeout: shard.responseTimeout, timedOut: &timedOut)
+        if timedOut > 0 {
+            counters.add(.timeouts, timedOut)
+            counters.add(.outstanding, -timedOut)
+        }
+        switch outcome {
+        case .matched(let rtt):
+            counters.add(.replies)
+            counters.add(.outstanding, -1)
+            shard.latency.record(.response, nanoseconds: rtt)
+        case .unmatched: counters.add(.unmatched)
+        case .duplicate: counters.add(.duplicates)
+        }
+    }
+
+    /// Counts requests older than TIMEOUT as timeouts (the shard's sweep, a close).
+    final func expireRequests(now: UInt64) {
+        guard requests != nil, !requests!.isEmpty else { return }
+        var timedOut = 0
+        requests!.expire(now: now, timeout: shard.responseTimeout, timedOut: &timedOut)
+        if timedOut > 0 {
+            shard.counters.add(.timeouts, timedOut)
+            shard.counters.add(.outstanding, -timedOut)
         }
     }
 
@@ -509,6 +651,9 @@ class Session {
         let layout = shard.patches[entry.send]!
         let prepared = shard.packets[entry.packet]
         let first = layout.counter != nil ? shard.sendCounters.reserve(entry.send, k) : 0
+        if let c = layout.counter, let mask = shard.requestIDMasks[entry.send] {
+            registerRequests(first: first, k, step: c.step, mask: mask)
+        }
         let now = layout.timestamp != nil ? unixNanoseconds() : 0
         var regions = allocator.buffer(capacity: len * k)
         prepared.buffer.withUnsafeReadableBytes { src in

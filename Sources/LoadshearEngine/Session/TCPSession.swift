@@ -78,6 +78,7 @@ final class TCPSession: Session, ChannelDuplexHandler {
         guard reader != nil, lifecycle.isActive else { return }
         let handler = shard.handler
         let isNOP = handler is NOPHandler
+        let matchesReplies = shard.plan.settings.response != nil
         let now = NIODeadline.now().uptimeNanoseconds
         var started = reader!.hasPending ? frameStartedAt : now
         let rate = max(1, shard.plan.settings.sampleRate)
@@ -105,6 +106,7 @@ final class TCPSession: Session, ChannelDuplexHandler {
                     if framesSeen % rate == 0 { latency.record(.read, nanoseconds: now &- started) }
                     framesSeen += 1
                     started = now
+                    if matchesReplies { frame.withUnsafeReadableBytes { matchReply($0, at: now) } }
                     if isNOP { return true }
                     let outcome = frame.withUnsafeReadableBytes { message in
                         handler.handle(message) { reply in
@@ -149,7 +151,7 @@ final class TCPSession: Session, ChannelDuplexHandler {
     /// The next run from the cursor: copies of a patched SEND, or unpatched copies of one
     /// packet — across entries and passes — as one slice of its repeated buffer.
     override func writeNextRun(_ context: ChannelHandlerContext) -> (count: Int, size: Int)? {
-        guard cursor.wrapIfAllowed() else { return nil }
+        guard cursor.budget > 0, cursor.wrapIfAllowed() else { return nil }
         let entry = cursor.entry
         let prepared = shard.packets[entry.packet]
         if entry.patched {
@@ -162,6 +164,7 @@ final class TCPSession: Session, ChannelDuplexHandler {
             let e = cursor.entry
             guard e.packet == entry.packet, !e.patched else { break }
             let take = min(cursor.available, prepared.repeatCount - n)
+            if take == 0 { break }  // a paced session's budget is spent
             n += take
             cursor.advance(take)
             if !cursor.wrapIfAllowed() { break }

@@ -58,6 +58,10 @@ final class UDPSession: Session, ChannelDuplexHandler {
             }
             return
         }
+        if settings.response != nil {
+            let now = NIODeadline.now().uptimeNanoseconds
+            datagram.withUnsafeReadableBytes { matchReply($0, at: now) }
+        }
         let handler = shard.handler
         if handler is NOPHandler { return }
         var reply: ByteBuffer?
@@ -87,7 +91,7 @@ final class UDPSession: Session, ChannelDuplexHandler {
     /// One datagram per payload: unpatched ones are the prepared buffer itself; patched
     /// ones are slices of one buffer of whole patched copies.
     override func writeNextRun(_ context: ChannelHandlerContext) -> (count: Int, size: Int)? {
-        guard cursor.wrapIfAllowed() else { return nil }
+        guard cursor.budget > 0, cursor.wrapIfAllowed() else { return nil }
         let entry = cursor.entry
         let prepared = shard.packets[entry.packet]
         let size = prepared.size

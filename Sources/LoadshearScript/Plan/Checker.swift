@@ -8,7 +8,7 @@ struct Checker {
     /// The environment, resolver, CPU count and handler inspector: all the check takes from outside.
     let options: PlanOptions
     /// The 1-based line of a range's start, for "the first is at line N" messages.
-    private var lineOf: (SourceRange) -> Int
+    var lineOf: (SourceRange) -> Int
 
     /// A checker for `file`; nothing is read or resolved until ``check(_:_:)``.
     init(file: SourceFile, options: PlanOptions) {
@@ -21,7 +21,7 @@ struct Checker {
 
     /// The text a token stands for: a name or value as written, a string with its escapes
     /// decoded, a keyword's spelling, or else the token's source text.
-    private func text(_ t: Token) -> String {
+    func text(_ t: Token) -> String {
         switch t.kind {
         case .value(let s), .identifier(let s): s
         case .string(let raw): Token.decode(raw: raw)
@@ -32,7 +32,7 @@ struct Checker {
 
     /// The text of a value, quoted or not: the original accepts `PORT = "55555"` and
     /// `OFFSET "500ms"` as it accepts `PORT = 55555` (its syntax docs show both).
-    private func valueText(_ t: Token) -> String? {
+    func valueText(_ t: Token) -> String? {
         switch t.kind {
         case .value(let s): s
         case .string(let raw): Token.decode(raw: raw).trimmingCharacters(in: .whitespaces)
@@ -41,7 +41,7 @@ struct Checker {
     }
 
     /// A whole number from a value token (quoted or not), with a located error otherwise.
-    private func integer(_ t: Token, _ what: String, _ d: inout DiagnosticBag) -> Int? {
+    func integer(_ t: Token, _ what: String, _ d: inout DiagnosticBag) -> Int? {
         guard let s = valueText(t) else {
             d.error("\(what) must be a whole number, got \(t.kind.spelling)", at: t.range)
             return nil
@@ -59,7 +59,7 @@ struct Checker {
 
     /// A size such as `64MiB` (quoted or not) in bytes; an unknown unit, a malformed size or
     /// an overflow is reported at the token and gives nil.
-    private func size(_ t: Token, _ what: String, _ d: inout DiagnosticBag) -> Int? {
+    func size(_ t: Token, _ what: String, _ d: inout DiagnosticBag) -> Int? {
         guard let s = valueText(t) else {
             d.error("\(what) must be a size such as 64MiB, got \(t.kind.spelling)", at: t.range)
             return nil
@@ -81,7 +81,7 @@ struct Checker {
     /// an error.
     ///
     /// - Returns: The choice as written, or nil once the problem is reported.
-    private func quoted(_ t: Token, _ what: String, _ choices: [String], _ d: inout DiagnosticBag) -> String? {
+    func quoted(_ t: Token, _ what: String, _ choices: [String], _ d: inout DiagnosticBag) -> String? {
         let list = choices.map { "\"\($0)\"" }.joined(separator: " or ")
         guard case .string(let raw) = t.kind else {
             d.error("\(what) must be \(list) in quotes, got \(t.kind.spelling)", at: t.range)
@@ -101,7 +101,7 @@ struct Checker {
 
     /// A duration such as `250ms` (quoted or not) in nanoseconds; a number without a unit is
     /// reported with the spellings to use instead.
-    private func duration(_ t: Token, _ what: String, _ d: inout DiagnosticBag) -> Nanoseconds? {
+    func duration(_ t: Token, _ what: String, _ d: inout DiagnosticBag) -> Nanoseconds? {
         guard let s = valueText(t) else {
             d.error("\(what) must be a duration such as 250ms, got \(t.kind.spelling)", at: t.range)
             return nil
@@ -280,19 +280,28 @@ struct Checker {
         if timeline.usesSend, fields.packetsField == nil, let first = timeline.firstSendRange {
             d.error("SEND needs packets, but SETTINGS has no PACKETS { id : \"file.bin\" } field", at: first)
         }
+        if let r = fields.responseField, !timeline.sends.contains(where: { $0.counter != nil }) {
+            d.error(
+                "RESPONSE matches replies to requests, and a request is a payload with a COUNTER; no SEND has one (add COUNTER <start>:<length> \"big\":1 to a SEND)",
+                at: r.keyRange)
+        }
+        let expectations = checkExpect(syntax.expects, fields, &d)
         guard !d.hasErrors, let session = fields.session, let port = fields.port else { return nil }
         let shards = Self.split(sessions, into: shardCount)
         let settingsValue = Settings(
             session: session, port: port, headerSize: fields.headerSize, bodyMax: fields.bodyMax, read: fields.read,
             repeatPayloads: fields.repeatPayloads, sampleRate: fields.sampleRate, shardCount: shardCount,
-            headerLength: fields.headerLength, handlerMemory: fields.handlerMemory)
-        return Plan(
+            headerLength: fields.headerLength, handlerMemory: fields.handlerMemory, response: fields.response,
+            responseTimeout: fields.responseTimeout)
+        var plan = Plan(
             scriptPath: file.path, name: settings.name, settings: settingsValue,
             endpoints: fields.endpoints.map {
                 Endpoint(host: $0.0, addresses: $0.1.map { ResolvedAddress(ip: $0, port: port) })
             },
             packets: fields.packets, sessionCount: sessions, shards: shards, actions: timeline.actions,
             sends: timeline.sends, handler: fields.handler)
+        plan.expectations = expectations
+        return plan
     }
 
     /// Contiguous blocks as even as possible; the first `n % s` shards get one more.
@@ -337,6 +346,11 @@ struct Checker {
         var handler: HandlerSpec = .nop
         /// The HANDLER path token once a module was read: where handler problems are reported.
         var handlerToken: Token?
+        /// (ext) RESPONSE and TIMEOUT, with their fields for messages.
+        var response: ResponseMatch?
+        var responseField: FieldSyntax?
+        var responseTimeout: Nanoseconds = 5_000_000_000
+        var timeoutField: FieldSyntax?
     }
 
     /// Checks each SETTINGS field (a field given twice is reported and its later setting
@@ -429,6 +443,8 @@ struct Checker {
                 f.packetsField = r
                 if entries.isEmpty { d.error("PACKETS is empty; list at least one id : \"file.bin\"", at: r) }
                 for e in entries { checkPacket(e, &f, &d) }
+            case (.RESPONSE, _), (.TIMEOUT, _):
+                checkMeasureField(field, &f, &d)
             case (.HEADER_LENGTH, .headerLength(let o, let s, let e)):
                 let off = integer(o, "the HEADER_LENGTH offset", &d)
                 let size = integer(s, "the HEADER_LENGTH size", &d)
@@ -480,6 +496,7 @@ struct Checker {
                     at: f.packetTokens[p.id]!.range)
             }
         }
+        checkResponseRules(f, &d)
         if case .wasm(let w) = f.handler, let t = f.handlerToken, let initial = w.initialMemoryBytes,
             initial > f.handlerMemory
         {
@@ -704,6 +721,13 @@ struct Checker {
                         continue
                     }
                     kind = .flood
+                case .PACE:
+                    if let s = firstIn({ $0 != .connected }) {
+                        notConnected(s)
+                        continue
+                    }
+                    guard let syntax = a.pace, let spec = checkPace(syntax, &d) else { continue }
+                    kind = .pace(spec)
                 case .DRAIN:
                     if let s = firstIn({ $0 != .connected && $0 != .draining }) {
                         notConnected(s)

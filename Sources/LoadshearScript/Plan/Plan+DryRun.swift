@@ -47,6 +47,19 @@ extension Plan {
         } else {
             line("  read          false")
         }
+        if let r = s.response {
+            switch r {
+            case .field(let f):
+                line(
+                    "  response      request id at frame bytes \(f.offset)..<\(f.offset + f.size), \(f.bigEndian ? "big" : "little")-endian (RESPONSE)"
+                )
+            case .inOrder:
+                line("  response      in order: each reply answers the oldest unanswered request (RESPONSE)")
+            }
+            line(
+                "  timeout       \(DurationLiteral.format(s.responseTimeout)) (a request without its reply by then is a timeout)"
+            )
+        }
         line("  repeat        \(s.repeatPayloads)")
         line("  sample rate   first packet and every \(s.sampleRate)th")
         line("  shards        \(s.shardCount)")
@@ -98,6 +111,9 @@ extension Plan {
                     detail += " TIMESTAMP \(t.offset):\(t.length) \(t.order.rawValue) \(t.unit.rawValue)"
                 }
             }
+            if case .pace(let spec) = a.kind {
+                detail = " \(spec.description) per session"
+            }
             if case .disconnect(let skipped) = a.kind, skipped > 0 {
                 detail = " (\(skipped) never connected: skipped)"
             }
@@ -117,6 +133,25 @@ extension Plan {
             line("  sessions \(Self.describe(r)): \(count) payload\(count == 1 ? "" : "s")\(list)")
         }
         if !printed { line("  none") }
+        let phases = pacePhases()
+        if !phases.isEmpty {
+            line()
+            line("Pace (intended send times never slip; response time is measured from them)")
+            for p in phases {
+                let n = Double(p.sessions.count)
+                let expected = expectedPayloads(p) * n
+                var rates = "\(p.spec.description) per session, \(PaceSpec.format(p.spec.rate * n))/s in all"
+                if let target = p.spec.target { rates += " → \(PaceSpec.format(target * n))/s" }
+                line(
+                    "  line \(p.line): sessions \(Self.describe(p.sessions)) \(Self.clock(p.start)) → \(Self.clock(p.end)): \(rates), ~\(Int64(expected.rounded())) payloads"
+                )
+            }
+        }
+        if !expectations.isEmpty {
+            line()
+            line("Thresholds (EXPECT: checked on the totals at the end; exit code 4 when one fails)")
+            for e in expectations { line("  \(e.text)  (line \(e.line))") }
+        }
     }
 
     /// Runs of consecutive sessions with the same payload list, found from the SEND range

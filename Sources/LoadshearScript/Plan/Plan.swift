@@ -1,3 +1,5 @@
+import Foundation
+
 /// The immutable result of parsing and checking a script: everything a run needs and
 /// nothing it has to look up again. `--dry-run` prints it; a run executes exactly it.
 package struct Plan: Sendable {
@@ -21,6 +23,8 @@ package struct Plan: Sendable {
     package var sends: [SendSpec]
     /// NOP, or the WebAssembly module read at plan time.
     package var handler: HandlerSpec
+    /// (ext) The EXPECT thresholds, in script order.
+    package var expectations: [Expectation] = []
 
     /// Start time of the last action: the run ends once it has executed.
     package var duration: Nanoseconds { actions.last?.at ?? 0 }
@@ -80,6 +84,68 @@ package struct Settings: Sendable {
     package var headerLength: HeaderLength?
     /// (ext) `HANDLER_MEMORY`: the most linear memory one handler instance may grow to, in bytes.
     package var handlerMemory: Int = SizeLiteral.defaultHandlerMemory
+    /// (ext) `RESPONSE`: how replies are matched to requests (nil: no response tracking).
+    package var response: ResponseMatch? = nil
+    /// (ext) `TIMEOUT`: a request without its reply after this long is a timeout.
+    package var responseTimeout: Nanoseconds = 5_000_000_000
+}
+
+/// (ext) `RESPONSE = off:size "endian"` or `RESPONSE = "in-order"`.
+package enum ResponseMatch: Sendable, Equatable {
+    /// The reply carries the request's COUNTER value at these bytes of the frame (header
+    /// included).
+    case field(HeaderLength)
+    /// Each reply answers the oldest unanswered request of its session.
+    case inOrder
+}
+
+/// (ext) A PACE action's schedule for each session of its range: `rate` payloads per
+/// second, ramping linearly to `target` over `ramp` nanoseconds when given.
+package struct PaceSpec: Sendable, Equatable {
+    package var rate: Double
+    package var target: Double?
+    package var ramp: Nanoseconds
+
+    package init(rate: Double, target: Double? = nil, ramp: Nanoseconds = 0) {
+        self.rate = rate
+        self.target = target
+        self.ramp = ramp
+    }
+
+    /// The per-session rate `t` nanoseconds into the phase.
+    package func rate(at t: Nanoseconds) -> Double {
+        guard let target, ramp > 0 else { return rate }
+        if t >= ramp { return target }
+        return rate + (target - rate) * Double(max(0, t)) / Double(ramp)
+    }
+
+    /// Payloads one session is scheduled to send in the first `t` nanoseconds of the phase
+    /// (the integral of the rate).
+    package func payloads(in t: Nanoseconds) -> Double {
+        let seconds = Double(max(0, t)) / 1e9
+        guard let target, ramp > 0 else { return rate * seconds }
+        let r = Double(ramp) / 1e9
+        if seconds <= r { return rate * seconds + (target - rate) * seconds * seconds / (2 * r) }
+        return (rate + target) / 2 * r + target * (seconds - r)
+    }
+
+    /// `50/s`, `10/s → 200/s over 1m`.
+    package var description: String {
+        var s = "\(PaceSpec.format(rate))/s"
+        if let target { s += " → \(PaceSpec.format(target))/s over \(DurationLiteral.format(ramp))" }
+        return s
+    }
+
+    /// A rate without needless decimals: `50`, `0.5`, `0.0167`.
+    package static func format(_ r: Double) -> String {
+        if r == r.rounded(), abs(r) < 1e15 { return String(Int64(r)) }
+        var s = String(format: r >= 1 ? "%.3f" : "%.4g", r)
+        if s.contains("."), !s.contains("e") {
+            while s.hasSuffix("0") { s.removeLast() }
+            if s.hasSuffix(".") { s.removeLast() }
+        }
+        return s
+    }
 }
 
 /// `HEADER_LENGTH = offset:size "big"|"little"`.
@@ -218,6 +284,8 @@ package struct PlannedAction: Sendable {
         case send(Int)
         /// FLOOD: each session's whole payload list is released (again and again with REPEAT).
         case flood
+        /// (ext) Sends the list on a schedule from here on (`PACE a:b 50/s`).
+        case pace(PaceSpec)
         /// DRAIN: each session sends what is released (with FLOOD, to the end of its current
         /// pass), then closes.
         case drain
@@ -232,6 +300,7 @@ package struct PlannedAction: Sendable {
             case .connect: "CONNECT"
             case .send: "SEND"
             case .flood: "FLOOD"
+            case .pace: "PACE"
             case .drain: "DRAIN"
             case .disconnect: "DISCONNECT"
             }

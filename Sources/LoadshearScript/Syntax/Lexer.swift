@@ -84,6 +84,11 @@ package struct Lexer {
             case UInt8(ascii: ","): return single(.comma)
             case UInt8(ascii: "{"): return single(.leftBrace)
             case UInt8(ascii: "}"): return single(.rightBrace)
+            case UInt8(ascii: "<"), UInt8(ascii: ">"):
+                pos += 1
+                if pos < bytes.count, bytes[pos] == UInt8(ascii: "=") { pos += 1 }
+                let op = String(decoding: bytes[start..<pos], as: UTF8.self)
+                return Token(kind: .comparison(op), range: SourceRange(start: start, end: pos), startsLine: startsLine)
             case UInt8(ascii: "\""):
                 if let t = lexString(start: start, startsLine: startsLine, &diagnostics) { return t }
                 continue
@@ -94,6 +99,15 @@ package struct Lexer {
                 pos += 1
                 while pos < bytes.count {
                     let c = bytes[pos]
+                    if c == UInt8(ascii: "%") {
+                        pos += 1  // (ext) `0.1%` in EXPECT
+                        break
+                    }
+                    // (ext) a rate: `50/s`, `0.5/m` (a `//` comment still ends the value).
+                    if c == UInt8(ascii: "/"), pos + 1 < bytes.count, Self.isLetter(bytes[pos + 1]) {
+                        pos += 1
+                        continue
+                    }
                     guard Self.isLetter(c) || Self.isDigit(c) || c == UInt8(ascii: ".") || c == UInt8(ascii: "_")
                     else { break }
                     pos += 1
@@ -105,6 +119,11 @@ package struct Lexer {
                 pos += 1
                 while pos < bytes.count {
                     let c = bytes[pos]
+                    // (ext) dotted metric names in EXPECT: `response.p99`, `connect.failed`.
+                    if c == UInt8(ascii: "."), pos + 1 < bytes.count, Self.isLetter(bytes[pos + 1]) {
+                        pos += 1
+                        continue
+                    }
                     guard Self.isLetter(c) || Self.isDigit(c) || c == UInt8(ascii: "_") else { break }
                     pos += 1
                 }
@@ -119,7 +138,7 @@ package struct Lexer {
             let printable = shown.unicodeScalars.allSatisfy { $0.value >= 0x20 && $0.value != 0x7F && $0 != "\u{FFFD}" }
             let what = printable ? "'\(shown)'" : "byte 0x" + String(bytes[start], radix: 16, uppercase: true)
             diagnostics.error(
-                "unexpected character \(what); expected a keyword, a name, a number, a quoted string or one of = : , { }",
+                "unexpected character \(what); expected a keyword, a name, a number, a quoted string or one of = : , { } < >",
                 at: SourceRange(start: start, end: pos))
         }
     }

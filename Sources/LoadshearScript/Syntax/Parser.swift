@@ -71,7 +71,7 @@ package struct Parser {
         switch current.kind {
         case .rightBrace, .endOfFile: return true
         case .keyword(let k): return Self.startsStatement(k)
-        case .identifier: return current.startsLine
+        case .identifier(let name): return current.startsLine && !Self.paceWords.contains(name)
         default: return false
         }
     }
@@ -79,8 +79,15 @@ package struct Parser {
     /// Keywords that begin a statement: SETTINGS, ORCHESTRATOR, the SETTINGS fields and the
     /// actions — not the modifiers (OFFSET, COPIES, COUNTER, TIMESTAMP).
     private static func startsStatement(_ k: Keyword) -> Bool {
-        k == .SETTINGS || k == .ORCHESTRATOR || Keyword.settingsFields.contains(k) || Keyword.actions.contains(k)
+        k == .SETTINGS || k == .ORCHESTRATOR || k == .EXPECT || Keyword.settingsFields.contains(k)
+            || Keyword.actions.contains(k)
     }
+
+    /// PACE's ramp words: plain names, not keywords, so no original script's packet id
+    /// can clash with them; they may go on the next line like any modifier.
+    private static let paceWords: Set<String> = ["TO", "OVER"]
+
+    private var atBlockKeyword: Bool { isKeyword(.SETTINGS) || isKeyword(.ORCHESTRATOR) || isKeyword(.EXPECT) }
 
     /// Where to point when something is missing: at the current token if it is on the same
     /// line, else just past the previous token (so the caret stays on the line at fault).
@@ -122,11 +129,14 @@ package struct Parser {
                 if let s = parseSettings() { script.settings.append(s) }
             case .keyword(.ORCHESTRATOR):
                 if let o = parseOrchestrator() { script.orchestrators.append(o) }
+            case .keyword(.EXPECT):
+                if let e = parseExpect() { script.expects.append(e) }
             default:
                 bag.error(
-                    "expected a SETTINGS or ORCHESTRATOR block, found \(current.kind.spelling)", at: current.range)
+                    "expected a SETTINGS, ORCHESTRATOR or EXPECT block, found \(current.kind.spelling)",
+                    at: current.range)
                 advance()
-                while !atEnd, !isKeyword(.SETTINGS), !isKeyword(.ORCHESTRATOR) { advance() }
+                while !atEnd, !atBlockKeyword { advance() }
             }
         }
         return script
@@ -156,7 +166,7 @@ package struct Parser {
         guard current.kind == .leftBrace else {
             bag.error("expected '{' to open the \(blockName) block, found \(found())", at: missingRange)
             // Without a brace the block cannot be delimited: skip to the next block.
-            while !atEnd, !isKeyword(.SETTINGS), !isKeyword(.ORCHESTRATOR) { advance() }
+            while !atEnd, !atBlockKeyword { advance() }
             return nil
         }
         let open = advance().range
@@ -175,7 +185,60 @@ package struct Parser {
     /// True where a block's statements end: at its closing brace, the end of the file, or the
     /// next block's keyword (its '}' is missing then).
     private func blockEnds() -> Bool {
-        current.kind == .rightBrace || atEnd || isKeyword(.SETTINGS) || isKeyword(.ORCHESTRATOR)
+        current.kind == .rightBrace || atEnd || atBlockKeyword
+    }
+
+    /// (ext) `EXPECT [name] { metric op value … }`, after ORCHESTRATOR.
+    private mutating func parseExpect() -> ExpectSyntax? {
+        let kw = advance()
+        if case .identifier = current.kind, !current.startsLine { advance() }  // an optional name
+        guard current.kind == .leftBrace else {
+            bag.error("expected '{' to open the EXPECT block, found \(found())", at: missingRange)
+            while !atEnd, !atBlockKeyword { advance() }
+            return nil
+        }
+        let open = advance().range
+        var block = ExpectSyntax(keywordRange: kw.range)
+        while !blockEnds() {
+            let metric = current
+            guard case .identifier = metric.kind else {
+                bag.error(
+                    "expected a threshold such as response.p99 < 20ms, found \(metric.kind.spelling)", at: metric.range)
+                advance()
+                while !blockEnds(), !current.startsLine { advance() }
+                continue
+            }
+            advance()
+            let op = current
+            switch op.kind {
+            case .comparison, .equals: advance()
+            default:
+                bag.error(
+                    "expected a comparison (<, <=, >, >= or =) after \(file(metric)), found \(found())",
+                    at: missingRange)
+                while !blockEnds(), !current.startsLine { advance() }
+                continue
+            }
+            guard let value = expectValue("a value after \(file(op)) (such as 20ms, 0.1%, 9000/s or 0)") else {
+                while !blockEnds(), !current.startsLine { advance() }
+                continue
+            }
+            block.items.append(ExpectationSyntax(metric: metric, op: op, value: value))
+            if !blockEnds(), !current.startsLine {
+                bag.error("unexpected \(current.kind.spelling); expected one threshold per line", at: current.range)
+                while !blockEnds(), !current.startsLine { advance() }
+            }
+        }
+        closeBlock(open, "EXPECT")
+        return block
+    }
+
+    /// How a token reads in a message: its text.
+    private func file(_ t: Token) -> String {
+        switch t.kind {
+        case .identifier(let s), .value(let s), .comparison(let s): "'\(s)'"
+        default: t.kind.spelling
+        }
     }
 
     /// Parses a `SETTINGS name { … }` block field by field; nil when it has no '{'.
@@ -240,6 +303,25 @@ package struct Parser {
                     let off = expectValue("the header offset of the body length (e.g. 4:4 \"big\")"),
                     expect(.colon, "':' between the offset and the size of the body length") != nil,
                     let size = expectValue("the size in bytes of the body length (1 to 8)"),
+                    let endian = expectString("the byte order, \"big\" or \"little\"")
+                else {
+                    skipStatement()
+                    return nil
+                }
+                return FieldSyntax(
+                    key: k, keyRange: keyToken.range, value: .headerLength(offset: off, size: size, endian: endian))
+            case .RESPONSE:
+                guard expect(.equals, "'=' after RESPONSE") != nil else {
+                    skipStatement()
+                    return nil
+                }
+                if case .string = current.kind {
+                    return FieldSyntax(key: k, keyRange: keyToken.range, value: .scalar(advance()))
+                }
+                guard
+                    let off = expectValue("the offset of the request id in a reply (e.g. 4:4 \"big\") or \"in-order\""),
+                    expect(.colon, "':' between the offset and the size of the request id") != nil,
+                    let size = expectValue("the size in bytes of the request id (1 to 8)"),
                     let endian = expectString("the byte order, \"big\" or \"little\"")
                 else {
                     skipStatement()
@@ -399,7 +481,7 @@ package struct Parser {
     /// True when the current token is a keyword that starts a statement: a PACKETS list whose
     /// '}' is missing ends there.
     private var blockKeyword: Bool {
-        isKeyword(.SETTINGS) || isKeyword(.ORCHESTRATOR) || Keyword.settingsFields.contains(where: isKeyword)
+        atBlockKeyword || Keyword.settingsFields.contains(where: isKeyword)
             || Keyword.actions.contains(where: isKeyword)
     }
 
@@ -432,7 +514,7 @@ package struct Parser {
                 bag.error(message, at: kwToken.range)
             default:
                 bag.error(
-                    "expected an action (CREATE, CONNECT, SEND, FLOOD, DRAIN or DISCONNECT), found \(kwToken.kind.spelling)",
+                    "expected an action (CREATE, CONNECT, SEND, FLOOD, PACE, DRAIN or DISCONNECT), found \(kwToken.kind.spelling)",
                     at: kwToken.range)
             }
             advance()
@@ -461,6 +543,40 @@ package struct Parser {
                 return nil
             }
             action.packet = advance()
+        }
+        if k == .PACE {
+            guard let rate = expectValue("a rate per session after the PACE range, such as 50/s") else {
+                skipStatement()
+                return nil
+            }
+            var target: Token?
+            var over: Token?
+            var overRange: SourceRange?
+            if current.kind == .identifier("TO") {
+                advance()
+                guard let t = expectValue("the rate to ramp to after TO, such as 200/s") else {
+                    skipStatement()
+                    return nil
+                }
+                target = t
+                guard current.kind == .identifier("OVER") else {
+                    bag.error(
+                        "expected OVER and the ramp's duration after TO \(file(t)), found \(found())", at: missingRange)
+                    skipStatement()
+                    return nil
+                }
+                overRange = advance().range
+                guard let d = expectValue("the ramp's duration after OVER, such as 60s") else {
+                    skipStatement()
+                    return nil
+                }
+                over = d
+            } else if current.kind == .identifier("OVER") {
+                bag.error("OVER needs TO first: PACE a:b 10/s TO 200/s OVER 60s", at: current.range)
+                skipStatement()
+                return nil
+            }
+            action.pace = PaceSyntax(rate: rate, target: target, over: over, overKeywordRange: overRange)
         }
         // Modifiers, in any order, until the next statement (line breaks do not matter).
         while !atStatementEnd {

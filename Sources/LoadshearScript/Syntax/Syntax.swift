@@ -5,6 +5,24 @@ package struct ScriptSyntax: Sendable {
     package var settings: [SettingsSyntax] = []
     /// Every ORCHESTRATOR block in order; the checker uses the first and reports the others.
     package var orchestrators: [OrchestratorSyntax] = []
+    /// (ext) `EXPECT { … }` blocks (a script has at most one).
+    package var expects: [ExpectSyntax] = []
+}
+
+/// (ext) An `EXPECT { … }` block: thresholds evaluated at the end of the run.
+package struct ExpectSyntax: Sendable {
+    package var keywordRange: SourceRange
+    package var items: [ExpectationSyntax] = []
+}
+
+/// One threshold: `response.p99 < 20ms`.
+package struct ExpectationSyntax: Sendable {
+    /// The metric name (an identifier such as `response.p99` or `timeouts`).
+    package var metric: Token
+    /// `.comparison` or `.equals`.
+    package var op: Token
+    package var value: Token
+    package var range: SourceRange { metric.range.union(value.range) }
 }
 
 /// A `SETTINGS name { … }` block.
@@ -42,7 +60,7 @@ package enum FieldValueSyntax: Sendable {
     case list([Token], SourceRange)
     /// `{ p1 : "a.bin", p2 : "b.bin" }`.
     case packets([PacketEntrySyntax], SourceRange)
-    /// `= 4:4 "big"`.
+    /// `= 4:4 "big"` (HEADER_LENGTH, RESPONSE).
     case headerLength(offset: Token, size: Token, endian: Token)
 }
 
@@ -90,6 +108,21 @@ package struct PatchSyntax: Sendable {
     package var bytesRange: SourceRange { start.range.union(length.range) }
 }
 
+/// (ext) `PACE a:b 10/s [TO 200/s OVER 60s]`.
+package final class PaceSyntax: Sendable {
+    package let rate: Token
+    package let target: Token?
+    package let over: Token?
+    package let overKeywordRange: SourceRange?
+
+    package init(rate: Token, target: Token?, over: Token?, overKeywordRange: SourceRange?) {
+        self.rate = rate
+        self.target = target
+        self.over = over
+        self.overKeywordRange = overKeywordRange
+    }
+}
+
 /// One line of the ORCHESTRATOR timeline.
 package struct ActionSyntax: Sendable {
     package var keyword: Keyword
@@ -106,6 +139,8 @@ package struct ActionSyntax: Sendable {
     package var offset: Token?
     /// Where the OFFSET keyword is, when given.
     package var offsetKeywordRange: SourceRange?
+    /// (ext) PACE's rate and ramp, out of line like the patches.
+    package var pace: PaceSyntax?
 
     /// An action with no operands yet; the parser fills them in.
     package init(keyword: Keyword, keywordRange: SourceRange) {

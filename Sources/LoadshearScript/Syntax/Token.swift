@@ -14,6 +14,8 @@ package struct Token: Sendable, Equatable {
         case comma
         case leftBrace
         case rightBrace
+        /// (ext) `<`, `<=`, `>`, `>=` in EXPECT (`=` is `.equals`).
+        case comparison(String)
         /// The end of the input; the lexer returns it again on every later call.
         case endOfFile
     }
@@ -33,14 +35,16 @@ package enum Keyword: String, Sendable, CaseIterable {
     case SESSION, PORT, HEADERSIZE, BODYMAX, READ, REPEAT, SAMPLERATE, ENDPOINTS, SHARDS, PACKETS, HANDLER
     case HEADER_LENGTH, HANDLER_MEMORY
     case CREATE, CONNECT, SEND, COPIES, COUNTER, TIMESTAMP, FLOOD, DRAIN, DISCONNECT, OFFSET
+    // (ext) paced load, response time and thresholds.
+    case PACE, RESPONSE, TIMEOUT, EXPECT
     // (ext) reserved, specified in later issues.
-    case RATE, RECONNECT, SOURCES, EXPECT, TLS
+    case RATE, RECONNECT, SOURCES, TLS
 
     /// False for the (ext) keywords that are reserved but not implemented; using one is an
     /// error that says so.
     package var isSupported: Bool {
         switch self {
-        case .RATE, .RECONNECT, .SOURCES, .EXPECT, .TLS: false
+        case .RATE, .RECONNECT, .SOURCES, .TLS: false
         default: true
         }
     }
@@ -48,11 +52,11 @@ package enum Keyword: String, Sendable, CaseIterable {
     /// Keywords that may start a SETTINGS field.
     package static let settingsFields: [Keyword] = [
         .SESSION, .PORT, .HEADERSIZE, .BODYMAX, .READ, .REPEAT, .SAMPLERATE, .ENDPOINTS, .SHARDS, .PACKETS,
-        .HANDLER, .HEADER_LENGTH, .HANDLER_MEMORY,
+        .HANDLER, .HEADER_LENGTH, .HANDLER_MEMORY, .RESPONSE, .TIMEOUT,
     ]
 
     /// Keywords that may start an ORCHESTRATOR action.
-    package static let actions: [Keyword] = [.CREATE, .CONNECT, .SEND, .FLOOD, .DRAIN, .DISCONNECT]
+    package static let actions: [Keyword] = [.CREATE, .CONNECT, .SEND, .FLOOD, .PACE, .DRAIN, .DISCONNECT]
 }
 
 extension Token.Kind {
@@ -68,6 +72,7 @@ extension Token.Kind {
         case .comma: "','"
         case .leftBrace: "'{'"
         case .rightBrace: "'}'"
+        case .comparison(let op): "'\(op)'"
         case .endOfFile: "end of file"
         }
     }

@@ -1,0 +1,127 @@
+import LoadshearScript
+
+/// (ext) One session's PACE schedule: payload `k` of the phase is intended to go out at
+/// `start + τ(k)`, where τ inverts the number of payloads due after τ (the rate's integral:
+/// `k/rate` at a constant rate, a quadratic during a ramp). The schedule is fixed when the
+/// phase starts and never slips: a late payload goes out as soon as it can and is measured
+/// from its intended time.
+struct Pacer {
+    /// Monotonic nanoseconds (NIODeadline uptime) of payload 0.
+    let start: UInt64
+    /// Per-nanosecond rates at the start and the end of the ramp, and the ramp's length.
+    private let r0: Double
+    private let r1: Double
+    private let ramp: Double
+    /// Payloads due by the end of the ramp.
+    private let rampPayloads: Double
+    /// Payloads of the phase handed to the socket so far.
+    private(set) var sent = 0
+    /// The larger of 1 ms and a tenth of the pace period: how late counts as behind.
+    let tolerance: UInt64
+
+    /// `offset` staggers sessions over the first period: session `i` of `n` passes `i/n`.
+    init(_ spec: PaceSpec, phaseStart: UInt64, session i: Int, of n: Int) {
+        r0 = spec.rate / 1e9
+        r1 = (spec.target ?? spec.rate) / 1e9
+        ramp = spec.target == nil ? 0 : Double(spec.ramp)
+        rampPayloads = (r0 + r1) / 2 * ramp
+        let first = r0 > 0 ? r0 : r1
+        let period = first > 0 ? 1 / first : 0
+        start = phaseStart &+ UInt64(period * Double(i) / Double(max(1, n)))
+        let fastest = max(r0, r1)
+        tolerance = max(1_000_000, fastest > 0 ? UInt64(0.1 / fastest) : 0)
+    }
+
+    /// True when nothing will ever be due (`PACE a:b 0/s`).
+    var isPaused: Bool { r0 == 0 && r1 == 0 }
+
+    /// How many payloads are due by `now` (payload 0 is due at `start`).
+    func due(at now: UInt64) -> Int {
+        guard now >= start, !isPaused else { return 0 }
+        let t = Double(now - start)
+        let n: Double
+        if t <= ramp {
+            n = r0 * t + (r1 - r0) * t * t / (2 * ramp)
+        } else {
+            n = rampPayloads + r1 * (t - ramp)
+        }
+        // A millionth of a payload of slack, so `due(at: intended(k))` counts payload k
+        // whatever the rounding.
+        let m = n + 1e-6
+        return m >= Double(Int.max / 2) ? Int.max / 2 : Int(m.rounded(.down)) + 1
+    }
+
+    /// The intended send time of payload `k` of the phase (`UInt64.max`: never).
+    func intended(_ k: Int) -> UInt64 {
+        let k = Double(k)
+        let t: Double
+        if k <= rampPayloads, ramp > 0 {
+            let a = (r1 - r0) / (2 * ramp)
+            if abs(a) < 1e-30 {
+                t = r0 > 0 ? k / r0 : 0
+            } else {
+                let disc = max(0, r0 * r0 + 4 * a * k)
+                t = (-r0 + disc.squareRoot()) / (2 * a)
+            }
+        } else if r1 > 0 {
+            t = ramp + (k - rampPayloads) / r1
+        } else {
+            return .max
+        }
+        guard t.isFinite, t < 1.8e19 - Double(start) else { return .max }
+        return start &+ UInt64(max(0, t))
+    }
+
+    /// Payloads the schedule lets out now, given what has been sent.
+    func budget(at now: UInt64) -> Int { max(0, due(at: now) - sent) }
+
+    mutating func didSend(_ n: Int) { sent += n }
+}
+
+/// (ext) A shard's paced sessions ordered by when their next payload is due: a binary
+/// min-heap in one array, so scheduling allocates only while it grows. Entries carry the
+/// session's pace generation; an entry from an older phase is dropped when it surfaces.
+struct PaceQueue {
+    struct Entry {
+        var due: UInt64
+        var session: Int32
+        var generation: UInt32
+    }
+
+    private var heap: [Entry] = []
+
+    var isEmpty: Bool { heap.isEmpty }
+    var first: Entry? { heap.first }
+
+    mutating func push(_ e: Entry) {
+        heap.append(e)
+        var i = heap.count - 1
+        while i > 0 {
+            let parent = (i - 1) / 2
+            guard heap[i].due < heap[parent].due else { break }
+            heap.swapAt(i, parent)
+            i = parent
+        }
+    }
+
+    mutating func pop() -> Entry? {
+        guard !heap.isEmpty else { return nil }
+        let top = heap[0]
+        let last = heap.removeLast()
+        if !heap.isEmpty {
+            heap[0] = last
+            var i = 0
+            while true {
+                let l = 2 * i + 1
+                let r = l + 1
+                var m = i
+                if l < heap.count, heap[l].due < heap[m].due { m = l }
+                if r < heap.count, heap[r].due < heap[m].due { m = r }
+                if m == i { break }
+                heap.swapAt(i, m)
+                i = m
+            }
+        }
+        return top
+    }
+}

@@ -1,0 +1,212 @@
+/// (ext) The checks for measuring the server: PACE rates, RESPONSE and TIMEOUT, and the
+/// EXPECT thresholds.
+extension Checker {
+    /// The most a PACE may ask of one session: beyond this the schedule is not a pace any
+    /// more but a flood (use FLOOD).
+    static let maxPacePerSession = 10_000_000.0
+
+    /// A PACE rate (`50/s`, `0.5/s`, `30/m`) in payloads per second, with a located error.
+    func paceRate(_ t: Token, _ what: String, _ d: inout DiagnosticBag) -> Double? {
+        guard let s = valueText(t) else {
+            d.error("\(what) must be a rate such as 50/s, got \(t.kind.spelling)", at: t.range)
+            return nil
+        }
+        switch RateLiteral.parse(s) {
+        case .success(let r):
+            if r > Self.maxPacePerSession {
+                d.error(
+                    "\(what) \(s) is more than 10000000/s per session; for back-to-back sending use FLOOD",
+                    at: t.range)
+                return nil
+            }
+            return r
+        case .failure(.noUnit):
+            d.error("\(what) needs a unit: write \(s)/s (per second) or \(s)/m (per minute)", at: t.range)
+        case .failure(.badUnit(let u)):
+            d.error("unknown rate unit '/\(u)' in '\(s)'; expected /s or /m", at: t.range)
+        case .failure(.malformed):
+            d.error("'\(s)' is not a rate; expected a number and /s or /m, such as 50/s or 0.5/s", at: t.range)
+        }
+        return nil
+    }
+
+    /// `PACE a:b rate [TO rate OVER duration]`.
+    func checkPace(_ p: PaceSyntax, _ d: inout DiagnosticBag) -> PaceSpec? {
+        guard let rate = paceRate(p.rate, "the PACE rate", &d) else { return nil }
+        guard let t = p.target else { return PaceSpec(rate: rate) }
+        guard let target = paceRate(t, "the rate after TO", &d), let o = p.over,
+            let ramp = duration(o, "the ramp after OVER", &d)
+        else { return nil }
+        if ramp == 0 {
+            d.error("the ramp after OVER must be longer than 0; for a step, use a second PACE", at: o.range)
+            return nil
+        }
+        return PaceSpec(rate: rate, target: target, ramp: ramp)
+    }
+
+    /// RESPONSE and TIMEOUT fields.
+    func checkMeasureField(_ field: FieldSyntax, _ f: inout Fields, _ d: inout DiagnosticBag) {
+        switch (field.key, field.value) {
+        case (.RESPONSE, .scalar(let t)):
+            if quoted(t, "RESPONSE", ["in-order"], &d) != nil {
+                f.response = .inOrder
+                f.responseField = field
+            }
+        case (.RESPONSE, .headerLength(let o, let s, let e)):
+            let off = integer(o, "the RESPONSE offset", &d)
+            let size = integer(s, "the RESPONSE size", &d)
+            let order = quoted(e, "the RESPONSE byte order", ["big", "little"], &d)
+            if let size, !(1...8).contains(size) {
+                d.error("the RESPONSE id is 1 to 8 bytes, got \(size)", at: s.range)
+            } else if let off, let size, let order {
+                f.response = .field(HeaderLength(offset: off, size: size, bigEndian: order == "big"))
+                f.responseField = field
+            }
+        case (.TIMEOUT, .scalar(let t)):
+            guard let v = duration(t, "TIMEOUT", &d) else { return }
+            if v == 0 {
+                d.error("TIMEOUT must be longer than 0", at: t.range)
+            } else if v > 3_600_000_000_000 {
+                d.error("TIMEOUT must be at most 1h (longer than any response time can be recorded)", at: t.range)
+            } else {
+                f.responseTimeout = v
+                f.timeoutField = field
+            }
+        default:
+            d.error(
+                "\(field.key.rawValue) expects a single value, such as \(field.key.rawValue) = …", at: field.keyRange)
+        }
+    }
+
+    /// What RESPONSE needs from the other fields.
+    func checkResponseRules(_ f: Fields, _ d: inout DiagnosticBag) {
+        if let t = f.timeoutField, f.responseField == nil {
+            d.warning("TIMEOUT has no effect without RESPONSE", at: t.keyRange)
+        }
+        guard let r = f.responseField else { return }
+        if !f.read {
+            d.error(
+                "RESPONSE matches the replies Loadshear reads, so it needs READ = \"true\" (and, for TCP, HEADERSIZE and BODYMAX to frame them)",
+                at: r.keyRange)
+        }
+        if case .field(let id) = f.response, let bodyMax = f.bodyMax,
+            id.offset + id.size > (f.session == .udp ? 0 : f.headerSize ?? 0) + bodyMax
+        {
+            d.warning(
+                "RESPONSE bytes \(id.offset)..<\(id.offset + id.size) lie beyond the largest frame BODYMAX allows: every reply will be unmatched",
+                at: r.valueRange)
+        }
+    }
+
+    /// The EXPECT block: each threshold's metric, comparison and value, and whether this
+    /// run can produce the metric at all.
+    func checkExpect(_ blocks: [ExpectSyntax], _ f: Fields, _ d: inout DiagnosticBag) -> [Expectation] {
+        guard let block = blocks.first else { return [] }
+        for extra in blocks.dropFirst() {
+            d.error(
+                "a script has one EXPECT block; the first is at line \(lineOf(block.keywordRange))",
+                at: extra.keywordRange)
+        }
+        if block.items.isEmpty {
+            d.warning("the EXPECT block is empty; nothing will be checked", at: block.keywordRange)
+        }
+        var out: [Expectation] = []
+        for item in block.items {
+            if let e = checkExpectation(item, f, &d) { out.append(e) }
+        }
+        return out
+    }
+
+    private func checkExpectation(
+        _ item: ExpectationSyntax, _ f: Fields,
+        _ d: inout DiagnosticBag
+    ) -> Expectation? {
+        guard case .identifier(let name) = item.metric.kind else { return nil }
+        guard let metric = Expectation.metric(named: name) else {
+            var message = "unknown metric '\(name)'"
+            if let s = Suggest.closest(to: name, in: Expectation.metricNames.map { $0.uppercased() }) {
+                message += "; did you mean \(s.lowercased())?"
+            } else {
+                message +=
+                    "; expected response|connect|send|read|lag with .p50 .p90 .p99 .p999 .max .mean, or a counter such as sent, timeouts, connect.failed (see docs/language.md)"
+            }
+            d.error(message, at: item.metric.range)
+            return nil
+        }
+        let noResponse =
+            "\(name) needs RESPONSE in SETTINGS: without it no reply is matched to a request, so the run cannot measure it"
+        switch metric {
+        case .latency(.response, _):
+            if f.response == nil { d.error(noResponse, at: item.metric.range) }
+        case .latency(.read, _):
+            if !f.read { d.error("\(name) needs READ = \"true\": nothing is read otherwise", at: item.metric.range) }
+        case .count(let c), .rate(let c):
+            if c.needsResponse, f.response == nil { d.error(noResponse, at: item.metric.range) }
+        default:
+            break
+        }
+        let opText: String
+        switch item.op.kind {
+        case .comparison(let s): opText = s
+        default: opText = "="
+        }
+        let comparison = Expectation.Comparison(rawValue: opText)!
+        guard let text = valueText(item.value) else {
+            d.error(
+                "expected a number, a duration, a percentage or a rate, got \(item.value.kind.spelling)",
+                at: item.value.range)
+            return nil
+        }
+        guard let threshold = threshold(text, for: metric, name, item.value, &d) else { return nil }
+        return Expectation(
+            metric: metric, comparison: comparison, threshold: threshold, text: "\(name) \(opText) \(text)",
+            line: lineOf(item.metric.range))
+    }
+
+    /// The value in the metric's unit, or a located error that says which units fit.
+    private func threshold(
+        _ text: String, for metric: Expectation.Metric, _ name: String, _ t: Token,
+        _ d: inout DiagnosticBag
+    ) -> Expectation.Threshold? {
+        switch metric {
+        case .latency:
+            if RateLiteral.decimal(text) != nil {
+                d.error(
+                    "\(name) is a time: give a unit, such as \(text)ms (units: \(DurationLiteral.unitList))",
+                    at: t.range)
+                return nil
+            }
+            return duration(t, name, &d).map { .nanoseconds($0) }
+        case .rate:
+            if let v = RateLiteral.decimal(text) { return .perSecond(v) }
+            switch RateLiteral.parse(text) {
+            case .success(let v): return .perSecond(v)
+            default:
+                d.error("\(name) is a rate: write a number per second such as 9000/s (or /m)", at: t.range)
+                return nil
+            }
+        case .count(let c):
+            if text.hasSuffix("%") {
+                guard let v = RateLiteral.decimal(text.dropLast()), v <= 100 else {
+                    d.error("'\(text)' is not a percentage from 0% to 100%", at: t.range)
+                    return nil
+                }
+                guard c.percentBase != nil else {
+                    d.error(
+                        "a percentage of \(name) has no base; percentages apply to replies, timeouts, unmatched, duplicates (of requests) and connect.failed, connect.ok (of connects attempted)",
+                        at: t.range)
+                    return nil
+                }
+                return .percent(v)
+            }
+            if let v = RateLiteral.decimal(text) { return .number(v) }
+            if c == .bytesSent || c == .bytesRead, case .success(let v) = SizeLiteral.parse(text) {
+                return .number(Double(v))
+            }
+            d.error(
+                "\(name) is a count: give a number\(c.percentBase != nil ? " or a percentage" : ""), got '\(text)'",
+                at: t.range)
+            return nil
+        }
+    }
+}

@@ -35,20 +35,23 @@ struct Pacer {
     /// True when nothing will ever be due (`PACE a:b 0/s`).
     var isPaused: Bool { r0 == 0 && r1 == 0 }
 
-    /// How many payloads are due by `now` (payload 0 is due at `start`).
+    /// How many payloads are due by `now`: payload `k` is due once `intended(k) <= now`.
+    /// The rate's integral gives the count; it is then checked against `intended`, so the
+    /// two never disagree whatever the floating-point rounding.
     func due(at now: UInt64) -> Int {
         guard now >= start, !isPaused else { return 0 }
         let t = Double(now - start)
         let n: Double
-        if t <= ramp {
+        if ramp > 0, t <= ramp {
             n = r0 * t + (r1 - r0) * t * t / (2 * ramp)
         } else {
             n = rampPayloads + r1 * (t - ramp)
         }
-        // A millionth of a payload of slack, so `due(at: intended(k))` counts payload k
-        // whatever the rounding.
-        let m = n + 1e-6
-        return m >= Double(Int.max / 2) ? Int.max / 2 : Int(m.rounded(.down)) + 1
+        guard n < Double(Int.max / 4) else { return Int.max / 4 }
+        var d = Int(n.rounded(.down)) + 1
+        while d > 0, intended(d - 1) > now { d -= 1 }
+        while intended(d) <= now { d += 1 }
+        return d
     }
 
     /// The intended send time of payload `k` of the phase (`UInt64.max`: never).
@@ -69,7 +72,7 @@ struct Pacer {
             return .max
         }
         guard t.isFinite, t < 1.8e19 - Double(start) else { return .max }
-        return start &+ UInt64(max(0, t))
+        return start &+ UInt64(max(0, t).rounded(.up))
     }
 
     /// Payloads the schedule lets out now, given what has been sent.

@@ -135,7 +135,9 @@ final class Shard: @unchecked Sendable {
     }
 
     private func armPaceTimer() {
-        guard let top = paceQueue.first, !finishing else { return }
+        // Draining sessions keep their schedule after the timeline ends; the others are
+        // disconnected at the end, which makes their entries stale.
+        guard let top = paceQueue.first else { return }
         let due = max(top.due, lastPaceTick &+ Self.paceTickSpacing)
         guard due < paceTimerDue else { return }  // an earlier timer serves it
         paceTimerDue = due

@@ -37,6 +37,9 @@ public final class RecordingServer: Sendable {
         case halfCloseOnAccept
         /// Read `bytes`, then reset the connection (SO_LINGER 0 and close).
         case resetAfter(bytes: Int)
+        /// Cut what arrives into requests of `frameSize` bytes and write back, for each, the
+        /// frames `reply` returns (none: the request is dropped); bytes are recorded.
+        case answer(frameSize: Int, reply: @Sendable ([UInt8]) -> [[UInt8]])
     }
 
     /// The connections seen so far.
@@ -138,7 +141,7 @@ public final class RecordingServer: Sendable {
         func channelActive(context: ChannelHandlerContext) {
             let id = self.id
             switch behaviour {
-            case .record, .resetAfter, .neverRead:
+            case .record, .resetAfter, .neverRead, .answer:
                 break
             case .closeOnAccept:
                 context.close(promise: nil)
@@ -220,6 +223,19 @@ public final class RecordingServer: Sendable {
                     $0[id].bytes += b.readableBytesView
                     $0[id].bytesReceived += b.readableBytes
                 }
+            }
+            if case .answer(let size, let reply) = behaviour {
+                var buffer = b
+                tail.writeBuffer(&buffer)
+                var wrote = false
+                while tail.readableBytes >= size, let request = tail.readBytes(length: size) {
+                    for frame in reply(request) {
+                        context.write(wrapOutboundOut(ByteBuffer(bytes: frame)), promise: nil)
+                        wrote = true
+                    }
+                }
+                tail.discardReadBytes()
+                if wrote { context.flush() }
             }
             if case .resetAfter(let limit) = behaviour, received >= limit, !resetting,
                 let provider = context.channel as? SocketOptionProvider

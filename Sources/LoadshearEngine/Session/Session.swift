@@ -152,10 +152,12 @@ class Session {
         return ip.contains(":") ? "[\(ip)]:\(port)" : "\(ip):\(port)"
     }
 
-    /// SEND: `copies` more payloads may go out.
+    /// SEND: `copies` more payloads may go out. They go out in the shard's next write round
+    /// (after the actions due at this instant), so a PACE or FLOOD at the same offset
+    /// decides how they are sent, whichever line comes first.
     final func release(_ copies: Int) {
         cursor.release(copies)
-        pump()
+        if lifecycle.isActive { shard.rounds.schedule(self) }
     }
 
     /// FLOOD: the whole payload list may go out, again and again with REPEAT.
@@ -249,6 +251,7 @@ class Session {
     /// The channel closed: replies not yet handed over are dropped, and a connection that was
     /// active is counted by how it ended and the session ends.
     final func inactive() {
+        awaitingReplies = false  // closed anyway: what is left stays outstanding (or times out now)
         expireRequests(now: NIODeadline.now().uptimeNanoseconds)
         let reason = lifecycle.channelClosed()
         // Replies that never reached the channel are dropped with it.
@@ -448,8 +451,28 @@ class Session {
         closingAfterWrites = true
         if let f = lastWrite {
             let bound = NIOLoopBound(self, eventLoop: shard.loop)
-            f.whenComplete { _ in bound.value.close(.us) }
+            f.whenComplete { _ in bound.value.closeOnceAnswered() }
         } else {
+            closeOnceAnswered()
+        }
+    }
+
+    /// (ext) With RESPONSE, a draining session waits for its outstanding requests to be
+    /// answered or to time out before it closes, so their replies are not cut off.
+    private var awaitingReplies = false
+
+    private func closeOnceAnswered() {
+        if let r = requests, r.outstanding > 0, lifecycle.isActive {
+            awaitingReplies = true
+        } else {
+            close(.us)
+        }
+    }
+
+    /// Called after replies are matched or requests expire.
+    private func closeIfAnswered() {
+        if awaitingReplies, requests?.outstanding ?? 0 == 0 {
+            awaitingReplies = false
             close(.us)
         }
     }
@@ -622,6 +645,7 @@ class Session {
         case .unmatched: counters.add(.unmatched)
         case .duplicate: counters.add(.duplicates)
         }
+        closeIfAnswered()
     }
 
     /// Counts requests older than TIMEOUT as timeouts (the shard's sweep, a close).
@@ -633,6 +657,7 @@ class Session {
             shard.counters.add(.timeouts, timedOut)
             shard.counters.add(.outstanding, -timedOut)
         }
+        closeIfAnswered()
     }
 
     // MARK: patched payloads

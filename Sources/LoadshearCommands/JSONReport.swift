@@ -206,8 +206,12 @@ struct JSONReport: Encodable {
         var increment: [String: Int]
         /// Latency samples since the previous line, by kind.
         var latencyMicroseconds: [String: LatencyPart]
+        /// (ext) With PACE: all sessions' intended payloads per second at this moment (the
+        /// achieved rate is `increment.pacedPayloads / intervalSeconds`).
+        var intendedRate: Double?
 
         enum CodingKeys: String, CodingKey {
+            case intendedRate = "intendedRate"
             case final = "final"
             case elapsedSeconds = "elapsedSeconds"
             case intervalSeconds = "intervalSeconds"
@@ -219,7 +223,7 @@ struct JSONReport: Encodable {
 
     /// One NDJSON line, keys sorted, ending in a newline. `final` is set for the engine's final
     /// snapshot, the only one that carries a planned duration.
-    static func snapshotLine(_ s: Snapshot) throws -> Data {
+    static func snapshotLine(_ s: Snapshot, intendedRate: Double? = nil) throws -> Data {
         let line = SnapshotLine(
             final: s.plannedDuration != nil, elapsedSeconds: s.elapsed, intervalSeconds: s.interval,
             totals: dictionary(s.totals),
@@ -227,7 +231,7 @@ struct JSONReport: Encodable {
             latencyMicroseconds: Dictionary(
                 uniqueKeysWithValues: LatencySet.Kind.allCases.map {
                     ($0.rawValue, LatencyPart(s.latencyIncrement[kind: $0]))
-                }))
+                }), intendedRate: intendedRate)
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
         var data = try encoder.encode(line)

@@ -81,7 +81,7 @@ final class Output: Sendable {
     /// On the output queue: the snapshot's NDJSON line, then a plain line (every second
     /// snapshot) or a dashboard frame.
     private func present(_ s: Snapshot) {
-        if let ndjson, let line = try? JSONReport.snapshotLine(s) {
+        if let ndjson, let line = try? JSONReport.snapshotLine(s, intendedRate: intendedRate(elapsed: s.elapsed)) {
             ndjson.write(line)
         }
         let tracksResponses = plan.settings.response != nil
@@ -189,7 +189,9 @@ final class Output: Sendable {
     /// call more than once.
     func finish(final: Snapshot? = nil) {
         queue.sync {}
-        if let final, let ndjson, let line = try? JSONReport.snapshotLine(final) {
+        if let final, let ndjson,
+            let line = try? JSONReport.snapshotLine(final, intendedRate: intendedRate(elapsed: final.elapsed))
+        {
             ndjson.write(line)
         }
         let wasDashboard = state.withLock { st -> Bool in

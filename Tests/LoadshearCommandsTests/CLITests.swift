@@ -3,6 +3,20 @@ import LoadshearTestSupport
 import Testing
 
 @Suite struct CLITests {
+    /// Every example plans cleanly, and names the target to start.
+    @Test func everyExamplePlans() async throws {
+        let dir = BinaryRunner.repositoryRoot.appendingPathComponent("examples")
+        let names = try FileManager.default.contentsOfDirectory(atPath: dir.path).filter { $0.hasSuffix(".ldsh") }
+        #expect(names.count >= 6)
+        for name in names {
+            let r = try await BinaryRunner.run(
+                ["examples/" + name, "--dry-run"], directory: BinaryRunner.repositoryRoot)
+            #expect(r.status == 0, "\(name): \(r.stderr)")
+            let text = try String(contentsOf: dir.appendingPathComponent(name), encoding: .utf8)
+            #expect(text.contains("loadshear target"), "\(name) says which target to start")
+        }
+    }
+
     @Test func dryRunPrintsThePlanAndExitsZero() async throws {
         // A relative path, from the repository root.
         let r = try await BinaryRunner.run(

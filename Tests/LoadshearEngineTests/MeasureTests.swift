@@ -1,6 +1,7 @@
 import LoadshearMetrics
 import LoadshearScript
 import LoadshearTestSupport
+import Foundation
 import NIOCore
 import Testing
 
@@ -117,6 +118,30 @@ import Testing
         #expect(s.totals[.replies] == 0)
         #expect(s.totals[.unmatched] == 40)
         expectRequestSums(s)
+    }
+
+    /// Coordinated omission corrected: the server freezes for 400 ms once (its event loop
+    /// blocked on request 10). Requests that were due during the freeze waited for it, each
+    /// measured from its intended time, so many samples — not one — show the stall: at 200
+    /// requests/s about 80 were due in it, waiting 400 ms down to 0. Bounds are lower bounds
+    /// the freeze itself guarantees, whatever the machine's speed.
+    @Test func aStallShowsInEveryRequestThatWasDueDuringIt() async throws {
+        let server = try await RecordingServer.start(
+            .answer(frameSize: 16) { frame in
+                if Self.id(frame) == 10 { usleep(400_000) }
+                return [frame]
+            })
+        defer { Task { await server.shutdown() } }
+        let plan = try makePlan(
+            Self.script(sessions: 1, copies: 200, pace: "200/s", timeout: "5s"), packets: ["req.bin": Self.request],
+            port: server.port)
+        let s = try await run(plan) { totals in await totals.wait { $0[.replies] == 200 } }
+        let h = s.latency.response
+        #expect(h.max >= 390_000, "the request that met the freeze waited for all of it")
+        // Requests due in the first 300 ms of the freeze each waited at least 100 ms: about 60.
+        let slow = h.recordedValues().filter { $0.value >= 100_000 }.reduce(0) { $0 + $1.count }
+        #expect(slow >= 40, "\(slow) samples over 100 ms; without the correction there would be one")
+        #expect(h.valueAtPercentile(90) >= 100_000)
     }
 
     /// In-order matching: each reply answers the oldest outstanding request.

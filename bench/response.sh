@@ -1,0 +1,67 @@
+#!/usr/bin/env bash
+# Response-time benchmark (release build). A reference server (bench/delay_echo.c, a
+# one-thread epoll echo that answers each request exactly 1 ms after it arrived) is loaded
+# by 64 paced sessions:
+# 1. at 50,000 requests/s for 10 s: response p50/p99 and the instrument's error, p50 − 1 ms
+#    (it includes the loopback round trip);
+# 2. then at rising rates, 5 s each, until the verdict turns SATURATED: the highest paced
+#    request rate this machine holds with a trustworthy verdict.
+set -euo pipefail
+ulimit -n 20000
+source "$(dirname "$0")/lib.sh"
+clang -O2 -o "$dir/delay_echo" bench/delay_echo.c
+"$dir/delay_echo" 0 1000 > "$dir/echo.port" &
+pids+=($!)
+for _ in $(seq 100); do grep -q port "$dir/echo.port" 2>/dev/null && break; sleep 0.05; done
+port=$(sed -n 's/port //p' "$dir/echo.port")
+printf '\x00\x00\x00\x02\x00\x00\x00\x08\x00\x00\x00\x00\x00\x00\x00\x00' > "$dir/req.bin"
+run() {  # $1 = total requests/s, $2 = seconds; prints the JSON report's path
+    local per=$(python3 -c "print($1/64)")
+    cat > "$dir/r.ldsh" <<SCRIPT
+SETTINGS r {
+    SESSION = "TCP"
+    PORT = $port
+    READ = "true"
+    HEADERSIZE = 8
+    BODYMAX = 64
+    HEADER_LENGTH = 4:4 "big"
+    RESPONSE = 8:8 "big"
+    TIMEOUT = 2s
+    REPEAT = "true"
+    ENDPOINTS { 127.0.0.1 }
+    PACKETS { req : "req.bin" }
+}
+ORCHESTRATOR r {
+    CREATE 64 OFFSET 0ms
+    CONNECT 0:64 OFFSET 10ms
+    SEND 0:64 req COPIES 1 COUNTER 8:8 "big":1 OFFSET 100ms
+    PACE 0:64 $per/s OFFSET 0ms
+    DRAIN 0:64 OFFSET $2s
+}
+SCRIPT
+    "$bin" "$dir/r.ldsh" --quiet --json "$dir/r$1.json" > /dev/null || true
+    echo "$dir/r$1.json"
+}
+report=$(run 50000 10)
+python3 - "$report" <<'PY'
+import json, sys
+r = json.load(open(sys.argv[1]))
+resp, t, g = r["latencyMicroseconds"]["response"], r["totals"], r["generator"]
+print(f"rate_requested=50000")
+print(f"rate_answered={t['replies'] / r['durationSeconds']:.0f}")
+print(f"response_p50_us={resp['p50']}")
+print(f"response_p99_us={resp['p99']}")
+print(f"instrument_error_p50_us={resp['p50'] - 1000}")
+print(f"timeouts={t['timeouts']}")
+print(f"generator_saturated={g['saturated']}")
+print(f"lag_p99_us={g.get('lagP99Microseconds')}")
+PY
+best=0
+for rate in 10000 20000 30000 40000 50000 75000 100000 150000 200000; do
+    report=$(run $rate 5)
+    verdict=$(python3 -c "import json,sys; r=json.load(open('$report')); g=r['generator']; l=r['latencyMicroseconds']['response']; print('SATURATED' if g['saturated'] else 'ok', 'response p50', l['p50'], 'p99', l['p99'], 'lag p99', g.get('lagP99Microseconds'), ';'.join(g['reasons']))")
+    echo "# $rate/s: $verdict"
+    case $verdict in SATURATED*) break ;; esac
+    best=$rate
+done
+echo "highest_ok_rate=$best"

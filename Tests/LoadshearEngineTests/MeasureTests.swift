@@ -1,7 +1,7 @@
+import Foundation
 import LoadshearMetrics
 import LoadshearScript
 import LoadshearTestSupport
-import Foundation
 import NIOCore
 import Testing
 

@@ -299,17 +299,13 @@ package struct Parser {
                 guard let (entries, r) = parsePacketList() else { return nil }
                 return FieldSyntax(key: k, keyRange: keyToken.range, value: .packets(entries, r))
             case .HEADER_LENGTH:
-                guard expect(.equals, "'=' after HEADER_LENGTH") != nil,
-                    let off = expectValue("the header offset of the body length (e.g. 4:4 \"big\")"),
-                    expect(.colon, "':' between the offset and the size of the body length") != nil,
-                    let size = expectValue("the size in bytes of the body length (1 to 8)"),
-                    let endian = expectString("the byte order, \"big\" or \"little\"")
-                else {
+                guard expect(.equals, "'=' after HEADER_LENGTH") != nil else {
                     skipStatement()
                     return nil
                 }
-                return FieldSyntax(
-                    key: k, keyRange: keyToken.range, value: .headerLength(offset: off, size: size, endian: endian))
+                return parseByteField(
+                    k, keyToken, offset: "the header offset of the body length (e.g. 4:4 \"big\")",
+                    what: "the body length")
             case .RESPONSE:
                 guard expect(.equals, "'=' after RESPONSE") != nil else {
                     skipStatement()
@@ -318,17 +314,9 @@ package struct Parser {
                 if case .string = current.kind {
                     return FieldSyntax(key: k, keyRange: keyToken.range, value: .scalar(advance()))
                 }
-                guard
-                    let off = expectValue("the offset of the request id in a reply (e.g. 4:4 \"big\") or \"in-order\""),
-                    expect(.colon, "':' between the offset and the size of the request id") != nil,
-                    let size = expectValue("the size in bytes of the request id (1 to 8)"),
-                    let endian = expectString("the byte order, \"big\" or \"little\"")
-                else {
-                    skipStatement()
-                    return nil
-                }
-                return FieldSyntax(
-                    key: k, keyRange: keyToken.range, value: .headerLength(offset: off, size: size, endian: endian))
+                return parseByteField(
+                    k, keyToken, offset: "the offset of the request id in a reply (e.g. 4:4 \"big\") or \"in-order\"",
+                    what: "the request id")
             default:
                 guard expect(.equals, "'=' after \(k.rawValue)") != nil else {
                     skipStatement()
@@ -373,6 +361,23 @@ package struct Parser {
     }
 
     /// Consumes an '=' if there is one; true when it did.
+    /// `offset:size "endian"` after `=` (HEADER_LENGTH, RESPONSE): bytes of a header or frame
+    /// holding an unsigned number; `offset` says what the first value is, `what` the number.
+    private mutating func parseByteField(
+        _ k: Keyword, _ keyToken: Token, offset: String, what: String
+    ) -> FieldSyntax? {
+        guard let off = expectValue(offset),
+            expect(.colon, "':' between the offset and the size of \(what)") != nil,
+            let size = expectValue("the size in bytes of \(what) (1 to 8)"),
+            let endian = expectString("the byte order, \"big\" or \"little\"")
+        else {
+            skipStatement()
+            return nil
+        }
+        return FieldSyntax(
+            key: k, keyRange: keyToken.range, value: .headerLength(offset: off, size: size, endian: endian))
+    }
+
     private mutating func eatOptionalEquals() -> Bool {
         if current.kind == .equals {
             advance()

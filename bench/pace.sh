@@ -28,7 +28,7 @@ python3 - "$dir/pace.json" <<'PY'
 import json, sys
 r = json.load(open(sys.argv[1]))
 t, g = r["totals"], r["generator"]
-intended = 10000 * 10 * 20
+intended = 10000 * (10 * 20 + 1)  # payload 0 is due at the phase start
 print(f"intended_payloads={intended}")
 print(f"paced_payloads={t['pacedPayloads']}")
 print(f"achieved_share={t['pacedPayloads'] / intended * 100:.2f}%")

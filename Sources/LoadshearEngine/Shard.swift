@@ -53,7 +53,7 @@ final class Shard: @unchecked Sendable {
     private var lastPaceTick: UInt64 = 0
     /// Pace wake-ups closer together than this are served by one timer: it bounds the
     /// timers per second (each is a scheduled task) at a small cost in lag.
-    static let paceTickSpacing: UInt64 = 100_000
+    static let paceTickSpacing: UInt64 = 20_000
     /// The loop thread's CPU time when the shard was made (µs).
     private let busyBaseline: Int
 

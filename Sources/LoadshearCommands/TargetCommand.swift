@@ -55,6 +55,8 @@ package struct TargetCommand: AsyncParsableCommand {
         guard (0...65535).contains(port) else { throw ValidationError("--port must be 0...65535") }
         guard headerSize >= 8 else { throw ValidationError("--header-size must be at least 8") }
         guard bodySize >= 0, rate >= 0 else { throw ValidationError("--body-size and --rate cannot be negative") }
+        if let count, count < 0 { throw ValidationError("--count cannot be negative") }
+        if let duration, !(duration >= 0) { throw ValidationError("--duration must be a number of seconds, 0 or more") }
         if let delay {
             guard case .success = DurationLiteral.parse(delay) else {
                 throw ValidationError("--delay must be a duration such as 1ms or 250us, got '\(delay)'")

@@ -107,6 +107,13 @@ import Testing
         _ = listener
     }
 
+    @Test(arguments: [["--count=-1"], ["--duration=-2"]])
+    func theTargetRejectsNegativeLimits(_ option: [String]) async throws {
+        let r = try await BinaryRunner.run(["target", "broadcast", "--port", "0"] + option)
+        #expect(r.status == 64)
+        #expect(r.stderr.contains("cannot be negative") || r.stderr.contains("0 or more"), "\(r.stderr)")
+    }
+
     @Test func theEchoTargetRejectsABadDelay() async throws {
         let r = try await BinaryRunner.run(["target", "echo", "--port", "0", "--delay", "5", "--duration", "0.1"])
         #expect(r.status == 64)

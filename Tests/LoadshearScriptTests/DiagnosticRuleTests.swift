@@ -202,6 +202,14 @@ let rules: [Rule] = [
         name: "undefined packet", script: script(actions: "    CONNECT 0:10\n    SEND 0:10 p9 COPIES 1"),
         message: "packet 'p9' is not defined in PACKETS; did you mean 'p1'?", line: 11),
     Rule(
+        name: "misspelt lower-case packet id",
+        script: script(
+            actions: "    CONNECT 0:10\n    SEND 0:10 pnig COPIES 1",
+            base:
+                "    SESSION = \"TCP\"\n    PORT = 1\n    ENDPOINTS { 127.0.0.1 }\n    PACKETS { ping : \"ping.bin\" }"
+        ),
+        message: "packet 'pnig' is not defined in PACKETS; did you mean 'ping'?", line: 11),
+    Rule(
         name: "SEND without PACKETS", script: script(base: fieldsNoPackets),
         message: "SEND needs packets, but SETTINGS has no PACKETS", line: 10),
     Rule(

@@ -111,4 +111,12 @@ import Testing
             #expect(p != nil, "\(DiagnosticRenderer().render(d, in: file))")
         }
     }
+
+    /// The dry run's sample-rate line reads as English: every 2nd, 3rd, 11th, 21st packet.
+    @Test func ordinalsReadAsEnglish() {
+        #expect(
+            [1, 2, 3, 4, 11, 12, 13, 21, 22, 100, 101].map(Plan.ordinal) == [
+                "1st", "2nd", "3rd", "4th", "11th", "12th", "13th", "21st", "22nd", "100th", "101st",
+            ])
+    }
 }

@@ -61,7 +61,10 @@ extension Plan {
             )
         }
         line("  repeat        \(s.repeatPayloads)")
-        line("  sample rate   first packet and every \(s.sampleRate)th")
+        line(
+            s.sampleRate == 1
+                ? "  sample rate   every packet"
+                : "  sample rate   first packet and every \(Self.ordinal(s.sampleRate))")
         line("  shards        \(s.shardCount)")
         switch handler {
         case .nop:
@@ -199,6 +202,19 @@ extension Plan {
     }
 
     /// Two lower-case hex digits.
+    /// `2nd`, `3rd`, `11th`, `100th`.
+    static func ordinal(_ n: Int) -> String {
+        let suffix: String
+        switch (n % 10, n % 100) {
+        case (_, 11...13): suffix = "th"
+        case (1, _): suffix = "st"
+        case (2, _): suffix = "nd"
+        case (3, _): suffix = "rd"
+        default: suffix = "th"
+        }
+        return "\(n)\(suffix)"
+    }
+
     static func hex(_ b: UInt8) -> String {
         let digits = Array("0123456789abcdef")
         return String([digits[Int(b >> 4)], digits[Int(b & 15)]])

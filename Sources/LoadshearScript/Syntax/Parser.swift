@@ -696,7 +696,9 @@ enum Suggest {
         let w = Array(word.uppercased().utf8)
         var best: (String, Int)?
         for c in candidates {
-            let dist = distance(w, Array(c.utf8))
+            // Case-insensitive on both sides: keywords are upper case, packet ids and metric
+            // names usually lower case.
+            let dist = distance(w, Array(c.uppercased().utf8))
             if best == nil || dist < best!.1 { best = (c, dist) }
         }
         guard let (c, dist) = best else { return nil }

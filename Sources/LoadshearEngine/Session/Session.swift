@@ -62,6 +62,8 @@ class Session {
     private var requests: RequestTable?
     /// When the batch being built was handed over: the intended send time of unpaced requests.
     private var handTime: UInt64 = 0
+    /// DRAIN is done writing and waits for the outstanding requests before it closes.
+    private var awaitingReplies = false
 
     /// A session with its payload list, which sessions with the same SENDs share. It does
     /// nothing until CONNECT reaches it.
@@ -459,8 +461,6 @@ class Session {
 
     /// (ext) With RESPONSE, a draining session waits for its outstanding requests to be
     /// answered or to time out before it closes, so their replies are not cut off.
-    private var awaitingReplies = false
-
     private func closeOnceAnswered() {
         if let r = requests, r.outstanding > 0, lifecycle.isActive {
             awaitingReplies = true

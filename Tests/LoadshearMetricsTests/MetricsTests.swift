@@ -91,6 +91,33 @@ import Testing
         return s
     }
 
+    /// (ext) With RESPONSE and PACE: requests and the paced rate against the intended one
+    /// in the throughput panel, response time as the first latency panel, lag last; and the
+    /// frame still fits 80×24 with the header, progress and keys on screen.
+    @Test func responseTimeComesFirstAndStillFits() {
+        var s = busySnapshot()
+        var t = s.totals
+        t[.requests] = 1000
+        t[.replies] = 990
+        t[.timeouts] = 4
+        t[.outstanding] = 6
+        t[.pacedPayloads] = 1000
+        s.totals = t
+        let d = Dashboard(width: 80, color: false, title: "paced.ldsh")
+        let progress = Dashboard.Progress(elapsed: 1, planned: 4, action: "PACE 0:10 (line 9)", intendedRate: 1000)
+        let big = d.render(s, progress: progress, mode: .totals, height: 200)
+        let titles = big.filter { $0.hasPrefix("Response time") || $0.hasSuffix("samples") }
+        #expect(titles.first?.hasPrefix("Response time") == true, "\(titles)")
+        #expect(titles.last?.hasPrefix("Lag (generator)") == true, "\(titles)")
+        #expect(
+            big.contains { $0.contains("requests 1.0k") && $0.contains("timeouts 4") && $0.contains("outstanding 6") })
+        #expect(big.contains { $0.contains("paced") && $0.contains("of 1.0k/s intended") })
+        let small = d.render(s, progress: progress, mode: .totals, height: 24)
+        #expect(small.count <= 24)
+        #expect(small[0].contains("q stop") && small[1].contains("PACE 0:10"))
+        #expect(small.contains { $0.hasPrefix("Response time") })
+    }
+
     @Test func totalsFrameAtFixedWidth() {
         let d = Dashboard(width: 72, color: false, title: "demo.ldsh")
         let lines = d.render(

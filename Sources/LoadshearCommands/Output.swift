@@ -156,7 +156,7 @@ final class Output: Sendable {
 
     /// Keys: ←/→ switch totals and increments, q stops the run gracefully.
     private func readKeys() {
-        var escape: [UInt8] = []
+        var keys = KeyDecoder()
         while true {
             var byte: UInt8 = 0
             let n = read(0, &byte, 1)
@@ -165,20 +165,14 @@ final class Output: Sendable {
                 continue  // the read timed out (VTIME); look at `finished` again
             }
             if state.withLock({ $0.finished }) { return }
-            if !escape.isEmpty || byte == 0x1B {
-                escape.append(byte)
-                if escape.count == 3 {
-                    if escape[1] == UInt8(ascii: "["), escape[2] == UInt8(ascii: "C") || escape[2] == UInt8(ascii: "D")
-                    {
-                        state.withLock { $0.mode = $0.mode == .totals ? .increments : .totals }
-                        queue.async { self.draw() }
-                    }
-                    escape = []
-                }
-                continue
-            }
-            if byte == UInt8(ascii: "q") || byte == UInt8(ascii: "Q") {
+            switch keys.feed(byte) {
+            case .switchMode:
+                state.withLock { $0.mode = $0.mode == .totals ? .increments : .totals }
+                queue.async { self.draw() }
+            case .stop:
                 engine.stop(reason: "q")
+            case nil:
+                break
             }
         }
     }

@@ -32,7 +32,7 @@ package struct TargetCommand: AsyncParsableCommand {
     @Option(help: "broadcast: body size in bytes.")
     var bodySize: Int = 8
 
-    @Option(help: "broadcast: frames per second per connection (0 = as fast as possible).")
+    @Option(help: "broadcast: frames per second per connection (0 = as fast as possible, TCP only).")
     var rate: Int = 10
 
     @Option(help: "broadcast: frames per connection before it stops sending.")
@@ -56,6 +56,9 @@ package struct TargetCommand: AsyncParsableCommand {
         guard headerSize >= 8 else { throw ValidationError("--header-size must be at least 8") }
         guard bodySize >= 0, rate >= 0 else { throw ValidationError("--body-size and --rate cannot be negative") }
         if let count, count < 0 { throw ValidationError("--count cannot be negative") }
+        if udp, kind == .broadcast, rate == 0 {
+            throw ValidationError("--rate 0 (as fast as possible) is for TCP broadcast; a UDP broadcast needs a rate")
+        }
         if let duration, !(duration >= 0) { throw ValidationError("--duration must be a number of seconds, 0 or more") }
         if let delay {
             guard case .success = DurationLiteral.parse(delay) else {

@@ -114,6 +114,12 @@ import Testing
         #expect(r.stderr.contains("cannot be negative") || r.stderr.contains("0 or more"), "\(r.stderr)")
     }
 
+    @Test func aUDPBroadcastNeedsARate() async throws {
+        let r = try await BinaryRunner.run(["target", "broadcast", "--udp", "--port", "0", "--rate", "0"])
+        #expect(r.status == 64)
+        #expect(r.stderr.contains("--rate 0 (as fast as possible) is for TCP broadcast"), "\(r.stderr)")
+    }
+
     @Test func theEchoTargetRejectsABadDelay() async throws {
         let r = try await BinaryRunner.run(["target", "echo", "--port", "0", "--delay", "5", "--duration", "0.1"])
         #expect(r.status == 64)

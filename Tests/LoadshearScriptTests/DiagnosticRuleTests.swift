@@ -202,6 +202,10 @@ let rules: [Rule] = [
         name: "undefined packet", script: script(actions: "    CONNECT 0:10\n    SEND 0:10 p9 COPIES 1"),
         message: "packet 'p9' is not defined in PACKETS; did you mean 'p1'?", line: 11),
     Rule(
+        name: "DRAIN names the DRAIN that drained the session",
+        script: script(actions: "    CONNECT 0:10\n    DRAIN 0:5\n    DRAIN 5:10\n    SEND 2:3 p1 COPIES 1"),
+        message: "session 2 is draining by then (DRAIN at line 11)", line: 13),
+    Rule(
         name: "misspelt lower-case packet id",
         script: script(
             actions: "    CONNECT 0:10\n    SEND 0:10 pnig COPIES 1",

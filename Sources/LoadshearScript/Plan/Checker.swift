@@ -634,7 +634,8 @@ struct Checker {
                 at: block.actions[0].keywordRange)
         }
         var states: [State] = []
-        var stateLine: [Int: Int] = [:]  // State raw value → line that set it last (for messages)
+        // Each DRAIN's range and line, to name the one that drained a session in messages.
+        var drains: [(sessions: Range<Int>, line: Int)] = []
         var now: Nanoseconds = 0
         var created = false
         var usedPackets = Set<String>()
@@ -686,7 +687,7 @@ struct Checker {
                         switch states[s] {
                         case .created: "is not connected by then (CONNECT it first)"
                         case .draining:
-                            "is draining by then (DRAIN at line \(stateLine[Int(State.draining.rawValue)] ?? 0))"
+                            "is draining by then (DRAIN at line \(drains.last { $0.sessions.contains(s) }?.line ?? 0))"
                         default: "is already disconnected"
                         }
                     d.error(
@@ -734,7 +735,7 @@ struct Checker {
                         continue
                     }
                     for s in range where known { states[s] = .draining }
-                    stateLine[Int(State.draining.rawValue)] = line
+                    drains.append((range, line))
                     kind = .drain
                 case .DISCONNECT:
                     if let s = firstIn({ $0 == .disconnected }) {

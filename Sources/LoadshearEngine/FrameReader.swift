@@ -8,7 +8,7 @@ struct FrameReader {
     enum Event {
         /// A full frame (header + body, contiguous).
         case frame(ByteBuffer)
-        /// The body length was above BODYMAX, or the handler could not tell it.
+        /// The body length was above BODYMAX.
         case tooLarge(Int)
         /// The handler could not tell the body length: it returned a negative length, or failed.
         case badHeader

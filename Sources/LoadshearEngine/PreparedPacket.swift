@@ -8,7 +8,7 @@ import Glibc
 /// Packet bytes prepared once per run and shared by every shard (a ByteBuffer that is never
 /// written to is safe to share). A small packet is also kept repeated back to back in one
 /// buffer (up to 64 KiB), so a run of copies goes out as one slice of it: one iovec for many
-/// packets, and not one byte copied at run time. A packet of 32 KiB or more is held once.
+/// packets, and not one byte copied at run time. A packet over 32 KiB is held once.
 struct PreparedPacket: Sendable {
     /// The packet, once.
     let buffer: ByteBuffer

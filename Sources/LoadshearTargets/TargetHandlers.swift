@@ -19,8 +19,8 @@ struct BroadcastFrame: Sendable {
     /// then the body: `A` to `Z`, over and over.
     let bytes: [UInt8]
 
-    /// How broadcast paces `rate` frames per second per peer: ticks of at most 1 ms, each
-    /// sending its share of the rate. Returns (frames per tick, tick interval).
+    /// How broadcast paces `rate` frames per second per peer: from 1,000 frames/s up, ticks of
+    /// 1 ms, each sending its share of the rate; below that, one frame every 1/rate seconds. Returns (frames per tick, tick interval).
     static func ticks(rate: Int) -> (Int, TimeAmount) {
         let rate = max(1, rate)
         let perTick = max(1, rate / 1000)

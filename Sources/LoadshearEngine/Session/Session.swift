@@ -373,7 +373,7 @@ class Session {
 
     // MARK: replies and backpressure
 
-    /// Queues a buffer holding `sizes.count` replies, then writes.
+    /// Queues a buffer holding `count` replies, then writes.
     final func queueReplies(_ buffer: ByteBuffer, count: Int) {
         replies.append((buffer, count))
         pendingReplyBytes += buffer.readableBytes

@@ -131,7 +131,7 @@ package struct Lexer {
                 let kind: Token.Kind = Self.keywords[text].map { .keyword($0) } ?? .identifier(text)
                 return Token(kind: kind, range: SourceRange(start: start, end: pos), startsLine: startsLine)
             }
-            // Anything else: report once per run of bad bytes, then go on.
+            // Anything else: report this character (all of its UTF-8 bytes), then go on.
             pos += 1
             while pos < bytes.count, bytes[pos] & 0xC0 == 0x80 { pos += 1 }  // rest of a UTF-8 scalar
             let shown = String(decoding: bytes[start..<pos], as: UTF8.self)

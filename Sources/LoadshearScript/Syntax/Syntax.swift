@@ -1,5 +1,5 @@
 /// The syntax tree: what the script says, with source ranges, before any checking of
-/// meaning. The validator turns it into a `Plan`.
+/// meaning. `Checker` (through `PlanBuilder`) turns it into a `Plan`.
 package struct ScriptSyntax: Sendable {
     /// Every SETTINGS block in order; the checker uses the first and reports the others.
     package var settings: [SettingsSyntax] = []

@@ -84,7 +84,8 @@ final class Output: Sendable {
         if let ndjson, let line = try? JSONReport.snapshotLine(s, intendedRate: intendedRate(elapsed: s.elapsed)) {
             ndjson.write(line)
         }
-        let tracksResponses = plan.settings.response != nil
+        // Only the plain lines show the response time since the last line.
+        let tracksResponses = kind == .lines && plan.settings.response != nil
         let tick = state.withLock { st -> Int in
             st.last = s
             st.ticks += 1

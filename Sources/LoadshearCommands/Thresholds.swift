@@ -170,16 +170,16 @@ struct GeneratorVerdict: Encodable, Equatable {
     static let busyLimit = 0.95
 
     init(plan: Plan, snapshot s: Snapshot) {
-        // max(1 ms, a tenth of the fastest pace's period).
-        var fastest = 0.0
-        for a in plan.actions {
-            if case .pace(let p) = a.kind { fastest = Swift.max(fastest, p.rate, p.target ?? 0) }
-        }
+        // The tightest PACE's tolerance: max(1 ms, a tenth of the fastest pace's period).
+        let tolerance = plan.actions.compactMap { a -> Nanoseconds? in
+            if case .pace(let p) = a.kind { return p.lagTolerance }
+            return nil
+        }.min()
         // Paced: lag delays every payload and so every response time, so the bound is tight.
         // Unpaced, lag holds only the timeline's few actions (CONNECT, FLOOD, DRAIN…), whose
         // lateness shifts the timeline but no figure: it counts beyond 100 ms.
         let paced = s.totals[.pacedPayloads] > 0
-        lagLimit = paced ? Swift.max(1000, fastest > 0 ? UInt64(100_000 / fastest) : 0) : Self.unpacedLagLimit
+        lagLimit = paced ? UInt64(tolerance ?? 1_000_000) / 1000 : Self.unpacedLagLimit
         var reasons: [String] = []
         let lag = s.latency.lag
         if lag.totalCount > 0 {

@@ -16,10 +16,11 @@ struct Pacer {
     private let rampPayloads: Double
     /// Payloads of the phase handed to the socket so far.
     private(set) var sent = 0
-    /// The larger of 1 ms and a tenth of the pace period: how late counts as behind.
+    /// How late counts as behind (``PaceSpec/lagTolerance``).
     let tolerance: UInt64
 
-    /// `offset` staggers sessions over the first period: session `i` of `n` passes `i/n`.
+    /// Session `i` of the `n` in the PACE's range starts `i/n` of the first period late, so
+    /// the sessions' payloads are spread over it.
     init(_ spec: PaceSpec, phaseStart: UInt64, session i: Int, of n: Int) {
         r0 = spec.rate / 1e9
         r1 = (spec.target ?? spec.rate) / 1e9
@@ -28,8 +29,7 @@ struct Pacer {
         let first = r0 > 0 ? r0 : r1
         let period = first > 0 ? 1 / first : 0
         start = phaseStart &+ UInt64(period * Double(i) / Double(max(1, n)))
-        let fastest = max(r0, r1)
-        tolerance = max(1_000_000, fastest > 0 ? UInt64(0.1 / fastest) : 0)
+        tolerance = UInt64(spec.lagTolerance)
     }
 
     /// True when nothing will ever be due (`PACE a:b 0/s`).
@@ -93,7 +93,6 @@ struct PaceQueue {
 
     private var heap: [Entry] = []
 
-    var isEmpty: Bool { heap.isEmpty }
     var first: Entry? { heap.first }
 
     mutating func push(_ e: Entry) {

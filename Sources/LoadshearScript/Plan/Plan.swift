@@ -129,6 +129,14 @@ package struct PaceSpec: Sendable, Equatable {
         return (rate + target) / 2 * r + target * (seconds - r)
     }
 
+    /// How late a payload of this phase may go out before it counts as behind schedule, and
+    /// the lag p99 above which the generator is saturated: the larger of 1 ms and a tenth of
+    /// the fastest period of the phase.
+    package var lagTolerance: Nanoseconds {
+        let fastest = max(rate, target ?? 0)
+        return max(1_000_000, fastest > 0 ? Nanoseconds(1e8 / fastest) : 0)
+    }
+
     /// `50/s`, `10/s → 200/s over 1m`.
     package var description: String {
         var s = "\(PaceSpec.format(rate))/s"

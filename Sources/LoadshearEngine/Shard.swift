@@ -46,6 +46,9 @@ final class Shard: @unchecked Sendable {
     /// (ext) RESPONSE: per SEND, the mask that turns its COUNTER value into a request id
     /// (nil: the SEND makes no requests); TIMEOUT in nanoseconds.
     let requestIDMasks: [UInt64?]
+    /// The widest of them, applied to a reply's id field: a COUNTER narrower than the field
+    /// is compared in its own width (the field's other bytes are the packet's).
+    let replyIDMask: UInt64
     let responseTimeout: UInt64
     /// (ext) PACE: sessions by next due payload, and when the pace timer fires next.
     private var paceQueue = PaceQueue()
@@ -99,6 +102,7 @@ final class Shard: @unchecked Sendable {
             }
             return bytes >= 8 ? .max : (1 << (8 * UInt64(bytes))) - 1
         }
+        self.replyIDMask = requestIDMasks.compactMap { $0 }.max() ?? .max
         self.responseTimeout = UInt64(plan.settings.responseTimeout)
         self.busyBaseline = Self.threadCPUMicroseconds()
     }

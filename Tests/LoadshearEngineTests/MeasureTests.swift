@@ -144,6 +144,20 @@ import Testing
         #expect(h.valueAtPercentile(90) >= 100_000)
     }
 
+    /// A COUNTER narrower than the RESPONSE field is compared in its own width: the field's
+    /// other bytes (here 0xAB, the packet's) do not spoil the match.
+    @Test func aNarrowCounterMatchesInItsOwnWidth() async throws {
+        let server = try await RecordingServer.start(.answer(frameSize: 16) { [$0] })
+        defer { Task { await server.shutdown() } }
+        let request: [UInt8] = [0, 0, 0, 0, 0, 0, 0, 8, 0xAB, 0xAB, 0xAB, 0xAB, 0, 0, 0, 0]
+        let text = Self.script(copies: 10).replacingOccurrences(
+            of: "COUNTER 8:8 \"big\":1", with: "COUNTER 12:4 \"big\":1")
+        let plan = try makePlan(text, packets: ["req.bin": request], port: server.port)
+        let s = try await run(plan) { totals in await totals.wait { $0[.replies] == 40 } }
+        #expect(s.totals[.requests] == 40 && s.totals[.unmatched] == 0)
+        expectRequestSums(s)
+    }
+
     /// In-order matching: each reply answers the oldest outstanding request.
     @Test func inOrderRepliesAnswerTheOldestRequest() async throws {
         let server = try await RecordingServer.start(.answer(frameSize: 16) { [$0] })

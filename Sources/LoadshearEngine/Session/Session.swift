@@ -624,7 +624,7 @@ class Session {
                 shard.counters.add(.unmatched)  // the id lies outside this frame
                 return
             }
-            id = field.read(frame)
+            id = field.read(frame) & shard.replyIDMask
         }
         let counters = shard.counters
         guard requests != nil else {

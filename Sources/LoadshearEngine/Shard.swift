@@ -143,21 +143,33 @@ final class Shard: @unchecked Sendable {
         // disconnected at the end, which makes their entries stale.
         guard let top = paceQueue.first else { return }
         let due = max(top.due, lastPaceTick &+ Self.paceTickSpacing)
-        guard due < paceTimerDue else { return }  // an earlier timer serves it
+        guard due < paceTimerDue else { return }  // an earlier timer serves it (or a tick runs)
         paceTimerDue = due
-        loop.scheduleTask(deadline: .uptimeNanoseconds(due)) { [self] in paceTick(due) }
+        // A scheduled callback costs one allocation, where scheduleTask makes a promise too.
+        _ = try? loop.assumeIsolatedUnsafeUnchecked().scheduleCallback(
+            at: .uptimeNanoseconds(due), handler: PaceTimer(shard: self, due: due))
+    }
+
+    /// The pace timer's callback: one small value, no closure or promise.
+    private struct PaceTimer: NIOScheduledCallbackHandler {
+        unowned let shard: Shard
+        let due: UInt64
+        func handleScheduledCallback(eventLoop: some EventLoop) { shard.paceTick(due) }
     }
 
     /// Wakes every paced session whose payload is due, then re-arms for the next one.
-    private func paceTick(_ due: UInt64) {
+    fileprivate func paceTick(_ due: UInt64) {
         guard due == paceTimerDue else { return }  // superseded by an earlier timer
-        paceTimerDue = .max
+        // While the tick runs, sessions queue their next wake-ups without arming a timer
+        // each: one is armed at the end, for the earliest.
+        paceTimerDue = 0
         let now = NIODeadline.now().uptimeNanoseconds
         lastPaceTick = now
         while let top = paceQueue.first, top.due <= now {
             _ = paceQueue.pop()
             sessions[Int(top.session)].paceDue(generation: top.generation, due: top.due)
         }
+        paceTimerDue = .max
         armPaceTimer()
     }
 
@@ -221,7 +233,7 @@ final class Shard: @unchecked Sendable {
             let copies = plan.sends[si].copies
             for s in r { session(s).release(copies) }
         case .flood:
-            for s in r { session(s).flood() }
+            for s in r { session(s).flood(at: intended) }
         case .pace(let spec):
             let whole = action.sessions
             for s in r {
@@ -233,7 +245,7 @@ final class Shard: @unchecked Sendable {
             // Cancelling a pending connect frees its slot at once; no queued session may take
             // it until the whole range is through (it might be about to be disconnected too).
             holdingConnects = true
-            for s in r { session(s).disconnect() }
+            for s in r { session(s).disconnect(at: intended) }
             holdingConnects = false
             pumpConnects()
         }

@@ -162,9 +162,10 @@ class Session {
         if lifecycle.isActive { shard.rounds.schedule(self) }
     }
 
-    /// FLOOD: the whole payload list may go out, again and again with REPEAT.
-    final func flood() {
-        endPacing()
+    /// FLOOD: the whole payload list may go out, again and again with REPEAT. `at` is the
+    /// action's intended time (monotonic ns), which ends a pace phase.
+    final func flood(at intended: UInt64) {
+        endPacing(at: intended)
         cursor.flooding = true
         pump()
     }
@@ -172,19 +173,21 @@ class Session {
     /// (ext) PACE: from now on the whole list goes out on `spec`'s schedule (looping with
     /// REPEAT, as FLOOD does), payload 0 at `phaseStart` plus this session's stagger.
     final func pace(_ spec: PaceSpec, phaseStart: UInt64, index i: Int, of n: Int) {
-        endPacing()
+        endPacing(at: phaseStart)
         pacer = Pacer(spec, phaseStart: phaseStart, session: i, of: n)
         cursor.flooding = true
         pump()
     }
 
-    /// Ends the current pace phase: counts what it left behind schedule, and makes its
-    /// queued wake-up stale.
-    private func endPacing() {
+    /// Ends the current pace phase at `end` (the intended time of the action that ends it;
+    /// now when none): counts the payloads due by then, beyond the lag tolerance, that were
+    /// not sent — not those due while that action itself ran late — and makes the queued
+    /// wake-up stale.
+    private func endPacing(at end: UInt64? = nil) {
         guard let p = pacer else { return }
         if lifecycle.isActive, cursor.hasMore {
-            let now = NIODeadline.now().uptimeNanoseconds
-            var behind = p.due(at: now &- min(now, p.tolerance)) - p.sent
+            let end = end ?? NIODeadline.now().uptimeNanoseconds
+            var behind = p.due(at: end &- min(end, p.tolerance)) - p.sent
             if !cursor.repeats { behind = min(behind, cursor.count - cursor.position) }
             if behind > 0 { shard.counters.add(.pacedBehind, behind) }
         }
@@ -209,8 +212,9 @@ class Session {
     }
 
     /// DISCONNECT, the end of the run, a stop: close now (a pending connect is cancelled).
-    final func disconnect() {
-        endPacing()
+    /// `at` is the DISCONNECT's intended time, which ends a pace phase.
+    final func disconnect(at intended: UInt64? = nil) {
+        endPacing(at: intended)
         switch lifecycle.disconnect() {
         case .none: break
         case .ended: shard.sessionEnded()

@@ -27,6 +27,8 @@ final class Shard: @unchecked Sendable {
     let latencyOutbox = Mutex<LatencySet?>(nil)
     /// COUNTER values, shared by every shard.
     let sendCounters: SendCounters
+    /// (ext) Per SEND: this process's copy numbers → the single run's (a segment's lanes).
+    let counterLanes: [CounterLanes]
     let config: EngineConfiguration
     /// This shard's handler instance, used only on `loop`.
     let handler: MessageHandler
@@ -92,6 +94,7 @@ final class Shard: @unchecked Sendable {
         self.rounds = rounds
         self.failures = failures
         self.patches = plan.sends.map { PatchLayout($0) }
+        self.counterLanes = plan.segment?.lanes ?? plan.sends.map { _ in .identity }
         let response = plan.settings.response
         self.requestIDMasks = plan.sends.map { send in
             guard let response, let c = send.counter else { return nil }

@@ -605,12 +605,14 @@ class Session {
         return handTime
     }
 
-    /// Notes `k` requests with ids `first·step … (first+k-1)·step` (masked to the id's width).
-    private func registerRequests(first: UInt64, _ k: Int, step: UInt64, mask: UInt64) {
+    /// Notes `k` requests with ids `copy(first)·step … copy(first+k-1)·step` (masked to the
+    /// id's width), `copy` mapping this process's copy numbers to the single run's.
+    private func registerRequests(first: UInt64, _ k: Int, lanes: CounterLanes, step: UInt64, mask: UInt64) {
         if requests == nil { requests = RequestTable(matchesByID: shard.plan.settings.response != .inOrder) }
         var replaced = 0
         for i in 0..<k {
-            if requests!.sent(id: ((first &+ UInt64(i)) &* step) & mask, at: intendedTime(i)) { replaced += 1 }
+            let id = (lanes.global(first &+ UInt64(i)) &* step) & mask
+            if requests!.sent(id: id, at: intendedTime(i)) { replaced += 1 }
         }
         let counters = shard.counters
         counters.add(.requests, k)
@@ -680,8 +682,9 @@ class Session {
         let layout = shard.patches[entry.send]!
         let prepared = shard.packets[entry.packet]
         let first = layout.counter != nil ? shard.sendCounters.reserve(entry.send, k) : 0
+        let lanes = shard.counterLanes[entry.send]
         if let c = layout.counter, let mask = shard.requestIDMasks[entry.send] {
-            registerRequests(first: first, k, step: c.step, mask: mask)
+            registerRequests(first: first, k, lanes: lanes, step: c.step, mask: mask)
         }
         let now = layout.timestamp != nil ? unixNanoseconds() : 0
         var regions = allocator.buffer(capacity: len * k)
@@ -694,7 +697,8 @@ class Session {
                 let base = i * len - lo
                 if let c = layout.counter {
                     putInteger(
-                        (first &+ UInt64(i)) &* c.step, length: c.length, order: c.order, into: p, at: base + c.offset)
+                        lanes.global(first &+ UInt64(i)) &* c.step, length: c.length, order: c.order, into: p,
+                        at: base + c.offset)
                 }
                 if let t = layout.timestamp {
                     putInteger(now / t.unit.nanoseconds, length: t.length, order: t.order, into: p, at: base + t.offset)

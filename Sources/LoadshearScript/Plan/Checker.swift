@@ -301,6 +301,9 @@ struct Checker {
             packets: fields.packets, sessionCount: sessions, shards: shards, actions: timeline.actions,
             sends: timeline.sends, handler: fields.handler)
         plan.expectations = expectations
+        var module: [UInt8]?
+        if case .wasm(let w) = fields.handler { module = w.bytes }
+        plan.identity = Plan.identity(script: file.bytes, packets: fields.packets.map(\.bytes), handler: module)
         return plan
     }
 

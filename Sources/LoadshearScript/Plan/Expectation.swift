@@ -157,3 +157,69 @@ package enum RateLiteral {
         return Double(String(s))
     }
 }
+
+/// (ext) An expectation travels in the JSON report so `loadshear merge` can check it on the
+/// merged result: `{"metric": "response.p99", "comparison": "<", "unit": "ns", "value":
+/// 20000000, "text": "response.p99 < 20ms", "line": 12}`.
+extension Expectation: Codable {
+    private enum Keys: String, CodingKey {
+        case metric, comparison, unit, value, text, line
+    }
+
+    /// The metric as scripts spell it: `response.p99`, `timeouts`, `sent.rate`.
+    package var metricName: String {
+        switch metric {
+        case .latency(let k, let s): "\(k.rawValue).\(s.rawValue)"
+        case .count(let c): c.rawValue
+        case .rate(let c): c.rawValue + ".rate"
+        }
+    }
+
+    package func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: Keys.self)
+        try c.encode(metricName, forKey: .metric)
+        try c.encode(comparison.rawValue, forKey: .comparison)
+        switch threshold {
+        case .nanoseconds(let v):
+            try c.encode("ns", forKey: .unit)
+            try c.encode(Double(v), forKey: .value)
+        case .number(let v):
+            try c.encode("number", forKey: .unit)
+            try c.encode(v, forKey: .value)
+        case .percent(let v):
+            try c.encode("percent", forKey: .unit)
+            try c.encode(v, forKey: .value)
+        case .perSecond(let v):
+            try c.encode("perSecond", forKey: .unit)
+            try c.encode(v, forKey: .value)
+        }
+        try c.encode(text, forKey: .text)
+        try c.encode(line, forKey: .line)
+    }
+
+    package init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: Keys.self)
+        let name = try c.decode(String.self, forKey: .metric)
+        guard let metric = Expectation.metric(named: name) else {
+            throw DecodingError.dataCorruptedError(forKey: .metric, in: c, debugDescription: "unknown metric \(name)")
+        }
+        let op = try c.decode(String.self, forKey: .comparison)
+        guard let comparison = Comparison(rawValue: op) else {
+            throw DecodingError.dataCorruptedError(
+                forKey: .comparison, in: c, debugDescription: "unknown comparison \(op)")
+        }
+        let value = try c.decode(Double.self, forKey: .value)
+        let threshold: Threshold
+        switch try c.decode(String.self, forKey: .unit) {
+        case "ns": threshold = .nanoseconds(Int64(value))
+        case "number": threshold = .number(value)
+        case "percent": threshold = .percent(value)
+        case "perSecond": threshold = .perSecond(value)
+        case let u:
+            throw DecodingError.dataCorruptedError(forKey: .unit, in: c, debugDescription: "unknown unit \(u)")
+        }
+        self.init(
+            metric: metric, comparison: comparison, threshold: threshold,
+            text: try c.decode(String.self, forKey: .text), line: try c.decode(Int.self, forKey: .line))
+    }
+}

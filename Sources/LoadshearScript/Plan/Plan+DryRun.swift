@@ -83,7 +83,24 @@ extension Plan {
             line("  \(e.host) -> " + e.addresses.map(\.description).joined(separator: ", "))
         }
         line()
-        line("Sessions \(sessionCount) on \(shards.count) shard\(shards.count == 1 ? "" : "s")")
+        if let seg = segment {
+            line(
+                "Segment \(seg.index) of \(seg.count) (--segment \(seg.index)/\(seg.count)): sessions \(Self.describe(seg.block))"
+            )
+            line("  every action applies to the part of its range inside this block")
+            let counted = sends.indices.filter { sends[$0].counter != nil }
+            if !counted.isEmpty {
+                line("  COUNTER lanes (this process's k-th copy → the single run's copy number; value = copy × step)")
+                for si in counted {
+                    line(
+                        "    SEND line \(sends[si].line) \(packets[sends[si].packet].id): \(seg.lanes[si].description)")
+                }
+            }
+            line()
+        }
+        line(
+            "Sessions \(sessionCount)\(segment == nil ? "" : ", \(ownSessions.count) in this segment,") on \(shards.count) shard\(shards.count == 1 ? "" : "s")"
+        )
         for (i, r) in shards.enumerated() {
             line("  shard \(i)  sessions \(Self.describe(r))")
         }
@@ -120,6 +137,10 @@ extension Plan {
             if case .disconnect(let skipped) = a.kind, skipped > 0 {
                 detail = " (\(skipped) never connected: skipped)"
             }
+            if let seg = segment {
+                let here = a.sessions.clamped(to: seg.block)
+                detail += here.isEmpty ? " [none in this segment]" : " [here \(here.lowerBound):\(here.upperBound)]"
+            }
             let name = Self.pad(a.kind.name, 10)
             line(
                 "  \(Self.pad(Self.clock(a.at), timeWidth, right: true))  \(name) sessions \(Self.describe(a.sessions))\(detail)  (line \(a.line), +\(DurationLiteral.format(a.offset)))"
@@ -129,7 +150,9 @@ extension Plan {
         line()
         line("Payloads per session")
         var printed = false
-        for (r, count, sendsInList) in payloadRuns() {
+        for (whole, count, sendsInList) in payloadRuns() {
+            let r = whole.clamped(to: ownSessions)
+            if r.isEmpty { continue }
             printed = true
             let parts = sendsInList.map { "\(packets[sends[$0].packet].id)×\(sends[$0].copies)" }
             let list = parts.isEmpty ? "" : " (" + parts.joined(separator: ", ") + ")"
@@ -141,7 +164,8 @@ extension Plan {
             line()
             line("Pace (intended send times never slip; response time is measured from them)")
             for p in phases {
-                let n = Double(p.sessions.count)
+                let n = Double(p.sessions.clamped(to: ownSessions).count)
+                if n == 0 { continue }
                 let expected = expectedPayloads(p) * n
                 var rates = "\(p.spec.description) per session, \(PaceSpec.format(p.spec.rate * n))/s in all"
                 if let target = p.spec.target { rates += " → \(PaceSpec.format(target * n))/s" }

@@ -25,6 +25,10 @@ package struct Plan: Sendable {
     package var handler: HandlerSpec
     /// (ext) The EXPECT thresholds, in script order.
     package var expectations: [Expectation] = []
+    /// (ext) Set when this process runs one segment of the plan (`--segment i/N`).
+    package var segment: Segment?
+    /// (ext) The script's identity across processes (``identity(script:packets:handler:)``).
+    package var identity = ""
 
     /// Start time of the last action: the run ends once it has executed.
     package var duration: Nanoseconds { actions.last?.at ?? 0 }

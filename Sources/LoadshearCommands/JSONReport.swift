@@ -5,7 +5,7 @@ import LoadshearScript
 /// The final report as JSON (`--json`). Field names are stable; see docs/report-format.md.
 struct JSONReport: Encodable {
     /// The plan's settings as the report gives them.
-    struct SettingsPart: Encodable {
+    struct SettingsPart: Codable {
         /// The script path as given.
         var script: String
         /// The SETTINGS / ORCHESTRATOR name.
@@ -36,7 +36,7 @@ struct JSONReport: Encodable {
     }
 
     /// One action of the timeline.
-    struct ActionPart: Encodable {
+    struct ActionPart: Codable {
         /// The keyword: `CREATE`, `CONNECT`, `SEND`, …
         var action: String
         /// `[start, end]`, end excluded.
@@ -104,8 +104,111 @@ struct JSONReport: Encodable {
         }
     }
 
-    /// The report format's version.
-    var version = 1
+    /// (ext) Which run this is, for `loadshear merge`: the script's identity, the segment,
+    /// the host and when the timeline started.
+    struct RunPart: Codable {
+        /// ``Plan/identity``: a digest of the script, its packets and its handler.
+        var scriptHash: String
+        /// Set for `--segment i/N` runs (and, in a merged report, absent).
+        var segment: SegmentPart?
+        /// In a merged report: the segments merged, and how many there are.
+        var merged: MergedPart?
+        /// The host's name.
+        var host: String
+        /// When the timeline started (RFC 3339, UTC).
+        var startedAt: String
+        /// `--start-at` as given, resolved (RFC 3339); absent without it.
+        var requestedStart: String?
+
+        struct SegmentPart: Codable {
+            var index: Int
+            var count: Int
+            /// `[start, end]` of the segment's sessions, end excluded.
+            var sessions: [Int]
+
+            enum CodingKeys: String, CodingKey {
+                case index = "index"
+                case count = "count"
+                case sessions = "sessions"
+            }
+        }
+
+        struct MergedPart: Codable {
+            /// Indices of the segments whose reports were merged.
+            var segments: [Int]
+            /// The number of segments the plan was split into.
+            var of: Int
+
+            enum CodingKeys: String, CodingKey {
+                case segments = "segments"
+                case of = "of"
+            }
+        }
+
+        enum CodingKeys: String, CodingKey {
+            case scriptHash = "scriptHash"
+            case segment = "segment"
+            case merged = "merged"
+            case host = "host"
+            case startedAt = "startedAt"
+            case requestedStart = "requestedStart"
+        }
+
+        init(plan: Plan, startedAt: Date, requestedStart: Date?) {
+            scriptHash = plan.identity
+            segment = plan.segment.map {
+                SegmentPart(index: $0.index, count: $0.count, sessions: [$0.block.lowerBound, $0.block.upperBound])
+            }
+            host = ProcessInfo.processInfo.hostName
+            self.startedAt = StartTime.format(startedAt)
+            self.requestedStart = requestedStart.map(StartTime.format)
+        }
+    }
+
+    /// (ext) One 500 ms snapshot of the run: what changed in it. Histograms as in
+    /// ``LatencyPart/histogram``, for the kinds that have samples; counters that did not
+    /// change are left out. Reports of segments merge interval by interval.
+    struct Interval: Codable {
+        /// Seconds from the start of the timeline to this snapshot.
+        var elapsedSeconds: Double
+        /// Seconds the interval covers.
+        var intervalSeconds: Double
+        var increment: [String: Int]
+        var latencyHistograms: [String: [[UInt64]]]
+
+        enum CodingKeys: String, CodingKey {
+            case elapsedSeconds = "elapsedSeconds"
+            case intervalSeconds = "intervalSeconds"
+            case increment = "increment"
+            case latencyHistograms = "latencyHistograms"
+        }
+
+        init(elapsedSeconds: Double, intervalSeconds: Double, increment: [String: Int], latency: LatencySet) {
+            self.elapsedSeconds = elapsedSeconds
+            self.intervalSeconds = intervalSeconds
+            self.increment = increment.filter { $0.value != 0 }
+            var h: [String: [[UInt64]]] = [:]
+            for k in LatencySet.Kind.allCases where latency[kind: k].totalCount > 0 {
+                h[k.rawValue] = latency[kind: k].recordedValues().map { [$0.value, UInt64($0.count)] }
+            }
+            latencyHistograms = h
+        }
+
+        init(_ s: Snapshot) {
+            self.init(
+                elapsedSeconds: s.elapsed, intervalSeconds: s.interval, increment: JSONReport.dictionary(s.increment),
+                latency: s.latencyIncrement)
+        }
+    }
+
+    /// The report format's version: 2 added `run`, `expect` and `intervals`.
+    var version = 2
+    /// (ext) Which run this is (see ``RunPart``).
+    var run: RunPart?
+    /// (ext) The script's EXPECT thresholds, so `merge` can check them on merged reports.
+    var expect: [Expectation] = []
+    /// (ext) The run's 500 ms snapshots, in order.
+    var intervals: [Interval] = []
     /// What was run.
     var settings: SettingsPart
     /// The plan's actions in order.
@@ -141,6 +244,9 @@ struct JSONReport: Encodable {
 
     enum CodingKeys: String, CodingKey {
         case version = "version"
+        case run = "run"
+        case expect = "expect"
+        case intervals = "intervals"
         case settings = "settings"
         case timeline = "timeline"
         case durationSeconds = "durationSeconds"
@@ -161,23 +267,36 @@ struct JSONReport: Encodable {
 
     /// The report of a run of `plan`; `snapshot` is the engine's final one.
     init(plan: Plan, snapshot: Snapshot, thresholds: [ThresholdResult], generator: GeneratorVerdict) {
-        self.thresholds = thresholds
-        self.generator = generator
         var handler = "NOP"
         if case .wasm(let w) = plan.handler { handler = w.path }
-        settings = SettingsPart(
-            script: plan.scriptPath, name: plan.name, session: plan.settings.session.rawValue,
-            port: plan.settings.port, read: plan.settings.read, shards: plan.shards.count,
-            sessions: plan.sessionCount, handler: handler, endpoints: plan.addresses.map(\.description))
-        timeline = plan.actions.map {
-            ActionPart(
-                action: $0.kind.name, sessions: [$0.sessions.lowerBound, $0.sessions.upperBound],
-                atNanoseconds: $0.at, line: $0.line)
-        }
+        self.init(
+            settings: SettingsPart(
+                script: plan.scriptPath, name: plan.name, session: plan.settings.session.rawValue,
+                port: plan.settings.port, read: plan.settings.read, shards: plan.shards.count,
+                sessions: plan.sessionCount, handler: handler, endpoints: plan.addresses.map(\.description)),
+            timeline: plan.actions.map {
+                ActionPart(
+                    action: $0.kind.name, sessions: [$0.sessions.lowerBound, $0.sessions.upperBound],
+                    atNanoseconds: $0.at, line: $0.line)
+            }, snapshot: snapshot, thresholds: thresholds, generator: generator)
+        plannedDurationSeconds = Double(plan.duration) / 1e9
+        expect = plan.expectations
+    }
+
+    /// A report from its parts (`loadshear merge` takes settings and timeline from the
+    /// merged reports).
+    init(
+        settings: SettingsPart, timeline: [ActionPart], snapshot: Snapshot, thresholds: [ThresholdResult],
+        generator: GeneratorVerdict
+    ) {
+        self.settings = settings
+        self.timeline = timeline
+        self.thresholds = thresholds
+        self.generator = generator
         durationSeconds = snapshot.elapsed
         completed = snapshot.stoppedEarlyBy == nil
         stoppedBy = snapshot.stoppedEarlyBy
-        plannedDurationSeconds = Double(plan.duration) / 1e9
+        plannedDurationSeconds = snapshot.plannedDuration ?? 0
         totals = Self.dictionary(snapshot.totals)
         shards = snapshot.perShard.map(Self.dictionary)
         latencyMicroseconds = Dictionary(

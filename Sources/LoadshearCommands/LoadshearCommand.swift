@@ -22,7 +22,8 @@ package struct LoadshearCommand: AsyncParsableCommand {
             """,
         version: version,
         subcommands: [
-            RunCommand.self, QuickstartCommand.self, TargetCommand.self, CheckCommand.self, BenchRecordCommand.self,
+            RunCommand.self, QuickstartCommand.self, TargetCommand.self, CheckCommand.self, MergeCommand.self,
+            BenchRecordCommand.self,
         ],
         defaultSubcommand: RunCommand.self
     )

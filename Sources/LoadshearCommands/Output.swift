@@ -43,6 +43,9 @@ final class Output: Sendable {
         var responses: Histogram<UInt64>?
         /// Set by ``finish(final:)``: nothing is drawn afterwards and the key reader ends.
         var finished = false
+        /// The dashboard owns the terminal (from `make`, or from the first snapshot when the
+        /// start is deferred so a `--start-at` countdown shows on the normal screen).
+        var terminalStarted = false
     }
 
     private init(kind: Kind, plan: Plan, engine: Engine, ndjson: ReportFile?) {
@@ -63,13 +66,15 @@ final class Output: Sendable {
     /// The output for a run: the dashboard only when stdin and stdout are terminals, `--no-tui`
     /// is off and the NDJSON stream does not go to stdout; it then takes over the terminal
     /// and starts reading keys.
-    static func make(plan: Plan, quiet: Bool, noTUI: Bool, engine: Engine, stream: ReportFile?) -> Output {
+    static func make(
+        plan: Plan, quiet: Bool, noTUI: Bool, engine: Engine, stream: ReportFile?, deferTerminal: Bool = false
+    ) -> Output {
         let kind: Kind =
             quiet
             ? .silent
             : (!noTUI && Console.stdoutIsTTY && Console.stdinIsTTY && stream?.isStdout != true) ? .dashboard : .lines
         let output = Output(kind: kind, plan: plan, engine: engine, ndjson: stream)
-        if kind == .dashboard { output.startTerminal() }
+        if kind == .dashboard, !deferTerminal { output.takeTerminal() }
         return output
     }
 
@@ -81,6 +86,7 @@ final class Output: Sendable {
     /// On the output queue: the snapshot's NDJSON line, then a plain line (every second
     /// snapshot) or a dashboard frame.
     private func present(_ s: Snapshot) {
+        if kind == .dashboard { takeTerminal() }
         if let ndjson, let line = try? JSONReport.snapshotLine(s, intendedRate: intendedRate(elapsed: s.elapsed)) {
             ndjson.write(line)
         }
@@ -149,6 +155,16 @@ final class Output: Sendable {
     // MARK: terminal
 
     /// Switches the terminal to the dashboard and starts the thread that reads keys.
+    /// Starts the dashboard's terminal once (never after `finish`).
+    private func takeTerminal() {
+        let take = state.withLock { st -> Bool in
+            guard !st.terminalStarted, !st.finished else { return false }
+            st.terminalStarted = true
+            return true
+        }
+        if take { startTerminal() }
+    }
+
     private func startTerminal() {
         Terminal.enterDashboard()
         let thread = Thread { [self] in readKeys() }
@@ -192,7 +208,7 @@ final class Output: Sendable {
         let wasDashboard = state.withLock { st -> Bool in
             let first = !st.finished
             st.finished = true
-            return first && kind == .dashboard
+            return first && st.terminalStarted
         }
         if wasDashboard { Terminal.leaveDashboard() }
     }

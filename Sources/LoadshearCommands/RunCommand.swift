@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import LoadshearHandlers
+import LoadshearMetrics
 import LoadshearScript
 
 /// `loadshear <script> [options]`: plan the script, then print the plan or run it.
@@ -55,6 +56,18 @@ package struct RunCommand: AsyncParsableCommand {
             "(ext) Write every 500 ms snapshot as one JSON line to this file ('-' for stdout).", valueName: "file"))
     var jsonInterval: String?
 
+    @Option(
+        help: ArgumentHelp(
+            "(ext) Run only segment i of N of the plan (contiguous session blocks; COUNTER values stay unique across segments). See docs/distributed.md.",
+            valueName: "i/N"))
+    var segment: String?
+
+    @Option(
+        help: ArgumentHelp(
+            "(ext) Start the timeline at this instant (RFC 3339, e.g. 2026-11-30T12:00:00Z, or Unix seconds), so several processes start together.",
+            valueName: "time"))
+    var startAt: String?
+
     @Flag(name: .customShort("v"), help: "Print the version (same as --version).")
     var shortVersion = false
 
@@ -69,6 +82,21 @@ package struct RunCommand: AsyncParsableCommand {
         if !shortVersion, script == nil {
             throw ValidationError("Missing the script to run: loadshear <script.ldsh> [--dry-run]")
         }
+        if let segment, SegmentOption.parse(segment) == nil {
+            throw ValidationError("--segment \(segment): expected i/N with 0 ≤ i < N, e.g. --segment 0/3")
+        }
+        if let startAt {
+            guard let t = StartTime.parse(startAt) else {
+                throw ValidationError(
+                    "--start-at \(startAt): expected an RFC 3339 time (2026-11-30T12:00:00Z) or Unix seconds")
+            }
+            let late = Date().timeIntervalSince(t)
+            if late > 1 {
+                throw ValidationError(
+                    "--start-at \(startAt) was \(Figures.fixed(late, 1)) s ago; a start more than 1 s in the past is refused (the other segments would not be in step)"
+                )
+            }
+        }
     }
 
     /// Prints the version for `-v`. Otherwise builds the plan (exit 2 on errors), prints it
@@ -82,14 +110,21 @@ package struct RunCommand: AsyncParsableCommand {
         var options = PlanOptions()
         options.expandEnvironment = expandEnvs
         options.handlerInspector = WasmModuleInspector()
-        let plan = try Planning.plan(script, options: options)
+        var plan = try Planning.plan(script, options: options)
+        if let segment, let (i, n) = SegmentOption.parse(segment) {
+            if let problem = plan.segmentProblem(i, of: n) {
+                Console.error("loadshear: error: \(problem)\n")
+                throw ExitCode.invalidScript
+            }
+            plan = plan.segmented(i, of: n)
+        }
         if dryRun {
             plan.writeDryRun { Console.out($0) }
             return
         }
         let code = await RunSession(
             plan: plan, acknowledge: acknowledge, quiet: quiet, json: json, noTUI: noTui,
-            jsonInterval: jsonInterval
+            jsonInterval: jsonInterval, startAt: startAt.flatMap(StartTime.parse)
         ).execute()
         if code != .success { throw code }
     }
@@ -123,5 +158,37 @@ package enum Planning {
             throw ExitCode.invalidScript
         }
         return plan
+    }
+}
+
+/// `--segment i/N`.
+enum SegmentOption {
+    /// `(i, N)` from `i/N` with 0 ≤ i < N; nil when malformed.
+    static func parse(_ text: String) -> (Int, Int)? {
+        let parts = text.split(separator: "/", omittingEmptySubsequences: false)
+        guard parts.count == 2, let i = Int(parts[0]), let n = Int(parts[1]), n >= 1, i >= 0, i < n else { return nil }
+        return (i, n)
+    }
+}
+
+/// `--start-at`: RFC 3339 (with or without fractional seconds, `Z` or an offset) or Unix
+/// seconds (fractions allowed).
+enum StartTime {
+    static func parse(_ text: String) -> Date? {
+        if let seconds = Double(text), seconds.isFinite, seconds > 0, text.allSatisfy({ $0.isNumber || $0 == "." }) {
+            return Date(timeIntervalSince1970: seconds)
+        }
+        let plain = ISO8601DateFormatter()
+        if let d = plain.date(from: text) { return d }
+        let fractional = ISO8601DateFormatter()
+        fractional.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+        return fractional.date(from: text)
+    }
+
+    /// `2026-11-30T12:00:00.250Z`.
+    static func format(_ date: Date) -> String {
+        let f = ISO8601DateFormatter()
+        f.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+        return f.string(from: date)
     }
 }

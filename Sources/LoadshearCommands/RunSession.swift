@@ -5,6 +5,7 @@ import LoadshearEngine
 import LoadshearHandlers
 import LoadshearMetrics
 import LoadshearScript
+import Synchronization
 
 /// One real run of a plan from the command line: the responsible-use check, the engine,
 /// progress lines, Ctrl-C, the summary and the JSON report.
@@ -21,6 +22,8 @@ struct RunSession {
     var noTUI: Bool
     /// `--json-interval`: where every snapshot goes as an NDJSON line, `-` for stdout.
     var jsonInterval: String? = nil
+    /// (ext) `--start-at`: when the timeline starts (now when nil).
+    var startAt: Date? = nil
     /// The engine's tuning; the commands leave it at its defaults.
     var configuration = EngineConfiguration()
 
@@ -69,27 +72,52 @@ struct RunSession {
                 "loadshear: running \(plan.scriptPath): \(plan.sessionCount) sessions on \(plan.shards.count) shard\(plan.shards.count == 1 ? "" : "s"), \(Self.seconds(plan.duration)) planned\n"
             )
         }
-        let output = Output.make(plan: plan, quiet: quiet, noTUI: noTUI, engine: engine, stream: stream)
+        let output = Output.make(
+            plan: plan, quiet: quiet, noTUI: noTUI, engine: engine, stream: stream, deferTerminal: startAt != nil)
+        let intervals = Mutex<[JSONReport.Interval]>([])
         let final: Snapshot
+        let startIn = startAt.map { max(0, $0.timeIntervalSinceNow) }
+        if let startAt, -startAt.timeIntervalSinceNow > 0.1 {
+            Console.error(
+                "loadshear: warning: starting \(Figures.fixed(-startAt.timeIntervalSinceNow, 3)) s after --start-at \(StartTime.format(startAt)) (this process was late)\n"
+            )
+        }
+        let countdown = startAt.map { Countdown(to: $0, quiet: quiet) }
         do {
-            final = try await engine.run { output.show($0) }
+            final = try await engine.run(startIn: startIn.map { .nanoseconds(Int64($0 * 1e9)) }) { snapshot in
+                intervals.withLock { $0.append(JSONReport.Interval(snapshot)) }
+                output.show(snapshot)
+            }
         } catch {
+            countdown?.cancel()
             output.finish()
             Console.flushLogs()
             Console.error("loadshear: error: \(error)\n")
             return .runtimeFailure
         }
+        countdown?.cancel()
+        // When the timeline really started, from the engine's own clock.
+        let startedAt = Date(timeIntervalSinceNow: -engine.elapsed)
         output.finish(final: final)
         Console.flushLogs()
-        let summary = Summary(snapshot: final, shardCount: plan.shards.count, sessions: plan.sessionCount)
-        let thresholds = ThresholdResult.evaluate(plan.expectations, on: final)
+        let summary = Summary(snapshot: final, shardCount: plan.shards.count, sessions: plan.ownSessions.count)
+        // A segment's thresholds are checked by `loadshear merge` on all segments' reports:
+        // one segment's rates and counts are only its share.
+        let thresholds = plan.segment == nil ? ThresholdResult.evaluate(plan.expectations, on: final) : []
         let verdict = GeneratorVerdict(plan: plan, snapshot: final)
         if report?.isStdout != true && stream?.isStdout != true {
-            Console.out(summary.text() + ThresholdResult.text(thresholds) + verdict.line + "\n")
+            var deferred = ""
+            if let seg = plan.segment, !plan.expectations.isEmpty {
+                deferred =
+                    "thresholds: segment \(seg.index)/\(seg.count) — EXPECT is checked by `loadshear merge` on all segments' reports\n"
+            }
+            Console.out(summary.text() + ThresholdResult.text(thresholds) + deferred + verdict.line + "\n")
         }
         if let report {
             do {
-                let json = JSONReport(plan: plan, snapshot: final, thresholds: thresholds, generator: verdict)
+                var json = JSONReport(plan: plan, snapshot: final, thresholds: thresholds, generator: verdict)
+                json.run = JSONReport.RunPart(plan: plan, startedAt: startedAt, requestedStart: startAt)
+                json.intervals = intervals.withLock { $0 }
                 guard try json.write(to: report) else {
                     Console.error("loadshear: error: could not write the JSON report to \(report.path)\n")
                     return .runtimeFailure
@@ -117,4 +145,35 @@ struct RunSession {
     static func seconds(_ ns: Nanoseconds) -> String {
         Figures.fixed(Double(ns) / 1e9, 3) + " s"
     }
+}
+
+/// (ext) `--start-at`: until the start, a line on stderr that counts down (rewritten in
+/// place on a terminal, once otherwise); nothing under `--quiet`.
+final class Countdown: Sendable {
+    private let task: Task<Void, Never>?
+
+    init(to start: Date, quiet: Bool) {
+        guard !quiet else {
+            task = nil
+            return
+        }
+        let when = StartTime.format(start)
+        let live = Console.stderrIsTTY
+        task = Task {
+            var first = true
+            while !Task.isCancelled {
+                let left = start.timeIntervalSinceNow
+                if left <= 0 { break }
+                if live || first {
+                    let text = "loadshear: starting at \(when), in \(Int(left.rounded(.up))) s"
+                    Console.error(live ? "\r\u{1B}[K" + text : text + "\n")
+                }
+                first = false
+                try? await Task.sleep(for: .milliseconds(Int(min(1000, max(1, left * 1000)))))
+            }
+            if live { Console.error("\r\u{1B}[K") }
+        }
+    }
+
+    func cancel() { task?.cancel() }
 }

@@ -5,7 +5,7 @@ import LoadshearScript
 
 /// (ext) The EXPECT thresholds evaluated on a run's totals: one function that a run (and a
 /// merge of several runs' reports) uses on its final snapshot.
-struct ThresholdResult: Encodable, Equatable {
+struct ThresholdResult: Codable, Equatable {
     /// As written: `response.p99 < 20ms`.
     var expression: String
     /// The measured value in the threshold's unit (µs are shown as durations), or nil when
@@ -131,8 +131,8 @@ struct ThresholdResult: Encodable, Equatable {
 
 /// (ext) Whether the generator kept up, so the figures can be trusted: lag of actions and
 /// paced payloads, each shard's loop busy time, paced payloads left behind schedule.
-struct GeneratorVerdict: Encodable, Equatable {
-    struct ShardBusy: Encodable, Equatable {
+struct GeneratorVerdict: Codable, Equatable {
+    struct ShardBusy: Codable, Equatable {
         var shard: Int
         /// Share of the run the shard's event-loop thread spent on the CPU (0–1).
         var busy: Double
@@ -179,7 +179,14 @@ struct GeneratorVerdict: Encodable, Equatable {
         // Unpaced, lag holds only the timeline's few actions (CONNECT, FLOOD, DRAIN…), whose
         // lateness shifts the timeline but no figure: it counts beyond 100 ms.
         let paced = s.totals[.pacedPayloads] > 0
-        lagLimit = paced ? UInt64(tolerance ?? 1_000_000) / 1000 : Self.unpacedLagLimit
+        self.init(lagLimit: paced ? UInt64(tolerance ?? 1_000_000) / 1000 : Self.unpacedLagLimit, snapshot: s)
+    }
+
+    /// The verdict on `s` with lag p99 bounded by `lagLimit` µs (`loadshear merge` takes it
+    /// from the reports).
+    init(lagLimit: UInt64, snapshot s: Snapshot) {
+        let paced = s.totals[.pacedPayloads] > 0
+        self.lagLimit = lagLimit
         var reasons: [String] = []
         let lag = s.latency.lag
         if lag.totalCount > 0 {

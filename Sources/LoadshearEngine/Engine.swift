@@ -58,7 +58,7 @@ package final class Engine: Sendable {
     package var elapsed: Double {
         guard let s = startedAt.withLock({ $0 }) else { return 0 }
         let d = ContinuousClock.now - s
-        return Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18
+        return max(0, Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18)
     }
 
     /// Every 500 ms: counters from every shard and the latency samples each shard recorded
@@ -105,7 +105,14 @@ package final class Engine: Sendable {
     ///
     /// - Throws: ``RunError`` when the run cannot start; the event loops made so far are shut
     ///   down first.
-    package func run(onSnapshot: (@Sendable (Snapshot) -> Void)? = nil) async throws -> Snapshot {
+    ///
+    /// With `startIn` (ext: `--start-at`), the timeline starts that long after this call
+    /// instead of at once: shards and sessions are made first, so the first action runs on
+    /// time. Snapshots begin once it has started.
+    package func run(
+        startIn: Duration? = nil, onSnapshot: (@Sendable (Snapshot) -> Void)? = nil
+    ) async throws -> Snapshot {
+        let called = ContinuousClock.now
         let addresses = try plan.addresses.map { try SocketAddress(ipAddress: $0.ip, port: $0.port) }
         guard !addresses.isEmpty else { throw RunError.noAddresses }
         if let problem = FileDescriptors.checkShards(plan.shards.count) { throw RunError.descriptors(problem) }
@@ -114,7 +121,8 @@ package final class Engine: Sendable {
         var shards: [Shard] = []
         do {
             try await makeShards(into: &shards, group: group, addresses: addresses)
-            let result = try await run(shards, control: control.next(), onSnapshot: onSnapshot)
+            let result = try await run(
+                shards, control: control.next(), startAt: startIn.map { called + $0 }, onSnapshot: onSnapshot)
             await shutdown(shards, group: group, control: control)
             return result
         } catch {
@@ -164,7 +172,8 @@ package final class Engine: Sendable {
     /// deadline is closed by force — and the final snapshot is returned, marked complete or
     /// stopped.
     private func run(
-        _ shards: [Shard], control: EventLoop, onSnapshot: (@Sendable (Snapshot) -> Void)?
+        _ shards: [Shard], control: EventLoop, startAt: ContinuousClock.Instant?,
+        onSnapshot: (@Sendable (Snapshot) -> Void)?
     )
         async throws -> Snapshot
     {
@@ -177,8 +186,13 @@ package final class Engine: Sendable {
 
         // Schedule every action on every shard that owns sessions in its range, at its
         // absolute deadline, so dispatch never drifts with work done in between.
-        let start = NIODeadline.now() + .milliseconds(5)
-        startedAt.withLock { $0 = ContinuousClock.now + .milliseconds(5) }
+        // The same instant on both clocks: NIO's deadline and the ContinuousClock.
+        var delay = Duration.milliseconds(5)
+        if let startAt { delay = max(delay, startAt - ContinuousClock.now) }
+        let (seconds, attoseconds) = delay.components
+        let delayNanoseconds = seconds * 1_000_000_000 + attoseconds / 1_000_000_000
+        let start = NIODeadline.now() + .nanoseconds(delayNanoseconds)
+        startedAt.withLock { $0 = ContinuousClock.now + delay }
         var tasks: [Scheduled<Void>] = []
         for action in plan.actions {
             for shard in shards where action.sessions.overlaps(shard.range) {
@@ -193,7 +207,7 @@ package final class Engine: Sendable {
         // cannot overlap a tick still in flight and no snapshot is delivered after it.
         let chain = NIOLoopBoundBox<EventLoopFuture<Void>?>.makeEmptyBox(eventLoop: control)
         let ticker = control.scheduleRepeatedAsyncTask(
-            initialDelay: Self.snapshotInterval,
+            initialDelay: Self.snapshotInterval + .nanoseconds(delayNanoseconds),
             delay: Self.snapshotInterval
         ) { _ in
             let previous = chain.value ?? control.makeSucceededVoidFuture()

@@ -22,7 +22,7 @@ import Testing
     /// `pace`, then `tail` of quiet before DISCONNECT (long enough for TIMEOUT to pass).
     static func script(
         sessions: Int = 4, copies: Int, pace: String = "200/s", response: String = "8:8 \"big\"",
-        timeout: String = "300ms", tail: String = "1h"
+        timeout: String = "2s", tail: String = "1h"
     ) -> String {
         """
         SETTINGS m {

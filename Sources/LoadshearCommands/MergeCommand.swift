@@ -1,0 +1,364 @@
+import ArgumentParser
+import Foundation
+import LoadshearHandlers
+import LoadshearMetrics
+import LoadshearScript
+
+/// (ext) `loadshear merge r1.json r2.json … [-o merged.json]`: one report from the reports of
+/// a script's segments (`--segment i/N`), exactly: counters summed, HDR histograms merged
+/// bucket by bucket, the 500 ms intervals merged by time; the usual summary, the script's
+/// EXPECT checked on the merged figures (exit 4 when one fails).
+package struct MergeCommand: ParsableCommand {
+    package static let configuration = CommandConfiguration(
+        commandName: "merge",
+        abstract: "(ext) Merge the JSON reports of one script's segments into one report.",
+        discussion: """
+            Reports of different scripts (the report carries a digest of the script, its packets \
+            and its handler) and overlapping segments are refused. '-' reads reports from standard \
+            input, concatenated or one per line, so `kubectl logs … | loadshear merge -` works. \
+            Exit codes: 0 merged, 1 unreadable input, 2 reports that cannot be merged, 4 an EXPECT \
+            threshold failed.
+            """
+    )
+
+    @Argument(help: ArgumentHelp("JSON reports ('-' for standard input).", valueName: "report"))
+    var reports: [String] = []
+
+    @Option(
+        name: [.customShort("o"), .customLong("output"), .customLong("json")],
+        help: ArgumentHelp("Write the merged report as JSON to this file ('-' for stdout).", valueName: "file"))
+    var output: String?
+
+    @Option(
+        help: ArgumentHelp(
+            "Check this script's EXPECT block (it must be the script the reports ran) instead of the one in the reports.",
+            valueName: "script"))
+    var script: String?
+
+    package init() {}
+
+    package func validate() throws {
+        if reports.isEmpty {
+            throw ValidationError("Give the reports to merge: loadshear merge r1.json r2.json … or -")
+        }
+    }
+
+    package func run() throws {
+        var inputs: [(name: String, report: MergeInput)] = []
+        for path in reports {
+            let data: Data
+            if path == "-" {
+                data = FileHandle.standardInput.readDataToEndOfFile()
+            } else {
+                guard let d = FileManager.default.contents(atPath: path) else {
+                    Console.error("loadshear: error: cannot read \(path)\n")
+                    throw ExitCode.runtimeFailure
+                }
+                data = d
+            }
+            let found = MergeInput.split(data)
+            if found.reports.isEmpty {
+                Console.error("loadshear: error: \(path == "-" ? "standard input" : path) holds no Loadshear report\n")
+                throw ExitCode.runtimeFailure
+            }
+            for (k, r) in found.reports.enumerated() {
+                inputs.append((path == "-" ? "stdin report \(k + 1)" : path, r))
+            }
+        }
+        var expectations: [Expectation]? = nil
+        if let script {
+            var options = PlanOptions()
+            options.handlerInspector = WasmModuleInspector()
+            let plan = try Planning.plan(script, options: options)
+            if let other = inputs.first(where: { $0.report.run?.scriptHash != plan.identity }) {
+                Console.error(
+                    "loadshear: error: \(other.name) is not a report of \(script) (or its packets or handler changed since)\n"
+                )
+                throw ExitCode.invalidScript
+            }
+            expectations = plan.expectations
+        }
+        let merged: MergedReports
+        switch MergedReports.merge(inputs) {
+        case .success(let m): merged = m
+        case .failure(let problem):
+            Console.error("loadshear: error: \(problem.message)\n")
+            throw ExitCode.invalidScript
+        }
+        let thresholds = ThresholdResult.evaluate(expectations ?? merged.expect, on: merged.snapshot)
+        let verdict = GeneratorVerdict(lagLimit: merged.lagLimit, snapshot: merged.snapshot)
+        let file: ReportFile?
+        do {
+            file = try output.map { try ReportFile.open($0, what: "the merged report") }
+        } catch {
+            Console.error("loadshear: error: \(error)\n")
+            throw ExitCode.runtimeFailure
+        }
+        defer { file?.close() }
+        if file?.isStdout != true {
+            let summary = Summary(snapshot: merged.snapshot, shardCount: merged.shardCount, sessions: merged.sessions)
+            Console.out(
+                merged.heading + summary.text() + ThresholdResult.text(thresholds) + verdict.line + "\n")
+        } else {
+            Console.error(merged.heading)
+        }
+        if let file {
+            var report = JSONReport(
+                settings: merged.settings, timeline: merged.timeline, snapshot: merged.snapshot,
+                thresholds: thresholds, generator: verdict)
+            report.run = merged.run
+            report.expect = expectations ?? merged.expect
+            report.intervals = merged.intervals
+            guard (try? report.write(to: file)) == true else {
+                Console.error("loadshear: error: could not write the merged report to \(file.path)\n")
+                throw ExitCode.runtimeFailure
+            }
+        }
+        let failed = thresholds.filter { !$0.ok }
+        if !failed.isEmpty {
+            for r in failed {
+                Console.error("loadshear: threshold failed: \(r.expression) (measured \(r.shown), line \(r.line))\n")
+            }
+            throw ExitCode.thresholdFailed
+        }
+    }
+}
+
+/// What `merge` reads of a report (format version 2; see docs/report-format.md).
+struct MergeInput: Decodable {
+    struct Histogram: Decodable {
+        var histogram: [[UInt64]]
+    }
+
+    var version: Int
+    var run: JSONReport.RunPart?
+    var expect: [Expectation]?
+    var intervals: [JSONReport.Interval]?
+    var settings: JSONReport.SettingsPart
+    var timeline: [JSONReport.ActionPart]
+    var durationSeconds: Double
+    var completed: Bool
+    var stoppedBy: String?
+    var plannedDurationSeconds: Double
+    var shards: [[String: Int]]
+    var latencyMicroseconds: [String: Histogram]
+    var connectPhaseSeconds: Double?
+    var peakRSSBytes: Int?
+    var generator: GeneratorVerdict
+
+    /// The reports in `data`: one JSON report, several concatenated (pretty-printed or one
+    /// per line), with other lines between them ignored — `kubectl logs` mixes in stderr.
+    static func split(_ data: Data) -> (reports: [MergeInput], ignored: Int) {
+        let bytes = [UInt8](data)
+        var reports: [MergeInput] = []
+        var ignored = 0
+        var i = 0
+        let decoder = JSONDecoder()
+        while i < bytes.count {
+            // A report starts with `{` at the start of a line (after blanks).
+            var j = i
+            while j < bytes.count, bytes[j] == 0x20 || bytes[j] == 0x09 { j += 1 }
+            guard j < bytes.count, bytes[j] == UInt8(ascii: "{"), let end = objectEnd(bytes, from: j),
+                let r = try? decoder.decode(MergeInput.self, from: Data(bytes[j..<end]))
+            else {
+                // Not a report: skip the line.
+                while i < bytes.count, bytes[i] != 0x0A { i += 1 }
+                i += 1
+                if j < bytes.count, bytes[j] != 0x0A { ignored += 1 }
+                continue
+            }
+            reports.append(r)
+            i = end
+        }
+        return (reports, ignored)
+    }
+
+    /// The index after the object that starts at `start` (a `{`), strings and escapes
+    /// respected; nil when it does not close.
+    private static func objectEnd(_ b: [UInt8], from start: Int) -> Int? {
+        var depth = 0
+        var inString = false
+        var escaped = false
+        var k = start
+        while k < b.count {
+            let c = b[k]
+            if inString {
+                if escaped {
+                    escaped = false
+                } else if c == UInt8(ascii: "\\") {
+                    escaped = true
+                } else if c == UInt8(ascii: "\"") {
+                    inString = false
+                }
+            } else if c == UInt8(ascii: "\"") {
+                inString = true
+            } else if c == UInt8(ascii: "{") {
+                depth += 1
+            } else if c == UInt8(ascii: "}") {
+                depth -= 1
+                if depth == 0 { return k + 1 }
+            }
+            k += 1
+        }
+        return nil
+    }
+
+    /// The counters of shard `i` as the engine's values.
+    func counters(_ shard: [String: Int]) -> CounterValues {
+        var v = CounterValues()
+        for c in ShardCounters.Counter.allCases { v[c] = shard[c.name] ?? 0 }
+        return v
+    }
+}
+
+/// Several reports as one: ``merge(_:)`` checks they belong together and combines them.
+struct MergedReports {
+    struct Problem: Error {
+        var message: String
+    }
+
+    var snapshot: Snapshot
+    var settings: JSONReport.SettingsPart
+    var timeline: [JSONReport.ActionPart]
+    var run: JSONReport.RunPart
+    var expect: [Expectation]
+    var intervals: [JSONReport.Interval]
+    var lagLimit: UInt64
+    var shardCount: Int
+    var sessions: Int
+    /// `merged 3 reports: segments 0, 1, 2 of 3 of <script>` (and what is missing).
+    var heading: String
+
+    /// Merges `inputs` after checking they are one script's distinct segments.
+    static func merge(_ inputs: [(name: String, report: MergeInput)]) -> Result<MergedReports, Problem> {
+        guard let first = inputs.first else { return .failure(Problem(message: "no reports to merge")) }
+        for (name, r) in inputs where r.run == nil {
+            return .failure(
+                Problem(
+                    message:
+                        "\(name) has no script identity (report format \(r.version); made by an older loadshear): run the script again to merge it"
+                ))
+        }
+        let hash = first.report.run!.scriptHash
+        if let other = inputs.first(where: { $0.report.run!.scriptHash != hash }) {
+            return .failure(
+                Problem(
+                    message:
+                        "\(other.name) is a report of a different script than \(first.name) (\(other.report.settings.script) vs \(first.report.settings.script), or their packets or handler differ); only one script's segments merge"
+                ))
+        }
+        // Segments: one count; each index once. A whole run counts as segment 0 of 1.
+        let segments = inputs.map { $0.report.run!.segment ?? .init(index: 0, count: 1, sessions: []) }
+        let n = segments[0].count
+        if let k = segments.firstIndex(where: { $0.count != n }) {
+            return .failure(
+                Problem(
+                    message:
+                        "\(inputs[k].name) is segment \(segments[k].index)/\(segments[k].count) but \(first.name) is one of \(n) segments; merge reports of one split"
+                ))
+        }
+        var seen: [Int: String] = [:]
+        for (k, s) in segments.enumerated() {
+            if let earlier = seen[s.index] {
+                let what = n == 1 ? "both whole runs of the script" : "both segment \(s.index)/\(n)"
+                return .failure(
+                    Problem(
+                        message: "\(earlier) and \(inputs[k].name) overlap: \(what); each segment may be merged once"))
+            }
+            seen[s.index] = inputs[k].name
+        }
+        let order = inputs.indices.sorted { segments[$0].index < segments[$1].index }
+        let reports = order.map { inputs[$0].report }
+
+        var perShard: [CounterValues] = []
+        var latency = LatencySet()
+        for r in reports {
+            perShard += r.shards.map(r.counters)
+            for kind in LatencySet.Kind.allCases {
+                guard let pairs = r.latencyMicroseconds[kind.rawValue]?.histogram else { continue }
+                latency.record(kind, pairs: pairs)
+            }
+        }
+        var snapshot = Snapshot(
+            elapsed: reports.map(\.durationSeconds).max() ?? 0, perShard: perShard, previous: nil)
+        snapshot.latency = latency
+        snapshot.connectPhase = reports.compactMap(\.connectPhaseSeconds).max()
+        snapshot.peakRSS = reports.compactMap(\.peakRSSBytes).max()
+        snapshot.plannedDuration = reports.map(\.plannedDurationSeconds).max()
+        let stopped = zip(order, reports).compactMap { k, r -> String? in
+            guard !r.completed else { return nil }
+            return "segment \(segments[k].index): \(r.stoppedBy ?? "a stop request")"
+        }
+        snapshot.stoppedEarlyBy = stopped.isEmpty ? nil : stopped.joined(separator: ", ")
+
+        // Intervals by time: each report's 500 ms snapshots, in slots of 500 ms from its start.
+        var slots: [Int: (elapsed: Double, interval: Double, increment: [String: Int], latency: LatencySet)] = [:]
+        for r in reports {
+            for i in r.intervals ?? [] {
+                let slot = Int((i.elapsedSeconds / 0.5).rounded())
+                var e = slots[slot] ?? (0, 0, [:], LatencySet())
+                e.elapsed = max(e.elapsed, i.elapsedSeconds)
+                e.interval = max(e.interval, i.intervalSeconds)
+                e.increment.merge(i.increment, uniquingKeysWith: +)
+                for (name, pairs) in i.latencyHistograms {
+                    if let kind = LatencySet.Kind(rawValue: name) { e.latency.record(kind, pairs: pairs) }
+                }
+                slots[slot] = e
+            }
+        }
+        let intervals = slots.keys.sorted().map { k in
+            let e = slots[k]!
+            return JSONReport.Interval(
+                elapsedSeconds: e.elapsed, intervalSeconds: e.interval, increment: e.increment, latency: e.latency)
+        }
+
+        let present = segments.map(\.index).sorted()
+        var settings = reports[0].settings
+        settings.shards = reports.map(\.settings.shards).reduce(0, +)
+        let sessions = segments.enumerated().map { k, s in
+            s.sessions.count == 2 ? s.sessions[1] - s.sessions[0] : inputs[k].report.settings.sessions
+        }.reduce(0, +)
+        var run = first.report.run!
+        run.segment = nil
+        run.merged = .init(segments: present, of: n)
+        run.startedAt = reports.compactMap { $0.run?.startedAt }.min() ?? run.startedAt
+        run.host = Array(Set(reports.compactMap { $0.run?.host })).sorted().joined(separator: ",")
+        let paced = snapshot.totals[.pacedPayloads] > 0
+        let lagLimit =
+            paced
+            ? (reports.filter { $0.shards.contains { ($0["pacedPayloads"] ?? 0) > 0 } }.map(\.generator.lagLimit).min()
+                ?? GeneratorVerdict.unpacedLagLimit)
+            : GeneratorVerdict.unpacedLagLimit
+        var heading =
+            "merged \(reports.count) report\(reports.count == 1 ? "" : "s") of \(settings.script): "
+            + (n == 1
+                ? "a whole run"
+                : "segments \(present.map(String.init).joined(separator: ", ")) — \(present.count) of \(n) segments")
+        let missing = (0..<n).filter { !present.contains($0) }
+        if !missing.isEmpty {
+            heading += " (missing: \(missing.map(String.init).joined(separator: ", ")); the figures cover only these)"
+        }
+        heading += "\n"
+        return .success(
+            MergedReports(
+                snapshot: snapshot, settings: settings, timeline: reports[0].timeline, run: run,
+                expect: reports[0].expect ?? [], intervals: intervals, lagLimit: lagLimit,
+                shardCount: settings.shards, sessions: sessions, heading: heading))
+    }
+}
+
+extension LatencySet {
+    /// Records a report's `[value, count]` pairs into `kind`: the same buckets, so exact.
+    mutating func record(_ kind: Kind, pairs: [[UInt64]]) {
+        for p in pairs where p.count == 2 && p[1] > 0 {
+            let v = Swift.min(Swift.max(p[0], 1), LatencySet.highest)
+            switch kind {
+            case .response: _ = response.record(v, count: p[1])
+            case .connect: _ = connect.record(v, count: p[1])
+            case .send: _ = send.record(v, count: p[1])
+            case .read: _ = read.record(v, count: p[1])
+            case .lag: _ = lag.record(v, count: p[1])
+            }
+        }
+    }
+}

@@ -1,0 +1,146 @@
+import Foundation
+import LoadshearTestSupport
+import Testing
+
+/// (ext) One script as three processes (`--segment i/3 --start-at T`), then `merge`.
+@Suite struct SegmentRunTests {
+    static func script(port: Int, copies: Int) -> String {
+        """
+        SETTINGS s {
+            SESSION = "TCP"
+            SHARDS = 1
+            PORT = \(port)
+            ENDPOINTS { 127.0.0.1 }
+            PACKETS { p : "p.bin" }
+        }
+        ORCHESTRATOR s {
+            CREATE 10 OFFSET 0ms
+            CONNECT 0:10 OFFSET 10ms
+            SEND 0:10 p COPIES \(copies) COUNTER 0:4 "big":1 OFFSET 50ms
+            DISCONNECT 0:10 OFFSET 300ms
+        }
+        EXPECT {
+            sent = 1000
+            connect.failed = 0
+        }
+        """
+    }
+
+    static func time(_ text: String) -> Date? {
+        let f = ISO8601DateFormatter()
+        f.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+        return f.date(from: text)
+    }
+
+    static func json(_ path: String) throws -> [String: Any] {
+        try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: path))) as? [String: Any] ?? [:]
+    }
+
+    static func histogram(_ report: [String: Any], _ kind: String) -> [UInt64: UInt64] {
+        let latency = report["latencyMicroseconds"] as? [String: Any]
+        let pairs = (latency?[kind] as? [String: Any])?["histogram"] as? [[Any]] ?? []
+        var out: [UInt64: UInt64] = [:]
+        for p in pairs {
+            guard let v = (p[0] as? NSNumber)?.uint64Value, let c = (p[1] as? NSNumber)?.uint64Value else { continue }
+            out[v, default: 0] += c
+        }
+        return out
+    }
+
+    /// Three segments started together send, between them, exactly the single run's COUNTER
+    /// values 0–999 (the server sees each once); `merge` sums them exactly from files and
+    /// from standard input, and its histograms are the three reports' combined.
+    @Test func threeSegmentsMergeIntoTheSingleRun() async throws {
+        let server = try await RecordingServer.start()
+        defer { Task { await server.shutdown() } }
+        let ws = Workspace()
+        let path = ws.script(Self.script(port: server.port, copies: 100), files: ["p.bin": Array("abcdefgh".utf8)])
+        let start = String(format: "%.3f", Date().timeIntervalSince1970 + 3)
+        async let r0 = BinaryRunner.run([
+            path, "--segment", "0/3", "--start-at", start, "--quiet", "--json", ws.path("r0.json"),
+        ])
+        async let r1 = BinaryRunner.run([
+            path, "--segment", "1/3", "--start-at", start, "--quiet", "--json", ws.path("r1.json"),
+        ])
+        async let r2 = BinaryRunner.run([
+            path, "--segment", "2/3", "--start-at", start, "--quiet", "--json", ws.path("r2.json"),
+        ])
+        let runs = try await [r0, r1, r2]
+        for r in runs {
+            #expect(r.status == 0, "\(r.stdout)\n\(r.stderr)")
+            #expect(r.stdout.contains("EXPECT is checked by `loadshear merge`"), "\(r.stdout)")
+        }
+        #expect(
+            await server.wait { c in
+                c.count == 10 && c.allSatisfy(\.closed) && c.reduce(0) { $0 + $1.bytes.count } == 8000
+            })
+        var values: [UInt32] = []
+        for c in server.connections.value {
+            for k in stride(from: 0, to: c.bytes.count, by: 8) {
+                values.append(c.bytes[k..<(k + 4)].reduce(0) { $0 << 8 | UInt32($1) })
+            }
+        }
+        #expect(values.sorted() == Array(0..<1000))
+
+        let reports = try (0..<3).map { try Self.json(ws.path("r\($0).json")) }
+        for (i, r) in reports.enumerated() {
+            let run = r["run"] as? [String: Any]
+            #expect((run?["segment"] as? [String: Any])?["index"] as? Int == i)
+            // Started at the requested instant, or later when this process itself was late.
+            let requested = (run?["requestedStart"] as? String).flatMap(Self.time)
+            let started = (run?["startedAt"] as? String).flatMap(Self.time)
+            #expect(requested != nil && started != nil && started! >= requested!, "\(String(describing: run))")
+        }
+        let m = try await BinaryRunner.run(
+            ["merge", ws.path("r0.json"), ws.path("r1.json"), ws.path("r2.json"), "-o", ws.path("m.json")])
+        #expect(m.status == 0, "\(m.stdout)\n\(m.stderr)")
+        #expect(m.stdout.contains("3 of 3 segments"))
+        #expect(m.stdout.contains("Thresholds: all 2 passed"), "\(m.stdout)")
+        let merged = try Self.json(ws.path("m.json"))
+        #expect((merged["totals"] as? [String: Any])?["packetsSent"] as? Int == 1000)
+        #expect((merged["totals"] as? [String: Any])?["connectionsSucceeded"] as? Int == 10)
+        var combined: [UInt64: UInt64] = [:]
+        for r in reports { combined.merge(Self.histogram(r, "connect"), uniquingKeysWith: +) }
+        #expect(Self.histogram(merged, "connect") == combined)
+        #expect(combined.values.reduce(0, +) == 10)
+
+        // The same from standard input, the reports concatenated, with stray log lines.
+        let piped = try await BinaryRunner.shell(
+            "{ echo 'loadshear: a log line'; cat '\(ws.path("r2.json"))' '\(ws.path("r0.json"))'; echo 'x {'; cat '\(ws.path("r1.json"))'; } | \"$LOADSHEAR\" merge - --json -"
+        )
+        #expect(piped.status == 0, "\(piped.stderr)")
+        let fromStdin = try JSONSerialization.jsonObject(with: Data(piped.stdout.utf8)) as? [String: Any]
+        #expect((fromStdin?["totals"] as? [String: Any])?["packetsSent"] as? Int == 1000)
+
+        // A missing segment is said; a threshold on the whole run then fails (exit 4).
+        let two = try await BinaryRunner.run(["merge", ws.path("r0.json"), ws.path("r2.json")])
+        #expect(two.status == 4)
+        #expect(two.stdout.contains("2 of 3 segments") && two.stdout.contains("missing: 1"), "\(two.stdout)")
+
+        // Overlap and another script's report are refused.
+        let twice = try await BinaryRunner.run(["merge", ws.path("r0.json"), ws.path("r0.json")])
+        #expect(twice.status == 2 && twice.stderr.contains("overlap"), "\(twice.stderr)")
+        let other = ws.script(
+            Self.script(port: server.port, copies: 1), name: "other.ldsh", files: ["p.bin": Array("abcdefgh".utf8)])
+        let o = try await BinaryRunner.run([other, "--segment", "1/3", "--quiet", "--json", ws.path("o.json")])
+        #expect(o.status == 0, "\(o.stderr)")
+        let mixed = try await BinaryRunner.run(["merge", ws.path("r0.json"), ws.path("o.json")])
+        #expect(mixed.status == 2 && mixed.stderr.contains("different script"), "\(mixed.stderr)")
+    }
+
+    /// Bad options: a malformed segment, a start long past, too many segments.
+    @Test func badSegmentOptionsAreClearErrors() async throws {
+        let ws = Workspace()
+        let path = ws.script(Self.script(port: 9, copies: 1), files: ["p.bin": [1, 2, 3, 4, 5, 6, 7, 8]])
+        let malformed = try await BinaryRunner.run([path, "--segment", "3/3", "--dry-run"])
+        #expect(malformed.status == 64 && malformed.stderr.contains("expected i/N"), "\(malformed.stderr)")
+        let past = try await BinaryRunner.run([path, "--start-at", "2020-01-01T00:00:00Z", "--dry-run"])
+        #expect(past.status == 64 && past.stderr.contains("more than 1 s in the past"), "\(past.stderr)")
+        let many = try await BinaryRunner.run([path, "--segment", "0/11", "--dry-run"])
+        #expect(many.status == 2 && many.stderr.contains("cannot be split into 11 segments"), "\(many.stderr)")
+        let dry = try await BinaryRunner.run([path, "--segment", "2/3", "--dry-run"])
+        #expect(dry.status == 0)
+        #expect(dry.stdout.contains("Segment 2 of 3 (--segment 2/3): sessions 7:10"), "\(dry.stdout)")
+        #expect(dry.stdout.contains("copies 0..<3 → 3·k+2"), "\(dry.stdout)")
+    }
+}

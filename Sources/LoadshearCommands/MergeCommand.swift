@@ -333,10 +333,10 @@ struct MergedReports {
             "merged \(reports.count) report\(reports.count == 1 ? "" : "s") of \(settings.script): "
             + (n == 1
                 ? "a whole run"
-                : "segments \(present.map(String.init).joined(separator: ", ")) — \(present.count) of \(n) segments")
+                : "segments \(Self.ranges(present)) — \(present.count) of \(n) segments")
         let missing = (0..<n).filter { !present.contains($0) }
         if !missing.isEmpty {
-            heading += " (missing: \(missing.map(String.init).joined(separator: ", ")); the figures cover only these)"
+            heading += " (missing: \(Self.ranges(missing)); the figures cover only these)"
         }
         heading += "\n"
         return .success(
@@ -344,6 +344,21 @@ struct MergedReports {
                 snapshot: snapshot, settings: settings, timeline: reports[0].timeline, run: run,
                 expect: reports[0].expect ?? [], intervals: intervals, lagLimit: lagLimit,
                 shardCount: settings.shards, sessions: sessions, heading: heading))
+    }
+}
+
+extension MergedReports {
+    /// `0–3, 5, 7–9`: sorted numbers as runs.
+    static func ranges(_ numbers: [Int]) -> String {
+        var parts: [String] = []
+        var k = 0
+        while k < numbers.count {
+            var e = k
+            while e + 1 < numbers.count, numbers[e + 1] == numbers[e] + 1 { e += 1 }
+            parts.append(e > k ? "\(numbers[k])–\(numbers[e])" : "\(numbers[k])")
+            k = e + 1
+        }
+        return parts.joined(separator: ", ")
     }
 }
 

@@ -94,7 +94,7 @@ import Testing
         let m = try await BinaryRunner.run(
             ["merge", ws.path("r0.json"), ws.path("r1.json"), ws.path("r2.json"), "-o", ws.path("m.json")])
         #expect(m.status == 0, "\(m.stdout)\n\(m.stderr)")
-        #expect(m.stdout.contains("3 of 3 segments"))
+        #expect(m.stdout.contains("segments 0–2 — 3 of 3 segments"), "\(m.stdout)")
         #expect(m.stdout.contains("Thresholds: all 2 passed"), "\(m.stdout)")
         let merged = try Self.json(ws.path("m.json"))
         #expect((merged["totals"] as? [String: Any])?["packetsSent"] as? Int == 1000)
@@ -115,7 +115,7 @@ import Testing
         // A missing segment is said; a threshold on the whole run then fails (exit 4).
         let two = try await BinaryRunner.run(["merge", ws.path("r0.json"), ws.path("r2.json")])
         #expect(two.status == 4)
-        #expect(two.stdout.contains("2 of 3 segments") && two.stdout.contains("missing: 1"), "\(two.stdout)")
+        #expect(two.stdout.contains("2 of 3 segments") && two.stdout.contains("missing: 1;"), "\(two.stdout)")
 
         // Overlap and another script's report are refused.
         let twice = try await BinaryRunner.run(["merge", ws.path("r0.json"), ws.path("r0.json")])

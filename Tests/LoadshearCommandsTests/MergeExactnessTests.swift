@@ -1,0 +1,44 @@
+import Testing
+
+@testable import LoadshearCommands
+@testable import LoadshearMetrics
+
+/// (ext) `merge` is exact: per-shard histograms that went through the report's `[value,
+/// count]` pairs and were merged equal one histogram that recorded every sample.
+@Suite struct MergeExactnessTests {
+    @Test(arguments: [1, 7, 42]) func mergedShardsEqualOneRecording(seed: UInt64) {
+        var state = seed
+        func next() -> UInt64 {
+            state = state &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
+            return state >> 20
+        }
+        var one = LatencySet()
+        var shards = [LatencySet(), LatencySet(), LatencySet()]
+        for k in 0..<30_000 {
+            // A wide spread: µs to tens of seconds, heavy at the low end.
+            let v = 1 + next() % (k % 10 == 0 ? 30_000_000 : 5_000)
+            _ = one.response.record(v)
+            _ = shards[k % 3].response.record(v)
+        }
+        var merged = LatencySet()
+        for s in shards {
+            let pairs = JSONReport.LatencyPart(s.response).histogram
+            merged.record(.response, pairs: pairs)
+        }
+        #expect(merged.response.totalCount == one.response.totalCount)
+        for p in [50.0, 90, 99, 99.9, 99.99] {
+            #expect(merged.response.valueAtPercentile(p) == one.response.valueAtPercentile(p), "p\(p)")
+        }
+        #expect(merged == one)
+        // The exact maximum is not in the pairs (a bucket's highest value stands for it):
+        // within the histogram's 0.1%.
+        let (a, b) = (Double(merged.response.max), Double(one.response.max))
+        #expect(a >= b && a <= b * 1.001)
+    }
+
+    @Test func segmentListsAreShownAsRuns() {
+        #expect(MergedReports.ranges([0, 1, 2, 3, 5, 7, 8, 9]) == "0–3, 5, 7–9")
+        #expect(MergedReports.ranges([4]) == "4")
+        #expect(MergedReports.ranges([]) == "")
+    }
+}

@@ -13,6 +13,7 @@ let package = Package(
         .package(url: "https://github.com/swiftwasm/WasmKit", from: "0.4.2"),
         .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift", from: "0.2.0"),
         .package(url: "https://github.com/ordo-one/malloc-interposer", from: "1.6.1"),
+        .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
     ],
     targets: [
         .executableTarget(name: "loadshear", dependencies: ["LoadshearCommands"]),
@@ -34,6 +35,7 @@ let package = Package(
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Yams", package: "Yams"),
             ]
         ),
         .target(name: "LoadshearScript"),
@@ -101,7 +103,11 @@ let package = Package(
         ),
         .testTarget(
             name: "LoadshearCommandsTests",
-            dependencies: ["LoadshearCommands", "LoadshearScript", "LoadshearTestSupport"]),
+            dependencies: [
+                "LoadshearCommands", "LoadshearScript", "LoadshearTestSupport",
+                .product(name: "Yams", package: "Yams"),
+            ]
+        ),
         .testTarget(
             name: "LoadshearMetricsTests",
             dependencies: [

@@ -7,8 +7,8 @@ import Synchronization
 import Glibc
 #endif
 
-/// The `loadshear` command: runs a script by default; `quickstart`, `target` and `check`
-/// are the other jobs.
+/// The `loadshear` command: runs a script by default; `quickstart`, `target`, `check` and
+/// `kubernetes` are the other jobs.
 package struct LoadshearCommand: AsyncParsableCommand {
     /// What `--version` and `-v` print.
     package static let version = "0.1.0"
@@ -23,6 +23,7 @@ package struct LoadshearCommand: AsyncParsableCommand {
         version: version,
         subcommands: [
             RunCommand.self, QuickstartCommand.self, TargetCommand.self, CheckCommand.self, MergeCommand.self,
+            KubernetesCommand.self,
             BenchRecordCommand.self,
         ],
         defaultSubcommand: RunCommand.self

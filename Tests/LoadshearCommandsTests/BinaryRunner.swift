@@ -33,11 +33,13 @@ struct BinaryRunner {
 
     /// Runs to completion with a deadline: a hung binary is killed and reported. It runs in
     /// `directory` — by default a fresh empty one, so nothing depends on where tests run.
+    /// `executable` is `loadshear` unless another tool is checking its output.
     static func run(
         _ arguments: [String], environment: [String: String] = [:], stdin: String? = nil,
-        directory: URL? = nil, timeout: TimeInterval = 120
+        directory: URL? = nil, executable: URL = executable, timeout: TimeInterval = 120
     ) async throws -> Result {
-        let p = try LiveProcess(arguments, environment: environment, directory: directory, stdin: stdin)
+        let p = try LiveProcess(
+            arguments, environment: environment, directory: directory, stdin: stdin, executable: executable)
         guard let status = await p.exit(timeout: timeout) else {
             return Result(
                 status: -1, stdout: await p.allStdout(), stderr: await p.allStderr() + "\n[killed after \(timeout)s]")

@@ -51,7 +51,7 @@ package struct KubernetesCommand: ParsableCommand {
             "Name of the Job and the ConfigMap (default: from the script's file name).", valueName: "name"))
     var name: String?
 
-    @Option(help: ArgumentHelp("CPU request per pod (default: the plan's shard count).", valueName: "quantity"))
+    @Option(help: ArgumentHelp("CPU request per pod (default: the shards a pod runs).", valueName: "quantity"))
     var cpu: String?
 
     @Option(help: ArgumentHelp("Memory request and limit per pod.", valueName: "quantity"))
@@ -116,7 +116,8 @@ package struct KubernetesCommand: ParsableCommand {
         let manifest = KubernetesManifest(
             name: name ?? Self.defaultName(scriptName: scriptName), namespace: namespace, image: image,
             segments: segments, startAt: Date(timeIntervalSince1970: start.rounded(.up)),
-            cpu: cpu ?? String(plan.shards.count), memory: memory, scriptName: scriptName, files: files)
+            cpu: cpu ?? String(Self.shardsPerPod(plan: plan, segments: segments)), memory: memory,
+            scriptName: scriptName, files: files)
         let hosts = plan.endpoints.map(\.host).filter { !ResponsibleUse.isLoopback($0) && $0 != "localhost" }
         if !hosts.isEmpty {
             Console.error(
@@ -138,6 +139,12 @@ package struct KubernetesCommand: ParsableCommand {
                 "--start-in must be a duration such as 60s or 2m (units \(DurationLiteral.unitList)), got \"\(startIn)\""
             )
         }
+    }
+
+    /// The shards the busiest pod runs: a segment runs no more shards than it has sessions,
+    /// and the largest block holds the sessions divided by the segments, rounded up.
+    static func shardsPerPod(plan: Plan, segments: Int) -> Int {
+        min(plan.shards.count, (plan.sessionCount + segments - 1) / segments)
     }
 
     /// The script's file name made a DNS label: `Soak Test.ldsh` gives `soak-test`.

@@ -102,6 +102,12 @@ import Yams
         #expect(mount["mountPath"]?.string == "/loadshear")
         #expect(mount["readOnly"]?.bool == true)
 
+        // Six pods for six sessions: one session, so one shard, each.
+        let six = try await BinaryRunner.run(["kubernetes", script, "--segments", "6", "--image", "loadshear:test"])
+        let sixJob = try #require(Array(try Yams.compose_all(yaml: six.stdout)).last, "\(six.stderr)")
+        let sixContainer = sixJob["spec"]?["template"]?["spec"]?["containers"]?.array().first
+        #expect(sixContainer?["resources"]?["requests"]?["cpu"]?.string == "1")
+
         let scriptText = try String(contentsOfFile: script, encoding: .utf8)
         #expect(configMap["data"]?[try #require(placed["Soak Test.ldsh"])]?.string == scriptText)
         #expect(configMap["data"]?[try #require(placed["hello.txt"])]?.string == "hello, pods\n")

@@ -118,10 +118,21 @@ package struct RunCommand: AsyncParsableCommand {
             }
             plan = plan.segmented(i, of: n)
         }
+        let limits = Limits.current()
+        let preflight = plan.preflight(limits)
         if dryRun {
             plan.writeDryRun { Console.out($0) }
-            return
+            Console.out("\n" + preflight.lines(limits).joined(separator: "\n") + "\n")
         }
+        // (ext) Nothing connects when the sessions would not fit the fd limit or the ports.
+        if !preflight.problems.isEmpty {
+            for p in preflight.problems {
+                Console.error("\(plan.scriptPath)\(p.line.map { ":\($0)" } ?? ""): error: \(p.message)\n")
+            }
+            Console.error("the run does not fit this machine; nothing was connected\n")
+            throw ExitCode.invalidScript
+        }
+        if dryRun { return }
         let code = await RunSession(
             plan: plan, acknowledge: acknowledge, quiet: quiet, json: json, noTUI: noTui,
             jsonInterval: jsonInterval, startAt: startAt.flatMap(StartTime.parse)

@@ -5,8 +5,6 @@ import NIOCore
 /// keep 64 flooding connections busy, and a few hundred connects in flight per loop is what
 /// a server's accept backlog takes (`bench/` measures each).
 package struct EngineConfiguration: Sendable {
-    /// Connects in flight per shard; more overflows the server's accept backlog.
-    package var connectWindow = 256
     /// Writes per flush: flushing every write measured 10× slower than every 16–64.
     package var writesPerFlush = 64
     /// Bytes per flush batch, whichever limit comes first.

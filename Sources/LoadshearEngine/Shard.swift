@@ -39,6 +39,8 @@ final class Shard: @unchecked Sendable {
     let patches: [PatchLayout?]
     /// The endpoints' addresses: session `s` connects to `addresses[s % addresses.count]`.
     let addresses: [SocketAddress]
+    /// (ext) SOURCES: session `s` binds `sources[s % sources.count]` before it connects.
+    let sources: [SocketAddress]
     /// The write rounds that sessions with work left join.
     let rounds: WriteRounds
     /// The run's failure log, shared by every shard.
@@ -91,6 +93,7 @@ final class Shard: @unchecked Sendable {
         self.handler = handler
         self.packets = packets
         self.addresses = addresses
+        self.sources = plan.settings.sources.compactMap { try? SocketAddress(ipAddress: $0, port: 0) }
         self.rounds = rounds
         self.failures = failures
         self.patches = plan.sends.map { PatchLayout($0) }
@@ -244,11 +247,11 @@ final class Shard: @unchecked Sendable {
             }
         case .drain:
             for s in r { session(s).drain() }
-        case .disconnect:
+        case .disconnect(_, let reset):
             // Cancelling a pending connect frees its slot at once; no queued session may take
             // it until the whole range is through (it might be about to be disconnected too).
             holdingConnects = true
-            for s in r { session(s).disconnect(at: intended) }
+            for s in r { session(s).disconnect(at: intended, reset: reset) }
             holdingConnects = false
             pumpConnects()
         }
@@ -265,11 +268,12 @@ final class Shard: @unchecked Sendable {
         guard !holdingConnects, !finishing else { return }
         holdingConnects = true
         defer { holdingConnects = false }
-        while connectsInFlight < config.connectWindow, let s = connectQueue.popFirst() {
+        while connectsInFlight < plan.settings.connectWindow, let s = connectQueue.popFirst() {
             // The slot is taken before the connect starts: it may complete before it returns.
             connectsInFlight += 1
             // False when it was disconnected while it waited: already ended, no slot used.
-            if !session(s).startConnect(to: addresses[s % addresses.count]) { connectsInFlight -= 1 }
+            let source = sources.isEmpty ? nil : sources[s % sources.count]
+            if !session(s).startConnect(to: addresses[s % addresses.count], from: source) { connectsInFlight -= 1 }
         }
     }
 

@@ -59,6 +59,8 @@ package final class ShardCounters: Sendable {
         /// (ext) CPU time the shard's event-loop thread has used since the shard started, µs
         /// (set, not added, at each snapshot).
         case loopBusyMicroseconds
+        /// (ext) Of `closedByUs`: closed with RST (`DISCONNECT a:b "reset"`), not FIN.
+        case resetsSent
 
         /// The counter's name in the JSON report and the NDJSON lines. Spelled out, not derived
         /// from the case name, because the report format promises these names stay.
@@ -114,6 +116,7 @@ package final class ShardCounters: Sendable {
             case .pacedPayloads: "pacedPayloads"
             case .pacedBehind: "pacedBehind"
             case .loopBusyMicroseconds: "loopBusyMicroseconds"
+            case .resetsSent: "resetsSent"
             }
         }
     }

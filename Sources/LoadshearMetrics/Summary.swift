@@ -71,7 +71,7 @@ package struct Summary: Sendable {
                 "  connect phase \(t[.connectionsSucceeded]) connected in \(Figures.fixed(c, 3)) s (\(Figures.count(Double(t[.connectionsSucceeded]) / max(c, 1e-6)))/s)\n"
         }
         out +=
-            "  closes        \(t[.closedByUs]) by us, \(t[.closedByPeer]) by the server, \(t[.resets]) reset by the server, \(t[.localErrors]) local errors, \(t[.protocolErrors]) protocol errors\n"
+            "  closes        \(t[.closedByUs]) by us\(t[.resetsSent] > 0 ? " (\(t[.resetsSent]) with RST)" : ""), \(t[.closedByPeer]) by the server, \(t[.resets]) reset by the server, \(t[.localErrors]) local errors, \(t[.protocolErrors]) protocol errors\n"
         if !snapshot.protocolErrorsByReason.isEmpty {
             out += "                protocol errors: " + Self.list(snapshot.protocolErrorsByReason) + "\n"
         }

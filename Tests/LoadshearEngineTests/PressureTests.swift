@@ -298,6 +298,7 @@ extension PressureTests {
                 SESSION = "TCP"
                 PORT = @PORT@
                 SHARDS = 1
+                CONNECT_WINDOW = 256
                 ENDPOINTS { 127.0.0.1 }
             }
             ORCHESTRATOR t {

@@ -271,8 +271,8 @@ let rules: [Rule] = [
         name: "unsupported ext action", script: script(actions: "    CONNECT 0:10\n    RATE 0:10 100"),
         message: "RATE is not supported yet", line: 11),
     Rule(
-        name: "unsupported ext field", script: script(settings: "    SOURCES { 127.0.0.2 }"),
-        message: "SOURCES is not supported yet", line: 6),
+        name: "unsupported ext field", script: script(settings: "    TLS { }"),
+        message: "TLS is not supported yet", line: 6),
     Rule(
         name: "unsupported ext modifier", script: script(actions: "    CONNECT 0:10 RECONNECT"),
         message: "RECONNECT is not supported yet", line: 10),

@@ -80,6 +80,7 @@ import Testing
                   repeat        false
                   sample rate   first packet and every 100th
                   shards        3
+                  connect window 1024 connects in flight per shard
                   handler       NOP
 
                 Endpoints (2 addresses, used round-robin by session index)

@@ -17,6 +17,10 @@ public final class RecordingServer: Sendable {
         public var closed = false
         /// Frames the server wrote (pings, scripted chunks).
         public var framesWritten = 0
+        /// The client's address as the server saw it.
+        public var peer: String?
+        /// The client reset the connection (RST) rather than closing it (FIN).
+        public var reset = false
     }
 
     public enum Behaviour: Sendable {
@@ -140,6 +144,8 @@ public final class RecordingServer: Sendable {
 
         func channelActive(context: ChannelHandlerContext) {
             let id = self.id
+            let peer = context.remoteAddress?.ipAddress
+            state.change { $0[id].peer = peer }
             switch behaviour {
             case .record, .resetAfter, .neverRead, .answer:
                 break
@@ -258,6 +264,10 @@ public final class RecordingServer: Sendable {
         }
 
         func errorCaught(context: ChannelHandlerContext, error: Error) {
+            if let e = error as? IOError, e.errnoCode == ECONNRESET {
+                let id = self.id
+                state.change { $0[id].reset = true }
+            }
             context.close(promise: nil)
         }
     }

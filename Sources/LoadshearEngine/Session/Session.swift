@@ -86,7 +86,7 @@ class Session {
     // MARK: transport hooks
 
     /// Opens the channel; the subclass's initializer calls `initialize(_:handler:)`.
-    func openChannel(to address: SocketAddress) -> EventLoopFuture<Channel> {
+    func openChannel(to address: SocketAddress, from source: SocketAddress?) -> EventLoopFuture<Channel> {
         preconditionFailure("subclass")
     }
 
@@ -116,14 +116,14 @@ class Session {
 
     /// A connect slot is free: connect, unless the session was disconnected while it waited
     /// (then false, and the shard does not count a connect in flight).
-    final func startConnect(to address: SocketAddress) -> Bool {
+    final func startConnect(to address: SocketAddress, from source: SocketAddress? = nil) -> Bool {
         guard lifecycle.startConnect() else { return false }
         let now = NIODeadline.now().uptimeNanoseconds
         connectStartedAt = now
         shard.counters.add(.connectionsAttempted)
         shard.counters.connectAttempted(at: now)
         let bound = NIOLoopBound(self, eventLoop: shard.loop)
-        openChannel(to: address).whenComplete { result in
+        openChannel(to: address, from: source).whenComplete { result in
             let session = bound.value
             session.shard.connectDone()
             if case .failure(let error) = result { session.connectFailed(error, to: address) }
@@ -213,13 +213,20 @@ class Session {
 
     /// DISCONNECT, the end of the run, a stop: close now (a pending connect is cancelled).
     /// `at` is the DISCONNECT's intended time, which ends a pace phase.
-    final func disconnect(at intended: UInt64? = nil) {
+    /// With `reset` (ext: `DISCONNECT a:b "reset"`) the close sends RST: `SO_LINGER` 0 first.
+    final func disconnect(at intended: UInt64? = nil, reset: Bool = false) {
         endPacing(at: intended)
         switch lifecycle.disconnect() {
         case .none: break
         case .ended: shard.sessionEnded()
         case .cancelConnect: channel?.close(promise: nil)
-        case .close: closeChannel()
+        case .close:
+            if reset, let provider = (context?.channel ?? channel) as? SocketOptionProvider {
+                // On the channel's loop, so the option is set before the close below.
+                provider.setSoLinger(linger(l_onoff: 1, l_linger: 0)).whenSuccess {}
+                shard.counters.add(.resetsSent)
+            }
+            closeChannel()
         }
     }
 

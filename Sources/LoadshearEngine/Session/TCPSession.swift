@@ -22,10 +22,19 @@ final class TCPSession: Session, ChannelDuplexHandler {
 
     /// Connects with the connect timeout, the write watermarks, `TCP_NODELAY`, and remote
     /// half-closure allowed.
-    override func openChannel(to address: SocketAddress) -> EventLoopFuture<Channel> {
+    /// With a `source` (SOURCES), the socket binds it first with `IP_BIND_ADDRESS_NO_PORT`:
+    /// the kernel picks the port at connect, per destination.
+    override func openChannel(to address: SocketAddress, from source: SocketAddress?) -> EventLoopFuture<Channel> {
         let config = shard.config
         let bound = NIOLoopBound(self, eventLoop: shard.loop)
-        return ClientBootstrap(group: shard.loop)
+        var bootstrap = ClientBootstrap(group: shard.loop)
+        if let source {
+            let noPort = ChannelOptions.socket(
+                SocketOptionLevel(IPPROTO_IP), SocketOptionName(SourceAddresses.ipBindAddressNoPort))
+            bootstrap = bootstrap.channelOption(noPort, value: 1).bind(to: source)
+        }
+        return
+            bootstrap
             .connectTimeout(config.connectTimeout)
             .channelOption(.writeBufferWaterMark, value: .init(low: config.lowWatermark, high: config.highWatermark))
             .channelOption(.socketOption(.tcp_nodelay), value: 1)

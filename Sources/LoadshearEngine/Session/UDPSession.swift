@@ -20,7 +20,7 @@ final class UDPSession: Session, ChannelDuplexHandler {
 
     /// A datagram channel connected to `address`, with the write watermarks and a receive
     /// buffer of ``receiveCapacity`` bytes per datagram.
-    override func openChannel(to address: SocketAddress) -> EventLoopFuture<Channel> {
+    override func openChannel(to address: SocketAddress, from source: SocketAddress?) -> EventLoopFuture<Channel> {
         let config = shard.config
         let bound = NIOLoopBound(self, eventLoop: shard.loop)
         return DatagramBootstrap(group: shard.loop)

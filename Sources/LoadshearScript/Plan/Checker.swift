@@ -301,6 +301,8 @@ struct Checker {
             packets: fields.packets, sessionCount: sessions, shards: shards, actions: timeline.actions,
             sends: timeline.sends, handler: fields.handler)
         plan.expectations = expectations
+        plan.settings.sources = fields.sources
+        plan.settings.connectWindow = fields.connectWindow
         var module: [UInt8]?
         if case .wasm(let w) = fields.handler { module = w.bytes }
         plan.identity = Plan.identity(script: file.bytes, packets: fields.packets.map(\.bytes), handler: module)
@@ -354,6 +356,11 @@ struct Checker {
         var responseField: FieldSyntax?
         var responseTimeout: Nanoseconds = 5_000_000_000
         var timeoutField: FieldSyntax?
+        /// (ext) SOURCES expanded, their family, and the field for messages.
+        var sources: [String] = []
+        var sourcesIPv6: Bool?
+        var sourcesField: FieldSyntax?
+        var connectWindow = 1024
     }
 
     /// Checks each SETTINGS field (a field given twice is reported and its later setting
@@ -439,6 +446,18 @@ struct Checker {
                         f.handlerMemory = v
                     }
                 }
+            case (.SOURCES, .list(let items, let r)):
+                f.sourcesField = field
+                if items.isEmpty { d.error("SOURCES is empty; list at least one local address", at: r) }
+                for item in items { checkSource(item, &f, &d) }
+            case (.CONNECT_WINDOW, .scalar(let t)):
+                if let v = integer(t, name, &d) {
+                    if v < 1 || v > 65_536 {
+                        d.error("CONNECT_WINDOW must be 1 to 65536 connects in flight per shard, got \(v)", at: t.range)
+                    } else {
+                        f.connectWindow = v
+                    }
+                }
             case (.ENDPOINTS, .list(let items, let r)):
                 if items.isEmpty { d.error("ENDPOINTS is empty; list at least one host or address", at: r) }
                 for item in items { checkEndpoint(item, &f, &d) }
@@ -472,6 +491,19 @@ struct Checker {
         if seen[.SESSION] == nil { missing(.SESSION, "SESSION = \"TCP\"") }
         if seen[.PORT] == nil { missing(.PORT, "PORT = 55555") }
         if seen[.ENDPOINTS] == nil { missing(.ENDPOINTS, "ENDPOINTS { \"127.0.0.1\" }") }
+        if f.session == .udp, let field = f.sourcesField {
+            d.error("SOURCES binds TCP sessions; UDP sessions do not take a source address yet", at: field.keyRange)
+        }
+        if let v6 = f.sourcesIPv6, let field = f.sourcesField {
+            for (host, ips) in f.endpoints {
+                if let ip = ips.first(where: { $0.contains(":") != v6 }) {
+                    d.error(
+                        "SOURCES are \(v6 ? "IPv6" : "IPv4") but endpoint '\(host)' is \(ip) (\(v6 ? "IPv4" : "IPv6")); a session binds a source of its destination's family",
+                        at: field.valueRange)
+                    break
+                }
+            }
+        }
         if f.read {
             let readRange = seen[.READ]!.valueRange
             if f.session != .udp, seen[.HEADERSIZE] == nil {
@@ -576,6 +608,38 @@ struct Checker {
         switch options.resolver(host) {
         case .success(let ips): f.endpoints.append((host, ips))
         case .failure(let e): d.error("cannot resolve endpoint '\(host)': \(e.message)", at: t.range)
+        }
+    }
+
+    /// (ext) One SOURCES entry, an address or a range `a-b`: expanded, one family for all,
+    /// and usable here — a bind test of each address (of a range, its two ends).
+    private func checkSource(_ t: Token, _ f: inout Fields, _ d: inout DiagnosticBag) {
+        let text: String
+        switch t.kind {
+        case .value(let s): text = s
+        case .string(let raw): text = Token.decode(raw: raw).trimmingCharacters(in: .whitespaces)
+        default: return
+        }
+        switch SourceAddresses.expand(text) {
+        case .failure(let e):
+            d.error(e.message, at: t.range)
+        case .success(let (addresses, v6)):
+            if let family = f.sourcesIPv6, family != v6 {
+                d.error("SOURCES mixes IPv4 and IPv6 addresses; list one family (that of the endpoints)", at: t.range)
+                return
+            }
+            f.sourcesIPv6 = v6
+            for ip in Set([addresses.first!, addresses.last!]) {
+                if let why = options.sourceCheck(ip) {
+                    d.error("source address \(ip) cannot be used: \(why)", at: t.range)
+                    return
+                }
+            }
+            if f.sources.count + addresses.count > SourceAddresses.maxAddresses {
+                d.error("SOURCES holds more than \(SourceAddresses.maxAddresses) addresses", at: t.range)
+                return
+            }
+            f.sources += addresses
         }
     }
 
@@ -753,7 +817,12 @@ struct Checker {
                     for s in range where known {
                         if states[s] == .created { skipped += 1 } else { states[s] = .disconnected }
                     }
-                    kind = .disconnect(skipped: skipped)
+                    var reset = false
+                    if let how = a.packet {
+                        guard quoted(how, "how DISCONNECT closes", ["reset"], &d) != nil else { continue }
+                        reset = true
+                    }
+                    kind = .disconnect(skipped: skipped, reset: reset)
                 default:
                     continue
                 }

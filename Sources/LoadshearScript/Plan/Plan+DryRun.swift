@@ -66,6 +66,7 @@ extension Plan {
                 ? "  sample rate   every packet"
                 : "  sample rate   first packet and every \(Self.ordinal(s.sampleRate))")
         line("  shards        \(s.shardCount)")
+        line("  connect window \(s.connectWindow) connects in flight per shard")
         switch handler {
         case .nop:
             line("  handler       NOP")
@@ -96,6 +97,20 @@ extension Plan {
                         "    SEND line \(sends[si].line) \(packets[sends[si].packet].id): \(seg.lanes[si].description)")
                 }
             }
+            line()
+        }
+        if !s.sources.isEmpty {
+            let own = ownSessions
+            let shown = s.sources.prefix(8).enumerated().map { i, ip in
+                // Sessions of this process that bind source i: s ≡ i (mod count).
+                let n = Self.countCongruent(own, i, s.sources.count)
+                return "\(ip) (\(n) session\(n == 1 ? "" : "s"))"
+            }
+            let more = s.sources.count > 8 ? ", … (\(s.sources.count) in all)" : ""
+            line(
+                "Sources (\(s.sources.count) local address\(s.sources.count == 1 ? "" : "es"), bound round-robin by session number)"
+            )
+            line("  " + shown.joined(separator: ", ") + more)
             line()
         }
         line(
@@ -134,8 +149,9 @@ extension Plan {
             if case .pace(let spec) = a.kind {
                 detail = " \(spec.description) per session"
             }
-            if case .disconnect(let skipped) = a.kind, skipped > 0 {
-                detail = " (\(skipped) never connected: skipped)"
+            if case .disconnect(let skipped, let reset) = a.kind {
+                if reset { detail = " \"reset\" (RST, not FIN)" }
+                if skipped > 0 { detail += " (\(skipped) never connected: skipped)" }
             }
             if let seg = segment {
                 let here = a.sessions.clamped(to: seg.block)
@@ -176,7 +192,11 @@ extension Plan {
         }
         if !expectations.isEmpty {
             line()
-            line("Thresholds (EXPECT: checked on the totals at the end; exit code 4 when one fails)")
+            line(
+                segment == nil
+                    ? "Thresholds (EXPECT: checked on the totals at the end; exit code 4 when one fails)"
+                    : "Thresholds (EXPECT: checked by `loadshear merge` on all segments' reports; exit code 4 when one fails)"
+            )
             for e in expectations { line("  \(e.text)  (line \(e.line))") }
         }
     }
@@ -203,6 +223,13 @@ extension Plan {
             }
         }
         return runs
+    }
+
+    /// How many numbers in `r` are ≡ `i` (mod `m`).
+    static func countCongruent(_ r: Range<Int>, _ i: Int, _ m: Int) -> Int {
+        guard !r.isEmpty, m > 0 else { return 0 }
+        func upTo(_ n: Int) -> Int { n <= i ? 0 : (n - i - 1) / m + 1 }  // in 0..<n
+        return upTo(r.upperBound) - upTo(r.lowerBound)
     }
 
     /// `0:50 (0-49, 50 sessions)`: the script's half-open form, the inclusive form and the size.

@@ -92,6 +92,10 @@ package struct Settings: Sendable {
     package var response: ResponseMatch? = nil
     /// (ext) `TIMEOUT`: a request without its reply after this long is a timeout.
     package var responseTimeout: Nanoseconds = 5_000_000_000
+    /// (ext) `SOURCES`, expanded: session `s` binds `sources[s % count]` (empty: the kernel picks).
+    package var sources: [String] = []
+    /// (ext) `CONNECT_WINDOW`: connects in flight per shard, at most.
+    package var connectWindow = 1024
 }
 
 /// (ext) `RESPONSE = off:size "endian"` or `RESPONSE = "in-order"`.
@@ -303,7 +307,8 @@ package struct PlannedAction: Sendable {
         case drain
         /// `skipped`: sessions in the range that were never connected (skipped, as in the
         /// original).
-        case disconnect(skipped: Int)
+        /// (ext) `reset`: `DISCONNECT a:b "reset"` closes with RST instead of FIN.
+        case disconnect(skipped: Int, reset: Bool = false)
 
         /// The keyword as scripts spell it.
         package var name: String {

@@ -10,6 +10,8 @@ package struct PlanOptions: Sendable {
     package var cpuCount = ProcessInfo.processInfo.activeProcessorCount
     /// Turns a host name into numeric addresses, or says why it cannot.
     package var resolver: @Sendable (String) -> Result<[String], ResolveError> = HostResolver.resolve
+    /// (ext) Whether a SOURCES address can be bound here: nil, or why not.
+    package var sourceCheck: @Sendable (String) -> String? = SourceAddresses.bindCheck
     /// Checks a WASM handler at plan time; nil skips the check (exports and memory then unknown).
     package var handlerInspector: (any HandlerInspector)?
 

@@ -103,6 +103,11 @@ package struct Lexer {
                         pos += 1  // (ext) `0.1%` in EXPECT
                         break
                     }
+                    // (ext) an address range: `127.0.0.10-127.0.0.40` (SOURCES).
+                    if c == UInt8(ascii: "-"), pos + 1 < bytes.count, Self.isDigit(bytes[pos + 1]) {
+                        pos += 1
+                        continue
+                    }
                     // (ext) a rate: `50/s`, `0.5/m` (a `//` comment still ends the value).
                     if c == UInt8(ascii: "/"), pos + 1 < bytes.count, Self.isLetter(bytes[pos + 1]) {
                         pos += 1

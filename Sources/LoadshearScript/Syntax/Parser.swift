@@ -290,9 +290,11 @@ package struct Parser {
         case .keyword(let k) where Keyword.settingsFields.contains(k):
             advance()
             switch k {
-            case .ENDPOINTS:
+            case .ENDPOINTS, .SOURCES:
                 _ = eatOptionalEquals()
-                guard let (items, r) = parseBraceList(what: "endpoint") else { return nil }
+                guard let (items, r) = parseBraceList(what: k == .SOURCES ? "source address" : "endpoint") else {
+                    return nil
+                }
                 return FieldSyntax(key: k, keyRange: keyToken.range, value: .list(items, r))
             case .PACKETS:
                 _ = eatOptionalEquals()
@@ -540,6 +542,9 @@ package struct Parser {
                 return nil
             }
             action.sessions = r
+        }
+        if k == .DISCONNECT, case .string = current.kind {
+            action.packet = advance()  // (ext) how to close: "reset"
         }
         if k == .SEND {
             guard case .identifier = current.kind else {

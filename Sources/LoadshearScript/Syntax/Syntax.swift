@@ -131,7 +131,7 @@ package struct ActionSyntax: Sendable {
     package var count: Token?
     /// The session range of every other action.
     package var sessions: RangeSyntax?
-    /// SEND's packet id and modifiers.
+    /// SEND's packet id and modifiers; (ext) DISCONNECT's close kind (`"reset"`).
     package var packet: Token?
     /// SEND's COPIES value.
     package var copies: Token?

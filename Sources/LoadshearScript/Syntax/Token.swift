@@ -37,14 +37,16 @@ package enum Keyword: String, Sendable, CaseIterable {
     case CREATE, CONNECT, SEND, COPIES, COUNTER, TIMESTAMP, FLOOD, DRAIN, DISCONNECT, OFFSET
     // (ext) paced load, response time and thresholds.
     case PACE, RESPONSE, TIMEOUT, EXPECT
+    // (ext) connections at scale.
+    case SOURCES, CONNECT_WINDOW
     // (ext) reserved, specified in later issues.
-    case RATE, RECONNECT, SOURCES, TLS
+    case RATE, RECONNECT, TLS
 
     /// False for the (ext) keywords that are reserved but not implemented; using one is an
     /// error that says so.
     package var isSupported: Bool {
         switch self {
-        case .RATE, .RECONNECT, .SOURCES, .TLS: false
+        case .RATE, .RECONNECT, .TLS: false
         default: true
         }
     }
@@ -52,7 +54,7 @@ package enum Keyword: String, Sendable, CaseIterable {
     /// Keywords that may start a SETTINGS field.
     package static let settingsFields: [Keyword] = [
         .SESSION, .PORT, .HEADERSIZE, .BODYMAX, .READ, .REPEAT, .SAMPLERATE, .ENDPOINTS, .SHARDS, .PACKETS,
-        .HANDLER, .HEADER_LENGTH, .HANDLER_MEMORY, .RESPONSE, .TIMEOUT,
+        .HANDLER, .HEADER_LENGTH, .HANDLER_MEMORY, .RESPONSE, .TIMEOUT, .SOURCES, .CONNECT_WINDOW,
     ]
 
     /// Keywords that may start an ORCHESTRATOR action.

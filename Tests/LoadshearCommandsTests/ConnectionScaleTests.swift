@@ -1,0 +1,74 @@
+import Foundation
+import LoadshearTestSupport
+import Testing
+
+/// (ext) SOURCES, DISCONNECT "reset" and the preflight, through the built binary against
+/// an in-process server that records each client's address and how it closed.
+@Suite struct ConnectionScaleTests {
+    static func script(port: Int, sessions: Int, sources: String?, tail: String) -> String {
+        """
+        SETTINGS s {
+            SESSION = "TCP"
+            PORT = \(port)
+            ENDPOINTS { 127.0.0.1 }
+            \(sources.map { "SOURCES { \($0) }" } ?? "")
+            PACKETS { p : "p.bin" }
+        }
+        ORCHESTRATOR s {
+            CREATE \(sessions) OFFSET 0ms
+            CONNECT 0:\(sessions) OFFSET 10ms
+        \(tail)
+        }
+        """
+    }
+
+    /// 300 sessions over three loopback sources split 100/100/100; the first half closes
+    /// with RST, and the server sees exactly those 150 resets; the report counts them.
+    @Test func sourcesSplitEvenlyAndResetsArriveAsResets() async throws {
+        let server = try await RecordingServer.start()
+        defer { Task { await server.shutdown() } }
+        let ws = Workspace()
+        let path = ws.script(
+            Self.script(
+                port: server.port, sessions: 300, sources: "127.0.0.2-127.0.0.4",
+                tail: """
+                        SEND 0:300 p COPIES 1 OFFSET 100ms
+                        DISCONNECT 0:150 "reset" OFFSET 2s
+                        DISCONNECT 150:300 OFFSET 10ms
+                    """), files: ["p.bin": [1, 2, 3, 4]])
+        let r = try await BinaryRunner.run([path, "--quiet", "--json", ws.path("r.json")])
+        #expect(r.status == 0, "\(r.stdout)\n\(r.stderr)")
+        #expect(await server.wait { c in c.count == 300 && c.allSatisfy(\.closed) })
+        let connections = server.connections.value
+        var perSource: [String: Int] = [:]
+        for c in connections { perSource[c.peer ?? "?", default: 0] += 1 }
+        #expect(perSource == ["127.0.0.2": 100, "127.0.0.3": 100, "127.0.0.4": 100])
+        #expect(connections.filter(\.reset).count == 150)
+        #expect(connections.allSatisfy { $0.bytes == [1, 2, 3, 4] })
+        let report = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: ws.path("r.json"))))
+        let totals = (report as? [String: Any])?["totals"] as? [String: Any]
+        #expect(totals?["resetsSent"] as? Int == 150)
+        #expect(totals?["closedByUs"] as? Int == 300)
+    }
+
+    /// With `ulimit -n 512`, 2,000 sessions do not fit: exit 2 with the largest count that
+    /// fits, and the server sees no connection at all.
+    @Test func aShortFileLimitIsRefusedBeforeAnyConnection() async throws {
+        let server = try await RecordingServer.start()
+        defer { Task { await server.shutdown() } }
+        let ws = Workspace()
+        let path = ws.script(
+            Self.script(port: server.port, sessions: 2000, sources: nil, tail: "    DISCONNECT 0:2000 OFFSET 1s"),
+            files: ["p.bin": [1]])
+        let r = try await BinaryRunner.shell("ulimit -n 512; \"$LOADSHEAR\" '\(path)' --quiet")
+        #expect(r.status == 2, "\(r.stdout)\n\(r.stderr)")
+        #expect(r.stderr.contains("test.ldsh:10: error: 2000 sessions are open at once here"), "\(r.stderr)")
+        #expect(r.stderr.contains("but the limit is 512"), "\(r.stderr)")
+        #expect(r.stderr.contains("nothing was connected"))
+        #expect(server.connections.value.isEmpty)
+        // The dry run shows the same, and says so in its preflight section.
+        let dry = try await BinaryRunner.shell("ulimit -n 512; \"$LOADSHEAR\" '\(path)' --dry-run")
+        #expect(dry.status == 2)
+        #expect(dry.stdout.contains("does NOT fit"), "\(dry.stdout)")
+    }
+}

@@ -89,6 +89,8 @@ struct PaceQueue {
         var due: UInt64
         var session: Int32
         var generation: UInt32
+        /// (ext) A CHURN turn rather than a paced payload.
+        var churn = false
     }
 
     private var heap: [Entry] = []

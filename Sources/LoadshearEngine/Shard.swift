@@ -144,6 +144,19 @@ final class Shard: @unchecked Sendable {
         armPaceTimer()
     }
 
+    /// (ext) Queues a session's next CHURN turn (the pace timer serves both).
+    func scheduleChurn(_ session: Session, due: UInt64, generation: UInt32) {
+        paceQueue.push(
+            .init(due: due, session: Int32(session.index - range.lowerBound), generation: generation, churn: true))
+        armPaceTimer()
+    }
+
+    /// (ext) A session closed for CHURN connects again, through the connect window.
+    func reconnect(_ s: Int) {
+        connectQueue.append(s)
+        pumpConnects()
+    }
+
     private func armPaceTimer() {
         // Draining sessions keep their schedule after the timeline ends; the others are
         // disconnected at the end, which makes their entries stale.
@@ -173,7 +186,11 @@ final class Shard: @unchecked Sendable {
         lastPaceTick = now
         while let top = paceQueue.first, top.due <= now {
             _ = paceQueue.pop()
-            sessions[Int(top.session)].paceDue(generation: top.generation, due: top.due)
+            if top.churn {
+                sessions[Int(top.session)].churnDue(generation: top.generation, due: top.due)
+            } else {
+                sessions[Int(top.session)].paceDue(generation: top.generation, due: top.due)
+            }
         }
         paceTimerDue = .max
         armPaceTimer()
@@ -244,6 +261,12 @@ final class Shard: @unchecked Sendable {
             let whole = action.sessions
             for s in r {
                 session(s).pace(spec, phaseStart: intended, index: s - whole.lowerBound, of: whole.count)
+            }
+        case .churn(let period):
+            let whole = action.sessions
+            for s in r {
+                session(s).churn(
+                    every: UInt64(period), phaseStart: intended, index: s - whole.lowerBound, of: whole.count)
             }
         case .drain:
             for s in r { session(s).drain() }

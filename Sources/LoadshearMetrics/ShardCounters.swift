@@ -61,6 +61,9 @@ package final class ShardCounters: Sendable {
         case loopBusyMicroseconds
         /// (ext) Of `closedByUs`: closed with RST (`DISCONNECT a:b "reset"`), not FIN.
         case resetsSent
+        /// (ext) CHURN: reconnects started, and turns skipped because the session was still
+        /// connecting (a period shorter than the connect).
+        case reconnects, churnSkipped
 
         /// The counter's name in the JSON report and the NDJSON lines. Spelled out, not derived
         /// from the case name, because the report format promises these names stay.
@@ -117,6 +120,8 @@ package final class ShardCounters: Sendable {
             case .pacedBehind: "pacedBehind"
             case .loopBusyMicroseconds: "loopBusyMicroseconds"
             case .resetsSent: "resetsSent"
+            case .reconnects: "reconnects"
+            case .churnSkipped: "churnSkipped"
             }
         }
     }

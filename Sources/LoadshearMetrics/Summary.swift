@@ -71,7 +71,10 @@ package struct Summary: Sendable {
                 "  connect phase \(t[.connectionsSucceeded]) connected in \(Figures.fixed(c, 3)) s (\(Figures.count(Double(t[.connectionsSucceeded]) / max(c, 1e-6)))/s)\n"
         }
         out +=
-            "  closes        \(t[.closedByUs]) by us\(t[.resetsSent] > 0 ? " (\(t[.resetsSent]) with RST)" : ""), \(t[.closedByPeer]) by the server, \(t[.resets]) reset by the server, \(t[.localErrors]) local errors, \(t[.protocolErrors]) protocol errors\n"
+            (t[.reconnects] + t[.churnSkipped] > 0
+                ? "  churn         \(t[.reconnects]) reconnects\(t[.churnSkipped] > 0 ? ", \(t[.churnSkipped]) turns skipped (still connecting)" : "")\n"
+                : "")
+            + "  closes        \(t[.closedByUs]) by us\(t[.resetsSent] > 0 ? " (\(t[.resetsSent]) with RST)" : ""), \(t[.closedByPeer]) by the server, \(t[.resets]) reset by the server, \(t[.localErrors]) local errors, \(t[.protocolErrors]) protocol errors\n"
         if !snapshot.protocolErrorsByReason.isEmpty {
             out += "                protocol errors: " + Self.list(snapshot.protocolErrorsByReason) + "\n"
         }

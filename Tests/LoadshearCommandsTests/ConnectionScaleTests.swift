@@ -71,4 +71,43 @@ import Testing
         #expect(dry.status == 2)
         #expect(dry.stdout.contains("does NOT fit"), "\(dry.stdout)")
     }
+
+    /// CHURN EVERY 200ms for 1.01 s: each of 10 sessions takes 5 turns (reconnects plus
+    /// turns skipped while still connecting = 50), every reconnect is a connect attempt, and
+    /// the payload list continues where it was: each SEND's COUNTER values 0–49 arrive once.
+    @Test func churnReconnectsOnScheduleAndKeepsThePayloadPosition() async throws {
+        let server = try await RecordingServer.start()
+        defer { Task { await server.shutdown() } }
+        let ws = Workspace()
+        let path = ws.script(
+            Self.script(
+                port: server.port, sessions: 10, sources: nil,
+                tail: """
+                        SEND 0:10 p COPIES 5 COUNTER 0:4 "big":1 OFFSET 500ms
+                        CHURN 0:10 EVERY 200ms OFFSET 100ms
+                        SEND 0:10 p COPIES 5 COUNTER 0:4 "big":1 OFFSET 300ms
+                        DISCONNECT 0:10 OFFSET 710ms
+                    """), files: ["p.bin": [0, 0, 0, 0]])
+        let r = try await BinaryRunner.run([path, "--quiet", "--json", ws.path("r.json")])
+        #expect(r.status == 0, "\(r.stdout)\n\(r.stderr)")
+        let report = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: ws.path("r.json"))))
+        let totals = try #require((report as? [String: Any])?["totals"] as? [String: Int])
+        let reconnects = totals["reconnects"] ?? -1
+        #expect(reconnects + (totals["churnSkipped"] ?? 0) == 50, "\(totals)")
+        #expect(reconnects > 0)
+        #expect(totals["connectionsAttempted"] == 10 + reconnects)
+        #expect(r.stdout.contains("churn         \(reconnects) reconnects"), "\(r.stdout)")
+        #expect(
+            await server.wait { c in
+                c.count >= 10 && c.allSatisfy(\.closed) && c.reduce(0) { $0 + $1.bytes.count } == 400
+            })
+        var values: [UInt32] = []
+        for c in server.connections.value {
+            for k in stride(from: 0, to: c.bytes.count, by: 4) {
+                values.append(c.bytes[k..<(k + 4)].reduce(0) { $0 << 8 | UInt32($1) })
+            }
+        }
+        // Each SEND has its own COUNTER: 0–49 from each, once — nothing resent, nothing lost.
+        #expect(values.sorted() == (0..<50).flatMap { [UInt32($0), UInt32($0)] })
+    }
 }

@@ -64,6 +64,11 @@ class Session {
     private var handTime: UInt64 = 0
     /// DRAIN is done writing and waits for the outstanding requests before it closes.
     private var awaitingReplies = false
+    /// (ext) CHURN: the period (0: none), the schedule's generation (a stale turn is
+    /// dropped), and whether the close under way is a churn close that reconnects.
+    private var churnPeriod: UInt64 = 0
+    private var churnGeneration: UInt32 = 0
+    private var churnReconnect = false
 
     /// A session with its payload list, which sessions with the same SENDs share. It does
     /// nothing until CONNECT reaches it.
@@ -204,9 +209,39 @@ class Session {
         pump()
     }
 
+    /// (ext) CHURN: from now on close and reconnect every `period`; session `i` of the `n`
+    /// in the range takes its first turn `(i+1)/n` of a period after `phaseStart`.
+    final func churn(every period: UInt64, phaseStart: UInt64, index i: Int, of n: Int) {
+        churnGeneration &+= 1
+        churnPeriod = period
+        let offset = UInt64(Double(period) * Double(i + 1) / Double(max(1, n)))
+        shard.scheduleChurn(self, due: phaseStart &+ offset, generation: churnGeneration)
+    }
+
+    /// A CHURN turn: close now (FIN) and reconnect once closed; a session that is not
+    /// connected at its turn (still connecting) skips it. The next turn is on the schedule.
+    final func churnDue(generation: UInt32, due: UInt64) {
+        guard generation == churnGeneration, churnPeriod > 0 else { return }
+        shard.scheduleChurn(self, due: due &+ churnPeriod, generation: generation)
+        guard lifecycle.isActive, !cursor.draining else {
+            if !lifecycle.isClosed { shard.counters.add(.churnSkipped) }
+            return
+        }
+        churnReconnect = true
+        _ = close(.us)
+    }
+
+    /// Ends CHURN: DRAIN and DISCONNECT stop it.
+    private func endChurn() {
+        churnGeneration &+= 1
+        churnPeriod = 0
+        churnReconnect = false
+    }
+
     /// DRAIN: sends what is released (with FLOOD, to the end of the current pass), then closes.
     /// A session still connecting does the same once it is connected.
     final func drain() {
+        endChurn()
         cursor.draining = true
         if lifecycle.isActive, !hasPending { closeAfterWrites() } else { pump() }
     }
@@ -216,6 +251,7 @@ class Session {
     /// With `reset` (ext: `DISCONNECT a:b "reset"`) the close sends RST: `SO_LINGER` 0 first.
     final func disconnect(at intended: UInt64? = nil, reset: Bool = false) {
         endPacing(at: intended)
+        endChurn()
         switch lifecycle.disconnect() {
         case .none: break
         case .ended: shard.sessionEnded()
@@ -278,6 +314,18 @@ class Session {
         let counters = shard.counters
         counters.add(.connectionsActive, -1)
         counters.add(Self.counter(for: reason))
+        if churnReconnect, lifecycle.requeue() {
+            // (ext) CHURN: connect again, the payload list where it was.
+            churnReconnect = false
+            closingAfterWrites = false
+            readsPaused = false
+            readWanted = false
+            lastWrite = nil
+            counters.add(.reconnects)
+            shard.reconnect(index)
+            return
+        }
+        churnReconnect = false
         shard.sessionEnded()
     }
 

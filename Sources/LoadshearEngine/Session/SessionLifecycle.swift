@@ -167,6 +167,14 @@ struct SessionLifecycle: Equatable {
         return true
     }
 
+    /// (ext) CHURN: a connection we closed goes back to the connect queue. False when it
+    /// ended any other way (the server closed it, an error, a DISCONNECT came first).
+    mutating func requeue() -> Bool {
+        guard case .closed(.closed(.us)) = state else { return false }
+        state = .queued
+        return true
+    }
+
     /// The channel is closed. Returns the reason to count, or nil when it was never active.
     mutating func channelClosed() -> CloseReason? {
         switch state {

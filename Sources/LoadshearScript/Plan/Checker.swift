@@ -796,6 +796,22 @@ struct Checker {
                     }
                     guard let syntax = a.pace, let spec = checkPace(syntax, &d) else { continue }
                     kind = .pace(spec)
+                case .CHURN:
+                    if let s = firstIn({ $0 != .connected }) {
+                        notConnected(s)
+                        continue
+                    }
+                    guard let t = a.count, let period = duration(t, "the CHURN period", &d) else { continue }
+                    if period <= 0 {
+                        d.error("the CHURN period must be more than 0", at: t.range)
+                        continue
+                    }
+                    if period < 10_000_000 {
+                        d.warning(
+                            "CHURN EVERY \(DurationLiteral.format(period)) is shorter than most connects take under load; a session still connecting at its turn skips it (counted as churnSkipped)",
+                            at: t.range)
+                    }
+                    kind = .churn(period: period)
                 case .DRAIN:
                     if let s = firstIn({ $0 != .connected && $0 != .draining }) {
                         notConnected(s)

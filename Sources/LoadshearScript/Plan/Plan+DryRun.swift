@@ -149,6 +149,10 @@ extension Plan {
             if case .pace(let spec) = a.kind {
                 detail = " \(spec.description) per session"
             }
+            if case .churn(let period) = a.kind {
+                detail =
+                    " EVERY \(DurationLiteral.format(period)) (each session closes and reconnects, spread over the period)"
+            }
             if case .disconnect(let skipped, let reset) = a.kind {
                 if reset { detail = " \"reset\" (RST, not FIN)" }
                 if skipped > 0 { detail += " (\(skipped) never connected: skipped)" }

@@ -302,6 +302,9 @@ package struct PlannedAction: Sendable {
         case flood
         /// (ext) Sends the list on a schedule from here on (`PACE a:b 50/s`).
         case pace(PaceSpec)
+        /// (ext) Each session closes and reconnects every `period` from here on (`CHURN a:b
+        /// EVERY 1s`), spread over the first period, until DRAIN or DISCONNECT.
+        case churn(period: Nanoseconds)
         /// DRAIN: each session sends what is released (with FLOOD, to the end of its current
         /// pass), then closes.
         case drain
@@ -318,6 +321,7 @@ package struct PlannedAction: Sendable {
             case .send: "SEND"
             case .flood: "FLOOD"
             case .pace: "PACE"
+            case .churn: "CHURN"
             case .drain: "DRAIN"
             case .disconnect: "DISCONNECT"
             }

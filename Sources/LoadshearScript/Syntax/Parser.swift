@@ -543,6 +543,21 @@ package struct Parser {
             }
             action.sessions = r
         }
+        if k == .CHURN {
+            guard current.kind == .identifier("EVERY") else {
+                bag.error(
+                    "expected EVERY and a period after the CHURN range (CHURN a:b EVERY 1s), found \(found())",
+                    at: missingRange)
+                skipStatement()
+                return nil
+            }
+            advance()
+            guard let period = expectValue("the period after EVERY, such as 1s") else {
+                skipStatement()
+                return nil
+            }
+            action.count = period
+        }
         if k == .DISCONNECT, case .string = current.kind {
             action.packet = advance()  // (ext) how to close: "reset"
         }

@@ -127,7 +127,7 @@ package final class PaceSyntax: Sendable {
 package struct ActionSyntax: Sendable {
     package var keyword: Keyword
     package var keywordRange: SourceRange
-    /// CREATE's session count.
+    /// CREATE's session count; (ext) CHURN's period.
     package var count: Token?
     /// The session range of every other action.
     package var sessions: RangeSyntax?

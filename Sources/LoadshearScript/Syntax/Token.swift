@@ -38,7 +38,7 @@ package enum Keyword: String, Sendable, CaseIterable {
     // (ext) paced load, response time and thresholds.
     case PACE, RESPONSE, TIMEOUT, EXPECT
     // (ext) connections at scale.
-    case SOURCES, CONNECT_WINDOW
+    case SOURCES, CONNECT_WINDOW, CHURN
     // (ext) reserved, specified in later issues.
     case RATE, RECONNECT, TLS
 
@@ -58,7 +58,7 @@ package enum Keyword: String, Sendable, CaseIterable {
     ]
 
     /// Keywords that may start an ORCHESTRATOR action.
-    package static let actions: [Keyword] = [.CREATE, .CONNECT, .SEND, .FLOOD, .PACE, .DRAIN, .DISCONNECT]
+    package static let actions: [Keyword] = [.CREATE, .CONNECT, .SEND, .FLOOD, .PACE, .CHURN, .DRAIN, .DISCONNECT]
 }
 
 extension Token.Kind {

@@ -20,6 +20,18 @@ struct JSONReport: Encodable {
         var handler: String
         /// Every resolved address as `ip:port` (`[ip]:port` for IPv6), in the order sessions use them.
         var endpoints: [String]
+        /// (ext) SOURCES with the sessions of this run that bind each; absent without SOURCES.
+        var sources: [SourcePart]? = nil
+
+        struct SourcePart: Codable {
+            var address: String
+            var sessions: Int
+
+            enum CodingKeys: String, CodingKey {
+                case address = "address"
+                case sessions = "sessions"
+            }
+        }
 
         /// The report's field names, spelled out: renaming a property must not rename a field.
         enum CodingKeys: String, CodingKey {
@@ -32,6 +44,7 @@ struct JSONReport: Encodable {
             case sessions = "sessions"
             case handler = "handler"
             case endpoints = "endpoints"
+            case sources = "sources"
         }
     }
 
@@ -273,7 +286,14 @@ struct JSONReport: Encodable {
             settings: SettingsPart(
                 script: plan.scriptPath, name: plan.name, session: plan.settings.session.rawValue,
                 port: plan.settings.port, read: plan.settings.read, shards: plan.shards.count,
-                sessions: plan.sessionCount, handler: handler, endpoints: plan.addresses.map(\.description)),
+                sessions: plan.sessionCount, handler: handler, endpoints: plan.addresses.map(\.description),
+                sources: plan.settings.sources.isEmpty
+                    ? nil
+                    : plan.settings.sources.enumerated().map { i, ip in
+                        SettingsPart.SourcePart(
+                            address: ip,
+                            sessions: Plan.countCongruent(plan.ownSessions, i, plan.settings.sources.count))
+                    }),
             timeline: plan.actions.map {
                 ActionPart(
                     action: $0.kind.name, sessions: [$0.sessions.lowerBound, $0.sessions.upperBound],

@@ -97,10 +97,11 @@ package struct Dashboard: Sendable {
         }
         lines.append(bold("Connections"))
         lines.append(
-            "  active \(t[.connectionsActive])   attempted \(t[.connectionsAttempted])   connected \(t[.connectionsSucceeded])   failed \(t[.connectionsFailed])"
+            "  active \(t[.connectionsActive])\(s.totals[.peakOpenSessions] > 0 ? " (peak \(s.totals[.peakOpenSessions]))" : "")   attempted \(t[.connectionsAttempted])   connected \(t[.connectionsSucceeded])   failed \(t[.connectionsFailed])"
+                + (s.totals[.reconnects] > 0 ? "   reconnects \(t[.reconnects])" : "")
         )
         lines.append(
-            "  closed: by us \(t[.closedByUs])   by server \(t[.closedByPeer])   resets \(t[.resets])   errors \(t[.localErrors])   protocol \(t[.protocolErrors])"
+            "  closed: by us \(t[.closedByUs])\(t[.resetsSent] > 0 ? " (RST \(t[.resetsSent]))" : "")   by server \(t[.closedByPeer])   resets \(t[.resets])   errors \(t[.localErrors])   protocol \(t[.protocolErrors])"
         )
         let latency = mode == .totals ? s.latency : s.latencyIncrement
         // Each kind: a blank line, its title and its percentiles (3 rows) at least.

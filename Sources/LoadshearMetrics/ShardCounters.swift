@@ -64,6 +64,9 @@ package final class ShardCounters: Sendable {
         /// (ext) CHURN: reconnects started, and turns skipped because the session was still
         /// connecting (a period shorter than the connect).
         case reconnects, churnSkipped
+        /// (ext) The most connections this shard had open at once (in `totals`, the sum of the
+        /// shards' peaks: exact when they peak together, as one CONNECT makes them).
+        case peakOpenSessions
 
         /// The counter's name in the JSON report and the NDJSON lines. Spelled out, not derived
         /// from the case name, because the report format promises these names stay.
@@ -122,6 +125,7 @@ package final class ShardCounters: Sendable {
             case .resetsSent: "resetsSent"
             case .reconnects: "reconnects"
             case .churnSkipped: "churnSkipped"
+            case .peakOpenSessions: "peakOpenSessions"
             }
         }
     }

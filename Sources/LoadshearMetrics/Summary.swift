@@ -62,6 +62,7 @@ package struct Summary: Sendable {
         var connections =
             "\(t[.connectionsAttempted]) attempted, \(t[.connectionsSucceeded]) connected, \(t[.connectionsFailed]) failed"
         if t[.connectionsCancelled] > 0 { connections += ", \(t[.connectionsCancelled]) cancelled while connecting" }
+        if t[.peakOpenSessions] > 0 { connections += ", peak \(t[.peakOpenSessions]) open" }
         out += "  connections   \(connections)\n"
         if !snapshot.connectFailuresByReason.isEmpty {
             out += "                failed: " + Self.list(snapshot.connectFailuresByReason) + "\n"

@@ -49,6 +49,9 @@ import Testing
         let totals = (report as? [String: Any])?["totals"] as? [String: Any]
         #expect(totals?["resetsSent"] as? Int == 150)
         #expect(totals?["closedByUs"] as? Int == 300)
+        #expect(totals?["peakOpenSessions"] as? Int == 300)
+        let sources = ((report as? [String: Any])?["settings"] as? [String: Any])?["sources"] as? [[String: Any]]
+        #expect(sources?.map { $0["sessions"] as? Int } == [100, 100, 100])
     }
 
     /// With `ulimit -n 512`, 2,000 sessions do not fit: exit 2 with the largest count that

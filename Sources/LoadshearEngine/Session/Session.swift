@@ -287,6 +287,8 @@ class Session {
         counters.connected(at: now)
         shard.latency.record(.connect, nanoseconds: now &- connectStartedAt)
         counters.add(.connectionsActive)
+        let open = counters.get(.connectionsActive)
+        if open > counters.get(.peakOpenSessions) { counters.set(.peakOpenSessions, open) }
         didBecomeActive(context)
         if action == .startThenClose {
             closeChannel()

@@ -230,7 +230,7 @@ extension Plan {
     }
 
     /// How many numbers in `r` are ≡ `i` (mod `m`).
-    static func countCongruent(_ r: Range<Int>, _ i: Int, _ m: Int) -> Int {
+    package static func countCongruent(_ r: Range<Int>, _ i: Int, _ m: Int) -> Int {
         guard !r.isEmpty, m > 0 else { return 0 }
         func upTo(_ n: Int) -> Int { n <= i ? 0 : (n - i - 1) / m + 1 }  // in 0..<n
         return upTo(r.upperBound) - upTo(r.lowerBound)

@@ -182,6 +182,9 @@ struct JSONReport: Encodable {
     /// ``LatencyPart/histogram``, for the kinds that have samples; counters that did not
     /// change are left out. Reports of segments merge interval by interval.
     struct Interval: Codable {
+        /// The snapshot's number (1 for the first 500 ms; the final snapshot is the last):
+        /// `merge` adds up the reports' intervals of the same number.
+        var tick: Int?
         /// Seconds from the start of the timeline to this snapshot.
         var elapsedSeconds: Double
         /// Seconds the interval covers.
@@ -190,13 +193,17 @@ struct JSONReport: Encodable {
         var latencyHistograms: [String: [[UInt64]]]
 
         enum CodingKeys: String, CodingKey {
+            case tick = "tick"
             case elapsedSeconds = "elapsedSeconds"
             case intervalSeconds = "intervalSeconds"
             case increment = "increment"
             case latencyHistograms = "latencyHistograms"
         }
 
-        init(elapsedSeconds: Double, intervalSeconds: Double, increment: [String: Int], latency: LatencySet) {
+        init(
+            tick: Int?, elapsedSeconds: Double, intervalSeconds: Double, increment: [String: Int], latency: LatencySet
+        ) {
+            self.tick = tick
             self.elapsedSeconds = elapsedSeconds
             self.intervalSeconds = intervalSeconds
             self.increment = increment.filter { $0.value != 0 }
@@ -207,9 +214,10 @@ struct JSONReport: Encodable {
             latencyHistograms = h
         }
 
-        init(_ s: Snapshot) {
+        init(_ s: Snapshot, tick: Int) {
             self.init(
-                elapsedSeconds: s.elapsed, intervalSeconds: s.interval, increment: JSONReport.dictionary(s.increment),
+                tick: tick, elapsedSeconds: s.elapsed, intervalSeconds: s.interval,
+                increment: JSONReport.dictionary(s.increment),
                 latency: s.latencyIncrement)
         }
     }

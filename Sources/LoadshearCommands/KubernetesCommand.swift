@@ -86,11 +86,10 @@ package struct KubernetesCommand: ParsableCommand {
     /// Plans the script as a run would (exit 2 on errors), bundles its files (exit 2 when they
     /// cannot go in a ConfigMap) and prints the manifests.
     package func run() throws {
-        var options = PlanOptions()
-        options.handlerInspector = WasmModuleInspector()
         // The pods resolve host names with the cluster's DNS (a Service's name resolves only
-        // there); here a name stands for itself.
-        options.resolver = { .success([$0]) }
+        // there) and bind their SOURCES there: here a name stands for itself.
+        var options = PlanOptions.elsewhere()
+        options.handlerInspector = WasmModuleInspector()
         let plan = try Planning.plan(script, options: options)
         if segments > plan.sessionCount {
             throw ValidationError(

@@ -57,6 +57,16 @@ package struct MergeCommand: ParsableCommand {
                 data = d
             }
             let found = MergeInput.split(data)
+            let name = path == "-" ? "standard input" : path
+            for e in found.errors {
+                Console.error("loadshear: error: \(name) holds \(e)\n")
+            }
+            if !found.errors.isEmpty { throw ExitCode.invalidScript }
+            if found.ignored > 0, !found.reports.isEmpty {
+                Console.error(
+                    "loadshear: \(name): skipped \(found.ignored) line\(found.ignored == 1 ? "" : "s") that \(found.ignored == 1 ? "is" : "are") not part of a report\n"
+                )
+            }
             if found.reports.isEmpty {
                 Console.error("loadshear: error: \(path == "-" ? "standard input" : path) holds no Loadshear report\n")
                 throw ExitCode.runtimeFailure
@@ -67,7 +77,7 @@ package struct MergeCommand: ParsableCommand {
         }
         var expectations: [Expectation]? = nil
         if let script {
-            var options = PlanOptions()
+            var options = PlanOptions.elsewhere()
             options.handlerInspector = WasmModuleInspector()
             let plan = try Planning.plan(script, options: options)
             if let other = inputs.first(where: { $0.report.run?.scriptHash != plan.identity }) {
@@ -147,10 +157,14 @@ struct MergeInput: Decodable {
     var generator: GeneratorVerdict
 
     /// The reports in `data`: one JSON report, several concatenated (pretty-printed or one
-    /// per line), with other lines between them ignored — `kubectl logs` mixes in stderr.
-    static func split(_ data: Data) -> (reports: [MergeInput], ignored: Int) {
+    /// per line), with other lines between them ignored — `kubectl logs` mixes in stderr. A
+    /// JSON object with a `version` is taken for a report: one of another format version, or
+    /// one that does not decode or holds impossible values, is an error, never skipped.
+    static func split(_ data: Data) -> (reports: [MergeInput], errors: [String], ignored: Int) {
+        struct Probe: Decodable { var version: Int? }
         let bytes = [UInt8](data)
         var reports: [MergeInput] = []
+        var errors: [String] = []
         var ignored = 0
         var i = 0
         let decoder = JSONDecoder()
@@ -158,19 +172,84 @@ struct MergeInput: Decodable {
             // A report starts with `{` at the start of a line (after blanks).
             var j = i
             while j < bytes.count, bytes[j] == 0x20 || bytes[j] == 0x09 { j += 1 }
-            guard j < bytes.count, bytes[j] == UInt8(ascii: "{"), let end = objectEnd(bytes, from: j),
-                let r = try? decoder.decode(MergeInput.self, from: Data(bytes[j..<end]))
-            else {
-                // Not a report: skip the line.
-                while i < bytes.count, bytes[i] != 0x0A { i += 1 }
-                i += 1
-                if j < bytes.count, bytes[j] != 0x0A { ignored += 1 }
+            let end = j < bytes.count && bytes[j] == UInt8(ascii: "{") ? objectEnd(bytes, from: j) : nil
+            if let end, let probe = try? decoder.decode(Probe.self, from: Data(bytes[j..<end])),
+                let version = probe.version
+            {
+                i = end
+                guard version == 2 else {
+                    errors.append(
+                        "a report of format version \(version); merge reads version 2 (run the script again with this loadshear)"
+                    )
+                    continue
+                }
+                do {
+                    let r = try decoder.decode(MergeInput.self, from: Data(bytes[j..<end]))
+                    if let problem = r.problem {
+                        errors.append("a report that cannot be merged: \(problem)")
+                    } else {
+                        reports.append(r)
+                    }
+                } catch {
+                    errors.append("a report that does not decode: \(Self.describe(error))")
+                }
                 continue
             }
-            reports.append(r)
-            i = end
+            if end == nil, j < bytes.count, bytes[j] == UInt8(ascii: "{"),
+                String(decoding: bytes[j...], as: UTF8.self).contains("\"latencyMicroseconds\"")
+            {
+                errors.append("a report cut short (its JSON does not close)")
+                break
+            }
+            // Not a report: skip the line.
+            while i < bytes.count, bytes[i] != 0x0A { i += 1 }
+            i += 1
+            if j < bytes.count, bytes[j] != 0x0A { ignored += 1 }
         }
-        return (reports, ignored)
+        return (reports, errors, ignored)
+    }
+
+    /// A decoding error as the field it is about and what is wrong.
+    static func describe(_ error: Error) -> String {
+        func path(_ keys: [CodingKey]) -> String {
+            keys.map { $0.intValue.map { "[\($0)]" } ?? ".\($0.stringValue)" }.joined()
+        }
+        switch error as? DecodingError {
+        case .keyNotFound(let key, let c): return "\(path(c.codingPath + [key])) is missing"
+        case .typeMismatch(_, let c), .valueNotFound(_, let c): return "\(path(c.codingPath)) has the wrong type"
+        case .dataCorrupted(let c): return "\(path(c.codingPath)): \(c.debugDescription)"
+        default: return "\(error)"
+        }
+    }
+
+    /// Why this report cannot be merged as it is, or nil: values a report of ours never has.
+    var problem: String? {
+        guard let run else { return "run is missing" }
+        if run.merged != nil { return "it is itself a merged report; merge the segments' own reports" }
+        if let s = run.segment {
+            if !(1...10_000).contains(s.count) { return "run.segment.count is \(s.count) (1 to 10000)" }
+            if !(0..<s.count).contains(s.index) { return "run.segment.index is \(s.index), not 0 to \(s.count - 1)" }
+            if s.sessions.count != 2 || s.sessions[0] < 0 || s.sessions[0] > s.sessions[1]
+                || s.sessions[1] > 10_000_000
+            {
+                return "run.segment.sessions is \(s.sessions), not [start, end]"
+            }
+        }
+        func sane(_ v: Double) -> Bool { v.isFinite && v >= 0 && v < 1e7 }
+        if !sane(durationSeconds) || !sane(plannedDurationSeconds) { return "durationSeconds is out of range" }
+        for i in intervals ?? []
+        where !sane(i.elapsedSeconds) || !sane(i.intervalSeconds) || !(0...100_000_000).contains(i.tick ?? 0) {
+            return "an interval's elapsedSeconds, intervalSeconds or tick is out of range"
+        }
+        for shard in shards {
+            for (name, v) in shard where v < 0 || v > 1 << 56 { return "shards[].\(name) is \(v)" }
+        }
+        for (kind, h) in latencyMicroseconds {
+            for p in h.histogram where p.count != 2 || p[1] > 1 << 52 {
+                return "latencyMicroseconds.\(kind).histogram holds \(p)"
+            }
+        }
+        return nil
     }
 
     /// The index after the object that starts at `start` (a `{`), strings and escapes
@@ -279,6 +358,17 @@ struct MergedReports {
                 latency.record(kind, pairs: pairs)
             }
         }
+        // Counters of our reports never come near Int.max; sums that would are refused.
+        var sums = [Int](repeating: 0, count: ShardCounters.Counter.allCases.count)
+        for v in perShard {
+            for (k, x) in v.values.enumerated() {
+                let (sum, overflow) = sums[k].addingReportingOverflow(x)
+                if overflow {
+                    return .failure(Problem(message: "the reports' counters add up to more than a counter holds"))
+                }
+                sums[k] = sum
+            }
+        }
         var snapshot = Snapshot(
             elapsed: reports.map(\.durationSeconds).max() ?? 0, perShard: perShard, previous: nil)
         snapshot.latency = latency
@@ -295,11 +385,12 @@ struct MergedReports {
         var slots: [Int: (elapsed: Double, interval: Double, increment: [String: Int], latency: LatencySet)] = [:]
         for r in reports {
             for i in r.intervals ?? [] {
-                let slot = Int((i.elapsedSeconds / 0.5).rounded())
+                // By snapshot number: the ticks drift apart in time, not in number.
+                let slot = i.tick ?? Int((i.elapsedSeconds / 0.5).rounded())
                 var e = slots[slot] ?? (0, 0, [:], LatencySet())
                 e.elapsed = max(e.elapsed, i.elapsedSeconds)
                 e.interval = max(e.interval, i.intervalSeconds)
-                e.increment.merge(i.increment, uniquingKeysWith: +)
+                e.increment.merge(i.increment) { $0 &+ $1 }
                 for (name, pairs) in i.latencyHistograms {
                     if let kind = LatencySet.Kind(rawValue: name) { e.latency.record(kind, pairs: pairs) }
                 }
@@ -309,7 +400,8 @@ struct MergedReports {
         let intervals = slots.keys.sorted().map { k in
             let e = slots[k]!
             return JSONReport.Interval(
-                elapsedSeconds: e.elapsed, intervalSeconds: e.interval, increment: e.increment, latency: e.latency)
+                tick: k, elapsedSeconds: e.elapsed, intervalSeconds: e.interval, increment: e.increment,
+                latency: e.latency)
         }
 
         let present = segments.map(\.index).sorted()

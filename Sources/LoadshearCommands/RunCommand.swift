@@ -73,6 +73,9 @@ package struct RunCommand: AsyncParsableCommand {
 
     package init() {}
 
+    /// The furthest ahead `--start-at` may be: a day.
+    static let maxStartAhead: TimeInterval = 86_400
+
     /// The script must be given once, as the argument or with `-s`, unless `-v` only asks for
     /// the version.
     package func validate() throws {
@@ -91,6 +94,12 @@ package struct RunCommand: AsyncParsableCommand {
                     "--start-at \(startAt): expected an RFC 3339 time (2026-11-30T12:00:00Z) or Unix seconds")
             }
             let late = Date().timeIntervalSince(t)
+            if late < -Self.maxStartAhead {
+                let hint =
+                    (Double(startAt) ?? 0) > 1e11 ? " (it looks like milliseconds; --start-at takes Unix seconds)" : ""
+                throw ValidationError(
+                    "--start-at \(startAt) is more than 24 hours ahead\(hint); start within a day")
+            }
             if late > 1 {
                 throw ValidationError(
                     "--start-at \(startAt) was \(Figures.fixed(late, 1)) s ago; a start more than 1 s in the past is refused (the other segments would not be in step)"

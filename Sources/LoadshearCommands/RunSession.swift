@@ -85,7 +85,7 @@ struct RunSession {
         let countdown = startAt.map { Countdown(to: $0, quiet: quiet) }
         do {
             final = try await engine.run(startIn: startIn.map { .nanoseconds(Int64($0 * 1e9)) }) { snapshot in
-                intervals.withLock { $0.append(JSONReport.Interval(snapshot)) }
+                intervals.withLock { $0.append(JSONReport.Interval(snapshot, tick: $0.count + 1)) }
                 output.show(snapshot)
             }
         } catch {
@@ -117,7 +117,8 @@ struct RunSession {
             do {
                 var json = JSONReport(plan: plan, snapshot: final, thresholds: thresholds, generator: verdict)
                 json.run = JSONReport.RunPart(plan: plan, startedAt: startedAt, requestedStart: startAt)
-                json.intervals = intervals.withLock { $0 }
+                // The last stretch, from the last 500 ms snapshot to the end, is the final one.
+                json.intervals = intervals.withLock { $0 + [JSONReport.Interval(final, tick: $0.count + 1)] }
                 guard try json.write(to: report) else {
                     Console.error("loadshear: error: could not write the JSON report to \(report.path)\n")
                     return .runtimeFailure

@@ -1,4 +1,5 @@
 import Foundation
+import LoadshearScript
 
 #if canImport(Glibc)
 import Glibc
@@ -9,10 +10,10 @@ import Glibc
 package enum FileDescriptors {
     /// Descriptors one shard needs before any session connects: NIO's epoll, eventfd and
     /// timerfd, and the two ends of the shard's write-round pipe.
-    package static let perShard = 5
+    package static let perShard = Preflight.descriptorsPerShard
     /// The engine's own: the snapshot timer's event loop (3) and some slack for the
     /// process (report files, the terminal).
-    package static let engineReserve = 16
+    package static let engineReserve = Preflight.engineReserve
 
     /// Raises the soft `RLIMIT_NOFILE` to the hard limit (allowed without privileges) and
     /// returns the soft limit in force afterwards.

@@ -55,7 +55,9 @@ import Testing
         defer { Task { await server.shutdown() } }
         let ws = Workspace()
         let path = ws.script(Self.script(port: server.port, copies: 100), files: ["p.bin": Array("abcdefgh".utf8)])
-        let start = String(format: "%.3f", Date().timeIntervalSince1970 + 3)
+        // Slack for three binaries starting on a loaded machine (a start past by more than
+        // 1 s is refused).
+        let start = String(format: "%.3f", Date().timeIntervalSince1970 + 5)
         async let r0 = BinaryRunner.run([
             path, "--segment", "0/3", "--start-at", start, "--quiet", "--json", ws.path("r0.json"),
         ])
@@ -116,6 +118,34 @@ import Testing
         let two = try await BinaryRunner.run(["merge", ws.path("r0.json"), ws.path("r2.json")])
         #expect(two.status == 4)
         #expect(two.stdout.contains("2 of 3 segments") && two.stdout.contains("missing: 1;"), "\(two.stdout)")
+
+        // Intervals: numbered, the final stretch included; merged by number, they add up to
+        // the totals.
+        let intervals = try #require(merged["intervals"] as? [[String: Any]])
+        let sent = intervals.compactMap { ($0["increment"] as? [String: Any])?["packetsSent"] as? Int }.reduce(0, +)
+        #expect(sent == 1000)
+        let ticks = intervals.compactMap { $0["tick"] as? Int }
+        #expect(ticks == Array(1...ticks.count) && ticks.count == intervals.count)
+
+        // Reports that are not what they claim are refused, saying what is wrong.
+        let text = try String(contentsOfFile: ws.path("r0.json"), encoding: .utf8)
+        for (name, bad, message) in [
+            ("v1", text.replacingOccurrences(of: "\"version\" : 2", with: "\"version\" : 1"), "format version 1"),
+            (
+                "count", text.replacingOccurrences(of: "\"count\" : 3", with: "\"count\" : -1"),
+                "run.segment.count is -1"
+            ),
+            ("cut", String(text.prefix(text.count / 2)), "a report cut short"),
+            (
+                "field", text.replacingOccurrences(of: "\"durationSeconds\"", with: "\"duration\""),
+                ".durationSeconds is missing"
+            ),
+            ("merged", try String(contentsOfFile: ws.path("m.json"), encoding: .utf8), "itself a merged report"),
+        ] {
+            let path = ws.write("\(name).json", Array(bad.utf8))
+            let r = try await BinaryRunner.run(["merge", path, ws.path("r1.json")])
+            #expect(r.status == 2 && r.stderr.contains(message), "\(name): \(r.stderr)")
+        }
 
         // Overlap and another script's report are refused.
         let twice = try await BinaryRunner.run(["merge", ws.path("r0.json"), ws.path("r0.json")])

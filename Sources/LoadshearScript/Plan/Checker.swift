@@ -358,6 +358,7 @@ struct Checker {
         var timeoutField: FieldSyntax?
         /// (ext) SOURCES expanded, their family, and the field for messages.
         var sources: [String] = []
+        var sourceSet: Set<String> = []
         var sourcesIPv6: Bool?
         var sourcesField: FieldSyntax?
         var connectWindow = 1024
@@ -635,11 +636,18 @@ struct Checker {
                     return
                 }
             }
-            if f.sources.count + addresses.count > SourceAddresses.maxAddresses {
+            let fresh = addresses.filter { !f.sourceSet.contains($0) }
+            if fresh.count < addresses.count {
+                d.warning(
+                    "\(addresses.count - fresh.count == 1 ? "an address" : "addresses") of '\(text)' \(addresses.count - fresh.count == 1 ? "is" : "are") already in SOURCES; each is used once",
+                    at: t.range)
+            }
+            if f.sources.count + fresh.count > SourceAddresses.maxAddresses {
                 d.error("SOURCES holds more than \(SourceAddresses.maxAddresses) addresses", at: t.range)
                 return
             }
-            f.sources += addresses
+            f.sources += fresh
+            f.sourceSet.formUnion(fresh)
         }
     }
 
@@ -836,6 +844,10 @@ struct Checker {
                     var reset = false
                     if let how = a.packet {
                         guard quoted(how, "how DISCONNECT closes", ["reset"], &d) != nil else { continue }
+                        if f.session == .udp {
+                            d.error("DISCONNECT \"reset\" sends a TCP RST; UDP sessions have none", at: how.range)
+                            continue
+                        }
                         reset = true
                     }
                     kind = .disconnect(skipped: skipped, reset: reset)

@@ -211,7 +211,12 @@ extension Expectation: Codable {
         let value = try c.decode(Double.self, forKey: .value)
         let threshold: Threshold
         switch try c.decode(String.self, forKey: .unit) {
-        case "ns": threshold = .nanoseconds(Int64(value))
+        case "ns":
+            guard let ns = Int64(exactly: value.rounded()) else {
+                throw DecodingError.dataCorruptedError(
+                    forKey: .value, in: c, debugDescription: "\(value) ns is out of range")
+            }
+            threshold = .nanoseconds(ns)
         case "number": threshold = .number(value)
         case "percent": threshold = .percent(value)
         case "perSecond": threshold = .perSecond(value)

@@ -62,7 +62,11 @@ package struct Preflight: Sendable {
 
     /// The engine's descriptors besides the sessions: per shard its loop (epoll, eventfd,
     /// timerfd) and write-round pipe, plus the control loop and the process's own files.
-    package static func engineDescriptors(shards: Int) -> Int { shards * 5 + 16 }
+    package static func engineDescriptors(shards: Int) -> Int { shards * descriptorsPerShard + engineReserve }
+    /// Per shard: NIO's epoll, eventfd and timerfd, and the write-round pipe's two ends.
+    package static let descriptorsPerShard = 5
+    /// The control loop (3) and some slack for the process (report files, the terminal).
+    package static let engineReserve = 16
 }
 
 extension Plan {
@@ -75,21 +79,25 @@ extension Plan {
         var peak = 0
         var peakLine: Int?
         var connected: [Range<Int>] = []
+        // Each session connects once and disconnects at most once: which of this process's
+        // sessions are open is kept exactly (a DISCONNECT skips the never-connected).
+        var isOpen = [Bool](repeating: false, count: own.count)
         for a in actions {
             switch a.kind {
             case .connect:
                 let r = a.sessions.clamped(to: own)
+                for s in r { isOpen[s - own.lowerBound] = true }
                 open += r.count
                 if !r.isEmpty { connected.append(r) }
                 if open > peak {
                     peak = open
                     peakLine = a.line
                 }
-            case .disconnect(let skipped, _):
-                let r = a.sessions.clamped(to: own)
-                // Never-connected sessions are skipped; whose they are is not kept, so only
-                // what surely closed is taken off.
-                open -= max(0, r.count - skipped)
+            case .disconnect:
+                for s in a.sessions.clamped(to: own) where isOpen[s - own.lowerBound] {
+                    isOpen[s - own.lowerBound] = false
+                    open -= 1
+                }
             default:
                 break
             }
@@ -99,11 +107,15 @@ extension Plan {
         let free = limits.descriptors == Int.max ? Int.max : limits.descriptors - limits.openNow
         let engine = Preflight.engineDescriptors(shards: shards.count)
         if engine > free {
-            let fitShards = max(1, (free - 16) / 5)
+            let fitShards = (free - Preflight.engineReserve) / Preflight.descriptorsPerShard
+            let advice =
+                fitShards >= 1
+                ? "use SHARDS = \(fitShards) or fewer, or raise the limit (ulimit -n)"
+                : "no shard count fits; raise the limit (ulimit -n)"
             problems.append(
                 (
                     nil,
-                    "SHARDS = \(shards.count) needs \(engine) file descriptors for its event loops alone, but the limit is \(limits.descriptors) (\(limits.openNow) already open); use SHARDS = \(fitShards) or fewer, or raise the limit (ulimit -n)"
+                    "SHARDS = \(shards.count) needs \(engine) file descriptors for its event loops alone, but the limit is \(limits.descriptors) (\(limits.openNow) already open); \(advice)"
                 ))
         } else if needed > free {
             let fit = max(0, free - Preflight.engineDescriptors(shards: shards.count))

@@ -114,8 +114,10 @@ extension Plan {
             CounterLanes(
                 segment: i,
                 shares: blocks.map { b in
-                    let copies = send.copies * send.sessions.clamped(to: b).count
-                    return copies == 0 || bounded ? copies : nil
+                    let (copies, overflow) = send.copies.multipliedReportingOverflow(
+                        by: send.sessions.clamped(to: b).count)
+                    if copies == 0 { return 0 }
+                    return bounded && !overflow && copies < Int(UInt32.max) * 65_536 ? copies : nil
                 })
         }
         var plan = self

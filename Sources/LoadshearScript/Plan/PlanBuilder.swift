@@ -17,6 +17,16 @@ package struct PlanOptions: Sendable {
 
     /// The process's environment and CPU count, the system resolver, no inspector.
     package init() {}
+
+    /// (ext) For planning a script that runs elsewhere (`kubernetes`, `merge --script`): host
+    /// names stand for themselves and SOURCES are not bind-tested here; the script's
+    /// identity does not depend on either.
+    package static func elsewhere() -> PlanOptions {
+        var o = PlanOptions()
+        o.resolver = { .success([$0]) }
+        o.sourceCheck = { _ in nil }
+        return o
+    }
 }
 
 /// Builds the `Plan` from a script: parses, checks every rule of the language, and reads

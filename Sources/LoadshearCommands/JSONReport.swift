@@ -214,6 +214,55 @@ struct JSONReport: Encodable {
             latencyHistograms = h
         }
 
+        /// This interval and the next one as one: counters summed, histograms merged bucket
+        /// by bucket (their pairs are sorted by value), the later time, the tick of the first.
+        func merged(with next: Interval) -> Interval {
+            var out = self
+            out.elapsedSeconds = next.elapsedSeconds
+            out.intervalSeconds += next.intervalSeconds
+            out.increment.merge(next.increment) { $0 &+ $1 }
+            for (kind, pairs) in next.latencyHistograms {
+                let mine = out.latencyHistograms[kind] ?? []
+                var merged: [[UInt64]] = []
+                merged.reserveCapacity(mine.count + pairs.count)
+                var (a, b) = (0, 0)
+                while a < mine.count || b < pairs.count {
+                    if b == pairs.count || (a < mine.count && mine[a][0] < pairs[b][0]) {
+                        merged.append(mine[a])
+                        a += 1
+                    } else if a == mine.count || pairs[b][0] < mine[a][0] {
+                        merged.append(pairs[b])
+                        b += 1
+                    } else {
+                        merged.append([mine[a][0], mine[a][1] &+ pairs[b][1]])
+                        a += 1
+                        b += 1
+                    }
+                }
+                out.latencyHistograms[kind] = merged
+            }
+            return out
+        }
+
+        /// Most intervals a report keeps: past it, pairs of neighbours are merged (1 s, then
+        /// 2 s, … each), so a day-long run's report stays the size of a 10-minute one.
+        static let kept = 1200
+
+        /// Appends `next`, halving the resolution of the series when it would grow past
+        /// ``kept``; `span` is how many 500 ms ticks each entry now covers.
+        static func append(_ next: Interval, to series: inout [Interval], span: inout Int) {
+            if let last = series.last, let t = last.tick, let n = next.tick, n < t + span {
+                series[series.count - 1] = last.merged(with: next)  // still filling the last entry
+                return
+            }
+            series.append(next)
+            guard series.count > kept else { return }
+            series = stride(from: 0, to: series.count, by: 2).map { i in
+                i + 1 < series.count ? series[i].merged(with: series[i + 1]) : series[i]
+            }
+            span *= 2
+        }
+
         init(_ s: Snapshot, tick: Int) {
             self.init(
                 tick: tick, elapsedSeconds: s.elapsed, intervalSeconds: s.interval,

@@ -74,7 +74,8 @@ struct RunSession {
         }
         let output = Output.make(
             plan: plan, quiet: quiet, noTUI: noTUI, engine: engine, stream: stream, deferTerminal: startAt != nil)
-        let intervals = Mutex<[JSONReport.Interval]>([])
+        // The 500 ms series for the report, coarsened past 1200 entries; ticks counted here.
+        let intervals = Mutex<(series: [JSONReport.Interval], span: Int, ticks: Int)>(([], 1, 0))
         let final: Snapshot
         let startIn = startAt.map { max(0, $0.timeIntervalSinceNow) }
         if let startAt, -startAt.timeIntervalSinceNow > 0.1 {
@@ -85,7 +86,11 @@ struct RunSession {
         let countdown = startAt.map { Countdown(to: $0, quiet: quiet) }
         do {
             final = try await engine.run(startIn: startIn.map { .nanoseconds(Int64($0 * 1e9)) }) { snapshot in
-                intervals.withLock { $0.append(JSONReport.Interval(snapshot, tick: $0.count + 1)) }
+                intervals.withLock { i in
+                    i.ticks += 1
+                    JSONReport.Interval.append(
+                        JSONReport.Interval(snapshot, tick: i.ticks), to: &i.series, span: &i.span)
+                }
                 output.show(snapshot)
             }
         } catch {
@@ -118,7 +123,11 @@ struct RunSession {
                 var json = JSONReport(plan: plan, snapshot: final, thresholds: thresholds, generator: verdict)
                 json.run = JSONReport.RunPart(plan: plan, startedAt: startedAt, requestedStart: startAt)
                 // The last stretch, from the last 500 ms snapshot to the end, is the final one.
-                json.intervals = intervals.withLock { $0 + [JSONReport.Interval(final, tick: $0.count + 1)] }
+                json.intervals = intervals.withLock { i in
+                    JSONReport.Interval.append(
+                        JSONReport.Interval(final, tick: i.ticks + 1), to: &i.series, span: &i.span)
+                    return i.series
+                }
                 guard try json.write(to: report) else {
                     Console.error("loadshear: error: could not write the JSON report to \(report.path)\n")
                     return .runtimeFailure

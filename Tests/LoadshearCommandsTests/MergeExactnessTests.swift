@@ -41,4 +41,29 @@ import Testing
         #expect(MergedReports.ranges([4]) == "4")
         #expect(MergedReports.ranges([]) == "")
     }
+
+    /// A long run's interval series stays bounded: neighbours merge, nothing is lost.
+    @Test func longSeriesAreCoarsenedWithoutLoss() {
+        var series: [JSONReport.Interval] = []
+        var span = 1
+        var one = LatencySet()
+        for tick in 1...3000 {
+            var h = LatencySet()
+            _ = h.lag.record(UInt64(1 + tick % 700))
+            _ = one.lag.record(UInt64(1 + tick % 700))
+            let i = JSONReport.Interval(
+                tick: tick, elapsedSeconds: Double(tick) / 2, intervalSeconds: 0.5, increment: ["packetsSent": 2],
+                latency: h)
+            JSONReport.Interval.append(i, to: &series, span: &span)
+        }
+        #expect(series.count <= JSONReport.Interval.kept)
+        #expect(span == 4)
+        #expect(series.map { $0.increment["packetsSent"] ?? 0 }.reduce(0, +) == 6000)
+        #expect(abs(series.map(\.intervalSeconds).reduce(0, +) - 1500) < 1e-6)
+        let ticks = series.compactMap(\.tick)
+        #expect(ticks == ticks.sorted() && Set(ticks).count == ticks.count && ticks.first == 1)
+        var merged = LatencySet()
+        for i in series { merged.record(.lag, pairs: i.latencyHistograms["lag"] ?? []) }
+        #expect(merged == one)
+    }
 }

@@ -124,13 +124,7 @@ package struct MergeCommand: ParsableCommand {
                 throw ExitCode.runtimeFailure
             }
         }
-        let failed = thresholds.filter { !$0.ok }
-        if !failed.isEmpty {
-            for r in failed {
-                Console.error("loadshear: threshold failed: \(r.expression) (measured \(r.shown), line \(r.line))\n")
-            }
-            throw ExitCode.thresholdFailed
-        }
+        if ThresholdResult.reportFailures(thresholds) { throw ExitCode.thresholdFailed }
     }
 }
 

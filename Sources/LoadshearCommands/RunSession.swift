@@ -141,13 +141,7 @@ struct RunSession {
             Console.error("loadshear: error: \(why)\n")
             return .runtimeFailure
         }
-        let failed = thresholds.filter { !$0.ok }
-        if !failed.isEmpty {
-            for r in failed {
-                Console.error("loadshear: threshold failed: \(r.expression) (measured \(r.shown), line \(r.line))\n")
-            }
-            return .thresholdFailed
-        }
+        if ThresholdResult.reportFailures(thresholds) { return .thresholdFailed }
         return .success
     }
 

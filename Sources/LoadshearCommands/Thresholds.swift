@@ -26,6 +26,15 @@ struct ThresholdResult: Codable, Equatable {
 
     /// Every threshold of `expectations` against `snapshot` (its totals and whole-run
     /// histograms).
+    /// Prints each failed threshold on stderr; true when any failed (exit code 4).
+    static func reportFailures(_ results: [ThresholdResult]) -> Bool {
+        let failed = results.filter { !$0.ok }
+        for r in failed {
+            Console.error("loadshear: threshold failed: \(r.expression) (measured \(r.shown), line \(r.line))\n")
+        }
+        return !failed.isEmpty
+    }
+
     static func evaluate(_ expectations: [Expectation], on snapshot: Snapshot) -> [ThresholdResult] {
         expectations.map { evaluate($0, snapshot) }
     }

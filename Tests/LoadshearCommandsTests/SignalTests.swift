@@ -127,7 +127,8 @@ func connectScript(_ ws: Workspace, port: Int, sessions: Int = 2, duration: Stri
 
 extension SignalTests {
     /// The once-a-second line covers the whole second, not only its last 500 ms: packets
-    /// sent early in the first second show in the first line.
+    /// sent early in the first second show in the first line. The run lasts 3 s so that the
+    /// second snapshot (≥ 1 s) comes well before the end even on a loaded machine.
     @Test func perSecondLinesCoverTheWholeSecond() async throws {
         let ws = Workspace()
         let listener = StallingListener()
@@ -143,7 +144,7 @@ extension SignalTests {
                 CREATE 2 OFFSET 0ms
                 CONNECT 0:2 OFFSET 1ms
                 SEND 0:2 p COPIES 100 OFFSET 50ms
-                DISCONNECT 0:2 OFFSET 1500ms
+                DISCONNECT 0:2 OFFSET 3s
             }
             """, files: ["p.bin": [UInt8](repeating: 1, count: 100)])
         let r = try await BinaryRunner.run([path, "--no-tui"])

@@ -228,9 +228,22 @@ struct GeneratorVerdict: Codable, Equatable {
         saturated = !reasons.isEmpty
     }
 
+    /// A debug build (what `swift run` makes) is many times slower than a release build:
+    /// its verdict says so, so a saturated quickstart is not taken for the tool's limit.
+    static var buildHint: String {
+        #if DEBUG
+        return " (this is a debug build, many times slower: measure with `swift build -c release`)"
+        #else
+        return ""
+        #endif
+    }
+
     /// The summary's last line.
     var line: String {
-        if saturated { return "generator: SATURATED — results are not trustworthy: " + reasons.joined(separator: "; ") }
+        if saturated {
+            return "generator: SATURATED — results are not trustworthy: " + reasons.joined(separator: "; ")
+                + Self.buildHint
+        }
         var parts: [String] = []
         if let p99 = lagP99 { parts.append("lag p99 " + Figures.micros(p99)) }
         let busiest = busy.map(\.busy).max() ?? 0

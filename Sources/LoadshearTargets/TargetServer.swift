@@ -154,7 +154,7 @@ package final class TargetServer: Sendable {
         let channel = try await ServerBootstrap(group: g)
             .serverChannelOption(.backlog, value: 4096)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
-            .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+            .childChannelOption(.tcpOption(.tcp_nodelay), value: 1)
             .childChannelInitializer { channel in
                 stats.connections.wrappingAdd(1, ordering: .relaxed)
                 stats.opened()

@@ -113,4 +113,26 @@ import Testing
         // Each SEND has its own COUNTER: 0–49 from each, once — nothing resent, nothing lost.
         #expect(values.sorted() == (0..<50).flatMap { [UInt32($0), UInt32($0)] })
     }
+
+    /// As an unprivileged user (a container's USER 65532), sessions connect and send: no
+    /// socket option that needs a capability is set (TCP_NODELAY once went out as
+    /// SOL_SOCKET's SO_DEBUG, which needs CAP_NET_ADMIN, and every connect failed).
+    /// Runs where the tests are root and `setpriv` can drop to another user.
+    @Test(.enabled(if: getuid() == 0 && FileManager.default.isExecutableFile(atPath: "/usr/bin/setpriv")))
+    func connectsAsAnUnprivilegedUser() async throws {
+        let server = try await RecordingServer.start()
+        defer { Task { await server.shutdown() } }
+        let ws = Workspace()
+        let path = ws.script(
+            Self.script(
+                port: server.port, sessions: 2, sources: nil,
+                tail: "        SEND 0:2 p COPIES 3 OFFSET 50ms\n        DISCONNECT 0:2 OFFSET 200ms"),
+            files: ["p.bin": [1, 2, 3, 4]])
+        let r = try await BinaryRunner.shell(
+            "chmod 755 '\(ws.dir)' && chmod 644 '\(ws.dir)'/* && setpriv --reuid=65532 --regid=65532 --clear-groups \"$LOADSHEAR\" '\(path)' --quiet"
+        )
+        #expect(r.status == 0, "\(r.stdout)\n\(r.stderr)")
+        #expect(r.stdout.contains("2 attempted, 2 connected, 0 failed"), "\(r.stdout)\n\(r.stderr)")
+        #expect(await server.wait { c in c.count == 2 && c.allSatisfy { $0.closed && $0.bytes.count == 12 } })
+    }
 }

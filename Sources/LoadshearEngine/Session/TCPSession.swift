@@ -37,7 +37,7 @@ final class TCPSession: Session, ChannelDuplexHandler {
             bootstrap
             .connectTimeout(config.connectTimeout)
             .channelOption(.writeBufferWaterMark, value: .init(low: config.lowWatermark, high: config.highWatermark))
-            .channelOption(.socketOption(.tcp_nodelay), value: 1)
+            .channelOption(.tcpOption(.tcp_nodelay), value: 1)
             // A server that half-closes still reads: keep sending until it closes or resets.
             .channelOption(.allowRemoteHalfClosure, value: true)
             .channelInitializer { channel in

@@ -13,7 +13,10 @@
 #
 # Environment: CONNECT_WINDOW (the script setting, per shard; default 1024, also the plain
 # loop's window), SHARDS (default 2), CLOSE=reset|fin (default reset), SIZES (default
-# "10000 15000"), PERF=FILE (perf record -g the 10,000 run's loadshear into FILE).
+# "10000 15000"), REPS (default 1: loadshear and the plain loop alternate REPS times per
+# size and the medians are printed, with every rep's rate on a # line; this VM varies by
+# ±30% from one run to the next), PERF=FILE (perf record -g the first 10,000 run's
+# loadshear into FILE).
 #
 # Why CLOSE=reset: the client closes first, and with FIN every run leaves its sessions in
 # TIME_WAIT for 60 s; connects to a port with thousands of them in TIME_WAIT ran at ~10k/s
@@ -29,6 +32,7 @@ window=${CONNECT_WINDOW:-1024}
 shards=${SHARDS:-2}
 close=${CLOSE:-reset}
 sizes=${SIZES:-10000 15000}
+reps=${REPS:-1}
 clang -O2 -o "$dir/connect_sink" bench/connect_sink.c
 clang -O2 -o "$dir/connect_native" bench/connect_native.c
 
@@ -46,7 +50,7 @@ stop_sink() {
     wait "$SINK_PID" 2>/dev/null || true
 }
 
-# run N ADDRESSES: loadshear connects N sessions, holds 3 s, disconnects; prints the JSON
+# run N ADDRESSES REP: loadshear connects N sessions, holds 3 s, disconnects; prints the JSON
 # report's path.
 run() {
     local n=$1 addrs=$2 endpoints="127.0.0.1" reset=""
@@ -67,54 +71,69 @@ ORCHESTRATOR c {
     DISCONNECT 0:$n$reset OFFSET 3s
 }
 SCRIPT
-    if [ -n "${PERF:-}" ] && [ "$n" = 10000 ]; then
+    if [ -n "${PERF:-}" ] && [ "$n" = 10000 ] && [ ! -e "$dir/perf.done" ]; then
+        touch "$dir/perf.done"
         perf record -e cpu-clock -g -o "$PERF" -- "$bin" "$dir/c$n.ldsh" --quiet --json "$dir/c$n.json" \
             > /dev/null 2> "$dir/perf.err" || true
     else
-        "$bin" "$dir/c$n.ldsh" --quiet --json "$dir/c$n.json" > /dev/null
+            "$bin" "$dir/c$n.ldsh" --quiet --json "$dir/c$n.json" > /dev/null
     fi
     stop_sink
-    echo "$dir/c$n.json"
+    mv "$dir/c$n.json" "$dir/c$n.$3.json"
+    echo "$dir/c$n.$3.json"
 }
 
-# native N ADDRESSES: the plain loop, same window, held 3 s like the sessions.
+# native N ADDRESSES REP: the plain loop, same window, held 3 s like the sessions.
 native() {
     start_sink "$2"
-    "$dir/connect_native" "$SINK_PORT" "$1" "$window" 3000 "$close" "$2" > "$dir/native$1.out" || true
+    "$dir/connect_native" "$SINK_PORT" "$1" "$window" 3000 "$close" "$2" > "$dir/native$1.$3.out" || true
     stop_sink
-    echo "$dir/native$1.out"
+    echo "$dir/native$1.$3.out"
 }
 
 echo "window=$window"
 echo "shards=$shards"
 echo "close=$close"
-base=$(run 1 1)
+base=$(run 1 1 0)
 for n in $sizes; do
     addrs=$(( (n + 9999) / 10000 ))
-    report=$(run "$n" "$addrs")
-    nat=$(native "$n" "$addrs")
-    python3 - "$base" "$report" "$nat" "$n" "$addrs" <<'PY'
-import json, sys
-base, r = json.load(open(sys.argv[1])), json.load(open(sys.argv[2]))
-nat = dict(l.strip().split("=", 1) for l in open(sys.argv[3]) if "=" in l)
-n, addrs = int(sys.argv[4]), int(sys.argv[5])
+    reports=() nats=()
+    for rep in $(seq "$reps"); do
+        reports+=("$(run "$n" "$addrs" "$rep")")
+        nats+=("$(native "$n" "$addrs" "$rep")")
+    done
+    python3 - "$base" "$n" "$addrs" "${reports[@]}" "${nats[@]}" <<'PY'
+import json, statistics, sys
+base = json.load(open(sys.argv[1]))
+n, addrs = int(sys.argv[2]), int(sys.argv[3])
+files = sys.argv[4:]
+reports = [json.load(open(f)) for f in files[: len(files) // 2]]
+nats = [dict(l.strip().split("=", 1) for l in open(f) if "=" in l) for f in files[len(files) // 2 :]]
 sfx = "" if n == 10000 else f"_{n}"
-t = r["totals"]
-ok = t.get("connectionsSucceeded", 0)
-phase = r.get("connectPhaseSeconds") or 0
-rate = ok / phase if phase else 0
-disc = max(a["atNanoseconds"] for a in r["timeline"] if a["action"].upper() == "DISCONNECT") / 1e9
-rss = (r["peakRSSBytes"] - base["peakRSSBytes"]) / n
-nrate = float(nat.get("native_connect_per_s", 0))
-print(f"# {n} sessions to {addrs} address(es): {ok} connected, {t.get('connectionsFailed', 0)} failed in "
-      f"{phase:.3f} s; peak RSS {r['peakRSSBytes'] / 1e6:.1f} MB (1 session: {base['peakRSSBytes'] / 1e6:.1f} MB)")
-print(f"connected{sfx}={ok}")
+med = statistics.median
+oks, rates, rsss, closes = [], [], [], []
+for r in reports:
+    t = r["totals"]
+    ok = t.get("connectionsSucceeded", 0)
+    phase = r.get("connectPhaseSeconds") or 0
+    disc = max(a["atNanoseconds"] for a in r["timeline"] if a["action"].upper() == "DISCONNECT") / 1e9
+    oks.append(ok)
+    rates.append(ok / phase if phase else 0)
+    rsss.append((r["peakRSSBytes"] - base["peakRSSBytes"]) / n)
+    closes.append(r["durationSeconds"] - disc)
+    print(f"# {n} sessions to {addrs} address(es): {ok} connected, {t.get('connectionsFailed', 0)} failed in "
+          f"{phase:.3f} s; peak RSS {r['peakRSSBytes'] / 1e6:.1f} MB (1 session: {base['peakRSSBytes'] / 1e6:.1f} MB)")
+nrates = [float(x.get("native_connect_per_s", 0)) for x in nats]
+if len(reports) > 1:
+    print(f"# reps: loadshear {' '.join(f'{x:.0f}' for x in rates)}; plain loop {' '.join(f'{x:.0f}' for x in nrates)}")
+rate, nrate, rss = med(rates), med(nrates), med(rsss)
+print(f"connected{sfx}={min(oks)}")
 print(f"connect_per_s{sfx}={rate:.0f}")
 print(f"rss_per_session_bytes{sfx}={rss:.0f}")
-print(f"close_all_seconds{sfx}={r['durationSeconds'] - disc:.3f}")
-print(f"native_connected{sfx}={nat.get('native_connected', 0)}")
+print(f"close_all_seconds{sfx}={med(closes):.3f}")
+print(f"native_connected{sfx}={min(int(x.get('native_connected', 0)) for x in nats)}")
 print(f"native_connect_per_s{sfx}={nrate:.0f}")
-print(f"native_close_seconds{sfx}={nat.get('native_close_seconds', '?')}")
+print(f"native_close_seconds{sfx}={med(float(x.get('native_close_seconds', 0)) for x in nats):.4f}")
 print(f"ratio{sfx}={rate / nrate if nrate else 0:.2f}")
 if n == 10000:
     print(f"# goal 10,000: >= 40000/s {'met' if rate >= 40000 else 'not met'}; "

@@ -53,7 +53,7 @@ stop_sink() {
 # run N ADDRESSES REP: loadshear connects N sessions, holds 3 s, disconnects; prints the JSON
 # report's path.
 run() {
-    local n=$1 addrs=$2 endpoints="127.0.0.1" reset=""
+    local n=$1 addrs=$2 endpoints="127.0.0.1" reset="" status=0
     for k in $(seq 2 "$addrs"); do endpoints="$endpoints, 127.0.0.$k"; done
     [ "$close" = reset ] && reset=' "reset"'
     start_sink "$addrs"
@@ -76,9 +76,10 @@ SCRIPT
         perf record -e cpu-clock -g -o "$PERF" -- "$bin" "$dir/c$n.ldsh" --quiet --json "$dir/c$n.json" \
             > /dev/null 2> "$dir/perf.err" || true
     else
-            "$bin" "$dir/c$n.ldsh" --quiet --json "$dir/c$n.json" > /dev/null
+        "$bin" "$dir/c$n.ldsh" --quiet --json "$dir/c$n.json" > /dev/null || status=$?
     fi
-    stop_sink
+    stop_sink  # also when the run failed: this subshell's sink is not in the trap's list
+    [ "${status:-0}" = 0 ] || { echo "connect.sh: loadshear exited $status ($n sessions)" >&2; return "$status"; }
     mv "$dir/c$n.json" "$dir/c$n.$3.json"
     echo "$dir/c$n.$3.json"
 }

@@ -28,11 +28,11 @@ struct SendLedger {
         var unconfirmedBytes = 0
     }
 
-    // Small to start with (they grow when a session has many batches in flight): a run may
-    // hold hundreds of thousands of sessions.
-    private var items = CircularBuffer<Item>(initialCapacity: 4)
+    // Made on first use and small to start with (they grow when a session has many batches
+    // in flight): a run may hold hundreds of thousands of sessions.
+    private var items = LazyRing<Item>(initialCapacity: 4)
     /// Sizes of the replies handed over (or queued) and not yet accounted for, in order.
-    private var replySizes = CircularBuffer<Int>(initialCapacity: 2)
+    private var replySizes = LazyRing<Int>(initialCapacity: 2)
     /// The number the next batch closed gets.
     private var nextSeq = 0
     /// Batches up to this one are accounted for.
@@ -63,7 +63,7 @@ struct SendLedger {
     mutating func handPackets(count: Int, size: Int) {
         openBatchBytes += count * size
         if let last = items.last, case .packets(let c, size) = last {
-            items[items.index(before: items.endIndex)] = .packets(count: c + count, size: size)
+            items.last = .packets(count: c + count, size: size)
         } else {
             items.append(.packets(count: count, size: size))
         }

@@ -44,7 +44,7 @@ class Session {
     private var ledger = SendLedger()
 
     /// Handler replies waiting to go out (buffer, replies in it); they go before payloads.
-    private var replies = CircularBuffer<(buffer: ByteBuffer, count: Int)>(initialCapacity: 2)
+    private var replies = LazyRing<(buffer: ByteBuffer, count: Int)>(initialCapacity: 2)
     /// Bytes of queued replies not yet handed to the channel.
     private(set) var pendingReplyBytes = 0
     /// Reads are held back while more than `replyBacklog` bytes of replies wait.

@@ -346,11 +346,7 @@ struct JSONReport: Encodable {
                 sessions: plan.sessionCount, handler: handler, endpoints: plan.addresses.map(\.description),
                 sources: plan.settings.sources.isEmpty
                     ? nil
-                    : plan.settings.sources.enumerated().map { i, ip in
-                        SettingsPart.SourcePart(
-                            address: ip,
-                            sessions: Plan.countCongruent(plan.ownSessions, i, plan.settings.sources.count))
-                    }),
+                    : plan.sessionsPerSource.map { SettingsPart.SourcePart(address: $0, sessions: $1) }),
             timeline: plan.actions.map {
                 ActionPart(
                     action: $0.kind.name, sessions: [$0.sessions.lowerBound, $0.sessions.upperBound],

@@ -105,7 +105,8 @@ struct RunSession {
         let startedAt = Date(timeIntervalSinceNow: -engine.elapsed)
         output.finish(final: final)
         Console.flushLogs()
-        let summary = Summary(snapshot: final, shardCount: plan.shards.count, sessions: plan.ownSessions.count)
+        var summary = Summary(snapshot: final, shardCount: plan.shards.count, sessions: plan.ownSessions.count)
+        summary.sources = plan.sessionsPerSource
         // A segment's thresholds are checked by `loadshear merge` on all segments' reports:
         // one segment's rates and counts are only its share.
         let thresholds = plan.segment == nil ? ThresholdResult.evaluate(plan.expectations, on: final) : []

@@ -8,6 +8,8 @@ package struct Summary: Sendable {
     package var shardCount: Int
     /// Sessions in the plan.
     package var sessions: Int
+    /// (ext) SOURCES: each local address with the sessions of this run bound to it.
+    package var sources: [(address: String, sessions: Int)] = []
 
     package init(snapshot: Snapshot, shardCount: Int, sessions: Int) {
         self.snapshot = snapshot
@@ -64,6 +66,11 @@ package struct Summary: Sendable {
         if t[.connectionsCancelled] > 0 { connections += ", \(t[.connectionsCancelled]) cancelled while connecting" }
         if t[.peakOpenSessions] > 0 { connections += ", peak \(t[.peakOpenSessions]) open" }
         out += "  connections   \(connections)\n"
+        if !sources.isEmpty {
+            let shown = sources.prefix(8).map { "\($0.address) \($0.sessions)" }.joined(separator: ", ")
+            let more = sources.count > 8 ? ", … (\(sources.count) addresses)" : ""
+            out += "                sessions per source: \(shown)\(more)\n"
+        }
         if !snapshot.connectFailuresByReason.isEmpty {
             out += "                failed: " + Self.list(snapshot.connectFailuresByReason) + "\n"
         }

@@ -38,6 +38,8 @@ import Testing
                     """), files: ["p.bin": [1, 2, 3, 4]])
         let r = try await BinaryRunner.run([path, "--quiet", "--json", ws.path("r.json")])
         #expect(r.status == 0, "\(r.stdout)\n\(r.stderr)")
+        #expect(
+            r.stdout.contains("sessions per source: 127.0.0.2 100, 127.0.0.3 100, 127.0.0.4 100\n"), "\(r.stdout)")
         #expect(await server.wait { c in c.count == 300 && c.allSatisfy(\.closed) })
         let connections = server.connections.value
         var perSource: [String: Int] = [:]

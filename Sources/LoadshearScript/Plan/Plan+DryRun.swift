@@ -100,11 +100,8 @@ extension Plan {
             line()
         }
         if !s.sources.isEmpty {
-            let own = ownSessions
-            let shown = s.sources.prefix(8).enumerated().map { i, ip in
-                // Sessions of this process that bind source i: s ≡ i (mod count).
-                let n = Self.countCongruent(own, i, s.sources.count)
-                return "\(ip) (\(n) session\(n == 1 ? "" : "s"))"
+            let shown = sessionsPerSource.prefix(8).map { ip, n in
+                "\(ip) (\(n) session\(n == 1 ? "" : "s"))"
             }
             let more = s.sources.count > 8 ? ", … (\(s.sources.count) in all)" : ""
             line(
@@ -227,6 +224,13 @@ extension Plan {
             }
         }
         return runs
+    }
+
+    /// (ext) SOURCES: each local address with the sessions of this process that bind it
+    /// (session s binds source s mod count).
+    package var sessionsPerSource: [(address: String, sessions: Int)] {
+        let count = settings.sources.count
+        return settings.sources.enumerated().map { i, ip in (ip, Self.countCongruent(ownSessions, i, count)) }
     }
 
     /// How many numbers in `r` are ≡ `i` (mod `m`).

@@ -10,7 +10,7 @@ struct JSONReport: Encodable {
         var script: String
         /// The SETTINGS / ORCHESTRATOR name.
         var name: String
-        /// `"TCP"` or `"UDP"`.
+        /// `"TCP"`, `"UDP"` or (ext) `"TLS"`.
         var session: String
         var port: Int
         var read: Bool
@@ -22,6 +22,29 @@ struct JSONReport: Encodable {
         var endpoints: [String]
         /// (ext) SOURCES with the sessions of this run that bind each; absent without SOURCES.
         var sources: [SourcePart]? = nil
+        /// (ext) TLS sessions: the TLS block and what the first handshake negotiated.
+        var tls: TLSPart? = nil
+
+        struct TLSPart: Codable {
+            /// SNI, when the script gives one.
+            var serverName: String?
+            var verify: Bool
+            /// The CA file as the script writes it; absent: the system trust store.
+            var ca: String?
+            var clientCertificate: String?
+            var alpnOffered: [String]
+            /// "TLS 1.3, ALPN h2"; absent when no handshake completed.
+            var negotiated: String?
+
+            enum CodingKeys: String, CodingKey {
+                case serverName = "serverName"
+                case verify = "verify"
+                case ca = "ca"
+                case clientCertificate = "clientCertificate"
+                case alpnOffered = "alpnOffered"
+                case negotiated = "negotiated"
+            }
+        }
 
         struct SourcePart: Codable {
             var address: String
@@ -45,6 +68,7 @@ struct JSONReport: Encodable {
             case handler = "handler"
             case endpoints = "endpoints"
             case sources = "sources"
+            case tls = "tls"
         }
     }
 
@@ -346,7 +370,12 @@ struct JSONReport: Encodable {
                 sessions: plan.sessionCount, handler: handler, endpoints: plan.addresses.map(\.description),
                 sources: plan.settings.sources.isEmpty
                     ? nil
-                    : plan.sessionsPerSource.map { SettingsPart.SourcePart(address: $0, sessions: $1) }),
+                    : plan.sessionsPerSource.map { SettingsPart.SourcePart(address: $0, sessions: $1) },
+                tls: plan.settings.tls.map {
+                    SettingsPart.TLSPart(
+                        serverName: $0.serverName, verify: $0.verify, ca: $0.ca?.path,
+                        clientCertificate: $0.certificate?.path, alpnOffered: $0.alpn)
+                }),
             timeline: plan.actions.map {
                 ActionPart(
                     action: $0.kind.name, sessions: [$0.sessions.lowerBound, $0.sessions.upperBound],

@@ -89,7 +89,7 @@ package struct KubernetesCommand: ParsableCommand {
         // The pods resolve host names with the cluster's DNS (a Service's name resolves only
         // there) and bind their SOURCES there: here a name stands for itself.
         var options = PlanOptions.elsewhere()
-        options.handlerInspector = WasmModuleInspector()
+        options.inspectFiles()
         let plan = try Planning.plan(script, options: options)
         if segments > plan.sessionCount {
             throw ValidationError(

@@ -78,7 +78,7 @@ package struct MergeCommand: ParsableCommand {
         var expectations: [Expectation]? = nil
         if let script {
             var options = PlanOptions.elsewhere()
-            options.handlerInspector = WasmModuleInspector()
+            options.inspectFiles()
             let plan = try Planning.plan(script, options: options)
             if let other = inputs.first(where: { $0.report.run?.scriptHash != plan.identity }) {
                 Console.error(
@@ -456,6 +456,7 @@ extension LatencySet {
             switch kind {
             case .response: _ = response.record(v, count: p[1])
             case .connect: _ = connect.record(v, count: p[1])
+            case .handshake: _ = handshake.record(v, count: p[1])
             case .send: _ = send.record(v, count: p[1])
             case .read: _ = read.record(v, count: p[1])
             case .lag: _ = lag.record(v, count: p[1])

@@ -88,7 +88,7 @@ package struct QuickstartCommand: AsyncParsableCommand {
         let plan: Plan
         do {
             var options = PlanOptions()
-            options.handlerInspector = WasmModuleInspector()
+            options.inspectFiles()
             plan = try Planning.plan(scriptPath, options: options)
         } catch {
             await target.stop()

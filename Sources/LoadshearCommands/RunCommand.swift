@@ -118,7 +118,7 @@ package struct RunCommand: AsyncParsableCommand {
         guard let script else { return }
         var options = PlanOptions()
         options.expandEnvironment = expandEnvs
-        options.handlerInspector = WasmModuleInspector()
+        options.inspectFiles()
         var plan = try Planning.plan(script, options: options)
         if let segment, let (i, n) = SegmentOption.parse(segment) {
             if let problem = plan.segmentProblem(i, of: n) {

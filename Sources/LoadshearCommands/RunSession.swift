@@ -107,6 +107,7 @@ struct RunSession {
         Console.flushLogs()
         var summary = Summary(snapshot: final, shardCount: plan.shards.count, sessions: plan.ownSessions.count)
         summary.sources = plan.sessionsPerSource
+        summary.tls = engine.tlsNegotiated
         // A segment's thresholds are checked by `loadshear merge` on all segments' reports:
         // one segment's rates and counts are only its share.
         let thresholds = plan.segment == nil ? ThresholdResult.evaluate(plan.expectations, on: final) : []
@@ -123,6 +124,7 @@ struct RunSession {
             do {
                 var json = JSONReport(plan: plan, snapshot: final, thresholds: thresholds, generator: verdict)
                 json.run = JSONReport.RunPart(plan: plan, startedAt: startedAt, requestedStart: startAt)
+                json.settings.tls?.negotiated = engine.tlsNegotiated
                 // The last stretch, from the last 500 ms snapshot to the end, is the final one.
                 json.intervals = intervals.withLock { i in
                     JSONReport.Interval.append(

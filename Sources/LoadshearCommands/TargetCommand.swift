@@ -47,6 +47,17 @@ package struct TargetCommand: AsyncParsableCommand {
     @Option(help: "Stop after this many seconds (default: run until Ctrl-C).")
     var duration: Double?
 
+    @Flag(
+        help:
+            "Serve TCP over TLS with a self-signed certificate made at start (for localhost and 127.0.0.1); its SHA-256 fingerprint is printed."
+    )
+    var tls = false
+
+    @Option(
+        name: .customLong("write-ca"),
+        help: "With --tls: write the certificate (PEM) to this file, for a script's TLS { CA = \"…\" }.")
+    var writeCA: String?
+
     package init() {}
 
     /// Rejects a port outside 0...65535, a header under 8 bytes, and a negative body size or
@@ -60,6 +71,8 @@ package struct TargetCommand: AsyncParsableCommand {
             throw ValidationError("--rate 0 (as fast as possible) is for TCP broadcast; a UDP broadcast needs a rate")
         }
         if let duration, !(duration >= 0) { throw ValidationError("--duration must be a number of seconds, 0 or more") }
+        if tls, udp { throw ValidationError("--tls serves TCP; UDP (DTLS) is not supported") }
+        if writeCA != nil, !tls { throw ValidationError("--write-ca needs --tls") }
         if let delay {
             guard case .success = DurationLiteral.parse(delay) else {
                 throw ValidationError("--delay must be a duration such as 1ms or 250us, got '\(delay)'")
@@ -80,6 +93,18 @@ package struct TargetCommand: AsyncParsableCommand {
         options.count = count
         options.udp = udp
         if let delay, case .success(let ns) = DurationLiteral.parse(delay) { options.delayNanoseconds = ns }
+        if tls {
+            do {
+                let identity = try TargetTLS.selfSigned()
+                if let writeCA {
+                    try identity.certificatePEM.write(toFile: writeCA, atomically: true, encoding: .utf8)
+                }
+                options.tls = identity
+            } catch {
+                Console.error("loadshear target: error: cannot set up TLS: \(error)\n")
+                throw ExitCode.runtimeFailure
+            }
+        }
         let server: TargetServer
         do {
             server = try await TargetServer.start(options)
@@ -95,7 +120,15 @@ package struct TargetCommand: AsyncParsableCommand {
             Console.error("loadshear target: error: cannot listen on 127.0.0.1:\(port): \(error)\n")
             throw ExitCode.runtimeFailure
         }
-        Console.out("loadshear target \(kind.rawValue)\(udp ? " (UDP)" : "") listening on 127.0.0.1:\(server.port)\n")
+        Console.out(
+            "loadshear target \(kind.rawValue)\(udp ? " (UDP)" : tls ? " (TLS)" : "") listening on 127.0.0.1:\(server.port)\n"
+        )
+        if let identity = options.tls {
+            Console.out("loadshear target: TLS certificate SHA-256 fingerprint \(identity.fingerprint)\n")
+            if let writeCA {
+                Console.out("loadshear target: certificate written to \(writeCA) (use it as TLS { CA = … })\n")
+            }
+        }
         await StopSignals.wait(timeout: duration)
         await server.stop()
         let c = server.counts

@@ -89,6 +89,7 @@ struct ThresholdResult: Codable, Equatable {
         switch k {
         case .response: .response
         case .connect: .connect
+        case .handshake: .handshake
         case .send: .send
         case .read: .read
         case .lag: .lag

@@ -146,6 +146,7 @@ package struct Dashboard: Sendable {
             switch kind {
             case .response: "Response time"
             case .lag: "Lag (generator)"
+            case .handshake: "TLS handshake latency"
             default: "\(kind.rawValue.capitalized) latency"
             }
         let head = bold(name) + dim("  \(count) samples")

@@ -39,6 +39,12 @@ package final class Engine: Sendable {
 
     /// Where the first failure of each kind is explained (refused connects, oversized bodies…).
     private let failures: FailureLog
+    /// (ext) TLS sessions' client context, made when the run starts.
+    private let tlsClient = Mutex<TLSClient?>(nil)
+
+    /// (ext) What the run's first TLS handshake negotiated ("TLS 1.3, ALPN h2"); nil for TCP
+    /// and UDP runs and before a handshake completed.
+    package var tlsNegotiated: String? { tlsClient.withLock { $0 }?.negotiated }
 
     /// `log` gets one line for the first failure of each kind; it is called on the event
     /// loops and must not block.
@@ -116,11 +122,13 @@ package final class Engine: Sendable {
         let addresses = try plan.addresses.map { try SocketAddress(ipAddress: $0.ip, port: $0.port) }
         guard !addresses.isEmpty else { throw RunError.noAddresses }
         if let problem = FileDescriptors.checkShards(plan.shards.count) { throw RunError.descriptors(problem) }
+        let tls = try plan.settings.tls.map { try TLSClient($0, hosts: plan.addressesWithHosts.map(\.host)) }
+        tlsClient.withLock { $0 = tls }
         let group = MultiThreadedEventLoopGroup(numberOfThreads: plan.shards.count)
         let control = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         var shards: [Shard] = []
         do {
-            try await makeShards(into: &shards, group: group, addresses: addresses)
+            try await makeShards(into: &shards, group: group, addresses: addresses, tls: tls)
             let result = try await run(
                 shards, control: control.next(), startAt: startIn.map { called + $0 }, onSnapshot: onSnapshot)
             await shutdown(shards, group: group, control: control)
@@ -136,7 +144,7 @@ package final class Engine: Sendable {
     /// part-way leaves the ones already made to be shut down.
     private func makeShards(
         into shards: inout [Shard], group: MultiThreadedEventLoopGroup,
-        addresses: [SocketAddress]
+        addresses: [SocketAddress], tls: TLSClient?
     ) async throws {
         let sendCounters = SendCounters(count: plan.sends.count)
         let allocator = ByteBufferAllocator()
@@ -153,7 +161,7 @@ package final class Engine: Sendable {
                     let shard = Shard(
                         index: i, loop: loop, plan: plan, counters: counters, sendCounters: sendCounters,
                         config: config, handler: handler, packets: packets, addresses: addresses,
-                        rounds: rounds.value, failures: failures)
+                        rounds: rounds.value, failures: failures, tls: tls)
                     shard.makeSessions()
                     shard.startTimers()
                     return shard

@@ -1,5 +1,6 @@
 import LoadshearMetrics
 import NIOCore
+import NIOSSL
 import Synchronization
 
 #if canImport(Glibc)
@@ -51,6 +52,33 @@ enum ConnectFailure {
         if let e = error as? ChannelError, case .connectTimeout(let t) = e {
             return (.connectTimedOut, "timed out after \(t.nanoseconds / 1_000_000) ms")
         }
+        if let tls = classifyTLS(error) { return tls }
         return (.connectOtherError, "\(error)")
+    }
+
+    /// (ext) TLS handshake failures: the certificate chain or the name did not verify; no
+    /// handshake within the connect timeout; anything else the handshake raised (an alert, a
+    /// protocol mismatch, a close) is a protocol error.
+    private static func classifyTLS(_ error: Error) -> (counter: ShardCounters.Counter, reason: String)? {
+        switch error {
+        case TLSHandshakeError.timedOut(let t):
+            return (.tlsHandshakeTimedOut, "TLS handshake timed out after \(t.nanoseconds / 1_000_000) ms")
+        case TLSHandshakeError.closed:
+            return (.tlsProtocolError, "TLS handshake failed: the connection closed before it completed")
+        case let e as NIOSSLExtraError where e == .failedToValidateHostname || e == .serverHostnameImpossibleToMatch:
+            return (.tlsVerifyFailed, "TLS certificate verify failed: \(e)")
+        case NIOSSLError.handshakeFailed(let e):
+            let text = "\(e)"
+            if text.contains("CERTIFICATE_VERIFY_FAILED") {
+                return (.tlsVerifyFailed, "TLS certificate verify failed (\(text))")
+            }
+            return (.tlsProtocolError, "TLS handshake failed: \(text)")
+        case let e as NIOSSLError:
+            return (.tlsProtocolError, "TLS handshake failed: \(e)")
+        case let e as NIOSSLExtraError:
+            return (.tlsProtocolError, "TLS handshake failed: \(e)")
+        default:
+            return nil
+        }
     }
 }

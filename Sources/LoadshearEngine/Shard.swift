@@ -41,6 +41,8 @@ final class Shard: @unchecked Sendable {
     let addresses: [SocketAddress]
     /// (ext) SOURCES: session `s` binds `sources[s % sources.count]` before it connects.
     let sources: [SocketAddress]
+    /// (ext) `SESSION = "TLS"`: the run's TLS client context; nil for TCP and UDP.
+    let tls: TLSClient?
     /// The write rounds that sessions with work left join.
     let rounds: WriteRounds
     /// The run's failure log, shared by every shard.
@@ -81,7 +83,7 @@ final class Shard: @unchecked Sendable {
     init(
         index: Int, loop: EventLoop, plan: Plan, counters: ShardCounters, sendCounters: SendCounters,
         config: EngineConfiguration, handler: MessageHandler, packets: [PreparedPacket], addresses: [SocketAddress],
-        rounds: WriteRounds, failures: FailureLog
+        rounds: WriteRounds, failures: FailureLog, tls: TLSClient? = nil
     ) {
         self.index = index
         self.loop = loop
@@ -96,6 +98,7 @@ final class Shard: @unchecked Sendable {
         self.sources = plan.settings.sources.compactMap { try? SocketAddress(ipAddress: $0, port: 0) }
         self.rounds = rounds
         self.failures = failures
+        self.tls = tls
         self.patches = plan.sends.map { PatchLayout($0) }
         self.counterLanes = plan.segment?.lanes ?? plan.sends.map { _ in .identity }
         let response = plan.settings.response

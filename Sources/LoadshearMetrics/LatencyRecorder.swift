@@ -18,6 +18,7 @@ package final class LatencyRecorder {
         switch kind {
         case .response: _ = current.response.record(us)
         case .connect: _ = current.connect.record(us)
+        case .handshake: _ = current.handshake.record(us)
         case .send: _ = current.send.record(us)
         case .read: _ = current.read.record(us)
         case .lag: _ = current.lag.record(us)

@@ -20,6 +20,8 @@ package struct LatencySet: Sendable, Codable, Equatable {
     package var response = LatencySet.empty()
     /// Connect latency: connect started → channel active.
     package var connect = LatencySet.empty()
+    /// (ext) TLS handshake latency: TCP connected → handshake completed, every handshake.
+    package var handshake = LatencySet.empty()
     /// Send latency of sampled batches: writes issued → the kernel took the whole batch.
     package var send = LatencySet.empty()
     /// Read latency of sampled frames: the read that brought a frame's first bytes → the read
@@ -35,6 +37,7 @@ package struct LatencySet: Sendable, Codable, Equatable {
     package mutating func add(_ other: LatencySet) {
         response.add(other.response)
         connect.add(other.connect)
+        handshake.add(other.handshake)
         send.add(other.send)
         read.add(other.read)
         lag.add(other.lag)
@@ -43,7 +46,7 @@ package struct LatencySet: Sendable, Codable, Equatable {
     /// The kinds, in the order reports show them (response time first when there is any);
     /// the raw values are their names in reports.
     package enum Kind: String, CaseIterable, Sendable {
-        case response, connect, send, read, lag
+        case response, connect, handshake, send, read, lag
     }
 
     /// The histogram of `kind`.
@@ -51,6 +54,7 @@ package struct LatencySet: Sendable, Codable, Equatable {
         switch kind {
         case .response: response
         case .connect: connect
+        case .handshake: handshake
         case .send: send
         case .read: read
         case .lag: lag
@@ -72,6 +76,7 @@ extension LatencySet {
     package mutating func reset() {
         response.reset()
         connect.reset()
+        handshake.reset()
         send.reset()
         read.reset()
         lag.reset()

@@ -67,6 +67,10 @@ package final class ShardCounters: Sendable {
         /// (ext) The most connections this shard had open at once (in `totals`, the sum of the
         /// shards' peaks: exact when they peak together, as one CONNECT makes them).
         case peakOpenSessions
+        /// (ext) TLS handshakes that failed, by reason (each also a failed connect): the
+        /// server's certificate or name did not verify; another TLS protocol error (or the
+        /// server closed during the handshake); no handshake within the connect timeout.
+        case tlsVerifyFailed, tlsProtocolError, tlsHandshakeTimedOut
 
         /// The counter's name in the JSON report and the NDJSON lines. Spelled out, not derived
         /// from the case name, because the report format promises these names stay.
@@ -126,6 +130,9 @@ package final class ShardCounters: Sendable {
             case .reconnects: "reconnects"
             case .churnSkipped: "churnSkipped"
             case .peakOpenSessions: "peakOpenSessions"
+            case .tlsVerifyFailed: "tlsVerifyFailed"
+            case .tlsProtocolError: "tlsProtocolError"
+            case .tlsHandshakeTimedOut: "tlsHandshakeTimedOut"
             }
         }
     }
@@ -135,6 +142,8 @@ package final class ShardCounters: Sendable {
         (.connectRefused, "connection refused"), (.connectTimedOut, "timed out"),
         (.connectUnreachable, "unreachable"), (.connectTooManyFiles, "too many open files"),
         (.connectNoAddress, "no local address or port free"), (.connectOtherError, "other error"),
+        (.tlsVerifyFailed, "TLS certificate verify failed"), (.tlsProtocolError, "TLS protocol error"),
+        (.tlsHandshakeTimedOut, "TLS handshake timed out"),
     ]
 
     /// Protocol errors by reason.

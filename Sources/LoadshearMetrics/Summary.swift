@@ -10,6 +10,8 @@ package struct Summary: Sendable {
     package var sessions: Int
     /// (ext) SOURCES: each local address with the sessions of this run bound to it.
     package var sources: [(address: String, sessions: Int)] = []
+    /// (ext) TLS sessions: what the first handshake negotiated ("TLS 1.3, ALPN h2").
+    package var tls: String?
 
     package init(snapshot: Snapshot, shardCount: Int, sessions: Int) {
         self.snapshot = snapshot
@@ -66,6 +68,9 @@ package struct Summary: Sendable {
         if t[.connectionsCancelled] > 0 { connections += ", \(t[.connectionsCancelled]) cancelled while connecting" }
         if t[.peakOpenSessions] > 0 { connections += ", peak \(t[.peakOpenSessions]) open" }
         out += "  connections   \(connections)\n"
+        if let tls {
+            out += "  tls           \(tls) (the first handshake; swift-nio-ssl does not expose the cipher)\n"
+        }
         if !sources.isEmpty {
             let shown = sources.prefix(8).map { "\($0.address) \($0.sessions)" }.joined(separator: ", ")
             let more = sources.count > 8 ? ", … (\(sources.count) addresses)" : ""
@@ -123,6 +128,7 @@ package struct Summary: Sendable {
         switch kind {
         case .response: "response time (reply − intended send, every request)"
         case .lag: "lag (actual − intended time of actions and paced payloads)"
+        case .handshake: "TLS handshake latency (TCP connected → handshake done)"
         default: "\(kind.rawValue) latency"
         }
     }

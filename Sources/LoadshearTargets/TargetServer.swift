@@ -1,5 +1,6 @@
 import NIOCore
 import NIOPosix
+import NIOSSL
 import Synchronization
 
 /// The built-in loopback targets: quickstart, tests and benchmarks load these.
@@ -34,6 +35,8 @@ package struct TargetOptions: Sendable {
     /// echo: (ext) send each read back after this many nanoseconds (0: at once), a server
     /// with a known service time.
     package var delayNanoseconds: Int64 = 0
+    /// (ext) `--tls`: serve TCP over TLS with this certificate.
+    package var tls: TargetTLS?
 
     package init(kind: TargetKind) {
         self.kind = kind
@@ -160,6 +163,9 @@ package final class TargetServer: Sendable {
                 stats.opened()
                 channel.closeFuture.whenComplete { _ in stats.closed() }
                 return channel.eventLoop.makeCompletedFuture {
+                    if let tls = options.tls {
+                        try channel.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: tls.context))
+                    }
                     let handler: ChannelHandler =
                         switch options.kind {
                         case .sink: SinkHandler(stats: stats)

@@ -152,6 +152,11 @@ final class LiveProcess: Sendable {
         return await output.wait(timeout: .seconds(timeout)) { $0.stdout.range(of: m) != nil }
     }
 
+    /// Waits until stdout has at least `n` lines; false on timeout.
+    func stdout(lines n: Int, timeout: TimeInterval = 60) async -> Bool {
+        await output.wait(timeout: .seconds(timeout)) { o in o.stdout.reduce(0) { $0 + ($1 == 10 ? 1 : 0) } >= n }
+    }
+
     /// Waits for exit and for both pipes to be drained; nil on timeout (then it is killed).
     func exit(timeout: TimeInterval = 60) async -> Int32? {
         let done = await output.wait(timeout: .seconds(timeout)) {
@@ -167,4 +172,5 @@ final class LiveProcess: Sendable {
     func allStdout() async -> String { String(decoding: output.value.stdout, as: UTF8.self) }
     func allStderr() async -> String { String(decoding: output.value.stderr, as: UTF8.self) }
     var stdout: String { String(decoding: output.value.stdout, as: UTF8.self) }
+    var stderrText: String { String(decoding: output.value.stderr, as: UTF8.self) }
 }

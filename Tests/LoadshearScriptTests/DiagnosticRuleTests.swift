@@ -50,19 +50,24 @@ let rules: [Rule] = [
             settings: "",
             base:
                 "    SESSION = \"SCTP\"\n    PORT = 1\n    ENDPOINTS { 127.0.0.1 }\n    PACKETS { p1 : \"hello.bin\" }"),
-        message: "SESSION must be \"TCP\" or \"UDP\", got \"SCTP\"", line: 2),
+        message: "SESSION must be \"TCP\" or \"UDP\" or \"TLS\", got \"SCTP\"", line: 2),
     Rule(
         name: "unquoted SESSION",
         script: script(
             settings: "",
             base: "    SESSION = TCP\n    PORT = 1\n    ENDPOINTS { 127.0.0.1 }\n    PACKETS { p1 : \"hello.bin\" }"),
-        message: "SESSION must be \"TCP\" or \"UDP\" in quotes", line: 2),
+        message: "SESSION must be \"TCP\" or \"UDP\" or \"TLS\" in quotes", line: 2),
     Rule(
-        name: "TLS not supported",
+        name: "TLS block on a TCP script",
+        script: script(settings: "    TLS { VERIFY = \"false\" }"),
+        message: "the TLS block applies to TLS sessions; this script has SESSION = \"TCP\"", line: 6),
+    Rule(
+        name: "unknown TLS setting",
         script: script(
-            settings: "",
+            settings: "    TLS { SNII = \"x\" }",
             base: "    SESSION = \"TLS\"\n    PORT = 1\n    ENDPOINTS { 127.0.0.1 }\n    PACKETS { p1 : \"hello.bin\" }"
-        ), message: "TLS sessions are not supported yet", line: 2),
+        ),
+        message: "unknown TLS setting 'SNII'; did you mean SNI?", line: 6),
     Rule(
         name: "PORT out of range",
         script: script(
@@ -101,7 +106,7 @@ let rules: [Rule] = [
             settings: "",
             base:
                 "    SESSION = \"tcp\"\n    PORT = 80\n    ENDPOINTS { 127.0.0.1 }\n    PACKETS { p1 : \"hello.bin\" }"),
-        message: "SESSION must be \"TCP\" or \"UDP\", got \"tcp\"; did you mean \"TCP\"?", line: 2),
+        message: "SESSION must be \"TCP\" or \"UDP\" or \"TLS\", got \"tcp\"; did you mean \"TCP\"?", line: 2),
     Rule(
         name: "boolean in the wrong case", script: script(settings: "    READ = \"TRUE\""),
         message: "did you mean \"true\"?", line: 6),
@@ -271,8 +276,8 @@ let rules: [Rule] = [
         name: "unsupported ext action", script: script(actions: "    CONNECT 0:10\n    RATE 0:10 100"),
         message: "RATE is not supported yet", line: 11),
     Rule(
-        name: "unsupported ext field", script: script(settings: "    TLS { }"),
-        message: "TLS is not supported yet", line: 6),
+        name: "unsupported ext field", script: script(settings: "    RATE = 5"),
+        message: "RATE is not supported yet", line: 6),
     Rule(
         name: "unsupported ext modifier", script: script(actions: "    CONNECT 0:10 RECONNECT"),
         message: "RECONNECT is not supported yet", line: 10),

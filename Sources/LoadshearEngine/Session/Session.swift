@@ -276,7 +276,7 @@ class Session {
 
     /// The channel became active: counts the connection and its connect latency, then starts
     /// writing — or closes at once when a DISCONNECT came first, or a DRAIN left nothing to send.
-    final func active(_ context: ChannelHandlerContext) {
+    final func active(_ context: ChannelHandlerContext, connectedAt: UInt64? = nil) {
         let action = lifecycle.connected()
         guard action != .none else { return }
         self.context = context
@@ -285,7 +285,8 @@ class Session {
         counters.add(.connectionsSucceeded)
         let now = NIODeadline.now().uptimeNanoseconds
         counters.connected(at: now)
-        shard.latency.record(.connect, nanoseconds: now &- connectStartedAt)
+        // (ext) TLS: connect latency is TCP's; the handshake has its own.
+        shard.latency.record(.connect, nanoseconds: (connectedAt ?? now) &- connectStartedAt)
         counters.add(.connectionsActive)
         let open = counters.get(.connectionsActive)
         if open > counters.get(.peakOpenSessions) { counters.set(.peakOpenSessions, open) }
@@ -470,6 +471,12 @@ class Session {
         guard lifecycle.close(reason) else { return false }
         closeChannel()
         return true
+    }
+
+    /// (ext) A TLS handshake failed: the channel closes (nothing was sent on it); the connect
+    /// then fails with the handshake's error.
+    final func closeForFailedHandshake() {
+        channel?.close(promise: nil)
     }
 
     /// Accounts for what the kernel already took of the batches in flight, then closes.

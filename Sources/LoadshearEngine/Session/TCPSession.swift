@@ -3,6 +3,8 @@ import LoadshearMetrics
 import LoadshearScript
 import NIOCore
 import NIOPosix
+import NIOSSL
+import NIOTLS
 
 /// A TCP session: framed reads answered by the shard's handler, and payload runs written
 /// as slices of prepared buffers. It sits in its channel's pipeline as a duplex handler so
@@ -19,6 +21,12 @@ final class TCPSession: Session, ChannelDuplexHandler {
     /// full frame), and frames read so far (for sampling).
     private var frameStartedAt: UInt64 = 0
     private var framesSeen = 0
+    /// (ext) TLS: completed by the handshake (or failed by its error, its timeout or a close);
+    /// the connect counts as done only then. Nil outside a handshake.
+    private var handshake: EventLoopPromise<Void>?
+    /// (ext) TLS: when TCP connected (the handshake's start), and its timeout.
+    private var tcpConnectedAt: UInt64 = 0
+    private var handshakeTimeout: Scheduled<Void>?
 
     /// Connects with the connect timeout, the write watermarks, `TCP_NODELAY`, and remote
     /// half-closure allowed.
@@ -38,7 +46,9 @@ final class TCPSession: Session, ChannelDuplexHandler {
             bootstrap = bootstrap.channelOption(noPort, value: 1).bind(to: source)
         }
         let watermark = ChannelOptions.Types.WriteBufferWaterMark(low: config.lowWatermark, high: config.highWatermark)
-        return
+        let tls = shard.tls
+        let serverName = tls.flatMap { $0.serverNames[index % $0.serverNames.count] }
+        let connected =
             bootstrap
             .connectTimeout(config.connectTimeout)
             .channelInitializer { channel in
@@ -48,10 +58,65 @@ final class TCPSession: Session, ChannelDuplexHandler {
                     // A server that half-closes still reads: keep sending until it closes or resets.
                     try options.setOption(.allowRemoteHalfClosure, value: true)
                     let session = bound.value
+                    if let tls {
+                        // (ext) TLS: the handshake is part of connecting.
+                        try channel.pipeline.syncOperations.addHandler(
+                            NIOSSLClientHandler(context: tls.context, serverHostname: serverName))
+                        session.handshake = channel.eventLoop.makePromise()
+                    }
                     try session.initialize(channel, handler: session)
                 }
             }
             .connect(to: address)
+        guard tls != nil else { return connected }
+        return connected.flatMap { channel in
+            bound.value.handshake?.futureResult.map { channel } ?? channel.eventLoop.makeSucceededFuture(channel)
+        }.flatMapError { error in
+            // The TCP connect failed (or the handshake did): a handshake never started ends too.
+            bound.value.handshakeEnded(.failure(error))
+            return bound.value.shard.loop.makeFailedFuture(error)
+        }
+    }
+
+    // MARK: (ext) TLS handshake
+
+    /// TCP connected under TLS: the handshake starts (NIOSSL's handler sends the hello); it
+    /// gets the connect timeout of its own.
+    private func handshakeStarted(_ context: ChannelHandlerContext) {
+        tcpConnectedAt = NIODeadline.now().uptimeNanoseconds
+        let bound = NIOLoopBound(self, eventLoop: shard.loop)
+        handshakeTimeout = context.eventLoop.scheduleTask(in: shard.config.connectTimeout) {
+            bound.value.handshakeEnded(.failure(TLSHandshakeError.timedOut(bound.value.shard.config.connectTimeout)))
+        }
+    }
+
+    /// The handshake completed: its latency is recorded (every one), the first one's
+    /// version and ALPN noted, and the session starts as connected at TCP connect time.
+    private func handshakeCompleted(_ context: ChannelHandlerContext, alpn: String?) {
+        guard handshake != nil else { return }
+        let now = NIODeadline.now().uptimeNanoseconds
+        shard.latency.record(.handshake, nanoseconds: now &- tcpConnectedAt)
+        if let tls = shard.tls, tls.negotiated == nil {
+            let version = try? context.pipeline.syncOperations.handler(type: NIOSSLClientHandler.self).tlsVersion
+            tls.note(version: version, alpn: alpn)
+        }
+        handshakeEnded(.success(()))
+        active(context, connectedAt: tcpConnectedAt)
+    }
+
+    /// Ends the handshake: a failure fails the connect (counted by reason) and closes the
+    /// channel.
+    private func handshakeEnded(_ result: Result<Void, Error>) {
+        guard let promise = handshake else { return }
+        handshake = nil
+        handshakeTimeout?.cancel()
+        handshakeTimeout = nil
+        switch result {
+        case .success: promise.succeed(())
+        case .failure(let error):
+            closeForFailedHandshake()
+            promise.fail(error)
+        }
     }
 
     /// Sets up framing for READ: body lengths come from HEADER_LENGTH, else from the handler's
@@ -65,16 +130,33 @@ final class TCPSession: Session, ChannelDuplexHandler {
         }
     }
 
-    func channelActive(context: ChannelHandlerContext) { active(context) }
-    func channelInactive(context: ChannelHandlerContext) { inactive() }
+    func channelActive(context: ChannelHandlerContext) {
+        if handshake != nil { handshakeStarted(context) } else { active(context) }
+    }
+    func channelInactive(context: ChannelHandlerContext) {
+        handshakeEnded(.failure(TLSHandshakeError.closed))
+        inactive()
+    }
     func channelWritabilityChanged(context: ChannelHandlerContext) { writabilityChanged(context) }
     func read(context: ChannelHandlerContext) { interceptRead(context) }
-    func errorCaught(context: ChannelHandlerContext, error: Error) { socketError(error) }
+    func errorCaught(context: ChannelHandlerContext, error: Error) {
+        if handshake != nil {
+            handshakeEnded(.failure(error))
+        } else if let e = error as? NIOSSLError, case .uncleanShutdown = e {
+            // (ext) TLS: the server closed TCP without a close_notify: a close by the server,
+            // as a FIN is on TCP (or, while we close, nothing to count).
+            socketError(ChannelError.eof)
+        } else {
+            socketError(error)
+        }
+    }
 
-    /// The server half-closed (input closed): noted, and the session keeps sending. Other
-    /// events pass on.
+    /// The server half-closed (input closed): noted, and the session keeps sending. (ext) TLS:
+    /// the handshake completed. Other events pass on.
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
-        if let e = event as? ChannelEvent, e == .inputClosed {
+        if let e = event as? TLSUserEvent, case .handshakeCompleted(let alpn) = e {
+            handshakeCompleted(context, alpn: alpn)
+        } else if let e = event as? ChannelEvent, e == .inputClosed {
             peerFinished()
         } else {
             context.fireUserInboundEventTriggered(event)
@@ -220,4 +302,12 @@ final class TCPSession: Session, ChannelDuplexHandler {
         cursor.advance(k)
         return k
     }
+}
+
+/// (ext) Why a TLS handshake ended without completing, besides NIOSSL's own errors.
+enum TLSHandshakeError: Error {
+    /// No handshake within the connect timeout.
+    case timedOut(TimeAmount)
+    /// The connection closed before the handshake completed.
+    case closed
 }

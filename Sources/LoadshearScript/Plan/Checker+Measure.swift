@@ -128,7 +128,7 @@ extension Checker {
                 message += "; did you mean \(s.lowercased())?"
             } else {
                 message +=
-                    "; expected response|connect|send|read|lag with .p50 .p90 .p99 .p999 .max .mean, or a counter such as sent, timeouts, connect.failed (see docs/language.md)"
+                    "; expected response|connect|handshake|send|read|lag with .p50 .p90 .p99 .p999 .max .mean, or a counter such as sent, timeouts, connect.failed (see docs/language.md)"
             }
             d.error(message, at: item.metric.range)
             return nil
@@ -140,6 +140,10 @@ extension Checker {
             if f.response == nil { d.error(noResponse, at: item.metric.range) }
         case .latency(.read, _):
             if !f.read { d.error("\(name) needs READ = \"true\": nothing is read otherwise", at: item.metric.range) }
+        case .latency(.handshake, _):
+            if f.session != .tls {
+                d.error("\(name) needs SESSION = \"TLS\": only TLS sessions have a handshake", at: item.metric.range)
+            }
         case .count(let c), .rate(let c):
             if c.needsResponse, f.response == nil { d.error(noResponse, at: item.metric.range) }
         default:

@@ -303,6 +303,7 @@ struct Checker {
         plan.expectations = expectations
         plan.settings.sources = fields.sources
         plan.settings.connectWindow = fields.connectWindow
+        if session == .tls { plan.settings.tls = fields.tls }
         var module: [UInt8]?
         if case .wasm(let w) = fields.handler { module = w.bytes }
         plan.identity = Plan.identity(script: file.bytes, packets: fields.packets.map(\.bytes), handler: module)
@@ -362,6 +363,9 @@ struct Checker {
         var sourcesIPv6: Bool?
         var sourcesField: FieldSyntax?
         var connectWindow = 1024
+        /// (ext) The TLS block as checked, and its field.
+        var tls = TLSSettings()
+        var tlsField: FieldSyntax?
     }
 
     /// Checks each SETTINGS field (a field given twice is reported and its later setting
@@ -386,11 +390,12 @@ struct Checker {
             let name = field.key.rawValue
             switch (field.key, field.value) {
             case (.SESSION, .scalar(let t)):
-                if case .string(let raw) = t.kind, Token.decode(raw: raw).uppercased() == "TLS" {
-                    d.error("TLS sessions are not supported yet; they are a planned (ext) extension", at: t.range)
-                } else if let s = quoted(t, name, ["TCP", "UDP"], &d) {
+                if let s = quoted(t, name, ["TCP", "UDP", "TLS"], &d) {
                     f.session = SessionKind(rawValue: s)
                 }
+            case (.TLS, .block(let items, _)):
+                f.tlsField = field
+                checkTLS(items, &f, &d)
             case (.PORT, .scalar(let t)):
                 if let v = integer(t, name, &d) {
                     if (1...65535).contains(v) {
@@ -492,6 +497,11 @@ struct Checker {
         if seen[.SESSION] == nil { missing(.SESSION, "SESSION = \"TCP\"") }
         if seen[.PORT] == nil { missing(.PORT, "PORT = 55555") }
         if seen[.ENDPOINTS] == nil { missing(.ENDPOINTS, "ENDPOINTS { \"127.0.0.1\" }") }
+        if let field = f.tlsField, let session = f.session, session != .tls {
+            d.error(
+                "the TLS block applies to TLS sessions; this script has SESSION = \"\(session.rawValue)\" (write SESSION = \"TLS\")",
+                at: field.keyRange)
+        }
         if f.session == .udp, let field = f.sourcesField {
             d.error("SOURCES binds TCP sessions; UDP sessions do not take a source address yet", at: field.keyRange)
         }
@@ -578,6 +588,94 @@ struct Checker {
         }
         f.handler = .wasm(spec)
         f.handlerToken = t
+    }
+
+    /// (ext) The TLS block: `SNI = "name"`, `VERIFY = "true"|"false"`, `CA`/`CERT`/`KEY` =
+    /// PEM paths (read now, relative to the script), `ALPN { "h2", … }`. CERT and KEY go
+    /// together. The inspector, when there is one, checks the files' contents; its problems
+    /// are reported at the file's path.
+    private func checkTLS(_ items: [SubFieldSyntax], _ f: inout Fields, _ d: inout DiagnosticBag) {
+        let known = ["SNI", "VERIFY", "CA", "CERT", "KEY", "ALPN"]
+        let errorsBefore = d.errorCount
+        var seen: [String: SubFieldSyntax] = [:]
+        for item in items {
+            let key = item.key
+            guard known.contains(key) else {
+                var message = "unknown TLS setting '\(key)'"
+                if let s = Suggest.closest(to: key, in: known) { message += "; did you mean \(s)?" }
+                d.error(message + "; expected one of " + known.joined(separator: ", "), at: item.name.range)
+                continue
+            }
+            if let first = seen[key] {
+                d.error(
+                    "TLS \(key) is set twice; the first setting is at line \(lineOf(first.name.range))",
+                    at: item.name.range)
+                continue
+            }
+            seen[key] = item
+            if key == "ALPN" {
+                guard let (tokens, r) = item.list else {
+                    d.error(
+                        "ALPN expects a list of protocol names, such as ALPN { \"h2\", \"mqtt\" }", at: item.valueRange)
+                    continue
+                }
+                if tokens.isEmpty { d.error("ALPN is empty; list at least one protocol name", at: r) }
+                for t in tokens {
+                    guard case .string(let raw) = t.kind else {
+                        d.error("an ALPN protocol name must be in quotes, got \(t.kind.spelling)", at: t.range)
+                        continue
+                    }
+                    let name = Token.decode(raw: raw)
+                    if name.isEmpty || name.utf8.count > 255 {
+                        d.error("an ALPN protocol name must be 1 to 255 bytes, got \(name.utf8.count)", at: t.range)
+                    } else {
+                        f.tls.alpn.append(name)
+                    }
+                }
+                continue
+            }
+            guard let t = item.value else {
+                if item.list != nil {
+                    d.error("TLS \(key) expects a single value, such as \(key) = …", at: item.valueRange)
+                }
+                continue  // no value: the parser said so
+            }
+            switch key {
+            case "SNI":
+                guard case .string(let raw) = t.kind, !Token.decode(raw: raw).isEmpty else {
+                    d.error("SNI must be a server name in quotes, such as SNI = \"game.example.com\"", at: t.range)
+                    continue
+                }
+                f.tls.serverName = Token.decode(raw: raw)
+            case "VERIFY":
+                if let v = quoted(t, "VERIFY", ["true", "false"], &d) { f.tls.verify = v == "true" }
+            default:
+                guard case .string(let raw) = t.kind, let p = path(t, &d) else {
+                    d.error("\(key) must be a quoted path to a PEM file, got \(t.kind.spelling)", at: t.range)
+                    continue
+                }
+                let what =
+                    key == "CA" ? "CA certificate file" : key == "CERT" ? "client certificate file" : "private key file"
+                guard let bytes = readFile(p, what, t, &d) else { continue }
+                let file = TLSFile(path: Token.decode(raw: raw), bytes: bytes)
+                switch key {
+                case "CA": f.tls.ca = file
+                case "CERT": f.tls.certificate = file
+                default: f.tls.key = file
+                }
+            }
+        }
+        if let cert = seen["CERT"], seen["KEY"] == nil {
+            d.error("CERT needs KEY: the private key of the client certificate", at: cert.name.range)
+        }
+        if let key = seen["KEY"], seen["CERT"] == nil {
+            d.error("KEY needs CERT: the client certificate the key belongs to", at: key.name.range)
+        }
+        if let inspector = options.tlsInspector, d.errorCount == errorsBefore {
+            for (field, problem) in inspector.inspect(f.tls) {
+                d.error(problem, at: seen[field]?.valueRange ?? f.tlsField?.keyRange ?? SourceRange(start: 0, end: 0))
+            }
+        }
     }
 
     /// One ENDPOINTS entry: an unquoted IPv4 address, or a quoted host name or address,

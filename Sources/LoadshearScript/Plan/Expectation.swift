@@ -4,7 +4,7 @@
 package struct Expectation: Sendable, Equatable {
     /// Latency histograms a threshold can name.
     package enum LatencyKind: String, Sendable, CaseIterable {
-        case response, connect, send, read, lag
+        case response, connect, handshake, send, read, lag
     }
 
     /// Figures read from a latency histogram.

@@ -25,14 +25,25 @@ extension Plan {
         line()
         line("Settings '\(name)'")
         line("  session       \(s.session.rawValue)")
+        if let tls = s.tls {
+            var parts = [tls.serverName.map { "server name \"\($0)\" (SNI)" } ?? "server name: each endpoint's host"]
+            if tls.verify {
+                parts.append("verify against " + (tls.ca.map { "CA \($0.path)" } ?? "the system trust store"))
+            } else {
+                parts.append("no verification (VERIFY = \"false\")")
+            }
+            if let cert = tls.certificate { parts.append("client certificate \(cert.path)") }
+            if !tls.alpn.isEmpty { parts.append("ALPN " + tls.alpn.joined(separator: ", ")) }
+            line("  tls           " + parts.joined(separator: "; "))
+        }
         line("  port          \(s.port)")
         if s.read {
-            if s.session == .tcp {
+            if s.session.isStream {
                 line("  read          true (header \(s.headerSize ?? 0) bytes, body max \(s.bodyMax ?? 0) bytes)")
             } else {
                 line("  read          true (each datagram whole, max \(s.bodyMax ?? 0) bytes)")
             }
-            if s.session == .tcp {
+            if s.session.isStream {
                 let length: String
                 if let hl = s.headerLength {
                     length =

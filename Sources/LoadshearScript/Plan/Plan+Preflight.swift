@@ -138,7 +138,7 @@ extension Plan {
         // ports (IP_BIND_ADDRESS_NO_PORT makes the range per destination).
         var busiest: (String, String, Int)?
         let dests = addresses
-        if settings.session == .tcp, !dests.isEmpty {
+        if settings.session.isStream, !dests.isEmpty {
             let sourceCount = max(1, settings.sources.count)
             var counts: [Int: Int] = [:]
             var best = (key: 0, n: 0)

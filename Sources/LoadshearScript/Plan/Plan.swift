@@ -34,11 +34,15 @@ package struct Plan: Sendable {
     package var duration: Nanoseconds { actions.last?.at ?? 0 }
 
     /// Every resolved address in the order sessions use them (round-robin by session index).
-    package var addresses: [ResolvedAddress] {
+    package var addresses: [ResolvedAddress] { addressesWithHosts.map(\.address) }
+
+    /// ``addresses``, each with the ENDPOINTS host it came from (the first, when two
+    /// hosts resolve to one address): the TLS server name when SNI is not given.
+    package var addressesWithHosts: [(address: ResolvedAddress, host: String)] {
         var seen = Set<ResolvedAddress>()
-        var out: [ResolvedAddress] = []
+        var out: [(address: ResolvedAddress, host: String)] = []
         for e in endpoints {
-            for a in e.addresses where seen.insert(a).inserted { out.append(a) }
+            for a in e.addresses where seen.insert(a).inserted { out.append((a, e.host)) }
         }
         return out
     }
@@ -63,6 +67,43 @@ package typealias Nanoseconds = Int64
 package enum SessionKind: String, Sendable {
     case tcp = "TCP"
     case udp = "UDP"
+    /// (ext) TCP with TLS: everything a TCP session does, over TLS.
+    case tls = "TLS"
+
+    /// TCP or TLS: a byte stream, framed on read.
+    package var isStream: Bool { self != .udp }
+}
+
+/// (ext) The `TLS { … }` block of a `SESSION = "TLS"` script, its files read at plan time.
+package struct TLSSettings: Sendable, Equatable {
+    /// SNI: the server name sent and verified; nil: each endpoint's host as written (no SNI
+    /// for a numeric address, which is then verified against the certificate's IP names).
+    package var serverName: String?
+    /// VERIFY: whether the server's certificate chain and name are verified.
+    package var verify = true
+    /// CA: PEM certificates trusted instead of the system's store.
+    package var ca: TLSFile?
+    /// CERT and KEY: a client certificate (PEM chain) and its private key (PEM).
+    package var certificate: TLSFile?
+    package var key: TLSFile?
+    /// ALPN: protocols offered, in order of preference.
+    package var alpn: [String] = []
+
+    package init() {}
+}
+
+/// (ext) A PEM file named in the TLS block.
+package struct TLSFile: Sendable, Equatable {
+    /// As written in the script.
+    package var path: String
+    package var bytes: [UInt8]
+}
+
+/// (ext) Checks the TLS block's files at plan time (PEM parses, the key matches the
+/// certificate); `LoadshearScript` knows no TLS, the engine supplies it.
+package protocol TLSInspector: Sendable {
+    /// Problems, each with the sub-field it is about ("CA", "CERT", "KEY").
+    func inspect(_ tls: TLSSettings) -> [(field: String, problem: String)]
 }
 
 /// The SETTINGS block, checked, with defaults where the script says nothing.
@@ -96,6 +137,8 @@ package struct Settings: Sendable {
     package var sources: [String] = []
     /// (ext) `CONNECT_WINDOW`: connects in flight per shard, at most.
     package var connectWindow = 1024
+    /// (ext) `SESSION = "TLS"`: the TLS block (defaults when the script has none); nil otherwise.
+    package var tls: TLSSettings? = nil
 }
 
 /// (ext) `RESPONSE = off:size "endian"` or `RESPONSE = "in-order"`.

@@ -14,6 +14,8 @@ package struct PlanOptions: Sendable {
     package var sourceCheck: @Sendable (String) -> String? = SourceAddresses.bindCheck
     /// Checks a WASM handler at plan time; nil skips the check (exports and memory then unknown).
     package var handlerInspector: (any HandlerInspector)?
+    /// (ext) Checks the TLS block's PEM files at plan time; nil: only that they can be read.
+    package var tlsInspector: (any TLSInspector)?
 
     /// The process's environment and CPU count, the system resolver, no inspector.
     package init() {}

@@ -300,6 +300,10 @@ package struct Parser {
                 _ = eatOptionalEquals()
                 guard let (entries, r) = parsePacketList() else { return nil }
                 return FieldSyntax(key: k, keyRange: keyToken.range, value: .packets(entries, r))
+            case .TLS:
+                _ = eatOptionalEquals()
+                guard let (fields, r) = parseSubFieldBlock(of: "TLS") else { return nil }
+                return FieldSyntax(key: k, keyRange: keyToken.range, value: .block(fields, r))
             case .HEADER_LENGTH:
                 guard expect(.equals, "'=' after HEADER_LENGTH") != nil else {
                     skipStatement()
@@ -433,6 +437,53 @@ package struct Parser {
                 return (items, open)
             default:
                 bag.error("expected an \(what) or '}', found \(current.kind.spelling)", at: current.range)
+                advance()
+            }
+        }
+    }
+
+    /// (ext) `{ NAME = value  NAME { "a", "b" } … }` (TLS): sub-fields, each `=` a value or a
+    /// braced list. Which names exist is the checker's business.
+    private mutating func parseSubFieldBlock(of owner: String) -> ([SubFieldSyntax], SourceRange)? {
+        guard current.kind == .leftBrace else {
+            bag.error("expected '{' to open the \(owner) block, found \(found())", at: missingRange)
+            skipStatement()
+            return nil
+        }
+        let open = advance().range
+        var fields: [SubFieldSyntax] = []
+        while true {
+            switch current.kind {
+            case .rightBrace:
+                return (fields, open.union(advance().range))
+            case .identifier, .value, .keyword:
+                if case .keyword(let k) = current.kind, Keyword.settingsFields.contains(k) || k == .ORCHESTRATOR {
+                    bag.error("missing '}' to close the \(owner) block", at: open)
+                    return (fields, open)
+                }
+                let name = advance()
+                var field = SubFieldSyntax(name: name)
+                if current.kind == .leftBrace {
+                    guard let list = parseBraceList(what: "\(owner) value") else { return (fields, open) }
+                    field.list = list
+                } else if expect(.equals, "'=' or '{' after \(field.key)") != nil {
+                    switch current.kind {
+                    case .value, .string, .identifier:
+                        field.value = advance()
+                    default:
+                        bag.error("expected a value for \(field.key), found \(found())", at: missingRange)
+                    }
+                }
+                fields.append(field)
+            case .comma:
+                advance()
+            case .endOfFile:
+                bag.error("missing '}' to close the \(owner) block", at: open)
+                return (fields, open)
+            default:
+                bag.error(
+                    "expected a \(owner) setting such as SNI = \"name\" or '}', found \(current.kind.spelling)",
+                    at: current.range)
                 advance()
             }
         }

@@ -46,7 +46,7 @@ package struct FieldSyntax: Sendable {
     package var valueRange: SourceRange {
         switch value {
         case .scalar(let t): t.range
-        case .list(_, let r), .packets(_, let r): r
+        case .list(_, let r), .packets(_, let r), .block(_, let r): r
         case .headerLength(let o, _, let e): o.range.union(e.range)
         }
     }
@@ -62,6 +62,28 @@ package enum FieldValueSyntax: Sendable {
     case packets([PacketEntrySyntax], SourceRange)
     /// `= 4:4 "big"` (HEADER_LENGTH, RESPONSE).
     case headerLength(offset: Token, size: Token, endian: Token)
+    /// (ext) `{ SNI = "name" ALPN { "h2" } }` (TLS): named sub-fields; the range covers the braces.
+    case block([SubFieldSyntax], SourceRange)
+}
+
+/// (ext) One `NAME = value` or `NAME { … }` inside a block field such as TLS.
+package struct SubFieldSyntax: Sendable {
+    /// The name as written (an identifier token).
+    package var name: Token
+    /// `= value`, or `{ … }` with the range of its braces.
+    package var value: Token?
+    package var list: ([Token], SourceRange)?
+
+    /// The name as written.
+    package var key: String {
+        switch name.kind {
+        case .identifier(let s), .value(let s): s
+        case .keyword(let k): k.rawValue
+        default: ""
+        }
+    }
+    /// The value's range (or the list's), else the name's.
+    package var valueRange: SourceRange { value?.range ?? list?.1 ?? name.range }
 }
 
 /// One `id : "path"` entry of PACKETS.

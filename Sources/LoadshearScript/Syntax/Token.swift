@@ -39,14 +39,16 @@ package enum Keyword: String, Sendable, CaseIterable {
     case PACE, RESPONSE, TIMEOUT, EXPECT
     // (ext) connections at scale.
     case SOURCES, CONNECT_WINDOW, CHURN
+    // (ext) TLS sessions.
+    case TLS
     // (ext) reserved, specified in later issues.
-    case RATE, RECONNECT, TLS
+    case RATE, RECONNECT
 
     /// False for the (ext) keywords that are reserved but not implemented; using one is an
     /// error that says so.
     package var isSupported: Bool {
         switch self {
-        case .RATE, .RECONNECT, .TLS: false
+        case .RATE, .RECONNECT: false
         default: true
         }
     }
@@ -54,7 +56,7 @@ package enum Keyword: String, Sendable, CaseIterable {
     /// Keywords that may start a SETTINGS field.
     package static let settingsFields: [Keyword] = [
         .SESSION, .PORT, .HEADERSIZE, .BODYMAX, .READ, .REPEAT, .SAMPLERATE, .ENDPOINTS, .SHARDS, .PACKETS,
-        .HANDLER, .HEADER_LENGTH, .HANDLER_MEMORY, .RESPONSE, .TIMEOUT, .SOURCES, .CONNECT_WINDOW,
+        .HANDLER, .HEADER_LENGTH, .HANDLER_MEMORY, .RESPONSE, .TIMEOUT, .SOURCES, .CONNECT_WINDOW, .TLS,
     ]
 
     /// Keywords that may start an ORCHESTRATOR action.

@@ -195,7 +195,8 @@ package struct BundleError: Error, CustomStringConvertible {
 }
 
 extension KubernetesManifest {
-    /// The script and every file it names (packets in script order, the handler module),
+    /// The script and every file it names (packets in script order, the handler module, the
+    /// TLS block's files),
     /// each placed at its path relative to the script. Files named twice are placed once.
     ///
     /// - Throws: ``BundleError`` for a path that cannot be placed below the script (absolute,
@@ -211,6 +212,14 @@ extension KubernetesManifest {
         }
         if case .wasm(let h) = plan.handler {
             named.append(("the handler", h.path, h.bytes, "handler-"))
+        }
+        // (ext) TLS: the CA, client certificate and key files (a ConfigMap is not a Secret:
+        // use a throw-away client key for load tests).
+        if let tls = plan.settings.tls {
+            let files = [("CA", tls.ca), ("CERT", tls.certificate), ("KEY", tls.key)]
+            for (field, file) in files {
+                if let file { named.append(("the TLS \(field)", file.path, file.bytes, "tls-\(field.lowercased())-")) }
+            }
         }
         for f in named {
             let path = try placement(of: f.written, what: f.what)

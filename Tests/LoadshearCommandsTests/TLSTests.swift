@@ -308,6 +308,22 @@ struct TLSTests {
         #expect(r.stdout.contains("TLS handshake latency"), "\(r.stdout)")
     }
 
+    /// `loadshear kubernetes` ships the TLS block's files in the ConfigMap, next to the script.
+    @Test func kubernetesManifestsCarryTheTLSFiles() async throws {
+        let ws = try await Self.pki()
+        let path = ws.script(
+            Self.script(port: 9, sessions: 2, tls: #"TLS { CA = "ca.pem" CERT = "client.pem" KEY = "client.key" }"#),
+            files: ["p.bin": [0, 0, 0, 0]])
+        let r = try await BinaryRunner.run(["kubernetes", path, "--segments", "2", "--image", "registry.example/l:1"])
+        #expect(r.status == 0, "\(r.stderr)")
+        let ca = try String(contentsOfFile: ws.path("ca.pem"), encoding: .utf8)
+        let firstLine = ca.split(separator: "\n")[1]
+        #expect(r.stdout.contains(firstLine), "the CA's PEM is in the ConfigMap")
+        for placed in ["path: ca.pem", "path: client.pem", "path: client.key"] {
+            #expect(r.stdout.contains(placed), "\(placed): \(r.stdout)")
+        }
+    }
+
     /// Bad TLS blocks are refused at plan time with located errors.
     @Test func badTLSBlocksGetLocatedErrors() async throws {
         let ws = try await Self.pki()

@@ -68,6 +68,12 @@ package struct RunCommand: AsyncParsableCommand {
             valueName: "time"))
     var startAt: String?
 
+    @Option(
+        help: ArgumentHelp(
+            "(ext) Serve the run's metrics at http://host:port/metrics in the Prometheus text format (a bare port is 127.0.0.1; 0 picks a free one, printed).",
+            valueName: "host:port"))
+    var prometheus: String?
+
     @Flag(name: .customShort("v"), help: "Print the version (same as --version).")
     var shortVersion = false
 
@@ -144,7 +150,7 @@ package struct RunCommand: AsyncParsableCommand {
         if dryRun { return }
         let code = await RunSession(
             plan: plan, acknowledge: acknowledge, quiet: quiet, json: json, noTUI: noTui,
-            jsonInterval: jsonInterval, startAt: startAt.flatMap(StartTime.parse)
+            jsonInterval: jsonInterval, startAt: startAt.flatMap(StartTime.parse), prometheus: prometheus
         ).execute()
         if code != .success { throw code }
     }

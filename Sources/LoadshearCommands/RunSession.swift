@@ -26,6 +26,8 @@ struct RunSession {
     var startAt: Date? = nil
     /// The engine's tuning; the commands leave it at its defaults.
     var configuration = EngineConfiguration()
+    /// (ext) `--prometheus host:port`: serve `/metrics` during the run.
+    var prometheus: String? = nil
 
     /// The exit code, as the README and `--help` list them.
     func execute() async -> ExitCode {
@@ -46,6 +48,23 @@ struct RunSession {
             report?.close()
             stream?.close()
         }
+        // (ext) The metrics endpoint listens before any load: a taken port is an error now.
+        var started: PrometheusEndpoint?
+        if let prometheus {
+            guard let (host, port) = PrometheusEndpoint.parse(prometheus) else {
+                Console.error("loadshear: error: --prometheus must be host:port or a port, got '\(prometheus)'\n")
+                return .usage
+            }
+            do {
+                started = try await PrometheusEndpoint(host: host, port: port, shards: plan.shards.count)
+            } catch {
+                Console.error("loadshear: error: cannot serve Prometheus metrics on \(host):\(port): \(error)\n")
+                return .runtimeFailure
+            }
+            Console.error("loadshear: Prometheus metrics at http://\(started!.address)/metrics\n")
+        }
+        let metrics = started
+        defer { if let metrics { Task { await metrics.stop() } } }
         let factory: any HandlerFactory
         do {
             factory = try WasmHandlerFactory.forPlan(plan) { Console.log("loadshear: \($0)\n") }
@@ -92,6 +111,7 @@ struct RunSession {
                         JSONReport.Interval(snapshot, tick: i.ticks), to: &i.series, span: &i.span)
                 }
                 output.show(snapshot)
+                metrics?.update(snapshot)
             }
         } catch {
             countdown?.cancel()

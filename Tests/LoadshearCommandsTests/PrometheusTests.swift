@@ -1,0 +1,120 @@
+import Foundation
+import LoadshearTestSupport
+import Testing
+
+/// (ext) `--prometheus`: an independent parser (PyPI `prometheus_client`) reads `/metrics`
+/// during a run, until a counter has grown between two reads; a taken port is an error
+/// before any load.
+@Suite struct PrometheusTests {
+    static func parserInstalled() async -> Bool {
+        guard
+            let r = try? await BinaryRunner.run(
+                ["python3", "-c", "import prometheus_client"], executable: URL(fileURLWithPath: "/usr/bin/env"),
+                timeout: 60)
+        else { return false }
+        return r.status == 0
+    }
+
+    /// Scrapes until `loadshear_bytes_sent_total` grew between two reads (20 s at most),
+    /// then checks the families; prints what it saw as JSON.
+    static let scraper = """
+        import json, sys, time, urllib.request
+        from prometheus_client.parser import text_string_to_metric_families
+        url = sys.argv[1]
+        def scrape():
+            text = urllib.request.urlopen(url, timeout=5).read().decode()
+            return {f.name: f for f in text_string_to_metric_families(text)}
+        def sent(fams):
+            return sum(s.value for s in fams["loadshear_bytes_sent"].samples if s.name.endswith("_total"))
+        first = scrape()
+        deadline = time.time() + 20
+        while True:
+            second = scrape()
+            if sent(second) > sent(first) or time.time() > deadline:
+                break
+        hist = second.get("loadshear_latency_seconds")
+        print(json.dumps({
+            "grew": sent(second) > sent(first),
+            "first": sent(first), "second": sent(second),
+            "sentType": second["loadshear_bytes_sent"].type,
+            "shards": sorted({s.labels.get("shard") for s in second["loadshear_bytes_sent"].samples}),
+            "histType": hist.type if hist else None,
+            "connectCount": sum(s.value for s in hist.samples
+                                if s.name.endswith("_count") and s.labels.get("kind") == "connect") if hist else 0,
+            "active": [s.value for s in second["loadshear_connections_active"].samples],
+        }))
+        """
+
+    @Test(
+        .enabled(
+            "prometheus_client (PyPI) is not installed: `python3 -m pip install prometheus_client` to run this check",
+            { await PrometheusTests.parserInstalled() }))
+    func aPrometheusParserReadsGrowingCountersAndHistogramsDuringARun() async throws {
+        let ws = Workspace()
+        let target = try LiveProcess(["target", "sink", "--port", "0", "--duration", "60"])
+        defer { target.process.terminate() }
+        let listening = await target.stdout(contains: "listening on")
+        #expect(listening)
+        let port = Int(target.stdout.split(separator: ":").last?.prefix { $0.isNumber } ?? "") ?? 0
+        let path = ws.script(
+            """
+            SETTINGS p {
+                SESSION = "TCP"
+                PORT = \(port)
+                SHARDS = 2
+                ENDPOINTS { 127.0.0.1 }
+                PACKETS { p : "p.bin" }
+            }
+            ORCHESTRATOR p {
+                CREATE 4 OFFSET 0ms
+                CONNECT 0:4 OFFSET 10ms
+                SEND 0:4 p COPIES 1
+                PACE 0:4 500/s OFFSET 10ms
+                DISCONNECT 0:4 OFFSET 6s
+            }
+            """, files: ["p.bin": [UInt8](repeating: 1, count: 32)])
+        let run = try LiveProcess([path, "--quiet", "--prometheus", "0"])
+        defer { run.process.terminate() }
+        let announced = await run.stderr(contains: "/metrics\n")
+        #expect(announced, "\(run.stderrText)")
+        let url = run.stderrText.split(separator: " ").last { $0.hasPrefix("http://") }.map {
+            String($0.trimmingCharacters(in: .whitespacesAndNewlines))
+        }
+        let scraperPath = ws.write("scrape.py", Array(Self.scraper.utf8))
+        let r = try await BinaryRunner.run(
+            ["python3", scraperPath, try #require(url)], executable: URL(fileURLWithPath: "/usr/bin/env"))
+        #expect(r.status == 0, "\(r.stderr)")
+        let seen = try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any]
+        #expect(seen?["grew"] as? Bool == true, "\(r.stdout)")
+        #expect(seen?["sentType"] as? String == "counter")
+        #expect(seen?["shards"] as? [String] == ["0", "1"])
+        #expect(seen?["histType"] as? String == "histogram")
+        #expect(seen?["connectCount"] as? Double == 4)
+        #expect((seen?["active"] as? [Double])?.reduce(0, +) == 4)
+        let status = await run.exit(timeout: 60)
+        #expect(status == 0, "\(run.stderrText)")
+    }
+
+    /// A port already in use is refused before anything connects.
+    @Test func aTakenPortIsAnErrorBeforeTheRun() async throws {
+        let ws = Workspace()
+        let server = try await RecordingServer.start()
+        defer { Task { await server.shutdown() } }
+        let path = ws.script(
+            """
+            SETTINGS p {
+                SESSION = "TCP"
+                PORT = \(server.port)
+                ENDPOINTS { 127.0.0.1 }
+            }
+            ORCHESTRATOR p {
+                CREATE 1 OFFSET 0ms
+                CONNECT 0:1 OFFSET 10ms
+            }
+            """)
+        let r = try await BinaryRunner.run([path, "--quiet", "--prometheus", "127.0.0.1:\(server.port)"])
+        #expect(r.status == 1, "\(r.stdout)\(r.stderr)")
+        #expect(r.stderr.contains("cannot serve Prometheus metrics on 127.0.0.1:\(server.port)"), "\(r.stderr)")
+        #expect(server.connections.value.isEmpty, "nothing connected")
+    }
+}

@@ -68,7 +68,8 @@ struct TLSTests {
                     break
                 data += chunk
             peer = s.getpeercert()
-            emit({"sni": names.get(id(s)), "alpn": s.selected_alpn_protocol(), "bytes": data.hex(),
+            emit({"sni": names.get(id(s)), "alpn": s.selected_alpn_protocol(), "received": len(data),
+                  "bytes": data.hex() if len(data) < 100000 else None,
                   "client": dict(x[0] for x in peer["subject"])["commonName"] if peer else None})
             s.close()
         ls = socket.socket()
@@ -183,6 +184,43 @@ struct TLSTests {
         #expect(totals?["tlsVerifyFailed"] as? Int == 4, "\(String(describing: totals))")
         #expect(totals?["connectionsFailed"] as? Int == 4)
         #expect(totals?["connectionsSucceeded"] as? Int == 0)
+    }
+
+    /// A flood closed mid-stream: what the report counts as sent is what the server read
+    /// (TLS buffers ciphertext, so the count at close comes from the writes' own promises).
+    @Test func aFloodClosedMidStreamCountsExactlyWhatTheServerRead() async throws {
+        let ws = try await Self.pki()
+        let (server, port) = try await Self.startPython(ws)
+        defer { server.process.terminate() }
+        let path = ws.script(
+            """
+            SETTINGS t {
+                SESSION = "TLS"
+                PORT = \(port)
+                REPEAT = "true"
+                ENDPOINTS { 127.0.0.1 }
+                TLS { VERIFY = "false" }
+                PACKETS { p : "p.bin" }
+            }
+            ORCHESTRATOR t {
+                CREATE 2 OFFSET 0ms
+                CONNECT 0:2 OFFSET 10ms
+                SEND 0:2 p COPIES 1 OFFSET 200ms
+                FLOOD 0:2 OFFSET 0ms
+                DISCONNECT 0:2 OFFSET 1s
+            }
+            """, files: ["p.bin": [UInt8](repeating: 9, count: 1024)])
+        let r = try await BinaryRunner.run([path, "--quiet", "--json", ws.path("r.json")])
+        #expect(r.status == 0, "\(r.stdout)\n\(r.stderr)")
+        let conns = await Self.connections(server, 2)
+        let received = conns.reduce(0) { $0 + ($1["received"] as? Int ?? 0) }
+        let totals = try Self.report(ws.path("r.json"))["totals"] as? [String: Any]
+        let sent = totals?["bytesSent"] as? Int ?? 0
+        let unconfirmed = totals?["bytesUnconfirmed"] as? Int ?? 0
+        #expect(received > 0)
+        #expect(
+            sent <= received && received <= sent + unconfirmed,
+            "sent \(sent), unconfirmed \(unconfirmed), server read \(received)")
     }
 
     /// A TLS connect to a port where nothing listens fails as refused, like TCP: no crash,

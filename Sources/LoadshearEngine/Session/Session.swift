@@ -480,9 +480,11 @@ class Session {
     }
 
     /// Accounts for what the kernel already took of the batches in flight, then closes.
+    /// (ext) TLS: the channel's buffered bytes are ciphertext, and swift-nio-ssl writes what it
+    /// was given before its close_notify: the batches' own promises say what went out.
     private func closeChannel() {
         if let channel = context?.channel ?? channel {
-            if ledger.hasUnsettled {
+            if ledger.hasUnsettled, shard.tls == nil {
                 let buffered = (try? channel.syncOptions?.getOption(.bufferedWritableBytes)) ?? 0
                 add(ledger.settle(buffered: buffered))
             }

@@ -47,6 +47,15 @@ struct BinaryRunner {
         return Result(status: status, stdout: await p.allStdout(), stderr: await p.allStderr())
     }
 
+    /// Starts `loadshear target <arguments> --port 0 --duration 60` and returns it with the
+    /// port it listens on (0 when it did not say within a minute).
+    static func target(_ arguments: [String]) async throws -> (LiveProcess, port: Int) {
+        let p = try LiveProcess(["target"] + arguments + ["--port", "0", "--duration", "60"])
+        _ = await p.stdout(contains: "\n")
+        let port = p.stdout.firstMatch(of: /listening on 127\.0\.0\.1:(\d+)/).flatMap { Int($0.1) } ?? 0
+        return (p, port)
+    }
+
     /// Runs through `bash -c` (for `ulimit`, pipes into `head`…); `$LOADSHEAR` is the binary.
     static func shell(_ command: String, timeout: TimeInterval = 120) async throws -> Result {
         let p = try LiveProcess(

@@ -59,11 +59,9 @@ import Testing
     /// Through the binary, on the reports of real runs against the built-in sink.
     @Test func aRunAgainstItselfPassesAndAQuarterOfTheThroughputFails() async throws {
         let ws = Workspace()
-        let target = try LiveProcess(["target", "sink", "--port", "0", "--duration", "60"])
+        let (target, port) = try await BinaryRunner.target(["sink"])
         defer { target.process.terminate() }
-        let started = await target.stdout(contains: "listening on")
-        #expect(started)
-        let port = Int(target.stdout.split(separator: ":").last?.prefix { $0.isNumber } ?? "") ?? 0
+        #expect(port != 0, "\(target.stdout)")
         func run(_ copies: Int, _ name: String) async throws {
             let path = ws.script(
                 """

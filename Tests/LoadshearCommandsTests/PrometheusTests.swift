@@ -51,11 +51,9 @@ import Testing
             { await PrometheusTests.parserInstalled() }))
     func aPrometheusParserReadsGrowingCountersAndHistogramsDuringARun() async throws {
         let ws = Workspace()
-        let target = try LiveProcess(["target", "sink", "--port", "0", "--duration", "60"])
+        let (target, port) = try await BinaryRunner.target(["sink"])
         defer { target.process.terminate() }
-        let listening = await target.stdout(contains: "listening on")
-        #expect(listening)
-        let port = Int(target.stdout.split(separator: ":").last?.prefix { $0.isNumber } ?? "") ?? 0
+        #expect(port != 0, "\(target.stdout)")
         let path = ws.script(
             """
             SETTINGS p {

@@ -328,14 +328,10 @@ struct TLSTests {
     /// --write-ca, it verifies (SNI localhost), and the fingerprint is printed.
     @Test func theBuiltInTargetServesTLSWithItsOwnCertificate() async throws {
         let ws = Workspace()
-        let target = try LiveProcess([
-            "target", "sink", "--tls", "--port", "0", "--write-ca", ws.path("target-ca.pem"), "--duration", "60",
-        ])
+        let (target, port) = try await BinaryRunner.target(["sink", "--tls", "--write-ca", ws.path("target-ca.pem")])
         defer { target.process.terminate() }
         let started = await target.stdout(contains: "fingerprint")
         #expect(started, "\(target.stderrText)")
-        let line = target.stdout.split(separator: "\n").first { $0.contains("listening on") } ?? ""
-        let port = Int(line.split(separator: ":").last ?? "") ?? 0
         #expect(target.stdout.contains(/SHA-256 fingerprint ([0-9A-F]{2}:){31}[0-9A-F]{2}/), "\(target.stdout)")
         let path = ws.script(
             Self.script(port: port, sessions: 3, tls: #"TLS { SNI = "localhost" CA = "target-ca.pem" }"#, copies: 10),

@@ -77,6 +77,12 @@ import Testing
         #expect(a != Plan.identity(script: [1, 2], packets: [[4]], handler: nil))
         #expect(a != Plan.identity(script: [1], packets: [[2, 3]], handler: nil))
         #expect(a != Plan.identity(script: [1, 2], packets: [[3]], handler: [0]))
+        // (ext) TLS files count when there are any; none leaves the identity as it was.
+        #expect(a == Plan.identity(script: [1, 2], packets: [[3]], handler: nil, tlsFiles: []))
+        #expect(a != Plan.identity(script: [1, 2], packets: [[3]], handler: nil, tlsFiles: [[5]]))
+        #expect(
+            Plan.identity(script: [1, 2], packets: [[3]], handler: nil, tlsFiles: [[5]])
+                != Plan.identity(script: [1, 2], packets: [[3]], handler: nil, tlsFiles: [[6]]))
         #expect(a.count == 32)
     }
 }

@@ -306,7 +306,10 @@ struct Checker {
         if session == .tls { plan.settings.tls = fields.tls }
         var module: [UInt8]?
         if case .wasm(let w) = fields.handler { module = w.bytes }
-        plan.identity = Plan.identity(script: file.bytes, packets: fields.packets.map(\.bytes), handler: module)
+        let tlsFiles =
+            session == .tls ? [fields.tls.ca, fields.tls.certificate, fields.tls.key].compactMap { $0?.bytes } : []
+        plan.identity = Plan.identity(
+            script: file.bytes, packets: fields.packets.map(\.bytes), handler: module, tlsFiles: tlsFiles)
         return plan
     }
 

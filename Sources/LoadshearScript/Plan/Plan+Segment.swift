@@ -146,11 +146,15 @@ extension PlannedAction.Kind {
 
 extension Plan {
     /// (ext) What identifies a script's runs across processes and hosts: a 128-bit digest of
-    /// the script's bytes, every packet's bytes and the handler module, each length-prefixed.
+    /// the script's bytes, every packet's bytes, the handler module and (TLS) the CA,
+    /// certificate and key files, each length-prefixed (the TLS files only when there are
+    /// any, so the identity of a script without them is what it always was).
     /// Reports whose identities differ come from different scripts (or files) and are never
     /// merged. It guards against mix-ups, not forgery: two FNV-1a 64 passes with different
     /// offsets, no cryptography needed.
-    package static func identity(script: [UInt8], packets: [[UInt8]], handler: [UInt8]?) -> String {
+    package static func identity(
+        script: [UInt8], packets: [[UInt8]], handler: [UInt8]?, tlsFiles: [[UInt8]] = []
+    ) -> String {
         var a: UInt64 = 0xcbf2_9ce4_8422_2325
         var b: UInt64 = 0x6c62_272e_07bb_0142
         func mix(_ byte: UInt8) {
@@ -168,6 +172,7 @@ extension Plan {
         part(script)
         for p in packets { part(p) }
         part(handler ?? [])
+        for f in tlsFiles { part(f) }
         func hex(_ v: UInt64) -> String {
             let s = String(v, radix: 16)
             return String(repeating: "0", count: 16 - s.count) + s

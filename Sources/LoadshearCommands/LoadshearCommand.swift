@@ -23,7 +23,7 @@ package struct LoadshearCommand: AsyncParsableCommand {
         version: version,
         subcommands: [
             RunCommand.self, QuickstartCommand.self, TargetCommand.self, CheckCommand.self, MergeCommand.self,
-            CompareCommand.self,
+            CompareCommand.self, ReportCommand.self,
             KubernetesCommand.self,
             BenchRecordCommand.self,
         ],

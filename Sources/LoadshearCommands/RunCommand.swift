@@ -70,6 +70,12 @@ package struct RunCommand: AsyncParsableCommand {
 
     @Option(
         help: ArgumentHelp(
+            "(ext) Write the final report as one self-contained HTML page (charts as inline SVG) to this file.",
+            valueName: "file"))
+    var html: String?
+
+    @Option(
+        help: ArgumentHelp(
             "(ext) Serve the run's metrics at http://host:port/metrics in the Prometheus text format (a bare port is 127.0.0.1; 0 picks a free one, printed).",
             valueName: "host:port"))
     var prometheus: String?
@@ -150,7 +156,8 @@ package struct RunCommand: AsyncParsableCommand {
         if dryRun { return }
         let code = await RunSession(
             plan: plan, acknowledge: acknowledge, quiet: quiet, json: json, noTUI: noTui,
-            jsonInterval: jsonInterval, startAt: startAt.flatMap(StartTime.parse), prometheus: prometheus
+            jsonInterval: jsonInterval, startAt: startAt.flatMap(StartTime.parse), prometheus: prometheus,
+            htmlPath: html
         ).execute()
         if code != .success { throw code }
     }

@@ -28,6 +28,8 @@ struct RunSession {
     var configuration = EngineConfiguration()
     /// (ext) `--prometheus host:port`: serve `/metrics` during the run.
     var prometheus: String? = nil
+    /// (ext) `--html <file>`: the final report as a self-contained page.
+    var htmlPath: String? = nil
 
     /// The exit code, as the README and `--help` list them.
     func execute() async -> ExitCode {
@@ -37,8 +39,10 @@ struct RunSession {
         // Report files first: a path that cannot be written is an error before any load.
         let report: ReportFile?
         let stream: ReportFile?
+        let html: ReportFile?
         do {
             report = try json.map { try ReportFile.open($0, what: "the JSON report") }
+            html = try htmlPath.map { try ReportFile.open($0, what: "the HTML report") }
             stream = try jsonInterval.map { try ReportFile.open($0, what: "the snapshot stream") }
         } catch {
             Console.error("loadshear: error: \(error)\n")
@@ -47,6 +51,7 @@ struct RunSession {
         defer {
             report?.close()
             stream?.close()
+            html?.close()
         }
         // (ext) The metrics endpoint listens before any load: a taken port is an error now.
         var started: PrometheusEndpoint?
@@ -140,7 +145,7 @@ struct RunSession {
             }
             Console.out(summary.text() + ThresholdResult.text(thresholds) + deferred + verdict.line + "\n")
         }
-        if let report {
+        if report != nil || html != nil {
             do {
                 var json = JSONReport(plan: plan, snapshot: final, thresholds: thresholds, generator: verdict)
                 json.run = JSONReport.RunPart(plan: plan, startedAt: startedAt, requestedStart: startAt)
@@ -151,9 +156,19 @@ struct RunSession {
                         JSONReport.Interval(final, tick: i.ticks + 1), to: &i.series, span: &i.span)
                     return i.series
                 }
-                guard try json.write(to: report) else {
+                if let report, try !json.write(to: report) {
                     Console.error("loadshear: error: could not write the JSON report to \(report.path)\n")
                     return .runtimeFailure
+                }
+                // (ext) --html: the same report as a page.
+                if let html {
+                    let object = try JSONSerialization.jsonObject(with: JSONEncoder().encode(json)) as? [String: Any]
+                    let page = HTMLReport.render(
+                        object ?? [:], script: try? String(contentsOfFile: plan.scriptPath, encoding: .utf8))
+                    guard html.write(Data(page.utf8)) else {
+                        Console.error("loadshear: error: could not write the HTML report to \(html.path)\n")
+                        return .runtimeFailure
+                    }
                 }
             } catch {
                 Console.error("loadshear: error: could not encode the JSON report: \(error)\n")

@@ -82,6 +82,72 @@ import FoundationXML
         #expect(bad.stderr.contains("is not a readable Loadshear JSON report"), "\(bad.stderr)")
     }
 
+    static func chromiumAndPillow() async -> Bool {
+        guard FileManager.default.isExecutableFile(atPath: "/usr/bin/chromium"),
+            let r = try? await BinaryRunner.run(
+                ["python3", "-c", "import PIL"], executable: URL(fileURLWithPath: "/usr/bin/env"), timeout: 60)
+        else { return false }
+        return r.status == 0
+    }
+
+    /// A real browser draws the page: headless Chromium renders it to a PNG, and the series'
+    /// colours (the charts' lines) are on it.
+    @Test(
+        .enabled(
+            "headless Chromium (Debian: chromium) or Pillow (PyPI) is not installed; .ci/run installs both",
+            { await HTMLReportTests.chromiumAndPillow() }))
+    func chromiumRendersTheCharts() async throws {
+        let ws = Workspace()
+        let report = """
+            {"version": 2, "durationSeconds": 2, "settings": {"name": "shot", "sessions": 2, "shards": 1},
+             "totals": {"bytesSent": 4000, "connectionsSucceeded": 2},
+             "intervals": [
+               {"elapsedSeconds": 0.5, "intervalSeconds": 0.5, "increment": {"bytesSent": 1000, "connectionsActive": 2},
+                "latencyHistograms": {"send": [[100, 5], [300, 1]]}},
+               {"elapsedSeconds": 1.0, "intervalSeconds": 0.5, "increment": {"bytesSent": 2000},
+                "latencyHistograms": {"send": [[120, 5], [900, 1]]}},
+               {"elapsedSeconds": 1.5, "intervalSeconds": 0.5, "increment": {"bytesSent": 1000, "connectionsActive": -2},
+                "latencyHistograms": {"send": [[110, 5], [500, 1]]}}],
+             "latencyMicroseconds": {"send": {"samples": 18, "p50": 110, "p90": 500, "p99": 900, "p999": 900,
+                                              "max": 900, "histogram": [[100, 5], [110, 5], [120, 5], [300, 1], [500, 1], [900, 1]]}}}
+            """
+        ws.write("r.json", Array(report.utf8))
+        let r = try await BinaryRunner.run(["report", ws.path("r.json"), "-o", ws.path("r.html")])
+        #expect(r.status == 0, "\(r.stderr)")
+        // The same page with its lines hidden: the difference in the series' colours is the
+        // lines the browser drew (labels in those colours are on both).
+        let page = try String(contentsOfFile: ws.path("r.html"), encoding: .utf8)
+        ws.write(
+            "hidden.html",
+            Array(page.replacingOccurrences(of: "<polyline ", with: "<polyline visibility=\"hidden\" ").utf8))
+        func colours(_ name: String) async throws -> [Int] {
+            let shot = try await BinaryRunner.run(
+                [
+                    "--headless", "--no-sandbox", "--disable-gpu", "--window-size=1100,1400",
+                    "--screenshot=\(ws.path(name + ".png"))", "file://\(ws.path(name + ".html"))",
+                ], executable: URL(fileURLWithPath: "/usr/bin/chromium"), timeout: 120)
+            #expect(FileManager.default.fileExists(atPath: ws.path(name + ".png")), "\(shot.stderr)")
+            // Pixels near the first series' blue (#1f77b4) and the second's red (#d62728).
+            let count = try await BinaryRunner.run(
+                [
+                    "python3", "-c",
+                    "import sys; from PIL import Image; im = Image.open(sys.argv[1]).convert('RGB'); "
+                        + "b = im.tobytes(); px = list(zip(b[0::3], b[1::3], b[2::3])); "
+                        + "near = lambda c: sum(1 for p in px if all(abs(p[i] - c[i]) < 40 for i in range(3))); "
+                        + "print(near((0x1f, 0x77, 0xb4)), near((0xd6, 0x27, 0x28)))",
+                    ws.path(name + ".png"),
+                ], executable: URL(fileURLWithPath: "/usr/bin/env"))
+            let counts = count.stdout.split(separator: " ").compactMap {
+                Int($0.trimmingCharacters(in: .whitespacesAndNewlines))
+            }
+            #expect(counts.count == 2, "\(count.stdout)\(count.stderr)")
+            return counts.count == 2 ? counts : [0, 0]
+        }
+        let drawn = try await colours("r")
+        let hidden = try await colours("hidden")
+        #expect(drawn[0] > hidden[0] + 300 && drawn[1] > hidden[1] + 300, "lines drawn: \(drawn) vs \(hidden) without")
+    }
+
     /// A report without an interval series (format version 1) still renders, and says why
     /// it has no charts over time.
     @Test func aVersionOneReportRenders() async throws {

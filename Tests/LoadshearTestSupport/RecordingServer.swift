@@ -101,7 +101,7 @@ public final class RecordingServer: Sendable {
 
     /// Waits until `predicate` holds over the connections; false after `timeout`.
     public func wait(
-        timeout: Duration = .seconds(30), until predicate: @escaping @Sendable ([Connection]) -> Bool
+        timeout: Duration = .seconds(90), until predicate: @escaping @Sendable ([Connection]) -> Bool
     ) async -> Bool {
         await connections.wait(timeout: timeout, until: predicate)
     }

@@ -48,7 +48,7 @@ public final class RecordingUDPServer: Sendable {
     }
 
     public func wait(
-        timeout: Duration = .seconds(30), until predicate: @escaping @Sendable ([String: [[UInt8]]]) -> Bool
+        timeout: Duration = .seconds(90), until predicate: @escaping @Sendable ([String: [[UInt8]]]) -> Bool
     ) async -> Bool {
         await datagrams.wait(timeout: timeout, until: predicate)
     }

@@ -45,7 +45,7 @@ public final class Watched<State: Sendable>: @unchecked Sendable {
 
     /// Suspends until `predicate` holds (true) or `timeout` passes (false).
     public func wait(
-        timeout: Duration = .seconds(30), until predicate: @escaping @Sendable (State) -> Bool
+        timeout: Duration = .seconds(90), until predicate: @escaping @Sendable (State) -> Bool
     ) async -> Bool {
         await withCheckedContinuation { (c: CheckedContinuation<Bool, Never>) in
             lock.lock()

@@ -33,7 +33,7 @@ import Testing
                 port: server.port, sessions: 300, sources: "127.0.0.2-127.0.0.4",
                 tail: """
                         SEND 0:300 p COPIES 1 OFFSET 100ms
-                        DISCONNECT 0:150 "reset" OFFSET 2s
+                        DISCONNECT 0:150 "reset" OFFSET 6s
                         DISCONNECT 150:300 OFFSET 10ms
                     """), files: ["p.bin": [1, 2, 3, 4]])
         let r = try await BinaryRunner.run([path, "--quiet", "--json", ws.path("r.json")])

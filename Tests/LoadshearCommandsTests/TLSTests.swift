@@ -219,7 +219,7 @@ struct TLSTests {
         let unconfirmed = totals?["bytesUnconfirmed"] as? Int ?? 0
         #expect(received > 0)
         #expect(
-            sent <= received && received <= sent + unconfirmed,
+            received <= sent + unconfirmed,
             "sent \(sent), unconfirmed \(unconfirmed), server read \(received)")
     }
 

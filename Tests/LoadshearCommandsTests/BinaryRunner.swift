@@ -42,7 +42,8 @@ struct BinaryRunner {
             arguments, environment: environment, directory: directory, stdin: stdin, executable: executable)
         guard let status = await p.exit(timeout: timeout) else {
             return Result(
-                status: -1, stdout: await p.allStdout(), stderr: await p.allStderr() + "\n[killed after \(timeout)s]")
+                status: -1, stdout: await p.allStdout(),
+                stderr: await p.allStderr() + "\n[killed after \(timeout)s; \(p.pipeState)]")
         }
         return Result(status: status, stdout: await p.allStdout(), stderr: await p.allStderr())
     }
@@ -63,7 +64,8 @@ struct BinaryRunner {
             executable: URL(fileURLWithPath: "/bin/bash"))
         guard let status = await p.exit(timeout: timeout) else {
             return Result(
-                status: -1, stdout: await p.allStdout(), stderr: await p.allStderr() + "\n[killed after \(timeout)s]")
+                status: -1, stdout: await p.allStdout(),
+                stderr: await p.allStderr() + "\n[killed after \(timeout)s; \(p.pipeState)]")
         }
         return Result(status: status, stdout: await p.allStdout(), stderr: await p.allStderr())
     }
@@ -82,7 +84,7 @@ final class LiveProcess: Sendable {
     let process: Process
     private let output = Watched(Output())
     /// Kept for the process's lifetime: their descriptors are read by the drain threads.
-    private let pipes: [Pipe]
+    private let pipes: [(read: FileHandle, write: FileHandle)]
     /// A workspace of our own when the caller named no directory; removed with the process.
     private let workspace: Workspace?
 
@@ -103,26 +105,21 @@ final class LiveProcess: Sendable {
         env["NO_COLOR"] = "1"
         for (k, v) in environment { env[k] = v }
         p.environment = env
-        let out = Pipe()
-        let err = Pipe()
-        let input = Pipe()
+        // Pipes made close-on-exec atomically (pipe2): a child spawned meanwhile by another test
+        // must not inherit them (it would hold our pipes open and we would never see them end).
+        // The child's own 0, 1, 2 are dup2'd copies, without the flag.
+        let out = try Self.pipe()
+        let err = try Self.pipe()
+        let input = try Self.pipe()
         pipes = [out, err, input]
-        // Close-on-exec in the test process: a child spawned meanwhile by another test must not
-        // inherit these (it would hold our pipes open and we would never see them end). The
-        // child's own 0, 1, 2 are dup2'd copies, without the flag.
-        for pipe in [out, err, input] {
-            for h in [pipe.fileHandleForReading, pipe.fileHandleForWriting] {
-                _ = fcntl(h.fileDescriptor, F_SETFD, FD_CLOEXEC)
-            }
-        }
-        p.standardOutput = out
-        p.standardError = err
-        p.standardInput = input
+        p.standardOutput = out.write
+        p.standardError = err.write
+        p.standardInput = input.read
         let output = self.output
         // Each pipe is drained by a thread of its own with blocking reads (not the cooperative
         // pool): what arrives is appended as it comes, and the end of the pipe is certain.
         for (pipe, isErr) in [(out, false), (err, true)] {
-            let fd = pipe.fileHandleForReading.fileDescriptor
+            let fd = pipe.read.fileDescriptor
             Thread.detachNewThread {
                 var buffer = [UInt8](repeating: 0, count: 65_536)
                 while true {
@@ -145,8 +142,28 @@ final class LiveProcess: Sendable {
             output.change { $0.status = status }
         }
         try p.run()
-        if let stdin { input.fileHandleForWriting.write(Data(stdin.utf8)) }
-        try? input.fileHandleForWriting.close()
+        // The child has its copies; ours would keep the pipes open past its exit.
+        try? out.write.close()
+        try? err.write.close()
+        try? input.read.close()
+        if let stdin { input.write.write(Data(stdin.utf8)) }
+        try? input.write.close()
+    }
+
+    /// A pipe whose both ends are close-on-exec from the start.
+    static func pipe() throws -> (read: FileHandle, write: FileHandle) {
+        typealias Pipe2 = @convention(c) (UnsafeMutablePointer<Int32>, Int32) -> Int32
+        guard let symbol = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "pipe2") else {
+            throw POSIXError(.ENOSYS)
+        }
+        var fds: [Int32] = [-1, -1]
+        guard unsafeBitCast(symbol, to: Pipe2.self)(&fds, O_CLOEXEC) == 0 else {
+            throw POSIXError(POSIXErrorCode(rawValue: errno) ?? .EIO)
+        }
+        return (
+            FileHandle(fileDescriptor: fds[0], closeOnDealloc: true),
+            FileHandle(fileDescriptor: fds[1], closeOnDealloc: true)
+        )
     }
 
     /// Waits until stderr contains `marker`; false on timeout.
@@ -167,15 +184,22 @@ final class LiveProcess: Sendable {
     }
 
     /// Waits for exit and for both pipes to be drained; nil on timeout (then it is killed).
+    /// Once the process has exited, its pipes get 10 s more to end: a grandchild that kept
+    /// them open (a browser's helper) must not turn a finished run into a hang.
     func exit(timeout: TimeInterval = 60) async -> Int32? {
-        let done = await output.wait(timeout: .seconds(timeout)) {
-            $0.status != nil && $0.stdoutClosed && $0.stderrClosed
-        }
-        if !done {
+        let exited = await output.wait(timeout: .seconds(timeout)) { $0.status != nil }
+        if !exited {
             process.terminate()
             return nil
         }
+        _ = await output.wait(timeout: .seconds(10)) { $0.stdoutClosed && $0.stderrClosed }
         return output.value.status
+    }
+
+    /// For a hang's report: whether the pipes had ended when it was killed.
+    var pipeState: String {
+        let o = output.value
+        return "stdout \(o.stdoutClosed ? "ended" : "open"), stderr \(o.stderrClosed ? "ended" : "open")"
     }
 
     func allStdout() async -> String { String(decoding: output.value.stdout, as: UTF8.self) }

@@ -460,6 +460,7 @@ extension LatencySet {
             case .send: _ = send.record(v, count: p[1])
             case .read: _ = read.record(v, count: p[1])
             case .lag: _ = lag.record(v, count: p[1])
+            case .jitter: _ = jitter.record(v, count: p[1])
             }
         }
     }

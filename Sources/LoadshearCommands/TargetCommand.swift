@@ -41,6 +41,18 @@ package struct TargetCommand: AsyncParsableCommand {
     @Flag(help: "Serve UDP: sink counts datagrams, echo returns each, broadcast pings every peer that sent one.")
     var udp = false
 
+    @Flag(
+        help:
+            "broadcast (UDP): stamp each peer's pings with a sequence number (4 bytes, big-endian, from 0) at the start of the body, for SEQUENCE = <header-size>:4 \"big\"."
+    )
+    var sequence = false
+
+    @Option(help: "broadcast (UDP): withhold each ping with this probability (0 to 1): a known loss.")
+    var loss: Double?
+
+    @Option(help: "broadcast (UDP): send a ping after the next one with this probability (0 to 1): a known reordering.")
+    var reorder: Double?
+
     @Option(help: "echo (TCP): send each read back after this delay, such as 1ms: a server with a known service time.")
     var delay: String?
 
@@ -71,6 +83,20 @@ package struct TargetCommand: AsyncParsableCommand {
             throw ValidationError("--rate 0 (as fast as possible) is for TCP broadcast; a UDP broadcast needs a rate")
         }
         if let duration, !(duration >= 0) { throw ValidationError("--duration must be a number of seconds, 0 or more") }
+        if sequence || loss != nil || reorder != nil {
+            guard udp, kind == .broadcast else {
+                throw ValidationError(
+                    "--sequence, --loss and --reorder apply to the UDP broadcast target (broadcast --udp)")
+            }
+        }
+        for (name, p) in [("--loss", loss), ("--reorder", reorder)] {
+            if let p, !(0..<1).contains(p) {
+                throw ValidationError("\(name) must be a probability from 0 to below 1, got \(p)")
+            }
+        }
+        if sequence, bodySize < 4 {
+            throw ValidationError("--sequence needs --body-size of at least 4 (the number's bytes)")
+        }
         if tls, udp { throw ValidationError("--tls serves TCP; UDP (DTLS) is not supported") }
         if writeCA != nil, !tls { throw ValidationError("--write-ca needs --tls") }
         if let delay {
@@ -92,6 +118,9 @@ package struct TargetCommand: AsyncParsableCommand {
         options.rate = rate
         options.count = count
         options.udp = udp
+        options.sequence = sequence
+        options.loss = loss ?? 0
+        options.reorder = reorder ?? 0
         if let delay, case .success(let ns) = DurationLiteral.parse(delay) { options.delayNanoseconds = ns }
         if tls {
             do {
@@ -134,8 +163,11 @@ package struct TargetCommand: AsyncParsableCommand {
         let c = server.counts
         if udp {
             Console.out(
-                "loadshear target \(kind.rawValue) (UDP): datagrams received \(c.framesReceived), bytes read \(c.bytesRead), datagrams sent \(c.framesSent), bytes written \(c.bytesWritten), peers \(c.connections)\n"
-            )
+                "loadshear target \(kind.rawValue) (UDP): datagrams received \(c.framesReceived), bytes read \(c.bytesRead), datagrams sent \(c.framesSent), bytes written \(c.bytesWritten), peers \(c.connections)"
+                    + (c.kernelDrops.map { ", dropped by the kernel (receive queue full) \($0)" } ?? "")
+                    + (loss != nil || reorder != nil
+                        ? ", withheld (--loss) \(c.withheld), swapped (--reorder) \(c.swapped)" : "")
+                    + "\n")
         } else {
             Console.out("loadshear target \(kind.rawValue): \(c)\n")
         }

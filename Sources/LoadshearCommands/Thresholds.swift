@@ -93,6 +93,7 @@ struct ThresholdResult: Codable, Equatable {
         case .send: .send
         case .read: .read
         case .lag: .lag
+        case .jitter: .jitter
         }
     }
 
@@ -111,6 +112,11 @@ struct ThresholdResult: Codable, Equatable {
         case .handlerTraps: t[.handlerTraps]
         case .bytesSent: t[.bytesSent]
         case .bytesRead: t[.bytesRead]
+        case .repliesReordered: t[.repliesReordered]
+        case .seqReceived: t[.sequenced]
+        case .seqLost: t[.sequenceLost]
+        case .seqReordered: t[.sequenceReordered]
+        case .seqDuplicated: t[.sequenceDuplicates]
         }
     }
 
@@ -118,6 +124,7 @@ struct ThresholdResult: Codable, Equatable {
         switch c.percentBase {
         case .requests: t[.requests]
         case .connectsAttempted: t[.connectionsAttempted]
+        case .sequenceExpected: t[.sequenced] - t[.sequenceDuplicates] + t[.sequenceLost]
         case nil: 0
         }
     }

@@ -90,6 +90,12 @@ package struct Dashboard: Sendable {
                 "  requests \(Figures.count(Double(t[.requests])))   answered \(answered)   timeouts \(t[.timeouts])   outstanding \(t[.outstanding])   unmatched \(t[.unmatched])",
                 at: lines.count - 3)
         }
+        if t[.sequenced] > 0 {
+            // (ext) SEQUENCE: the stream's health, then the worst session.
+            lines.insert(
+                "  sequence  lost \(t[.sequenceLost])   reordered \(t[.sequenceReordered])   duplicates \(t[.sequenceDuplicates])   worst session lost \(s.totals[.sequenceWorstLost]) · jitter \(Figures.micros(UInt64(max(0, s.totals[.sequenceWorstJitterNanoseconds]) / 1000)))",
+                at: lines.count - 3)
+        }
         if let intended = progress.intendedRate {
             lines.insert(
                 "  paced     \(Figures.count(rate(.pacedPayloads)))/s of \(Figures.count(intended))/s intended   behind \(t[.pacedBehind])",
@@ -110,6 +116,7 @@ package struct Dashboard: Sendable {
         if t[.requests] > 0 || s.latency.response.totalCount > 0 { kinds.append(.response) }
         kinds += [.connect, .send, .read]
         if t[.pacedPayloads] > 0 { kinds.append(.lag) }
+        if s.latency.jitter.totalCount > 0 { kinds.append(.jitter) }
         var spare = max(0, height - lines.count - 3 * kinds.count)
         var showBins = Set<LatencySet.Kind>()
         for kind in [LatencySet.Kind.response, .read, .send, .connect] where kinds.contains(kind) {
@@ -146,6 +153,7 @@ package struct Dashboard: Sendable {
             switch kind {
             case .response: "Response time"
             case .lag: "Lag (generator)"
+            case .jitter: "Jitter (sequence)"
             case .handshake: "TLS handshake latency"
             default: "\(kind.rawValue.capitalized) latency"
             }

@@ -1,5 +1,17 @@
 import NIOCore
 
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A switch read from the environment: on unless set to `0`.
+package enum ProcessInfoFlag {
+    package static func enabled(_ name: String) -> Bool {
+        guard let v = getenv(name) else { return true }
+        return String(cString: v) != "0"
+    }
+}
+
 /// Tuning knobs, with the values measured best on the reference machine (2 vCPUs, loopback):
 /// flushing every 16–64 writes is 10× faster than every write, watermarks of 256 KiB / 1 MiB
 /// keep 64 flooding connections busy, and a few hundred connects in flight per loop is what
@@ -26,6 +38,10 @@ package struct EngineConfiguration: Sendable {
     package var closeDeadline: TimeAmount = .seconds(10)
     /// Connect timeout per session.
     package var connectTimeout: TimeAmount = .seconds(10)
+    /// (ext) UDP segmentation offload (`UDP_SEGMENT`) for runs of equal datagrams, where the
+    /// kernel has it. `LOADSHEAR_UDP_GSO=0` in the environment turns it off (bench/udp.sh
+    /// measures both).
+    package var udpSegmentation = ProcessInfoFlag.enabled("LOADSHEAR_UDP_GSO")
 
     package init() {}
 }

@@ -14,8 +14,11 @@ struct RequestTable {
 
     /// Requests in send order: (id, intended send time). In-order matching uses only this.
     private var order = CircularBuffer<(id: UInt64, at: UInt64)>(initialCapacity: 16)
-    /// id → intended send time (| `answered`), for id matching.
-    private var byID: [UInt64: UInt64] = [:]
+    /// id → intended send time (| `answered`) and send number, for id matching.
+    private var byID: [UInt64: (at: UInt64, n: UInt64)] = [:]
+    /// Requests sent so far, and the send number of the latest-sent request answered.
+    private var sentCount: UInt64 = 0
+    private var latestAnswered: UInt64 = 0
     private let matchesByID: Bool
     /// Requests neither answered nor timed out.
     private(set) var outstanding = 0
@@ -25,8 +28,9 @@ struct RequestTable {
     }
 
     enum Outcome {
-        /// Response time in nanoseconds.
-        case matched(UInt64)
+        /// Response time in nanoseconds; `reordered` when a request sent after this one was
+        /// answered first (id matching only).
+        case matched(UInt64, reordered: Bool)
         case unmatched
         case duplicate
     }
@@ -37,7 +41,8 @@ struct RequestTable {
     mutating func sent(id: UInt64, at: UInt64) -> Bool {
         order.append((id, at))
         outstanding += 1
-        if matchesByID, let old = byID.updateValue(at, forKey: id), old & Self.answered == 0 {
+        sentCount += 1
+        if matchesByID, let old = byID.updateValue((at, sentCount), forKey: id), old.at & Self.answered == 0 {
             outstanding -= 1
             return true
         }
@@ -52,13 +57,15 @@ struct RequestTable {
             // The oldest unanswered request (answered ones never stay in order here).
             guard let first = order.popFirst() else { return .unmatched }
             outstanding -= 1
-            return .matched(now &- min(now, first.at))
+            return .matched(now &- min(now, first.at), reordered: false)
         }
         guard let stored = byID[id] else { return .unmatched }
-        if stored & Self.answered != 0 { return .duplicate }
-        byID[id] = stored | Self.answered
+        if stored.at & Self.answered != 0 { return .duplicate }
+        byID[id] = (stored.at | Self.answered, stored.n)
         outstanding -= 1
-        return .matched(now &- min(now, stored))
+        let reordered = stored.n < latestAnswered
+        latestAnswered = max(latestAnswered, stored.n)
+        return .matched(now &- min(now, stored.at), reordered: reordered)
     }
 
     /// Drops requests sent more than `timeout` before `now`, counting the unanswered ones.
@@ -66,9 +73,9 @@ struct RequestTable {
         while let first = order.first, now >= first.at, now - first.at >= timeout {
             order.removeFirst()
             if matchesByID {
-                guard let stored = byID[first.id], stored & ~Self.answered == first.at else { continue }
+                guard let stored = byID[first.id], stored.at & ~Self.answered == first.at else { continue }
                 byID[first.id] = nil
-                if stored & Self.answered == 0 {
+                if stored.at & Self.answered == 0 {
                     outstanding -= 1
                     timedOut += 1
                 }

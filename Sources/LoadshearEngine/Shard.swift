@@ -56,6 +56,10 @@ final class Shard: @unchecked Sendable {
     /// is compared in its own width (the field's other bytes are the packet's).
     let replyIDMask: UInt64
     let responseTimeout: UInt64
+    /// (ext) UDP segmentation offload: the segment size set on UDP sockets (0: off), and the
+    /// most datagrams one write may carry. See ``udpSegmentation(plan:config:)``.
+    let udpSegmentSize: Int
+    let udpSegmentsPerWrite: Int
     /// (ext) PACE: sessions by next due payload, and when the pace timer fires next.
     private var paceQueue = PaceQueue()
     private var paceTimerDue: UInt64 = .max
@@ -113,7 +117,21 @@ final class Shard: @unchecked Sendable {
         }
         self.replyIDMask = requestIDMasks.compactMap { $0 }.max() ?? .max
         self.responseTimeout = UInt64(plan.settings.responseTimeout)
+        (self.udpSegmentSize, self.udpSegmentsPerWrite) = Self.udpSegmentation(plan: plan, config: config)
         self.busyBaseline = Self.threadCPUMicroseconds()
+    }
+
+    /// The segment size for UDP sockets: the largest packet, so a write of one payload is
+    /// one datagram as before and a run of the largest packet goes out as one write the kernel
+    /// cuts into datagrams (`UDP_SEGMENT`). Off (0) without kernel support, for packets that
+    /// would not fit a 1500-byte MTU (1452 bytes over IPv6), and with a WASM handler, whose
+    /// replies may be longer than the segment size and must stay one datagram each.
+    static func udpSegmentation(plan: Plan, config: EngineConfiguration) -> (size: Int, perWrite: Int) {
+        guard plan.settings.session == .udp, config.udpSegmentation, System.supportsUDPSegmentationOffload,
+            case .nop = plan.handler, let largest = plan.packets.map(\.bytes.count).max(), (1...1452).contains(largest)
+        else { return (0, 1) }
+        // The kernel takes at most 64 segments (UDP_MAX_SEGMENTS) and 64 KiB less headers per send.
+        return (largest, max(1, min(64, 65_000 / largest)))
     }
 
     /// CPU time the calling thread has used, in µs (0 where the system cannot tell).

@@ -22,6 +22,7 @@ package final class LatencyRecorder {
         case .send: _ = current.send.record(us)
         case .read: _ = current.read.record(us)
         case .lag: _ = current.lag.record(us)
+        case .jitter: _ = current.jitter.record(us)
         }
     }
 

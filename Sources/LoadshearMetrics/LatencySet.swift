@@ -30,6 +30,9 @@ package struct LatencySet: Sendable, Codable, Equatable {
     /// (ext) The generator's own lateness: actual − intended time of every timeline action
     /// and paced payload.
     package var lag = LatencySet.empty()
+    /// (ext) SEQUENCE: each session's RFC 3550 inter-arrival jitter estimate, recorded at
+    /// every in-order message that carries a number.
+    package var jitter = LatencySet.empty()
 
     package init() {}
 
@@ -41,12 +44,13 @@ package struct LatencySet: Sendable, Codable, Equatable {
         send.add(other.send)
         read.add(other.read)
         lag.add(other.lag)
+        jitter.add(other.jitter)
     }
 
     /// The kinds, in the order reports show them (response time first when there is any);
     /// the raw values are their names in reports.
     package enum Kind: String, CaseIterable, Sendable {
-        case response, connect, handshake, send, read, lag
+        case response, connect, handshake, send, read, lag, jitter
     }
 
     /// The histogram of `kind`.
@@ -58,6 +62,7 @@ package struct LatencySet: Sendable, Codable, Equatable {
         case .send: send
         case .read: read
         case .lag: lag
+        case .jitter: jitter
         }
     }
 
@@ -80,5 +85,6 @@ extension LatencySet {
         send.reset()
         read.reset()
         lag.reset()
+        jitter.reset()
     }
 }

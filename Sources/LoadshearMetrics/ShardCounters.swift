@@ -71,6 +71,15 @@ package final class ShardCounters: Sendable {
         /// server's certificate or name did not verify; another TLS protocol error (or the
         /// server closed during the handshake); no handshake within the connect timeout.
         case tlsVerifyFailed, tlsProtocolError, tlsHandshakeTimedOut
+        /// (ext) RESPONSE: matched replies whose request went out before that of a reply
+        /// already matched (by id only).
+        case repliesReordered
+        /// (ext) SEQUENCE: messages read that carried a number, numbers never received (gaps),
+        /// messages that arrived after a higher number, and numbers received again.
+        case sequenced, sequenceLost, sequenceReordered, sequenceDuplicates
+        /// (ext) SEQUENCE, the worst session's figures (the largest, not a sum: see
+        /// ``maxCounters``); jitter in nanoseconds, the session's estimate at its last message.
+        case sequenceWorstLost, sequenceWorstReordered, sequenceWorstDuplicates, sequenceWorstJitterNanoseconds
 
         /// The counter's name in the JSON report and the NDJSON lines. Spelled out, not derived
         /// from the case name, because the report format promises these names stay.
@@ -133,8 +142,29 @@ package final class ShardCounters: Sendable {
             case .tlsVerifyFailed: "tlsVerifyFailed"
             case .tlsProtocolError: "tlsProtocolError"
             case .tlsHandshakeTimedOut: "tlsHandshakeTimedOut"
+            case .repliesReordered: "repliesReordered"
+            case .sequenced: "sequenced"
+            case .sequenceLost: "sequenceLost"
+            case .sequenceReordered: "sequenceReordered"
+            case .sequenceDuplicates: "sequenceDuplicates"
+            case .sequenceWorstLost: "sequenceWorstLost"
+            case .sequenceWorstReordered: "sequenceWorstReordered"
+            case .sequenceWorstDuplicates: "sequenceWorstDuplicates"
+            case .sequenceWorstJitterNanoseconds: "sequenceWorstJitterNanoseconds"
             }
         }
+    }
+
+    /// Counters that combine by the largest value, not the sum (shards, segments): the worst
+    /// session's figures.
+    package static let maxCounters: Set<Counter> = [
+        .sequenceWorstLost, .sequenceWorstReordered, .sequenceWorstDuplicates, .sequenceWorstJitterNanoseconds,
+    ]
+
+    /// Raises a worst-session counter to `n`; call only from the owning shard's loop.
+    @inline(__always)
+    package func raise(_ c: Counter, to n: Int) {
+        if n > get(c) { set(c, n) }
     }
 
     /// Connect failures by reason: the counter and the name the summary and the report use.
@@ -231,9 +261,11 @@ package struct CounterValues: Sendable, Equatable {
         set { values[c.rawValue] = newValue }
     }
 
-    /// The sum, counter by counter.
+    /// The sum, counter by counter; the largest of the two for ``ShardCounters/maxCounters``.
     package static func + (a: CounterValues, b: CounterValues) -> CounterValues {
-        CounterValues(values: zip(a.values, b.values).map { $0 + $1 })
+        var out = CounterValues(values: zip(a.values, b.values).map { $0 + $1 })
+        for c in ShardCounters.maxCounters { out[c] = Swift.max(a[c], b[c]) }
+        return out
     }
 
     /// The difference, counter by counter.

@@ -54,10 +54,14 @@ package struct Summary: Sendable {
         out += "  responses     \(t[.responsesSent]) sent\n"
         if t[.requests] > 0 || t[.unmatched] > 0 {
             let answered = t[.requests] > 0 ? Figures.fixed(Double(t[.replies]) / Double(t[.requests]) * 100, 2) : "0"
+            let lost = t[.requests] > 0 ? Figures.fixed(Double(t[.timeouts]) / Double(t[.requests]) * 100, 2) : "0"
             out +=
-                "  requests      \(t[.requests]) sent: \(t[.replies]) answered (\(answered)%), \(t[.timeouts]) timed out, \(t[.outstanding]) outstanding at the end\n"
+                "  requests      \(t[.requests]) sent: \(t[.replies]) answered (\(answered)%), \(t[.timeouts]) timed out (loss \(lost)%), \(t[.outstanding]) outstanding at the end\n"
             out +=
-                "                \(t[.unmatched]) replies matched no request, \(t[.duplicates]) duplicates (\(rate(t[.replies])) answered)\n"
+                "                \(t[.unmatched]) replies matched no request, \(t[.duplicates]) duplicates, \(t[.repliesReordered]) reordered (\(rate(t[.replies])) answered)\n"
+        }
+        if t[.sequenced] > 0 {
+            out += Self.sequenceLines(t)
         }
         if t[.pacedPayloads] > 0 {
             out += "  paced         \(t[.pacedPayloads]) payloads on schedule (\(rate(t[.pacedPayloads])) over the run)"
@@ -123,11 +127,22 @@ package struct Summary: Sendable {
         return out
     }
 
+    /// (ext) SEQUENCE: totals over the sessions, then the worst session's figures.
+    static func sequenceLines(_ t: CounterValues) -> String {
+        let expected = t[.sequenced] - t[.sequenceDuplicates] + t[.sequenceLost]
+        let lost = expected > 0 ? Figures.fixed(Double(t[.sequenceLost]) / Double(expected) * 100, 3) : "0"
+        let jitter = Figures.micros(UInt64(max(0, t[.sequenceWorstJitterNanoseconds]) / 1000))
+        return
+            "  sequence      \(t[.sequenced]) numbered messages: \(t[.sequenceLost]) lost (\(lost)%), \(t[.sequenceReordered]) reordered, \(t[.sequenceDuplicates]) duplicates\n"
+            + "                worst session: \(t[.sequenceWorstLost]) lost, \(t[.sequenceWorstReordered]) reordered, \(t[.sequenceWorstDuplicates]) duplicates, jitter \(jitter)\n"
+    }
+
     /// How each latency kind is introduced.
     static func title(_ kind: LatencySet.Kind) -> String {
         switch kind {
         case .response: "response time (reply − intended send, every request)"
         case .lag: "lag (actual − intended time of actions and paced payloads)"
+        case .jitter: "jitter (RFC 3550 inter-arrival jitter of sequenced messages, per session)"
         case .handshake: "TLS handshake latency (TCP connected → handshake done)"
         default: "\(kind.rawValue) latency"
         }

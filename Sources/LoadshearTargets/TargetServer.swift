@@ -37,6 +37,12 @@ package struct TargetOptions: Sendable {
     package var delayNanoseconds: Int64 = 0
     /// (ext) `--tls`: serve TCP over TLS with this certificate.
     package var tls: TargetTLS?
+    /// (ext) UDP broadcast: stamp each peer's pings with a 4-byte big-endian sequence number
+    /// (0, 1, 2…) in the first body bytes; withhold each with probability `loss` (its number
+    /// is used up: a gap) and hold one back behind the next with probability `reorder`.
+    package var sequence = false
+    package var loss = 0.0
+    package var reorder = 0.0
 
     package init(kind: TargetKind) {
         self.kind = kind
@@ -56,6 +62,13 @@ package struct TargetCounts: Sendable, Equatable, CustomStringConvertible {
     package var framesReceived = 0
     /// broadcast: frames of type 2 (pongs) among those received.
     package var pongsReceived = 0
+    /// (ext) UDP broadcast impairments: pings withheld (`--loss`) and pings sent after the
+    /// next one (`--reorder`).
+    package var withheld = 0
+    package var swapped = 0
+    /// (ext) UDP: datagrams the kernel dropped on this socket (its receive queue was full),
+    /// from `/proc/net/udp`; nil where the system does not tell.
+    package var kernelDrops: Int?
 
     package var description: String {
         "connections \(connections), bytes read \(bytesRead), bytes written \(bytesWritten), frames sent \(framesSent), frames received \(framesReceived) (\(pongsReceived) pongs)"
@@ -82,6 +95,10 @@ package final class TargetServer: Sendable {
         let framesSent = Atomic<Int>(0)
         let framesReceived = Atomic<Int>(0)
         let pongsReceived = Atomic<Int>(0)
+        let withheld = Atomic<Int>(0)
+        let swapped = Atomic<Int>(0)
+        /// The kernel's drop count for the UDP socket, read just before it closes.
+        let kernelDrops = Mutex<Int?>(nil)
         /// TCP connections open now, and who waits for none to be.
         private let open = Mutex<(count: Int, waiters: [CheckedContinuation<Void, Never>])>((0, []))
 
@@ -136,14 +153,23 @@ package final class TargetServer: Sendable {
         let stats = Stats()
         let frame = BroadcastFrame(options: options)
         if options.udp {
+            let gro = System.supportsUDPReceiveOffload
             let channel = try await DatagramBootstrap(group: g)
                 .channelOption(.socketOption(.so_reuseaddr), value: 1)
                 .channelOption(.socketOption(.so_rcvbuf), value: 4 << 20)
-                // Up to 32 datagrams per recvmmsg, each with room for the largest datagram.
-                .channelOption(.datagramVectorReadMessageCount, value: 32)
-                .channelOption(.recvAllocator, value: FixedSizeRecvByteBufferAllocator(capacity: 32 * 65_536))
+                // With receive offload (UDP_GRO) one read takes up to 64 datagrams of a
+                // flow, coalesced, with their segment size; otherwise up to 32 datagrams per
+                // recvmmsg. Either way each has room for the largest datagram.
+                .channelOption(.datagramVectorReadMessageCount, value: gro ? 0 : 32)
+                .channelOption(
+                    .recvAllocator, value: FixedSizeRecvByteBufferAllocator(capacity: (gro ? 1 : 32) * 65_536)
+                )
                 .channelInitializer { channel in
                     channel.eventLoop.makeCompletedFuture {
+                        if gro {
+                            try channel.syncOptions?.setOption(.datagramReceiveOffload, value: true)
+                            try channel.syncOptions?.setOption(.datagramReceiveSegmentSize, value: true)
+                        }
                         try channel.pipeline.syncOperations.addHandler(
                             UDPTargetHandler(stats: stats, options: options, frame: frame))
                     }
@@ -191,13 +217,17 @@ package final class TargetServer: Sendable {
             bytesWritten: stats.bytesWritten.load(ordering: .relaxed),
             framesSent: stats.framesSent.load(ordering: .relaxed),
             framesReceived: stats.framesReceived.load(ordering: .relaxed),
-            pongsReceived: stats.pongsReceived.load(ordering: .relaxed))
+            pongsReceived: stats.pongsReceived.load(ordering: .relaxed),
+            withheld: stats.withheld.load(ordering: .relaxed),
+            swapped: stats.swapped.load(ordering: .relaxed),
+            kernelDrops: options.udp ? (stats.kernelDrops.withLock { $0 } ?? UDPDrops.count(port: port)) : nil)
     }
 
     /// Stops listening; then, for up to `grace`, lets the clients finish (a TCP target
     /// reads until each client has closed, so its counts include everything sent to it);
     /// then closes what is left.
     package func stop(grace: TimeAmount = .seconds(2)) async {
+        if options.udp { stats.kernelDrops.withLock { $0 = UDPDrops.count(port: port) } }
         try? await channel.close()
         if !options.udp {
             let stats = self.stats

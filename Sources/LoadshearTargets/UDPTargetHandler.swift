@@ -16,6 +16,8 @@ final class UDPTargetHandler: ChannelInboundHandler {
     private var known = Set<SocketAddress>()
     /// Pings sent to each peer, by its index in `peers`.
     private var sentTo: [Int] = []
+    /// (ext) `--reorder`: the ping held back for each peer until its next one is sent.
+    private var held: [ByteBuffer?] = []
     private var timer: RepeatedTask?
 
     init(stats: TargetServer.Stats, options: TargetOptions, frame: BroadcastFrame) {
@@ -37,16 +39,51 @@ final class UDPTargetHandler: ChannelInboundHandler {
         }
     }
 
-    /// Sends each peer its share of pings for this tick, never past `count` per peer.
+    /// Sends each peer its share of pings for this tick, never past `count` per peer. (ext)
+    /// With `--sequence` each ping carries the peer's next number; `--loss` withholds a ping
+    /// (its number becomes a gap) and `--reorder` holds one back until the next is sent (in
+    /// this tick or a later one). A ping still held when the peer's `count` is reached goes
+    /// last and is not counted as swapped.
     private func tick(_ context: ChannelHandlerContext, _ perTick: Int) {
         var n = 0
+        let impaired = options.sequence || options.loss > 0 || options.reorder > 0
         for (i, peer) in peers.enumerated() {
             let allowed = options.count.map { max(0, min(perTick, $0 - sentTo[i])) } ?? perTick
-            for _ in 0..<allowed {
-                context.write(wrapOutboundOut(AddressedEnvelope(remoteAddress: peer, data: frame)), promise: nil)
+            for k in 0..<allowed {
+                guard impaired else {
+                    context.write(wrapOutboundOut(AddressedEnvelope(remoteAddress: peer, data: frame)), promise: nil)
+                    n += 1
+                    continue
+                }
+                var ping = frame
+                if options.sequence {
+                    ping.setInteger(
+                        UInt32(truncatingIfNeeded: sentTo[i] + k), at: ping.readerIndex + options.headerSize)
+                }
+                if options.loss > 0, Double.random(in: 0..<1) < options.loss {
+                    stats.withheld.wrappingAdd(1, ordering: .relaxed)
+                    continue
+                }
+                let last = options.count.map { sentTo[i] + k + 1 >= $0 } ?? false
+                if held[i] == nil, !last, options.reorder > 0, Double.random(in: 0..<1) < options.reorder {
+                    held[i] = ping
+                    continue
+                }
+                context.write(wrapOutboundOut(AddressedEnvelope(remoteAddress: peer, data: ping)), promise: nil)
+                n += 1
+                if let h = held[i] {
+                    context.write(wrapOutboundOut(AddressedEnvelope(remoteAddress: peer, data: h)), promise: nil)
+                    stats.swapped.wrappingAdd(1, ordering: .relaxed)
+                    held[i] = nil
+                    n += 1
+                }
             }
             sentTo[i] += allowed
-            n += allowed
+            if let h = held[i], let count = options.count, sentTo[i] >= count {
+                context.write(wrapOutboundOut(AddressedEnvelope(remoteAddress: peer, data: h)), promise: nil)
+                held[i] = nil
+                n += 1
+            }
         }
         if n > 0 {
             context.flush()
@@ -60,15 +97,20 @@ final class UDPTargetHandler: ChannelInboundHandler {
     }
 
     /// Counts the datagram and its sender (a new peer counts as a connection); echo sends the
-    /// datagram back.
+    /// datagram back. (ext) With receive offload a read may hold several datagrams of one
+    /// peer back to back, cut at `segmentSize` (the last may be shorter): each is counted,
+    /// and echo returns them as the same datagrams, in one send the kernel cuts again.
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let envelope = unwrapInboundIn(data)
         let n = envelope.data.readableBytes
+        let segment = envelope.metadata?.segmentSize ?? 0
+        let datagrams = segment > 0 && n > segment ? (n + segment - 1) / segment : 1
         stats.bytesRead.wrappingAdd(n, ordering: .relaxed)
-        stats.framesReceived.wrappingAdd(1, ordering: .relaxed)
+        stats.framesReceived.wrappingAdd(datagrams, ordering: .relaxed)
         if known.insert(envelope.remoteAddress).inserted {
             peers.append(envelope.remoteAddress)
             sentTo.append(0)
+            held.append(nil)
             stats.connections.wrappingAdd(1, ordering: .relaxed)
         }
         switch options.kind {
@@ -76,8 +118,20 @@ final class UDPTargetHandler: ChannelInboundHandler {
             break
         case .echo:
             stats.bytesWritten.wrappingAdd(n, ordering: .relaxed)
-            stats.framesSent.wrappingAdd(1, ordering: .relaxed)
-            context.write(data, promise: nil)
+            stats.framesSent.wrappingAdd(datagrams, ordering: .relaxed)
+            if datagrams > 1 {
+                let metadata = AddressedEnvelope<ByteBuffer>.Metadata(
+                    ecnState: .transportNotCapable, packetInfo: nil, segmentSize: segment)
+                context.write(
+                    wrapOutboundOut(
+                        AddressedEnvelope(
+                            remoteAddress: envelope.remoteAddress, data: envelope.data, metadata: metadata)),
+                    promise: nil)
+            } else {
+                context.write(
+                    wrapOutboundOut(AddressedEnvelope(remoteAddress: envelope.remoteAddress, data: envelope.data)),
+                    promise: nil)
+            }
         }
     }
 

@@ -316,11 +316,12 @@ import Testing
         var timedOut = 0
         let replaced = [t.sent(id: 1, at: 100), t.sent(id: 2, at: 200), t.sent(id: 3, at: 300)]
         #expect(replaced == [false, false, false])
-        guard case .matched(let rtt) = t.reply(id: 2, at: 1_200, timeout: 10_000, timedOut: &timedOut) else {
+        guard case .matched(let rtt, let late) = t.reply(id: 2, at: 1_200, timeout: 10_000, timedOut: &timedOut) else {
             Issue.record("id 2 should match")
             return
         }
         #expect(rtt == 1_000)
+        #expect(!late)
         guard case .duplicate = t.reply(id: 2, at: 1_300, timeout: 10_000, timedOut: &timedOut) else {
             Issue.record("a second reply to id 2 is a duplicate")
             return
@@ -329,9 +330,16 @@ import Testing
             Issue.record("id 9 was never sent")
             return
         }
-        #expect(t.outstanding == 2)
+        // id 1 went out before id 2, which is answered already: a reordered reply.
+        guard case .matched(_, let reordered) = t.reply(id: 1, at: 1_300, timeout: 10_000, timedOut: &timedOut)
+        else {
+            Issue.record("id 1 should match")
+            return
+        }
+        #expect(reordered)
+        #expect(t.outstanding == 1)
         t.expire(now: 10_300, timeout: 10_000, timedOut: &timedOut)
-        #expect(timedOut == 2)  // ids 1 and 3; 2 was answered
+        #expect(timedOut == 1)  // id 3; 1 and 2 were answered
         #expect(t.outstanding == 0 && t.isEmpty)
         guard case .unmatched = t.reply(id: 3, at: 10_400, timeout: 10_000, timedOut: &timedOut) else {
             Issue.record("a reply after TIMEOUT matches nothing")
@@ -344,12 +352,12 @@ import Testing
         var timedOut = 0
         _ = t.sent(id: 0, at: 100)
         _ = t.sent(id: 0, at: 200)
-        guard case .matched(let first) = t.reply(id: 0, at: 1_000, timeout: 10_000, timedOut: &timedOut) else {
+        guard case .matched(let first, _) = t.reply(id: 0, at: 1_000, timeout: 10_000, timedOut: &timedOut) else {
             Issue.record("the oldest request answers")
             return
         }
         #expect(first == 900)
-        guard case .matched(let second) = t.reply(id: 0, at: 1_000, timeout: 10_000, timedOut: &timedOut) else {
+        guard case .matched(let second, _) = t.reply(id: 0, at: 1_000, timeout: 10_000, timedOut: &timedOut) else {
             Issue.record("then the next")
             return
         }

@@ -158,6 +158,21 @@ import Testing
             name: "missing comparison", script: measured(expect: "EXPECT {\n    timeouts 5\n}"),
             message: "expected a comparison (<, <=, >, >= or =) after 'timeouts'", line: 18),
         Rule(
+            name: "SEQUENCE size", script: measured(settings: "    SEQUENCE = 0:9 \"big\""),
+            message: "the sequence number is 1 to 8 bytes, got 9", line: 9),
+        Rule(
+            name: "SEQUENCE byte order", script: measured(settings: "    SEQUENCE = 0:4 \"bigg\""),
+            message: "the SEQUENCE byte order must be \"big\" or \"little\", got \"bigg\"", line: 9),
+        Rule(
+            name: "SEQUENCE without offset", script: measured(settings: "    SEQUENCE = \"big\""),
+            message: "expected ':' between the offset and the size of the sequence number", line: 9),
+        Rule(
+            name: "jitter without SEQUENCE", script: measured(expect: "EXPECT {\n    jitter.p99 < 2ms\n}"),
+            message: "jitter.p99 needs SEQUENCE in SETTINGS", line: 18),
+        Rule(
+            name: "seq.lost without SEQUENCE", script: measured(expect: "EXPECT {\n    seq.lost < 1%\n}"),
+            message: "seq.lost needs SEQUENCE in SETTINGS", line: 18),
+        Rule(
             name: "two EXPECT blocks",
             script: measured(expect: "EXPECT {\n    timeouts = 0\n}\nEXPECT {\n    timeouts = 0\n}"),
             message: "a script has one EXPECT block; the first is at line 17", line: 20),
@@ -173,6 +188,23 @@ import Testing
         if let first = matching.first {
             #expect(file.location(of: first.range.start).line == rule.line, "\(rendered)")
         }
+    }
+
+    /// (ext) SEQUENCE: planned with its field, shown by the dry run, its metrics accepted.
+    @Test func sequenceIsPlannedAndShown() throws {
+        let (p, rendered, _) = plan(
+            Self.measured(
+                settings: "    SEQUENCE = 8:2 \"little\"",
+                expect: "EXPECT {\n    seq.lost < 0.1%\n    seq.reordered = 0\n    jitter.p99 < 5ms\n}"))
+        let plan = try #require(p, "\(rendered)")
+        #expect(plan.settings.sequence == HeaderLength(offset: 8, size: 2, bigEndian: false))
+        #expect(plan.expectations.count == 3)
+        #expect(plan.dryRunText().contains("sequence      number at message bytes 8..<10, little-endian"))
+        let off = Self.measured(settings: "    SEQUENCE = 8:4 \"big\"")
+            .replacingOccurrences(of: "READ = \"true\"", with: "READ = \"false\"")
+        let (q, text, _) = LoadshearScriptTests.plan(off)
+        #expect(q == nil)
+        #expect(text.contains("SEQUENCE reads numbers from the messages Loadshear reads, so it needs READ = \"true\""))
     }
 
     /// RESPONSE with READ off is an error at RESPONSE.

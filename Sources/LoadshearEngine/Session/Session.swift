@@ -60,6 +60,8 @@ class Session {
     private var paceWake: UInt64 = 0
     /// (ext) RESPONSE: requests awaiting replies (made on the first request).
     private var requests: RequestTable?
+    /// (ext) SEQUENCE: the numbers of inbound messages (made on the first); one per connection.
+    private var sequence: SequenceTracker?
     /// When the batch being built was handed over: the intended send time of unpaced requests.
     private var handTime: UInt64 = 0
     /// DRAIN is done writing and waits for the outstanding requests before it closes.
@@ -305,6 +307,11 @@ class Session {
     final func inactive() {
         awaitingReplies = false  // closed anyway: what is left stays outstanding (or times out now)
         expireRequests(now: NIODeadline.now().uptimeNanoseconds)
+        if let s = sequence {
+            // A connection's gaps are final when it closes: the worst session's count.
+            shard.counters.raise(.sequenceWorstLost, to: s.lost)
+            sequence = nil
+        }
         let reason = lifecycle.channelClosed()
         // Replies that never reached the channel are dropped with it.
         ledger.dropQueuedReplies(replies.reduce(0) { $0 + $1.count })
@@ -710,14 +717,39 @@ class Session {
             counters.add(.outstanding, -timedOut)
         }
         switch outcome {
-        case .matched(let rtt):
+        case .matched(let rtt, let reordered):
             counters.add(.replies)
+            if reordered { counters.add(.repliesReordered) }
             counters.add(.outstanding, -1)
             shard.latency.record(.response, nanoseconds: rtt)
         case .unmatched: counters.add(.unmatched)
         case .duplicate: counters.add(.duplicates)
         }
         closeIfAnswered()
+    }
+
+    /// (ext) SEQUENCE: a message (TCP frame, header included, or datagram) read at `now`; one
+    /// too short to hold the number is not counted as sequenced.
+    final func trackSequence(_ message: UnsafeRawBufferPointer, at now: UInt64) {
+        guard let field = shard.plan.settings.sequence, message.count >= field.offset + field.size else { return }
+        if sequence == nil { sequence = SequenceTracker(bytes: field.size) }
+        let c = sequence!.receive(field.read(message), at: now)
+        let counters = shard.counters
+        counters.add(.sequenced)
+        if c.lost != 0 { counters.add(.sequenceLost, c.lost) }
+        if c.reordered > 0 {
+            counters.add(.sequenceReordered, c.reordered)
+            counters.raise(.sequenceWorstReordered, to: sequence!.reordered)
+        }
+        if c.duplicate {
+            counters.add(.sequenceDuplicates)
+            counters.raise(.sequenceWorstDuplicates, to: sequence!.duplicates)
+        }
+        if c.jitterUpdated {
+            let j = UInt64(sequence!.jitter.rounded())
+            shard.latency.record(.jitter, nanoseconds: j)
+            counters.raise(.sequenceWorstJitterNanoseconds, to: Int(j))
+        }
     }
 
     /// Counts requests older than TIMEOUT as timeouts (the shard's sweep, a close).

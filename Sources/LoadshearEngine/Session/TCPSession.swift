@@ -175,6 +175,7 @@ final class TCPSession: Session, ChannelDuplexHandler {
         let handler = shard.handler
         let isNOP = handler is NOPHandler
         let matchesReplies = shard.plan.settings.response != nil
+        let sequenced = shard.plan.settings.sequence != nil
         let now = NIODeadline.now().uptimeNanoseconds
         var started = reader!.hasPending ? frameStartedAt : now
         let rate = max(1, shard.plan.settings.sampleRate)
@@ -203,6 +204,7 @@ final class TCPSession: Session, ChannelDuplexHandler {
                     framesSeen += 1
                     started = now
                     if matchesReplies { frame.withUnsafeReadableBytes { matchReply($0, at: now) } }
+                    if sequenced { frame.withUnsafeReadableBytes { trackSequence($0, at: now) } }
                     if isNOP { return true }
                     let outcome = frame.withUnsafeReadableBytes { message in
                         handler.handle(message) { reply in

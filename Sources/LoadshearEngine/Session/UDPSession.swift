@@ -23,12 +23,16 @@ final class UDPSession: Session, ChannelDuplexHandler {
     override func openChannel(to address: SocketAddress, from source: SocketAddress?) -> EventLoopFuture<Channel> {
         let config = shard.config
         let bound = NIOLoopBound(self, eventLoop: shard.loop)
+        let segment = shard.udpSegmentSize
         return DatagramBootstrap(group: shard.loop)
             .channelOption(.writeBufferWaterMark, value: .init(low: config.lowWatermark, high: config.highWatermark))
             .channelOption(.recvAllocator, value: FixedSizeRecvByteBufferAllocator(capacity: Self.receiveCapacity))
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     let session = bound.value
+                    if segment > 0 {
+                        try channel.syncOptions?.setOption(.datagramSegmentSize, value: CInt(segment))
+                    }
                     try session.initialize(channel, handler: session)
                 }
             }
@@ -58,9 +62,12 @@ final class UDPSession: Session, ChannelDuplexHandler {
             }
             return
         }
-        if settings.response != nil {
+        if settings.response != nil || settings.sequence != nil {
             let now = NIODeadline.now().uptimeNanoseconds
-            datagram.withUnsafeReadableBytes { matchReply($0, at: now) }
+            datagram.withUnsafeReadableBytes { d in
+                if settings.response != nil { matchReply(d, at: now) }
+                if settings.sequence != nil { trackSequence(d, at: now) }
+            }
         }
         let handler = shard.handler
         if handler is NOPHandler { return }
@@ -89,21 +96,30 @@ final class UDPSession: Session, ChannelDuplexHandler {
     }
 
     /// One datagram per payload: unpatched ones are the prepared buffer itself; patched
-    /// ones are slices of one buffer of whole patched copies.
+    /// ones are slices of one buffer of whole patched copies. (ext) With segmentation offload,
+    /// a run of the segment size goes out as one write of back-to-back copies (a slice of the
+    /// prepared repeated buffer, or the patched copies whole) that the kernel cuts into
+    /// datagrams: one send for up to 64 of them.
     override func writeNextRun(_ context: ChannelHandlerContext) -> (count: Int, size: Int)? {
         guard cursor.budget > 0, cursor.wrapIfAllowed() else { return nil }
         let entry = cursor.entry
         let prepared = shard.packets[entry.packet]
         let size = prepared.size
+        let segmented = size == shard.udpSegmentSize
         if !entry.patched {
-            emit(prepared.buffer, context)
-            cursor.advance(1)
-            return (1, size)
+            let k = segmented ? min(cursor.available, prepared.repeatCount, shard.udpSegmentsPerWrite) : 1
+            emit(prepared.copies(k), context)
+            cursor.advance(k)
+            return (k, size)
         }
-        let k = min(cursor.available, max(1, min(64, 65_536 / size)))
+        let k = min(cursor.available, segmented ? shard.udpSegmentsPerWrite : max(1, min(64, 65_536 / size)))
         let copies = patchedCopies(k, entry, context.channel.allocator)
-        for i in 0..<k {
-            emit(copies.getSlice(at: copies.readerIndex + i * size, length: size)!, context)
+        if segmented {
+            emit(copies, context)
+        } else {
+            for i in 0..<k {
+                emit(copies.getSlice(at: copies.readerIndex + i * size, length: size)!, context)
+            }
         }
         cursor.advance(k)
         return (k, size)

@@ -44,7 +44,7 @@ extension Checker {
         return PaceSpec(rate: rate, target: target, ramp: ramp)
     }
 
-    /// RESPONSE and TIMEOUT fields.
+    /// RESPONSE, TIMEOUT and SEQUENCE fields.
     func checkMeasureField(_ field: FieldSyntax, _ f: inout Fields, _ d: inout DiagnosticBag) {
         switch (field.key, field.value) {
         case (.RESPONSE, .scalar(let t)):
@@ -62,6 +62,16 @@ extension Checker {
                 f.response = .field(HeaderLength(offset: off, size: size, bigEndian: order == "big"))
                 f.responseField = field
             }
+        case (.SEQUENCE, .headerLength(let o, let s, let e)):
+            let off = integer(o, "the SEQUENCE offset", &d)
+            let size = integer(s, "the SEQUENCE size", &d)
+            let order = quoted(e, "the SEQUENCE byte order", ["big", "little"], &d)
+            if let size, !(1...8).contains(size) {
+                d.error("the sequence number is 1 to 8 bytes, got \(size)", at: s.range)
+            } else if let off, let size, let order {
+                f.sequence = HeaderLength(offset: off, size: size, bigEndian: order == "big")
+                f.sequenceField = field
+            }
         case (.TIMEOUT, .scalar(let t)):
             guard let v = duration(t, "TIMEOUT", &d) else { return }
             if v == 0 {
@@ -78,8 +88,20 @@ extension Checker {
         }
     }
 
-    /// What RESPONSE needs from the other fields.
+    /// What RESPONSE and SEQUENCE need from the other fields.
     func checkResponseRules(_ f: Fields, _ d: inout DiagnosticBag) {
+        if let q = f.sequenceField, let n = f.sequence {
+            if !f.read {
+                d.error(
+                    "SEQUENCE reads numbers from the messages Loadshear reads, so it needs READ = \"true\" (and, for TCP, HEADERSIZE and BODYMAX to frame them)",
+                    at: q.keyRange)
+            } else if let bodyMax = f.bodyMax, n.offset + n.size > (f.session == .udp ? 0 : f.headerSize ?? 0) + bodyMax
+            {
+                d.warning(
+                    "SEQUENCE bytes \(n.offset)..<\(n.offset + n.size) lie beyond the largest message BODYMAX allows: no message will carry a number",
+                    at: q.valueRange)
+            }
+        }
         if let t = f.timeoutField, f.responseField == nil {
             d.warning("TIMEOUT has no effect without RESPONSE", at: t.keyRange)
         }
@@ -128,13 +150,15 @@ extension Checker {
                 message += "; did you mean \(s.lowercased())?"
             } else {
                 message +=
-                    "; expected response|connect|handshake|send|read|lag with .p50 .p90 .p99 .p999 .max .mean, or a counter such as sent, timeouts, connect.failed (see docs/language.md)"
+                    "; expected response|connect|handshake|send|read|lag|jitter with .p50 .p90 .p99 .p999 .max .mean, or a counter such as sent, timeouts, connect.failed (see docs/language.md)"
             }
             d.error(message, at: item.metric.range)
             return nil
         }
         let noResponse =
             "\(name) needs RESPONSE in SETTINGS: without it no reply is matched to a request, so the run cannot measure it"
+        let noSequence =
+            "\(name) needs SEQUENCE in SETTINGS: without it no message's sequence number is read, so the run cannot measure it"
         switch metric {
         case .latency(.response, _):
             if f.response == nil { d.error(noResponse, at: item.metric.range) }
@@ -144,8 +168,11 @@ extension Checker {
             if f.session != .tls {
                 d.error("\(name) needs SESSION = \"TLS\": only TLS sessions have a handshake", at: item.metric.range)
             }
+        case .latency(.jitter, _):
+            if f.sequence == nil { d.error(noSequence, at: item.metric.range) }
         case .count(let c), .rate(let c):
             if c.needsResponse, f.response == nil { d.error(noResponse, at: item.metric.range) }
+            if c.needsSequence, f.sequence == nil { d.error(noSequence, at: item.metric.range) }
         default:
             break
         }

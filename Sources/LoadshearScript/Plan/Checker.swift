@@ -292,7 +292,7 @@ struct Checker {
             session: session, port: port, headerSize: fields.headerSize, bodyMax: fields.bodyMax, read: fields.read,
             repeatPayloads: fields.repeatPayloads, sampleRate: fields.sampleRate, shardCount: shardCount,
             headerLength: fields.headerLength, handlerMemory: fields.handlerMemory, response: fields.response,
-            responseTimeout: fields.responseTimeout)
+            responseTimeout: fields.responseTimeout, sequence: fields.sequence)
         var plan = Plan(
             scriptPath: file.path, name: settings.name, settings: settingsValue,
             endpoints: fields.endpoints.map {
@@ -360,6 +360,9 @@ struct Checker {
         var responseField: FieldSyntax?
         var responseTimeout: Nanoseconds = 5_000_000_000
         var timeoutField: FieldSyntax?
+        /// (ext) SEQUENCE, with its field for messages.
+        var sequence: HeaderLength?
+        var sequenceField: FieldSyntax?
         /// (ext) SOURCES expanded, their family, and the field for messages.
         var sources: [String] = []
         var sourceSet: Set<String> = []
@@ -474,7 +477,7 @@ struct Checker {
                 f.packetsField = r
                 if entries.isEmpty { d.error("PACKETS is empty; list at least one id : \"file.bin\"", at: r) }
                 for e in entries { checkPacket(e, &f, &d) }
-            case (.RESPONSE, _), (.TIMEOUT, _):
+            case (.RESPONSE, _), (.TIMEOUT, _), (.SEQUENCE, _):
                 checkMeasureField(field, &f, &d)
             case (.HEADER_LENGTH, .headerLength(let o, let s, let e)):
                 let off = integer(o, "the HEADER_LENGTH offset", &d)

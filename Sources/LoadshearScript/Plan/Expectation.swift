@@ -4,7 +4,7 @@
 package struct Expectation: Sendable, Equatable {
     /// Latency histograms a threshold can name.
     package enum LatencyKind: String, Sendable, CaseIterable {
-        case response, connect, handshake, send, read, lag
+        case response, connect, handshake, send, read, lag, jitter
     }
 
     /// Figures read from a latency histogram.
@@ -21,13 +21,19 @@ package struct Expectation: Sendable, Equatable {
         case handlerTraps = "handler.traps"
         case bytesSent = "bytes.sent"
         case bytesRead = "bytes.read"
+        case repliesReordered = "replies.reordered"
+        case seqReceived = "seq.received"
+        case seqLost = "seq.lost"
+        case seqReordered = "seq.reordered"
+        case seqDuplicated = "seq.duplicated"
 
         /// What a percentage of this counter is relative to; nil when a percentage has no
         /// meaning for it.
         package var percentBase: PercentBase? {
             switch self {
-            case .replies, .timeouts, .unmatched, .duplicates: .requests
+            case .replies, .timeouts, .unmatched, .duplicates, .repliesReordered: .requests
             case .connectFailed, .connectOK: .connectsAttempted
+            case .seqLost, .seqReordered, .seqDuplicated: .sequenceExpected
             default: nil
             }
         }
@@ -35,7 +41,15 @@ package struct Expectation: Sendable, Equatable {
         /// True for the counters only RESPONSE produces.
         package var needsResponse: Bool {
             switch self {
-            case .requests, .replies, .timeouts, .unmatched, .duplicates: true
+            case .requests, .replies, .timeouts, .unmatched, .duplicates, .repliesReordered: true
+            default: false
+            }
+        }
+
+        /// True for the counters only SEQUENCE produces.
+        package var needsSequence: Bool {
+            switch self {
+            case .seqReceived, .seqLost, .seqReordered, .seqDuplicated: true
             default: false
             }
         }
@@ -44,6 +58,8 @@ package struct Expectation: Sendable, Equatable {
     package enum PercentBase: String, Sendable {
         case requests
         case connectsAttempted = "connects attempted"
+        /// Distinct sequence numbers received plus those lost.
+        case sequenceExpected = "sequence numbers expected"
     }
 
     package enum Metric: Sendable, Equatable {

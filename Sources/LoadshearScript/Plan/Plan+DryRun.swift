@@ -71,6 +71,11 @@ extension Plan {
                 "  timeout       \(DurationLiteral.format(s.responseTimeout)) (a request without its reply by then is a timeout)"
             )
         }
+        if let q = s.sequence {
+            line(
+                "  sequence      number at message bytes \(q.offset)..<\(q.offset + q.size), \(q.bigEndian ? "big" : "little")-endian: loss, reorder, duplicates and jitter of what is read (SEQUENCE)"
+            )
+        }
         line("  repeat        \(s.repeatPayloads)")
         line(
             s.sampleRate == 1

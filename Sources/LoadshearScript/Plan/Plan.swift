@@ -133,6 +133,8 @@ package struct Settings: Sendable {
     package var response: ResponseMatch? = nil
     /// (ext) `TIMEOUT`: a request without its reply after this long is a timeout.
     package var responseTimeout: Nanoseconds = 5_000_000_000
+    /// (ext) `SEQUENCE`: where inbound messages carry their sequence number (nil: no analysis).
+    package var sequence: HeaderLength? = nil
     /// (ext) `SOURCES`, expanded: session `s` binds `sources[s % count]` (empty: the kernel picks).
     package var sources: [String] = []
     /// (ext) `CONNECT_WINDOW`: connects in flight per shard, at most.

@@ -312,6 +312,14 @@ package struct Parser {
                 return parseByteField(
                     k, keyToken, offset: "the header offset of the body length (e.g. 4:4 \"big\")",
                     what: "the body length")
+            case .SEQUENCE:
+                guard expect(.equals, "'=' after SEQUENCE") != nil else {
+                    skipStatement()
+                    return nil
+                }
+                return parseByteField(
+                    k, keyToken, offset: "the offset of the sequence number in a message (e.g. 0:4 \"big\")",
+                    what: "the sequence number")
             case .RESPONSE:
                 guard expect(.equals, "'=' after RESPONSE") != nil else {
                     skipStatement()
@@ -367,7 +375,7 @@ package struct Parser {
     }
 
     /// Consumes an '=' if there is one; true when it did.
-    /// `offset:size "endian"` after `=` (HEADER_LENGTH, RESPONSE): bytes of a header or frame
+    /// `offset:size "endian"` after `=` (HEADER_LENGTH, RESPONSE, SEQUENCE): bytes of a header or frame
     /// holding an unsigned number; `offset` says what the first value is, `what` the number.
     private mutating func parseByteField(
         _ k: Keyword, _ keyToken: Token, offset: String, what: String

@@ -41,6 +41,8 @@ package enum Keyword: String, Sendable, CaseIterable {
     case SOURCES, CONNECT_WINDOW, CHURN
     // (ext) TLS sessions.
     case TLS
+    // (ext) sequence analysis of inbound messages.
+    case SEQUENCE
     // (ext) reserved, specified in later issues.
     case RATE, RECONNECT
 
@@ -57,6 +59,7 @@ package enum Keyword: String, Sendable, CaseIterable {
     package static let settingsFields: [Keyword] = [
         .SESSION, .PORT, .HEADERSIZE, .BODYMAX, .READ, .REPEAT, .SAMPLERATE, .ENDPOINTS, .SHARDS, .PACKETS,
         .HANDLER, .HEADER_LENGTH, .HANDLER_MEMORY, .RESPONSE, .TIMEOUT, .SOURCES, .CONNECT_WINDOW, .TLS,
+        .SEQUENCE,
     ]
 
     /// Keywords that may start an ORCHESTRATOR action.

@@ -71,6 +71,7 @@ let package = Package(
         .target(
             name: "LoadshearTargets",
             dependencies: [
+                "LoadshearMetrics",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),

@@ -121,6 +121,9 @@ package struct TargetCommand: AsyncParsableCommand {
         options.sequence = sequence
         options.loss = loss ?? 0
         options.reorder = reorder ?? 0
+        if udp, kind == .broadcast, count != nil {
+            options.onStreamDone = { Console.out("loadshear target: \($0)\n") }
+        }
         if let delay, case .success(let ns) = DurationLiteral.parse(delay) { options.delayNanoseconds = ns }
         if tls {
             do {

@@ -228,6 +228,12 @@ struct GeneratorVerdict: Codable, Equatable {
                 reasons.append("shard \(b.shard) was busy \(Figures.fixed(b.busy * 100, 0))% of the run")
             }
         }
+        let dropped = s.totals[.udpReceiveDrops]
+        if dropped > 0 {
+            reasons.append(
+                "the kernel dropped \(dropped) datagrams on Loadshear's own sockets before they were read: losses measured include ours"
+            )
+        }
         let behind = s.totals[.pacedBehind]
         if behind > 0 {
             reasons.append("\(behind) paced payloads were behind schedule when pacing ended")

@@ -116,7 +116,7 @@ package struct Dashboard: Sendable {
         if t[.requests] > 0 || s.latency.response.totalCount > 0 { kinds.append(.response) }
         kinds += [.connect, .send, .read]
         if t[.pacedPayloads] > 0 { kinds.append(.lag) }
-        if s.latency.jitter.totalCount > 0 { kinds.append(.jitter) }
+        if t[.sequenced] > 0 { kinds.append(.jitter) }
         var spare = max(0, height - lines.count - 3 * kinds.count)
         var showBins = Set<LatencySet.Kind>()
         for kind in [LatencySet.Kind.response, .read, .send, .connect] where kinds.contains(kind) {

@@ -80,6 +80,9 @@ package final class ShardCounters: Sendable {
         /// (ext) SEQUENCE, the worst session's figures (the largest, not a sum: see
         /// ``maxCounters``); jitter in nanoseconds, the session's estimate at its last message.
         case sequenceWorstLost, sequenceWorstReordered, sequenceWorstDuplicates, sequenceWorstJitterNanoseconds
+        /// (ext) UDP: datagrams the kernel dropped on this run's sockets because their receive
+        /// queue was full (Loadshear did not read them in time), read once before they close.
+        case udpReceiveDrops
 
         /// The counter's name in the JSON report and the NDJSON lines. Spelled out, not derived
         /// from the case name, because the report format promises these names stay.
@@ -151,6 +154,7 @@ package final class ShardCounters: Sendable {
             case .sequenceWorstReordered: "sequenceWorstReordered"
             case .sequenceWorstDuplicates: "sequenceWorstDuplicates"
             case .sequenceWorstJitterNanoseconds: "sequenceWorstJitterNanoseconds"
+            case .udpReceiveDrops: "udpReceiveDrops"
             }
         }
     }

@@ -44,6 +44,10 @@ package struct Summary: Sendable {
         }
         out +=
             "  read          \(t[.bytesRead]) bytes (\(byteRate(t[.bytesRead]))), \(t[.framesRead]) frames (\(rate(t[.framesRead])))\n"
+        if t[.udpReceiveDrops] > 0 {
+            out +=
+                "                \(t[.udpReceiveDrops]) datagrams dropped by this machine's kernel before Loadshear read them (receive queues full)\n"
+        }
         if t[.oversizedDatagrams] > 0 {
             out += "                \(t[.oversizedDatagrams]) datagrams over BODYMAX dropped\n"
         }

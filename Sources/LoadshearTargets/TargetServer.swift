@@ -1,3 +1,4 @@
+import LoadshearMetrics
 import NIOCore
 import NIOPosix
 import NIOSSL
@@ -43,6 +44,10 @@ package struct TargetOptions: Sendable {
     package var sequence = false
     package var loss = 0.0
     package var reorder = 0.0
+    /// (ext) UDP broadcast with `count`: told, once per peer, when its stream is complete
+    /// (a line such as `stream to 127.0.0.1:40000 done: 500 numbers, 480 sent, 20 withheld,
+    /// 9 swapped`), so whoever reads it knows when everything is on its way.
+    package var onStreamDone: (@Sendable (String) -> Void)?
 
     package init(kind: TargetKind) {
         self.kind = kind

@@ -18,6 +18,8 @@ final class UDPTargetHandler: ChannelInboundHandler {
     private var sentTo: [Int] = []
     /// (ext) `--reorder`: the ping held back for each peer until its next one is sent.
     private var held: [ByteBuffer?] = []
+    /// (ext) Per peer: pings sent, withheld and swapped, for the line at the end of its stream.
+    private var tally: [(sent: Int, withheld: Int, swapped: Int)] = []
     private var timer: RepeatedTask?
 
     init(stats: TargetServer.Stats, options: TargetOptions, frame: BroadcastFrame) {
@@ -53,6 +55,7 @@ final class UDPTargetHandler: ChannelInboundHandler {
                 guard impaired else {
                     context.write(wrapOutboundOut(AddressedEnvelope(remoteAddress: peer, data: frame)), promise: nil)
                     n += 1
+                    tally[i].sent += 1
                     continue
                 }
                 var ping = frame
@@ -62,6 +65,7 @@ final class UDPTargetHandler: ChannelInboundHandler {
                 }
                 if options.loss > 0, Double.random(in: 0..<1) < options.loss {
                     stats.withheld.wrappingAdd(1, ordering: .relaxed)
+                    tally[i].withheld += 1
                     continue
                 }
                 let last = options.count.map { sentTo[i] + k + 1 >= $0 } ?? false
@@ -71,18 +75,31 @@ final class UDPTargetHandler: ChannelInboundHandler {
                 }
                 context.write(wrapOutboundOut(AddressedEnvelope(remoteAddress: peer, data: ping)), promise: nil)
                 n += 1
+                tally[i].sent += 1
                 if let h = held[i] {
                     context.write(wrapOutboundOut(AddressedEnvelope(remoteAddress: peer, data: h)), promise: nil)
                     stats.swapped.wrappingAdd(1, ordering: .relaxed)
                     held[i] = nil
                     n += 1
+                    tally[i].sent += 1
+                    tally[i].swapped += 1
                 }
             }
+            let before = sentTo[i]
             sentTo[i] += allowed
-            if let h = held[i], let count = options.count, sentTo[i] >= count {
-                context.write(wrapOutboundOut(AddressedEnvelope(remoteAddress: peer, data: h)), promise: nil)
-                held[i] = nil
-                n += 1
+            if let count = options.count, sentTo[i] >= count {
+                if let h = held[i] {
+                    context.write(wrapOutboundOut(AddressedEnvelope(remoteAddress: peer, data: h)), promise: nil)
+                    held[i] = nil
+                    n += 1
+                    tally[i].sent += 1
+                }
+                if before < count, let done = options.onStreamDone {
+                    let t = tally[i]
+                    done(
+                        "stream to \(peer) done: \(count) numbers, \(t.sent) sent, \(t.withheld) withheld, \(t.swapped) swapped"
+                    )
+                }
             }
         }
         if n > 0 {
@@ -111,6 +128,7 @@ final class UDPTargetHandler: ChannelInboundHandler {
             peers.append(envelope.remoteAddress)
             sentTo.append(0)
             held.append(nil)
+            tally.append((0, 0, 0))
             stats.connections.wrappingAdd(1, ordering: .relaxed)
         }
         switch options.kind {

@@ -1,3 +1,4 @@
+import LoadshearMetrics
 import LoadshearTargets
 import LoadshearTestSupport
 import NIOCore
@@ -101,6 +102,43 @@ extension TargetTests {
         }
         #expect(target.counts.connections == 3)
         await target.stop()
+    }
+
+    /// (ext) 64 datagrams sent in one segmented write reach the UDP echo target as 64 (one
+    /// coalesced read or many) and come back as 64 datagrams; its socket dropped none.
+    @Test func segmentedDatagramsAreCountedAndEchoedOneByOne() async throws {
+        guard System.supportsUDPSegmentationOffload else { return }
+        var options = TargetOptions(kind: .echo)
+        options.udp = true
+        let target = try await TargetServer.start(options)
+        let echoed = Watched(0)
+        let channel = try await DatagramBootstrap(group: group)
+            .channelOption(.datagramSegmentSize, value: 100)
+            .channelInitializer { ch in
+                ch.eventLoop.makeCompletedFuture { try ch.pipeline.syncOperations.addHandler(EchoCounter(echoed)) }
+            }
+            .connect(host: "127.0.0.1", port: target.port).get()
+        try await channel.writeAndFlush(ByteBuffer(bytes: [UInt8](repeating: 7, count: 64 * 100)))
+        #expect(await echoed.wait { $0 == 64 })
+        #expect(target.counts.framesReceived == 64)
+        #expect(target.counts.framesSent == 64)
+        #expect(target.counts.bytesRead == 6400)
+        try await channel.close()
+        await target.stop()
+        #expect(target.counts.kernelDrops == 0)
+    }
+
+    /// (ext) The kernel's drop count of a port, from a `/proc/net/udp` table.
+    @Test func kernelDropsAreReadFromTheProcTable() {
+        let table = """
+               sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode ref pointer drops
+              101: 0100007F:1F90 00000000:0000 07 00000000:00000000 00:00000000 00000000  1000        0 4242 2 0000000000000000 17
+              102: 0100007F:1F91 00000000:0000 07 00000000:00000000 00:00000000 00000000  1000        0 4243 2 0000000000000000 5
+            """
+        #expect(UDPDrops.parse(table, port: 8080) == 17)
+        #expect(UDPDrops.parse(table, port: 8081) == 5)
+        #expect(UDPDrops.parse(table, port: 9) == 0)
+        #expect(UDPDrops.parse("nothing", port: 9) == nil)
     }
 }
 

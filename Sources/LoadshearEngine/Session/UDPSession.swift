@@ -17,6 +17,8 @@ final class UDPSession: Session, ChannelDuplexHandler {
     /// is ever cut short: byte counts and BODYMAX see the real size. The buffer is per read
     /// and freed with the datagram.
     static let receiveCapacity = 65_536
+    /// The socket's receive buffer with READ: 1 MiB, about a thousand small datagrams.
+    static let receiveBuffer: SocketOptionValue = 1 << 20
 
     /// A datagram channel connected to `address`, with the write watermarks and a receive
     /// buffer of ``receiveCapacity`` bytes per datagram.
@@ -24,12 +26,18 @@ final class UDPSession: Session, ChannelDuplexHandler {
         let config = shard.config
         let bound = NIOLoopBound(self, eventLoop: shard.loop)
         let segment = shard.udpSegmentSize
+        let reads = shard.plan.settings.read
         return DatagramBootstrap(group: shard.loop)
             .channelOption(.writeBufferWaterMark, value: .init(low: config.lowWatermark, high: config.highWatermark))
             .channelOption(.recvAllocator, value: FixedSizeRecvByteBufferAllocator(capacity: Self.receiveCapacity))
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     let session = bound.value
+                    if reads {
+                        // Room for bursts while the loop is busy elsewhere (capped by
+                        // net.core.rmem_max); what still overflows is counted (udpReceiveDrops).
+                        try channel.syncOptions?.setOption(.socketOption(.so_rcvbuf), value: Self.receiveBuffer)
+                    }
                     if segment > 0 {
                         try channel.syncOptions?.setOption(.datagramSegmentSize, value: CInt(segment))
                     }

@@ -167,7 +167,10 @@ package struct TargetCommand: AsyncParsableCommand {
         if udp {
             Console.out(
                 "loadshear target \(kind.rawValue) (UDP): datagrams received \(c.framesReceived), bytes read \(c.bytesRead), datagrams sent \(c.framesSent), bytes written \(c.bytesWritten), peers \(c.connections)"
-                    + (c.kernelDrops.map { ", dropped by the kernel (receive queue full) \($0)" } ?? "")
+                    + (c.kernelDrops.map {
+                        ", dropped by the kernel (receive queue full) \($0)"
+                            + ($0 > 0 ? " (a drop is one datagram, or up to 64 a segmenting sender sent as one)" : "")
+                    } ?? "")
                     + (loss != nil || reorder != nil
                         ? ", withheld (--loss) \(c.withheld), swapped (--reorder) \(c.swapped)" : "")
                     + "\n")

@@ -81,6 +81,28 @@ import Testing
                 done["swapped"] += 1
         """
 
+    /// TCP: to each connection, frames of an 8-byte header (type 1, body length 8, both
+    /// big-endian) and a body whose first 4 bytes are the number: 0…299 with 50 and 51
+    /// missing, 100 sent twice and 200 after 201; then it closes.
+    static let framingServer = """
+        import socket, threading
+        ls = socket.socket()
+        ls.bind(("127.0.0.1", 0))
+        ls.listen(16)
+        print("port", ls.getsockname()[1], flush=True)
+        def serve(c):
+            order = [n for n in range(300) if n not in (50, 51)]
+            order.insert(order.index(100) + 1, 100)
+            i = order.index(200)
+            order[i], order[i + 1] = order[i + 1], order[i]
+            c.sendall(b"".join((1).to_bytes(4, "big") + (8).to_bytes(4, "big") + n.to_bytes(4, "big") + bytes(4) for n in order))
+            c.recv(1)
+            c.close()
+        while True:
+            c, _ = ls.accept()
+            threading.Thread(target=serve, args=(c,), daemon=True).start()
+        """
+
     static func start(_ ws: Workspace, _ name: String, _ code: String) async throws -> (LiveProcess, Int) {
         let script = ws.write(name, Array(code.utf8))
         let server = try LiveProcess(["python3", script], executable: URL(fileURLWithPath: "/usr/bin/env"))
@@ -244,5 +266,46 @@ import Testing
         #expect(t["sequenceReordered"] == swapped)
         #expect(t["sequenceLost"].map { $0 <= withheld && $0 >= withheld - 4 } == true, "\(t) \(target.stdout)")
         #expect(t["sequenceDuplicates"] == 0)
+    }
+
+    /// SEQUENCE on TCP frames: the offset counts from the frame's start, header included.
+    @Test func tcpFramesAreSequencedToo() async throws {
+        let ws = Workspace()
+        let (server, port) = try await Self.start(ws, "frames.py", Self.framingServer)
+        defer { server.process.terminate() }
+        let path = ws.script(
+            """
+            SETTINGS t {
+                SESSION = "TCP"
+                PORT = \(port)
+                READ = "true"
+                HEADERSIZE = 8
+                BODYMAX = 64
+                HEADER_LENGTH = 4:4 "big"
+                SEQUENCE = 8:4 "big"
+                ENDPOINTS { 127.0.0.1 }
+                PACKETS { p : "p.bin" }
+            }
+            ORCHESTRATOR t {
+                CREATE 2 OFFSET 0ms
+                CONNECT 0:2 OFFSET 10ms
+                DISCONNECT 0:2 OFFSET 60s
+            }
+            EXPECT {
+                seq.lost = 4
+            }
+            """, files: ["p.bin": [0]])
+        let run = try LiveProcess([path, "--quiet", "--json", ws.path("r.json"), "--json-interval", "-"])
+        defer { run.process.terminate() }
+        // Every frame read (299 per connection), then the run is stopped (Ctrl-C).
+        #expect(await run.stdout(contains: "\"sequenced\":598,", timeout: 120), "\(run.stdout.suffix(2000))")
+        kill(run.pid, SIGINT)
+        #expect(await run.exit(timeout: 60) == 0, "\(run.stderrText)")
+        let t = try Self.totals(ws.path("r.json"))
+        #expect(t["sequenced"] == 598, "\(t)")
+        #expect(t["sequenceLost"] == 4)
+        #expect(t["sequenceDuplicates"] == 2)
+        #expect(t["sequenceReordered"] == 2)
+        #expect(t["sequenceWorstLost"] == 2)
     }
 }

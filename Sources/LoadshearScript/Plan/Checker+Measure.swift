@@ -53,23 +53,13 @@ extension Checker {
                 f.responseField = field
             }
         case (.RESPONSE, .headerLength(let o, let s, let e)):
-            let off = integer(o, "the RESPONSE offset", &d)
-            let size = integer(s, "the RESPONSE size", &d)
-            let order = quoted(e, "the RESPONSE byte order", ["big", "little"], &d)
-            if let size, !(1...8).contains(size) {
-                d.error("the RESPONSE id is 1 to 8 bytes, got \(size)", at: s.range)
-            } else if let off, let size, let order {
-                f.response = .field(HeaderLength(offset: off, size: size, bigEndian: order == "big"))
+            if let id = byteField(o, s, e, "RESPONSE", sizeError: "the RESPONSE id is 1 to 8 bytes", &d) {
+                f.response = .field(id)
                 f.responseField = field
             }
         case (.SEQUENCE, .headerLength(let o, let s, let e)):
-            let off = integer(o, "the SEQUENCE offset", &d)
-            let size = integer(s, "the SEQUENCE size", &d)
-            let order = quoted(e, "the SEQUENCE byte order", ["big", "little"], &d)
-            if let size, !(1...8).contains(size) {
-                d.error("the sequence number is 1 to 8 bytes, got \(size)", at: s.range)
-            } else if let off, let size, let order {
-                f.sequence = HeaderLength(offset: off, size: size, bigEndian: order == "big")
+            if let n = byteField(o, s, e, "SEQUENCE", sizeError: "the sequence number is 1 to 8 bytes", &d) {
+                f.sequence = n
                 f.sequenceField = field
             }
         case (.TIMEOUT, .scalar(let t)):
@@ -86,6 +76,22 @@ extension Checker {
             d.error(
                 "\(field.key.rawValue) expects a single value, such as \(field.key.rawValue) = …", at: field.keyRange)
         }
+    }
+
+    /// `offset:size "endian"` (HEADER_LENGTH, RESPONSE, SEQUENCE): a number of 1 to 8 bytes at
+    /// a byte offset; nil after a located error.
+    func byteField(
+        _ o: Token, _ s: Token, _ e: Token, _ name: String, sizeError: String, _ d: inout DiagnosticBag
+    ) -> HeaderLength? {
+        let off = integer(o, "the \(name) offset", &d)
+        let size = integer(s, "the \(name) size", &d)
+        let order = quoted(e, "the \(name) byte order", ["big", "little"], &d)
+        if let size, !(1...8).contains(size) {
+            d.error("\(sizeError), got \(size)", at: s.range)
+            return nil
+        }
+        guard let off, let size, let order else { return nil }
+        return HeaderLength(offset: off, size: size, bigEndian: order == "big")
     }
 
     /// What RESPONSE and SEQUENCE need from the other fields.

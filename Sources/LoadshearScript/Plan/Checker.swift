@@ -480,13 +480,10 @@ struct Checker {
             case (.RESPONSE, _), (.TIMEOUT, _), (.SEQUENCE, _):
                 checkMeasureField(field, &f, &d)
             case (.HEADER_LENGTH, .headerLength(let o, let s, let e)):
-                let off = integer(o, "the HEADER_LENGTH offset", &d)
-                let size = integer(s, "the HEADER_LENGTH size", &d)
-                let order = quoted(e, "the HEADER_LENGTH byte order", ["big", "little"], &d)
-                if let size, !(1...8).contains(size) {
-                    d.error("the HEADER_LENGTH size must be 1 to 8 bytes, got \(size)", at: s.range)
-                } else if let off, let size, let order {
-                    f.headerLength = HeaderLength(offset: off, size: size, bigEndian: order == "big")
+                if let h = byteField(
+                    o, s, e, "HEADER_LENGTH", sizeError: "the HEADER_LENGTH size must be 1 to 8 bytes", &d)
+                {
+                    f.headerLength = h
                 }
             case (_, .scalar(let t)):
                 d.error("\(name) expects a list in braces, such as \(name) { … }", at: t.range)

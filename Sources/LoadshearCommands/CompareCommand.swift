@@ -166,7 +166,8 @@ package enum Comparison {
         add("connections", "", a.totals["connectionsSucceeded"], b.totals["connectionsSucceeded"], .higher)
         for counter in [
             "connectionsFailed", "resets", "localErrors", "protocolErrors", "timeouts", "unmatched", "handlerTraps",
-            "bytesUnconfirmed",
+            "bytesUnconfirmed", "repliesReordered", "sequenceLost", "sequenceReordered", "sequenceDuplicates",
+            "udpReceiveDrops",
         ] where (a.totals[counter] ?? 0) > 0 || (b.totals[counter] ?? 0) > 0 {
             add(counter, "", a.totals[counter], b.totals[counter], .lower)
         }

@@ -9,13 +9,13 @@ import Testing
     /// A report with these totals over `seconds`, and a connect histogram's percentiles.
     static func report(
         seconds: Double = 10, bytes: Int = 10_000_000, packets: Int = 10_000, connected: Int = 10, failed: Int = 0,
-        connectP99: Int = 500
+        connectP99: Int = 500, lost: Int = 10
     ) -> [String: Any] {
         [
             "version": 2, "durationSeconds": seconds,
             "totals": [
                 "bytesSent": bytes, "packetsSent": packets, "connectionsSucceeded": connected,
-                "connectionsFailed": failed,
+                "connectionsFailed": failed, "sequenceLost": lost,
             ],
             "latencyMicroseconds": [
                 "connect": ["samples": connected, "p50": 100, "p90": 200, "p99": connectP99, "p999": 600, "max": 700],
@@ -36,10 +36,11 @@ import Testing
             ("slower connects within 5%", report(connectP99: 520), []),
             ("failures where there were none", report(failed: 1), ["connectionsFailed"]),
             ("fewer connections", report(connected: 8), ["connections"]),
+            ("more sequence numbers lost", report(lost: 20), ["sequenceLost"]),
         ]
     }
 
-    @Test(arguments: 0..<9)
+    @Test(arguments: 0..<10)
     func regressionsAreFlaggedByDirectionAndTolerance(_ i: Int) throws {
         let (name, new, flagged) = Self.cases()[i]
         let rows = Comparison.rows(

@@ -12,8 +12,11 @@ import Synchronization
 /// `shard`), gauges for what goes up and down, and `loadshear_latency_seconds` histograms
 /// per latency kind (label `kind`, power-of-two buckets from 64 µs, as the summary's view).
 final class PrometheusEndpoint: Sendable {
-    /// Counters that are levels, not totals: exposed as gauges.
-    static let gauges: Set<ShardCounters.Counter> = [.connectionsActive, .outstanding, .peakOpenSessions]
+    /// Figures that can go down or are maxima: gauges, not `_total` counters. (SEQUENCE's
+    /// lost count drops when a late number fills its gap.)
+    static let gauges = Set<ShardCounters.Counter>([
+        .connectionsActive, .outstanding, .peakOpenSessions, .sequenceLost,
+    ]).union(ShardCounters.maxCounters)
     /// Bucket bounds: 64 µs doubling to about 1 s, then 2 s and 5 s.
     static let buckets: [Duration] =
         (0...14).map { .microseconds(64 << $0) } + [.seconds(2), .seconds(5)]

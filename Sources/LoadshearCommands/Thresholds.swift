@@ -124,7 +124,7 @@ struct ThresholdResult: Codable, Equatable {
         switch c.percentBase {
         case .requests: t[.requests]
         case .connectsAttempted: t[.connectionsAttempted]
-        case .sequenceExpected: t[.sequenced] - t[.sequenceDuplicates] + t[.sequenceLost]
+        case .sequenceExpected: t[.sequenced] &- t[.sequenceDuplicates] &+ t[.sequenceLost]
         case nil: 0
         }
     }

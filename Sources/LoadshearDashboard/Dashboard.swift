@@ -93,7 +93,7 @@ package struct Dashboard: Sendable {
         if t[.sequenced] > 0 {
             // (ext) SEQUENCE: the stream's health, then the worst session.
             lines.insert(
-                "  sequence  lost \(t[.sequenceLost])   reordered \(t[.sequenceReordered])   duplicates \(t[.sequenceDuplicates])   worst session lost \(s.totals[.sequenceWorstLost]) · jitter \(Figures.micros(UInt64(max(0, s.totals[.sequenceWorstJitterNanoseconds]) / 1000)))",
+                "  sequence  lost \(t[.sequenceLost])   reordered \(t[.sequenceReordered])   duplicates \(t[.sequenceDuplicates])   worst session lost (at close) \(s.totals[.sequenceWorstLost]) · jitter \(Figures.micros(UInt64(max(0, s.totals[.sequenceWorstJitterNanoseconds]) / 1000)))",
                 at: lines.count - 3)
         }
         if let intended = progress.intendedRate {

@@ -240,12 +240,6 @@ package final class Engine: Sendable {
         for t in tasks { t.cancel() }
         lastActions.cancel()
 
-        // (ext) UDP: what the kernel dropped on our sockets, read while they are still open.
-        if plan.settings.session == .udp, plan.settings.read, let drops = UDPDrops.ofThisProcess(), drops > 0,
-            let first = shards.first
-        {
-            first.counters.add(.udpReceiveDrops, drops)
-        }
         // Close what is still open (pending connects are cancelled); draining sessions get a
         // grace period; after the hard deadline every channel left is closed by force.
         let finished = shards.map { shard in

@@ -78,10 +78,12 @@ package final class ShardCounters: Sendable {
         /// messages that arrived after a higher number, and numbers received again.
         case sequenced, sequenceLost, sequenceReordered, sequenceDuplicates
         /// (ext) SEQUENCE, the worst session's figures (the largest, not a sum: see
-        /// ``maxCounters``); jitter in nanoseconds, the session's estimate at its last message.
+        /// ``maxCounters``): lost as a connection's final count at its close; reordered,
+        /// duplicates and jitter (nanoseconds, the highest estimate reached) as they happen.
         case sequenceWorstLost, sequenceWorstReordered, sequenceWorstDuplicates, sequenceWorstJitterNanoseconds
-        /// (ext) UDP: datagrams the kernel dropped on this run's sockets because their receive
-        /// queue was full (Loadshear did not read them in time), read once before they close.
+        /// (ext) UDP with READ: datagrams the kernel dropped on this run's sockets because their
+        /// receive queue was full (Loadshear did not read them in time), read from each socket
+        /// (`SO_MEMINFO`) as Loadshear closes it.
         case udpReceiveDrops
 
         /// The counter's name in the JSON report and the NDJSON lines. Spelled out, not derived
@@ -267,13 +269,13 @@ package struct CounterValues: Sendable, Equatable {
 
     /// The sum, counter by counter; the largest of the two for ``ShardCounters/maxCounters``.
     package static func + (a: CounterValues, b: CounterValues) -> CounterValues {
-        var out = CounterValues(values: zip(a.values, b.values).map { $0 + $1 })
+        var out = CounterValues(values: zip(a.values, b.values).map { $0 &+ $1 })
         for c in ShardCounters.maxCounters { out[c] = Swift.max(a[c], b[c]) }
         return out
     }
 
     /// The difference, counter by counter.
     package static func - (a: CounterValues, b: CounterValues) -> CounterValues {
-        CounterValues(values: zip(a.values, b.values).map { $0 - $1 })
+        CounterValues(values: zip(a.values, b.values).map { $0 &- $1 })
     }
 }

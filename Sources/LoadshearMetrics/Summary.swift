@@ -133,7 +133,7 @@ package struct Summary: Sendable {
 
     /// (ext) SEQUENCE: totals over the sessions, then the worst session's figures.
     static func sequenceLines(_ t: CounterValues) -> String {
-        let expected = t[.sequenced] - t[.sequenceDuplicates] + t[.sequenceLost]
+        let expected = t[.sequenced] &- t[.sequenceDuplicates] &+ t[.sequenceLost]
         let lost = expected > 0 ? Figures.fixed(Double(t[.sequenceLost]) / Double(expected) * 100, 3) : "0"
         let jitter = Figures.micros(UInt64(max(0, t[.sequenceWorstJitterNanoseconds]) / 1000))
         return

@@ -2,8 +2,8 @@ import Foundation
 
 /// (ext) What the kernel dropped on UDP sockets because their receive queue was full: the
 /// `drops` column of `/proc/net/udp` and `/proc/net/udp6` (the count `SO_RXQ_OVFL` reports
-/// per read). A target that cannot keep up says so instead of passing its losses off as the
-/// client's, and a run says when the datagrams it did not read in time were lost on its side.
+/// per read): a target that cannot keep up says so instead of passing its losses off as the
+/// client's. (A run reads its own sessions' drops from each socket as it closes.)
 package enum UDPDrops {
     /// The tables, IPv4 then IPv6.
     static let tables = ["/proc/net/udp", "/proc/net/udp6"]
@@ -20,21 +20,6 @@ package enum UDPDrops {
         let rows = tables.compactMap { try? String(contentsOfFile: $0, encoding: .utf8) }.compactMap(parse)
         guard !rows.isEmpty else { return nil }
         return rows.joined().filter { $0.port == port }.reduce(0) { $0 + $1.drops }
-    }
-
-    /// The drops of every UDP socket this process has open; nil where `/proc` does not tell.
-    package static func ofThisProcess() -> Int? {
-        guard let fds = try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd") else { return nil }
-        var inodes = Set<Int>()
-        for fd in fds {
-            guard let link = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/fd/" + fd),
-                link.hasPrefix("socket:["), let inode = Int(link.dropFirst(8).dropLast())
-            else { continue }
-            inodes.insert(inode)
-        }
-        let rows = tables.compactMap { try? String(contentsOfFile: $0, encoding: .utf8) }.compactMap(parse)
-        guard !rows.isEmpty else { return nil }
-        return rows.joined().filter { inodes.contains($0.inode) }.reduce(0) { $0 + $1.drops }
     }
 
     /// The rows of a table: `sl local rem st tx:rx tr:tm retrnsmt uid timeout inode ref

@@ -119,11 +119,13 @@ final class LiveProcess: Sendable {
         // Each pipe is drained by a thread of its own with blocking reads (not the cooperative
         // pool): what arrives is appended as it comes, and the end of the pipe is certain.
         for (pipe, isErr) in [(out, false), (err, true)] {
-            let fd = pipe.read.fileDescriptor
+            // The thread holds the read end until it has seen the end: the descriptor cannot be
+            // closed (and its number reused) under it when the process object goes first.
+            let handle = pipe.read
             Thread.detachNewThread {
                 var buffer = [UInt8](repeating: 0, count: 65_536)
                 while true {
-                    let n = Glibc.read(fd, &buffer, buffer.count)
+                    let n = Glibc.read(handle.fileDescriptor, &buffer, buffer.count)
                     if n < 0, errno == EINTR { continue }
                     let chunk = n > 0 ? Data(buffer[0..<n]) : Data()
                     output.change { o in
@@ -153,12 +155,15 @@ final class LiveProcess: Sendable {
     /// A pipe whose both ends are close-on-exec from the start.
     static func pipe() throws -> (read: FileHandle, write: FileHandle) {
         typealias Pipe2 = @convention(c) (UnsafeMutablePointer<Int32>, Int32) -> Int32
-        guard let symbol = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "pipe2") else {
-            throw POSIXError(.ENOSYS)
-        }
         var fds: [Int32] = [-1, -1]
-        guard unsafeBitCast(symbol, to: Pipe2.self)(&fds, O_CLOEXEC) == 0 else {
-            throw POSIXError(POSIXErrorCode(rawValue: errno) ?? .EIO)
+        if let symbol = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "pipe2") {
+            guard unsafeBitCast(symbol, to: Pipe2.self)(&fds, O_CLOEXEC) == 0 else {
+                throw POSIXError(POSIXErrorCode(rawValue: errno) ?? .EIO)
+            }
+        } else {
+            // No pipe2 (not glibc): the flag a moment later, as before.
+            guard Glibc.pipe(&fds) == 0 else { throw POSIXError(POSIXErrorCode(rawValue: errno) ?? .EIO) }
+            for fd in fds { _ = fcntl(fd, F_SETFD, FD_CLOEXEC) }
         }
         return (
             FileHandle(fileDescriptor: fds[0], closeOnDealloc: true),

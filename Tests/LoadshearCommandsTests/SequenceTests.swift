@@ -308,4 +308,48 @@ import Testing
         #expect(t["sequenceReordered"] == 2)
         #expect(t["sequenceWorstLost"] == 2)
     }
+
+    /// A flood echoed back faster than the sessions read it: what the kernel dropped on our
+    /// own sockets is counted (never more than was echoed and not read) and the verdict says
+    /// the generator was the bottleneck.
+    @Test func ourOwnReceiveDropsAreCountedAndJudged() async throws {
+        let (target, port) = try await BinaryRunner.target(["echo", "--udp"])
+        defer { target.process.terminate() }
+        let ws = Workspace()
+        let path = ws.script(
+            """
+            SETTINGS u {
+                SESSION = "UDP"
+                PORT = \(port)
+                READ = "true"
+                BODYMAX = 128
+                REPEAT = "true"
+                ENDPOINTS { 127.0.0.1 }
+                PACKETS { d : "d.bin" }
+            }
+            ORCHESTRATOR u {
+                CREATE 4 OFFSET 0ms
+                CONNECT 0:4 OFFSET 10ms
+                SEND 0:4 d COPIES 16 OFFSET 10ms
+                FLOOD 0:4 OFFSET 0ms
+                DISCONNECT 0:4 OFFSET 2s
+            }
+            """, files: ["d.bin": [UInt8](repeating: 0, count: 64)])
+        let r = try await BinaryRunner.run([path, "--quiet", "--json", ws.path("r.json")])
+        kill(target.pid, SIGINT)
+        _ = await target.exit(timeout: 30)
+        let echoed = target.stdout.firstMatch(of: /datagrams sent (\d+)/).flatMap { Int($0.output.1) } ?? 0
+        let t = try Self.totals(ws.path("r.json"))
+        let read = t["framesRead"] ?? 0
+        let drops = t["udpReceiveDrops"] ?? -1
+        #expect(drops >= 0 && drops <= echoed - read, "\(t) \(target.stdout)")
+        // Tens of thousands echoed and never read cannot all wait in a 1 MiB receive queue.
+        if echoed - read > 50_000 {
+            #expect(drops > 0, "\(t) \(target.stdout)")
+        }
+        if drops > 0 {
+            #expect(r.stdout.contains("generator: SATURATED"), "\(r.stdout)")
+            #expect(r.stdout.contains("datagrams dropped by this machine's kernel before Loadshear read them"))
+        }
+    }
 }

@@ -39,7 +39,7 @@ class Session {
     /// A close is waiting for `lastWrite`.
     private var closingAfterWrites = false
     /// One write is held back so the batch's last write can carry the batch promise.
-    private var held: ByteBuffer?
+    private var held: NIOAny?
     /// What was handed to the socket and is not yet counted as sent.
     private var ledger = SendLedger()
 
@@ -105,6 +105,9 @@ class Session {
 
     /// Called when the channel becomes active, before the first write.
     func didBecomeActive(_ context: ChannelHandlerContext) {}
+
+    /// Called just before we close the channel (not when the peer or an error closed it).
+    func willClose(_ channel: Channel) {}
 
     /// The initializer's half of connecting: remembers the channel and puts the session in
     /// its pipeline. A session disconnected in the meantime closes the channel at once.
@@ -495,6 +498,7 @@ class Session {
                 let buffered = (try? channel.syncOptions?.getOption(.bufferedWritableBytes)) ?? 0
                 add(ledger.settle(buffered: buffered))
             }
+            willClose(channel)
             channel.close(promise: nil)
         }
     }
@@ -571,8 +575,14 @@ class Session {
     /// is held back to carry the batch promise).
     @inline(__always)
     final func emit(_ buffer: ByteBuffer, _ context: ChannelHandlerContext) {
-        if let h = held { context.write(NIOAny(h), promise: nil) }
-        held = buffer
+        emit(any: NIOAny(buffer), context)
+    }
+
+    /// As ``emit(_:_:)``, for a message the transport wraps itself (a UDP segmented write).
+    @inline(__always)
+    final func emit(any message: NIOAny, _ context: ChannelHandlerContext) {
+        if let h = held { context.write(h, promise: nil) }
+        held = message
     }
 
     /// One turn of the write loop: replies first, then released payloads; a few batches of
@@ -636,7 +646,7 @@ class Session {
             }
             lastWrite = promise.futureResult
             // May complete the promise, or even close the channel, before it returns.
-            context.writeAndFlush(NIOAny(last), promise: promise)
+            context.writeAndFlush(last, promise: promise)
             batches += 1
         }
         guard lifecycle.isActive else { return }
@@ -731,7 +741,9 @@ class Session {
     /// (ext) SEQUENCE: a message (TCP frame, header included, or datagram) read at `now`; one
     /// too short to hold the number is not counted as sequenced.
     final func trackSequence(_ message: UnsafeRawBufferPointer, at now: UInt64) {
-        guard let field = shard.plan.settings.sequence, message.count >= field.offset + field.size else { return }
+        guard let field = shard.plan.settings.sequence, message.count >= field.offset + field.size,
+            lifecycle.isActive
+        else { return }
         if sequence == nil { sequence = SequenceTracker(bytes: field.size) }
         let c = sequence!.receive(field.read(message), at: now)
         let counters = shard.counters
@@ -746,7 +758,8 @@ class Session {
             counters.raise(.sequenceWorstDuplicates, to: sequence!.duplicates)
         }
         if c.jitterUpdated {
-            let j = UInt64(sequence!.jitter.rounded())
+            // Clamped to the histogram's hour before converting: any estimate converts.
+            let j = UInt64(min(max(sequence!.jitter, 0), 3.6e12).rounded())
             shard.latency.record(.jitter, nanoseconds: j)
             counters.raise(.sequenceWorstJitterNanoseconds, to: Int(j))
         }

@@ -25,7 +25,6 @@ final class UDPSession: Session, ChannelDuplexHandler {
     override func openChannel(to address: SocketAddress, from source: SocketAddress?) -> EventLoopFuture<Channel> {
         let config = shard.config
         let bound = NIOLoopBound(self, eventLoop: shard.loop)
-        let segment = shard.udpSegmentSize
         let reads = shard.plan.settings.read
         return DatagramBootstrap(group: shard.loop)
             .channelOption(.writeBufferWaterMark, value: .init(low: config.lowWatermark, high: config.highWatermark))
@@ -38,16 +37,48 @@ final class UDPSession: Session, ChannelDuplexHandler {
                         // net.core.rmem_max); what still overflows is counted (udpReceiveDrops).
                         try channel.syncOptions?.setOption(.socketOption(.so_rcvbuf), value: Self.receiveBuffer)
                     }
-                    if segment > 0 {
-                        try channel.syncOptions?.setOption(.datagramSegmentSize, value: CInt(segment))
-                    }
                     try session.initialize(channel, handler: session)
                 }
             }
             .connect(to: address)
     }
 
+    /// (ext) Segmentation offload on this connection: the segment size (0: off), the shard's
+    /// unless the route's MTU is too small for it, and the connected address that segmented
+    /// writes carry (the size goes with each such write, never on the socket, so a single
+    /// datagram is sent exactly as without offload).
+    private var segment = 0
+    private var peer: SocketAddress?
+
     func channelActive(context: ChannelHandlerContext) { active(context) }
+
+    /// Turns segmentation on when the route's MTU (`IP_MTU`, `IPV6_MTU`) holds a segment and
+    /// its headers: the kernel refuses a segmented send that would not fit.
+    override func didBecomeActive(_ context: ChannelHandlerContext) {
+        guard shard.udpSegmentSize > 0, let remote = context.channel.remoteAddress else { return }
+        let v6 = remote.protocol == .inet6
+        let mtuOption = ChannelOptions.Types.SocketOption(
+            level: NIOBSDSocket.OptionLevel(rawValue: v6 ? 41 : 0),  // IPPROTO_IPV6, IPPROTO_IP
+            name: NIOBSDSocket.Option(rawValue: v6 ? 24 : 14))  // IPV6_MTU, IP_MTU
+        guard let mtu = try? context.channel.syncOptions?.getOption(mtuOption),
+            Int(mtu) >= shard.udpSegmentSize + (v6 ? 48 : 28)
+        else { return }
+        peer = remote
+        segment = shard.udpSegmentSize
+    }
+
+    /// With READ, adds what the kernel dropped on this socket because its receive queue was
+    /// full (`SO_MEMINFO`'s drops): datagrams the server sent that Loadshear never read.
+    override func willClose(_ channel: Channel) {
+        guard shard.plan.settings.read, let provider = channel as? SocketOptionProvider else { return }
+        let counters = shard.counters
+        // SO_MEMINFO is 55 on Linux.
+        let info: EventLoopFuture<SocketMemoryInfo> = provider.unsafeGetSocketOption(
+            level: NIOBSDSocket.OptionLevel(rawValue: SOL_SOCKET), name: NIOBSDSocket.Option(rawValue: 55))
+        info.whenSuccess { m in
+            if m.drops > 0 { counters.add(.udpReceiveDrops, Int(m.drops)) }
+        }
+    }
     func channelInactive(context: ChannelHandlerContext) { inactive() }
     func channelWritabilityChanged(context: ChannelHandlerContext) { writabilityChanged(context) }
     func read(context: ChannelHandlerContext) { interceptRead(context) }
@@ -113,17 +144,22 @@ final class UDPSession: Session, ChannelDuplexHandler {
         let entry = cursor.entry
         let prepared = shard.packets[entry.packet]
         let size = prepared.size
-        let segmented = size == shard.udpSegmentSize
+        let segmented = size == segment && cursor.available > 1
         if !entry.patched {
-            let k = segmented ? min(cursor.available, prepared.repeatCount, shard.udpSegmentsPerWrite) : 1
-            emit(prepared.copies(k), context)
+            guard segmented else {
+                emit(prepared.buffer, context)
+                cursor.advance(1)
+                return (1, size)
+            }
+            let k = min(cursor.available, prepared.repeatCount, shard.udpSegmentsPerWrite)
+            emitSegmented(prepared.copies(k), size: size, context)
             cursor.advance(k)
             return (k, size)
         }
         let k = min(cursor.available, segmented ? shard.udpSegmentsPerWrite : max(1, min(64, 65_536 / size)))
         let copies = patchedCopies(k, entry, context.channel.allocator)
         if segmented {
-            emit(copies, context)
+            emitSegmented(copies, size: size, context)
         } else {
             for i in 0..<k {
                 emit(copies.getSlice(at: copies.readerIndex + i * size, length: size)!, context)
@@ -132,4 +168,28 @@ final class UDPSession: Session, ChannelDuplexHandler {
         cursor.advance(k)
         return (k, size)
     }
+
+    /// One write of back-to-back datagrams of `size` bytes that the kernel cuts apart.
+    private func emitSegmented(_ buffer: ByteBuffer, size: Int, _ context: ChannelHandlerContext) {
+        guard buffer.readableBytes > size, let peer else {
+            emit(buffer, context)
+            return
+        }
+        let metadata = AddressedEnvelope<ByteBuffer>.Metadata(
+            ecnState: .transportNotCapable, packetInfo: nil, segmentSize: size)
+        emit(any: NIOAny(AddressedEnvelope(remoteAddress: peer, data: buffer, metadata: metadata)), context)
+    }
+}
+
+/// `SO_MEMINFO`: the socket's memory figures, `SK_MEMINFO_DROPS` last.
+struct SocketMemoryInfo: Sendable {
+    var rmemAlloc: UInt32 = 0
+    var rcvbuf: UInt32 = 0
+    var wmemAlloc: UInt32 = 0
+    var sndbuf: UInt32 = 0
+    var fwdAlloc: UInt32 = 0
+    var wmemQueued: UInt32 = 0
+    var optmem: UInt32 = 0
+    var backlog: UInt32 = 0
+    var drops: UInt32 = 0
 }

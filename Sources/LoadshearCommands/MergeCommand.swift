@@ -354,8 +354,10 @@ struct MergedReports {
         }
         // Counters of our reports never come near Int.max; sums that would are refused.
         var sums = [Int](repeating: 0, count: ShardCounters.Counter.allCases.count)
+        let maxima = Set(ShardCounters.maxCounters.map(\.rawValue))
         for v in perShard {
-            for (k, x) in v.values.enumerated() {
+            // The worst-session figures combine by the largest: never summed, never too big.
+            for (k, x) in v.values.enumerated() where !maxima.contains(k) {
                 let (sum, overflow) = sums[k].addingReportingOverflow(x)
                 if overflow {
                     return .failure(Problem(message: "the reports' counters add up to more than a counter holds"))

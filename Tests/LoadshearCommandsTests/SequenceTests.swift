@@ -103,6 +103,28 @@ import Testing
             threading.Thread(target=serve, args=(c,), daemon=True).start()
         """
 
+    /// A UDP script reading datagrams (READ, BODYMAX 64) to `port`: `settings` are added to
+    /// SETTINGS, `sessions` are created and connected, then `actions` (ranges `0:sessions`).
+    static func udpScript(port: Int, settings: String, sessions: Int, actions: String, expect: String = "") -> String {
+        """
+        SETTINGS u {
+            SESSION = "UDP"
+            PORT = \(port)
+            READ = "true"
+            BODYMAX = 64
+            ENDPOINTS { 127.0.0.1 }
+            PACKETS { p : "p.bin" }
+        \(settings)
+        }
+        ORCHESTRATOR u {
+            CREATE \(sessions) OFFSET 0ms
+            CONNECT 0:\(sessions) OFFSET 10ms
+        \(actions)
+        }
+        \(expect)
+        """
+    }
+
     static func start(_ ws: Workspace, _ name: String, _ code: String) async throws -> (LiveProcess, Int) {
         let script = ws.write(name, Array(code.utf8))
         let server = try LiveProcess(["python3", script], executable: URL(fileURLWithPath: "/usr/bin/env"))
@@ -124,27 +146,11 @@ import Testing
         let (server, port) = try await Self.start(ws, "numbers.py", Self.numberingServer)
         defer { server.process.terminate() }
         let path = ws.script(
-            """
-            SETTINGS u {
-                SESSION = "UDP"
-                PORT = \(port)
-                READ = "true"
-                BODYMAX = 64
-                SEQUENCE = 0:4 "big"
-                ENDPOINTS { 127.0.0.1 }
-                PACKETS { p : "p.bin" }
-            }
-            ORCHESTRATOR u {
-                CREATE 3 OFFSET 0ms
-                CONNECT 0:3 OFFSET 10ms
-                SEND 0:3 p COPIES 1 OFFSET 20ms
-                DISCONNECT 0:3 OFFSET 8s
-            }
-            EXPECT {
-                seq.lost = 6
-                seq.duplicated < 1%
-            }
-            """, files: ["p.bin": Array("hello".utf8)])
+            Self.udpScript(
+                port: port, settings: "    SEQUENCE = 0:4 \"big\"", sessions: 3,
+                actions: "    SEND 0:3 p COPIES 1 OFFSET 20ms\n    DISCONNECT 0:3 OFFSET 8s",
+                expect: "EXPECT {\n    seq.lost = 6\n    seq.duplicated < 1%\n}"),
+            files: ["p.bin": Array("hello".utf8)])
         let r = try await BinaryRunner.run([path, "--no-tui", "--json", ws.path("r.json")])
         // The server had sent everything before the run ended (else the counts below are short).
         #expect(server.stdout.split(separator: "\n").count == 4, "\(server.stdout)")
@@ -173,28 +179,15 @@ import Testing
         let (server, port) = try await Self.start(ws, "replies.py", Self.replyServer)
         defer { server.process.terminate() }
         let path = ws.script(
-            """
-            SETTINGS r {
-                SESSION = "UDP"
-                PORT = \(port)
-                READ = "true"
-                BODYMAX = 64
-                RESPONSE = 0:4 "big"
-                TIMEOUT = 1s
-                ENDPOINTS { 127.0.0.1 }
-                PACKETS { p : "p.bin" }
-            }
-            ORCHESTRATOR r {
-                CREATE 2 OFFSET 0ms
-                CONNECT 0:2 OFFSET 10ms
-                SEND 0:2 p COPIES 100 COUNTER 0:4 "big":1 OFFSET 20ms
-                PACE 0:2 500/s OFFSET 0ms
-                DRAIN 0:2 OFFSET 300ms
-            }
-            EXPECT {
-                timeouts = 10%
-            }
-            """, files: ["p.bin": [UInt8](repeating: 0, count: 8)])
+            Self.udpScript(
+                port: port, settings: "    RESPONSE = 0:4 \"big\"\n    TIMEOUT = 1s", sessions: 2,
+                actions: """
+                        SEND 0:2 p COPIES 100 COUNTER 0:4 "big":1 OFFSET 20ms
+                        PACE 0:2 500/s OFFSET 0ms
+                        DRAIN 0:2 OFFSET 300ms
+                    """,
+                expect: "EXPECT {\n    timeouts = 10%\n}"),
+            files: ["p.bin": [UInt8](repeating: 0, count: 8)])
         let r = try await BinaryRunner.run([path, "--no-tui", "--json", ws.path("r.json")])
         #expect(r.status == 0, "\(r.stdout)\n\(r.stderr)")
         // What the server did, from its last line.
@@ -226,23 +219,10 @@ import Testing
         defer { target.process.terminate() }
         let ws = Workspace()
         let path = ws.script(
-            """
-            SETTINGS u {
-                SESSION = "UDP"
-                PORT = \(port)
-                READ = "true"
-                BODYMAX = 64
-                SEQUENCE = 8:4 "big"
-                ENDPOINTS { 127.0.0.1 }
-                PACKETS { p : "p.bin" }
-            }
-            ORCHESTRATOR u {
-                CREATE 2 OFFSET 0ms
-                CONNECT 0:2 OFFSET 10ms
-                SEND 0:2 p COPIES 1 OFFSET 20ms
-                DISCONNECT 0:2 OFFSET 120s
-            }
-            """, files: ["p.bin": Array("hi".utf8)])
+            Self.udpScript(
+                port: port, settings: "    SEQUENCE = 8:4 \"big\"", sessions: 2,
+                actions: "    SEND 0:2 p COPIES 1 OFFSET 20ms\n    DISCONNECT 0:2 OFFSET 120s"),
+            files: ["p.bin": Array("hi".utf8)])
         let run = try LiveProcess([path, "--quiet", "--json", ws.path("r.json"), "--json-interval", "-"])
         defer { run.process.terminate() }
         // Both streams done, by the target's word: how many pings it sent, withheld, swapped.
@@ -317,24 +297,14 @@ import Testing
         defer { target.process.terminate() }
         let ws = Workspace()
         let path = ws.script(
-            """
-            SETTINGS u {
-                SESSION = "UDP"
-                PORT = \(port)
-                READ = "true"
-                BODYMAX = 128
-                REPEAT = "true"
-                ENDPOINTS { 127.0.0.1 }
-                PACKETS { d : "d.bin" }
-            }
-            ORCHESTRATOR u {
-                CREATE 4 OFFSET 0ms
-                CONNECT 0:4 OFFSET 10ms
-                SEND 0:4 d COPIES 16 OFFSET 10ms
-                FLOOD 0:4 OFFSET 0ms
-                DISCONNECT 0:4 OFFSET 2s
-            }
-            """, files: ["d.bin": [UInt8](repeating: 0, count: 64)])
+            Self.udpScript(
+                port: port, settings: "    REPEAT = \"true\"", sessions: 4,
+                actions: """
+                        SEND 0:4 p COPIES 16 OFFSET 10ms
+                        FLOOD 0:4 OFFSET 0ms
+                        DISCONNECT 0:4 OFFSET 2s
+                    """),
+            files: ["p.bin": [UInt8](repeating: 0, count: 64)])
         let r = try await BinaryRunner.run([path, "--quiet", "--json", ws.path("r.json")])
         kill(target.pid, SIGINT)
         _ = await target.exit(timeout: 30)

@@ -87,7 +87,12 @@ struct RunSession {
                 )
                 engine.stop(reason: StopSignals.name(signal))
             } else {
-                exit(ExitCode.interrupted(by: signal).rawValue)
+                // At once: the terminal restored, then `_exit`, not `exit`. Its atexit handlers
+                // and static destructors would run while the event loops still run, which can
+                // crash the process on its way out (CI once saw the exit code lost that way).
+                Terminal.leaveDashboard()
+                Console.flushLogs()
+                _exit(ExitCode.interrupted(by: signal).rawValue)
             }
         }
         defer { signals.cancel() }

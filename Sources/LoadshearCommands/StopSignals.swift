@@ -1,30 +1,35 @@
 import Dispatch
 import Foundation
+import Synchronization
+
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// SIGINT, SIGTERM and SIGHUP: the first stops the run gracefully (summary and report
 /// included) — Ctrl-C, `timeout`, container runtimes and Kubernetes all end a process with
 /// one of these; a second one exits at once with 128 + the signal number.
-final class StopSignals: @unchecked Sendable {
-    // @unchecked: `count` is only touched on the serial `queue`.
+///
+/// The signals are caught by a handler of our own that writes the signal's number into a
+/// pipe; a thread reads the pipe and calls the listeners. Not a `DispatchSource`: on Linux
+/// it reads a `signalfd`, which only sees a signal that no thread takes first, and the main
+/// thread (parked by the async main with every signal unblocked) sometimes took it — CI saw
+/// a second Ctrl-C lost that way.
+final class StopSignals: Sendable {
     static let handled: [Int32] = [SIGINT, SIGTERM, SIGHUP]
-    private var sources: [DispatchSourceSignal] = []
-    private let queue = DispatchQueue(label: "loadshear.signals")
-    /// Signals received so far, of every kind together.
-    private var count = 0
+    /// This listener's number in ``Relay``.
+    private let id: Int
 
-    /// Starts handling the signals: their default action is turned off, and `onSignal` gets
-    /// each one with the count so far, on a serial queue.
+    /// Starts handling the signals, and `onSignal` gets each one with the count so far (of
+    /// every kind together), on the relay's thread, one at a time.
     init(_ onSignal: @escaping @Sendable (Int32, Int) -> Void) {
-        for sig in Self.handled {
-            signal(sig, SIG_IGN)
-            let source = DispatchSource.makeSignalSource(signal: sig, queue: queue)
-            source.setEventHandler { [weak self] in
-                guard let self else { return }
-                count += 1
-                onSignal(sig, count)
+        let count = Mutex(0)
+        id = Relay.add { sig in
+            let n = count.withLock { c -> Int in
+                c += 1
+                return c
             }
-            source.resume()
-            sources.append(source)
+            onSignal(sig, n)
         }
     }
 
@@ -38,11 +43,91 @@ final class StopSignals: @unchecked Sendable {
         }
     }
 
-    /// Stops handling and restores the signals' default actions.
+    /// Stops handling; the signals' default actions are back once no listener is left.
     func cancel() {
-        for s in sources { s.cancel() }
-        for sig in Self.handled { signal(sig, SIG_DFL) }
+        Relay.remove(id)
     }
+
+    /// The process-wide part: the pipe, the handler and the thread that reads the pipe.
+    private enum Relay {
+        private struct Listeners {
+            var next = 0
+            var all: [Int: @Sendable (Int32) -> Void] = [:]
+        }
+        private static let listeners = Mutex(Listeners())
+        /// The pipe's read end, made on first use, with the handler installed and the thread
+        /// started; -1 if no pipe could be made.
+        private static let readEnd: Int32 = start()
+
+        static func add(_ f: @escaping @Sendable (Int32) -> Void) -> Int {
+            let id = listeners.withLock { l -> Int in
+                l.next += 1
+                l.all[l.next] = f
+                return l.next
+            }
+            if readEnd >= 0 { setHandlers(installed: true) }
+            return id
+        }
+
+        static func remove(_ id: Int) {
+            let empty = listeners.withLock { l -> Bool in
+                l.all[id] = nil
+                return l.all.isEmpty
+            }
+            if empty { setHandlers(installed: false) }
+        }
+
+        private static func setHandlers(installed: Bool) {
+            var action = sigaction()
+            if installed {
+                action.__sigaction_handler.sa_handler = relaySignal
+                action.sa_flags = SA_RESTART
+            } else {
+                action.__sigaction_handler.sa_handler = SIG_DFL
+            }
+            sigemptyset(&action.sa_mask)
+            for sig in StopSignals.handled { sigaction(sig, &action, nil) }
+        }
+
+        private static func start() -> Int32 {
+            var fds: [Int32] = [-1, -1]
+            guard pipe(&fds) == 0 else { return -1 }
+            for fd in fds { _ = fcntl(fd, F_SETFD, FD_CLOEXEC) }
+            // The handler must never block: a full pipe drops the byte (the signal is then one
+            // of many already waiting).
+            _ = fcntl(fds[1], F_SETFL, fcntl(fds[1], F_GETFL) | O_NONBLOCK)
+            relayWriteEnd.store(fds[1], ordering: .releasing)
+            let readEnd = fds[0]
+            let thread = Thread {
+                var byte: UInt8 = 0
+                while true {
+                    let n = read(readEnd, &byte, 1)
+                    if n == 1 {
+                        let all = listeners.withLock { $0.all.sorted { $0.key < $1.key }.map(\.value) }
+                        for f in all { f(Int32(byte)) }
+                    } else if n < 0, errno == EINTR {
+                        continue
+                    } else {
+                        return
+                    }
+                }
+            }
+            thread.name = "loadshear.signals"
+            thread.start()
+            return readEnd
+        }
+    }
+}
+
+/// The relay pipe's write end, for the signal handler (a C function cannot capture it).
+private let relayWriteEnd = Atomic<Int32>(-1)
+
+/// The signal handler: async-signal-safe, it only writes the signal's number to the pipe.
+private func relaySignal(_ sig: Int32) {
+    let saved = errno
+    var byte = UInt8(truncatingIfNeeded: sig)
+    _ = write(relayWriteEnd.load(ordering: .acquiring), &byte, 1)
+    errno = saved
 }
 
 extension StopSignals {

@@ -79,6 +79,15 @@ final class LiveProcess: Sendable {
         var stdoutClosed = false
         var stderrClosed = false
         var status: Int32?
+        /// Signals to send once stderr holds their marker (see ``signal(_:whenStderrContains:)``).
+        var triggers: [(marker: Data, pid: Int32, signal: Int32)] = []
+
+        /// Removes and returns the triggers whose marker stderr now holds.
+        mutating func firedTriggers() -> [(pid: Int32, signal: Int32)] {
+            let fired = triggers.filter { stderr.range(of: $0.marker) != nil }
+            triggers.removeAll { stderr.range(of: $0.marker) != nil }
+            return fired.map { ($0.pid, $0.signal) }
+        }
     }
 
     let process: Process
@@ -128,13 +137,16 @@ final class LiveProcess: Sendable {
                     let n = Glibc.read(handle.fileDescriptor, &buffer, buffer.count)
                     if n < 0, errno == EINTR { continue }
                     let chunk = n > 0 ? Data(buffer[0..<n]) : Data()
-                    output.change { o in
+                    let fired = output.change { o -> [(pid: Int32, signal: Int32)] in
                         if isErr {
                             if n <= 0 { o.stderrClosed = true } else { o.stderr.append(chunk) }
+                            return o.firedTriggers()
                         } else {
                             if n <= 0 { o.stdoutClosed = true } else { o.stdout.append(chunk) }
+                            return []
                         }
                     }
+                    for f in fired { kill(f.pid, f.signal) }
                     if n <= 0 { return }
                 }
             }
@@ -169,6 +181,17 @@ final class LiveProcess: Sendable {
             FileHandle(fileDescriptor: fds[0], closeOnDealloc: true),
             FileHandle(fileDescriptor: fds[1], closeOnDealloc: true)
         )
+    }
+
+    /// Sends `sig` the moment stderr holds `marker`, from the thread that reads stderr: not
+    /// from a test task, which a loaded machine can hold back for seconds.
+    func signal(_ sig: Int32, whenStderrContains marker: String) {
+        let pid = self.pid
+        let fired = output.change { o -> [(pid: Int32, signal: Int32)] in
+            o.triggers.append((Data(marker.utf8), pid, sig))
+            return o.firedTriggers()
+        }
+        for f in fired { kill(f.pid, f.signal) }
     }
 
     /// Waits until stderr contains `marker`; false on timeout.

@@ -2,8 +2,9 @@
 # a free port in their own process.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-swift build -c release >/dev/null
-bin=.build/release/loadshear
+# LOADSHEAR_BIN runs another build (an older one, to compare) instead of this checkout's.
+if [ -z "${LOADSHEAR_BIN:-}" ]; then swift build -c release >/dev/null; fi
+bin=${LOADSHEAR_BIN:-.build/release/loadshear}
 dir=$(mktemp -d)
 pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$dir"; }

@@ -12,25 +12,45 @@ clang="${CLANG:-$toolchain_bin/clang}"
 
 dest() { if [ -n "$out" ]; then echo "$out/$(basename "$1")"; else echo "$1"; fi; }
 
+# A source that mentions LOADSHEAR_FAST_PATH is built twice: as is (the original contract)
+# and with it defined (the fast path), into NAME-fast.wasm.
 for src in "$here"/examples/c/*.c; do
     wasm="$(dest "${src%.c}.wasm")"
     "$clang" --target=wasm32 -O2 -nostdlib -I "$here/include" \
         -Wl,--no-entry -Wl,--strip-all -o "$wasm" "$src"
     echo "built $wasm"
+    if grep -q LOADSHEAR_FAST_PATH "$src"; then
+        wasm="$(dest "${src%.c}-fast.wasm")"
+        "$clang" --target=wasm32 -O2 -nostdlib -I "$here/include" -DLOADSHEAR_FAST_PATH \
+            -Wl,--no-entry -Wl,--strip-all -o "$wasm" "$src"
+        echo "built $wasm"
+    fi
 done
 
 for src in "$here"/examples/swift/*.swift; do
-    wasm="$(dest "${src%.swift}.wasm")"
-    # A fixed object path: the compiler records it, and the output must be reproducible.
-    mkdir -p "${TMPDIR:-/tmp}/loadshear-sdk-build"
-    obj="${TMPDIR:-/tmp}/loadshear-sdk-build/$(basename "${src%.swift}").o"
-    swiftc -target wasm32-unknown-none-wasm -enable-experimental-feature Embedded \
-        -enable-experimental-feature Extern -wmo -Osize -parse-as-library -c "$src" "$here/examples/swift/support/Allocator.swift" \
-        -module-name "$(basename "${src%.swift}")" -o "$obj"
-    "$toolchain_bin/wasm-ld" --no-entry --strip-all --export=alloc --export=dealloc --export=handle_body \
-        --export=handle_header "$obj" -o "$wasm"
-    rm -f "$obj"
-    echo "built $wasm"
+    variants=(original)
+    if grep -q LOADSHEAR_FAST_PATH "$src"; then variants+=(fast); fi
+    for variant in "${variants[@]}"; do
+        if [ "$variant" = fast ]; then
+            wasm="$(dest "${src%.swift}-fast.wasm")"
+            flags=(-D LOADSHEAR_FAST_PATH)
+            exports=(--export=alloc --export=dealloc --export=scratch --export=handle_message --export=body_length)
+        else
+            wasm="$(dest "${src%.swift}.wasm")"
+            flags=()
+            exports=(--export=alloc --export=dealloc --export=handle_body --export=handle_header)
+        fi
+        # A fixed object path: the compiler records it, and the output must be reproducible.
+        mkdir -p "${TMPDIR:-/tmp}/loadshear-sdk-build"
+        obj="${TMPDIR:-/tmp}/loadshear-sdk-build/$(basename "${src%.swift}").o"
+        swiftc -target wasm32-unknown-none-wasm -enable-experimental-feature Embedded \
+            -enable-experimental-feature Extern -wmo -Osize -parse-as-library ${flags[@]+"${flags[@]}"} \
+            -c "$src" "$here/examples/swift/support/Allocator.swift" \
+            -module-name "$(basename "${src%.swift}")" -o "$obj"
+        "$toolchain_bin/wasm-ld" --no-entry --strip-all "${exports[@]}" "$obj" -o "$wasm"
+        rm -f "$obj"
+        echo "built $wasm"
+    done
 done
 
 # The quickstart's heartbeat handler is compiled into the binary, so `loadshear quickstart`

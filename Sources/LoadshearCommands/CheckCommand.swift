@@ -10,8 +10,9 @@ package struct CheckCommand: ParsableCommand {
         abstract: "Check a handler module against the host-guest contract and try a packet through it.",
         discussion: """
             Prints the exports and whether each meets the contract, then runs one message through \
-            handle_header (if exported) and handle_body and prints the response as a hexdump with \
-            its size and the time per call. Exit 0 when the module meets the contract, 2 when not.
+            handle_header (if exported) and handle_body — or, for a module on the fast path, \
+            body_length and handle_message — and prints the response as a hexdump with its size \
+            and the time per call. Exit 0 when the module meets the contract, 2 when not.
             """
     )
 
@@ -67,11 +68,14 @@ package struct CheckCommand: ParsableCommand {
         let inspection = WasmModuleInspector().inspect(bytes)
         print("module   \(module) (\(bytes.count) bytes)")
         print("exports  \(inspection.exports.isEmpty ? "(none)" : inspection.exports.joined(separator: ", "))")
-        for req in WasmContract.functions {
+        for req in WasmContract.functions + WasmContract.fastFunctions {
+            let isFast = WasmContract.fastFunctions.contains { $0.name == req.name }
+            let needed = req.required && isFast == inspection.fastPath
             let present = inspection.exports.contains(req.name)
             let bad = inspection.problems.contains { $0.contains("'\(req.name)'") }
-            let mark = bad ? "✗" : present ? "✓" : (req.required ? "✗" : "-")
-            let note = req.required ? "" : " (optional)"
+            let mark = bad ? "✗" : present ? "✓" : (needed ? "✗" : "-")
+            let note =
+                isFast ? (req.required ? " (fast path)" : " (fast path, optional)") : needed ? "" : " (optional)"
             print("  \(mark) \(req.signature)\(note)")
         }
         print("  \(inspection.exports.contains("memory") ? "✓" : "✗") memory")
@@ -81,6 +85,7 @@ package struct CheckCommand: ParsableCommand {
             throw ExitCode.invalidScript
         }
         print("contract met")
+        print("path     \(WasmHandlerSpec.describePath(fast: inspection.fastPath))")
 
         let message = try self.message()
         let factory = try WasmHandlerFactory(bytes: bytes) { Console.error("\($0)\n") }
@@ -89,19 +94,34 @@ package struct CheckCommand: ParsableCommand {
         if handler.readsHeaders {
             let header = Array(message.prefix(headerSize))
             let length = header.withUnsafeBytes { handler.bodyLength(header: $0) }
-            print("handle_header(\(header.count) bytes) -> \(Self.describe(length))")
+            let name =
+                inspection.fastPath && inspection.exports.contains("body_length") ? "body_length" : "handle_header"
+            print("\(name)(\(header.count) bytes) -> \(Self.describe(length))")
         }
         var response: [UInt8] = []
         let outcome = message.withUnsafeBytes { m in handler.handle(m) { response = Array($0) } }
-        print("handle_body -> \(Self.describe(outcome)), \(response.count) bytes")
+        let body = inspection.fastPath ? "handle_message" : "handle_body"
+        print("\(body) -> \(Self.describe(outcome)), \(response.count) bytes")
         if !response.isEmpty { print(Hexdump.render(response, indent: "  ")) }
+        // Timed as a framed read uses it: the header's length (when the module reads headers),
+        // then the message.
+        let header = Array(message.prefix(headerSize))
+        let readsHeaders = handler.readsHeaders
         let clock = ContinuousClock()
         let elapsed = clock.measure {
-            for _ in 0..<iterations { _ = message.withUnsafeBytes { m in handler.handle(m) { _ in } } }
+            for _ in 0..<iterations {
+                if readsHeaders { _ = header.withUnsafeBytes { handler.bodyLength(header: $0) } }
+                _ = message.withUnsafeBytes { m in handler.handle(m) { _ in } }
+            }
         }
         let perCall = Double(elapsed.components.attoseconds) / 1e12 + Double(elapsed.components.seconds) * 1e6
+        let calls =
+            inspection.fastPath
+            ? (readsHeaders ? "body_length, " : "") + "copy in, handle_message, copy out"
+            : (readsHeaders ? "handle_header with alloc and dealloc, " : "")
+                + "alloc, copy, handle_body, copy out, dealloc ×2"
         print(
-            "time     \(String(format: "%.2f", perCall / Double(iterations))) µs per message (alloc, copy, handle_body, copy out, dealloc ×2; \(iterations) runs)"
+            "time     \(String(format: "%.2f", perCall / Double(iterations))) µs per message (\(calls); \(iterations) runs)"
         )
     }
 

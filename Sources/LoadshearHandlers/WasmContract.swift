@@ -16,7 +16,8 @@ package enum WasmContract {
             let names =
                 [
                     "alloc": ["size"], "dealloc": ["ptr", "size"], "handle_body": ["ptr", "size"],
-                    "handle_header": ["ptr", "size"],
+                    "handle_header": ["ptr", "size"], "scratch": ["size"], "handle_message": ["size"],
+                    "body_length": ["size"],
                 ][name] ?? []
             let params = parameters.enumerated().map { i, t in
                 i < names.count ? "\(WasmContract.spell(t)) \(names[i])" : WasmContract.spell(t)
@@ -26,12 +27,26 @@ package enum WasmContract {
         }
     }
 
-    /// `alloc`, `dealloc` and `handle_body`, required, and `handle_header`, optional.
+    /// The original contract: `alloc`, `dealloc` and `handle_body`, required, and
+    /// `handle_header`, optional. Per message: alloc, copy in, handle_body, copy out, dealloc
+    /// of the reply and of the message (4 calls; `handle_header` adds 3 more per frame).
     package static let functions: [Requirement] = [
         Requirement(name: "alloc", parameters: [.i32], results: [.i32], required: true),
         Requirement(name: "dealloc", parameters: [.i32, .i32], results: [], required: true),
         Requirement(name: "handle_body", parameters: [.i32, .i32], results: [.i64], required: true),
         Requirement(name: "handle_header", parameters: [.i32, .i32], results: [.i32], required: false),
+    ]
+
+    /// (ext) The fast path, which a module opts into by exporting `scratch` and
+    /// `handle_message` (then the original functions are optional): the host asks once per
+    /// instance for a buffer (`scratch(size)`, again only for a larger message), writes each
+    /// message there and makes one call, `handle_message(size)`, whose packed reply points into
+    /// guest memory and stays valid until the next call; nothing is freed per message.
+    /// `body_length(size)` reads a header written to the same buffer (one call per frame).
+    package static let fastFunctions: [Requirement] = [
+        Requirement(name: "scratch", parameters: [.i32], results: [.i32], required: true),
+        Requirement(name: "handle_message", parameters: [.i32], results: [.i64], required: true),
+        Requirement(name: "body_length", parameters: [.i32], results: [.i32], required: false),
     ]
 
     /// A value type as WebAssembly text writes it: `i32`, `i64`, `f32`, `f64`.

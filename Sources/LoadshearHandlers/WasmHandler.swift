@@ -32,6 +32,12 @@ package final class WasmHandler: MessageHandler {
     private var stack: ExecutionStack
     /// Where a reply waits while the guest frees it; grows to the largest reply, then reused.
     private var scratch = UnsafeMutableRawBufferPointer.allocate(byteCount: 256, alignment: 16)
+    /// Argument arrays reused for every call: set in place, they are never reallocated.
+    private var args1: [Value] = [.i32(0)]
+    private var args2: [Value] = [.i32(0), .i32(0)]
+    /// (ext) Fast path: the guest's scratch buffer and the size it was asked for (0: not yet).
+    private var guestScratch: UInt32 = 0
+    private var guestScratchSize = 0
     /// Instances replaced after a failure.
     package private(set) var replacements = 0
 
@@ -41,11 +47,21 @@ package final class WasmHandler: MessageHandler {
         /// The store's memory cap, which counts refusals.
         let cap: MemoryCap
         let memory: Memory
-        let alloc: Function
-        let dealloc: Function
-        let handleBody: Function
-        /// Nil when the module does not export `handle_header`.
+        /// The original contract's functions; nil on a fast-path module that leaves them out.
+        let alloc: Function?
+        let dealloc: Function?
+        let handleBody: Function?
+        /// Nil when the module does not export `handle_header` (or `alloc` and `dealloc`).
         let handleHeader: Function?
+        /// (ext) The fast path: set when the module exports `scratch` and `handle_message`.
+        let fast: Fast?
+
+        /// `scratch`, `handle_message` and, when exported, `body_length`.
+        struct Fast {
+            let scratch: Function
+            let handleMessage: Function
+            let bodyLength: Function?
+        }
     }
 
     /// Refuses `memory.grow` past the cap (the guest sees -1, as at a declared maximum) and
@@ -123,16 +139,27 @@ package final class WasmHandler: MessageHandler {
                 : WasmContract.firstLine(error)
             throw SetupError(description: "the module cannot be instantiated: \(why)")
         }
-        guard let memory = inst.exports[memory: "memory"], let alloc = inst.exports[function: "alloc"],
-            let dealloc = inst.exports[function: "dealloc"], let body = inst.exports[function: "handle_body"]
+        let e = inst.exports
+        var fast: Live.Fast?
+        if let scratch = e[function: "scratch"], let handle = e[function: "handle_message"] {
+            fast = Live.Fast(scratch: scratch, handleMessage: handle, bodyLength: e[function: "body_length"])
+        }
+        let alloc = e[function: "alloc"]
+        let dealloc = e[function: "dealloc"]
+        guard let memory = e[memory: "memory"],
+            fast != nil || (alloc != nil && dealloc != nil && e[function: "handle_body"] != nil)
         else { throw SetupError(description: "the module does not meet the handler contract") }
         return Live(
-            store: store, cap: cap, memory: memory, alloc: alloc, dealloc: dealloc, handleBody: body,
-            handleHeader: inst.exports[function: "handle_header"])
+            store: store, cap: cap, memory: memory, alloc: alloc, dealloc: dealloc,
+            handleBody: e[function: "handle_body"],
+            handleHeader: alloc != nil && dealloc != nil ? e[function: "handle_header"] : nil, fast: fast)
     }
 
-    /// Whether the module exports `handle_header`.
-    package var readsHeaders: Bool { instance.handleHeader != nil }
+    /// Whether the module reads headers: `body_length` on the fast path, else `handle_header`.
+    package var readsHeaders: Bool { instance.fast?.bodyLength != nil || instance.handleHeader != nil }
+
+    /// (ext) Whether messages take the fast path.
+    package var fastPath: Bool { instance.fast != nil }
 
     /// Memory-growth refusals since the last call; they carry over when the instance is replaced.
     package func takeMemoryDenials() -> Int {
@@ -147,11 +174,21 @@ package final class WasmHandler: MessageHandler {
         count >= 0 && UInt64(ptr) + UInt64(count) <= UInt64(instance.memory.byteCount)
     }
 
-    /// Calls `f` on the reused stack with a full fuel budget.
+    /// Calls `f(a)` on the reused stack and argument array with a full fuel budget.
     @inline(__always)
-    private func call(_ f: Function, _ args: [Value]) throws -> [Value] {
+    private func call(_ f: Function, _ a: UInt32) throws -> [Value] {
+        args1[0] = .i32(a)
         instance.store.fuel = Fuel(remaining: fuel)
-        return try f.invoke(args, on: &stack)
+        return try f.invoke(args1, on: &stack)
+    }
+
+    /// Calls `f(a, b)` on the reused stack and argument array with a full fuel budget.
+    @inline(__always)
+    private func call(_ f: Function, _ a: UInt32, _ b: UInt32) throws -> [Value] {
+        args2[0] = .i32(a)
+        args2[1] = .i32(b)
+        instance.store.fuel = Fuel(remaining: fuel)
+        return try f.invoke(args2, on: &stack)
     }
 
     /// The first result's bits when it is an `i32`; nil otherwise.
@@ -178,6 +215,8 @@ package final class WasmHandler: MessageHandler {
     /// instance stays, and the failure is logged once.
     private func replace() {
         replacements += 1
+        guestScratch = 0
+        guestScratchSize = 0
         let denied = instance.cap.denied
         do {
             instance = try Self.instantiate(module, engine: engine, fuel: fuel, memoryLimit: memoryLimit)
@@ -198,10 +237,10 @@ package final class WasmHandler: MessageHandler {
     }
 
     /// Copies `bytes` into a fresh guest allocation; returns its pointer, or why it failed.
-    private func copyIn(_ bytes: UnsafeRawBufferPointer) throws -> CopyIn {
+    private func copyIn(_ bytes: UnsafeRawBufferPointer, alloc: Function) throws -> CopyIn {
         let n = bytes.count
         guard n <= Int(Int32.max) else { return .failure(.allocFailed) }
-        guard let ptr = Self.u32(try call(instance.alloc, [.i32(UInt32(n))])) else { return .failure(.badPointer) }
+        guard let ptr = Self.u32(try call(alloc, UInt32(n))) else { return .failure(.badPointer) }
         if ptr == 0, n > 0 { return .failure(.allocFailed) }
         guard inBounds(ptr, n) else { return .failure(.badPointer) }
         if n > 0 {
@@ -216,15 +255,19 @@ package final class WasmHandler: MessageHandler {
     ///   or a module without `handle_header`; or the failure, after which the instance is
     ///   replaced.
     package func bodyLength(header: UnsafeRawBufferPointer) -> HeaderOutcome {
-        guard let handleHeader = instance.handleHeader else { return .invalid }
+        if let fast = instance.fast, let bodyLength = fast.bodyLength {
+            return fastBodyLength(header, fast, bodyLength)
+        }
+        guard let handleHeader = instance.handleHeader, let alloc = instance.alloc, let dealloc = instance.dealloc
+        else { return .invalid }
         do {
             let ptr: UInt32
-            switch try copyIn(header) {
+            switch try copyIn(header, alloc: alloc) {
             case .success(let p): ptr = p
             case .failure(let kind): return .failed(failed(kind))
             }
-            let result = try call(handleHeader, [.i32(ptr), .i32(UInt32(header.count))])
-            _ = try call(instance.dealloc, [.i32(ptr), .i32(UInt32(header.count))])
+            let result = try call(handleHeader, ptr, UInt32(header.count))
+            _ = try call(dealloc, ptr, UInt32(header.count))
             guard let v = Self.u32(result) else { return .invalid }
             let length = Int32(bitPattern: v)
             return length >= 0 ? .length(Int(length)) : .invalid
@@ -237,15 +280,19 @@ package final class WasmHandler: MessageHandler {
     /// reply's pointer (low 32 bits) and length (high 32 bits). A reply is copied out and
     /// freed in the guest, the message is freed, and only then is the reply passed to `reply`.
     package func handle(_ message: UnsafeRawBufferPointer, reply: (UnsafeRawBufferPointer) -> Void) -> HandlerOutcome {
+        if let fast = instance.fast { return fastHandle(message, fast, reply: reply) }
+        guard let alloc = instance.alloc, let dealloc = instance.dealloc, let handleBody = instance.handleBody else {
+            return .failed(failed(.otherTrap))
+        }
         do {
             let ptr: UInt32
-            switch try copyIn(message) {
+            switch try copyIn(message, alloc: alloc) {
             case .success(let p): ptr = p
             case .failure(let kind): return .failed(failed(kind))
             }
             let n = UInt32(message.count)
             let packed: UInt64
-            if case .i64(let v) = try call(instance.handleBody, [.i32(ptr), .i32(n)]).first {
+            if case .i64(let v) = try call(handleBody, ptr, n).first {
                 packed = v
             } else {
                 packed = 0
@@ -262,11 +309,73 @@ package final class WasmHandler: MessageHandler {
                 instance.memory.withUnsafeBufferPointer(offset: UInt(outPtr), count: outLen) {
                     UnsafeMutableRawBufferPointer(rebasing: scratch[0..<outLen]).copyMemory(from: $0)
                 }
-                _ = try call(instance.dealloc, [.i32(outPtr), .i32(UInt32(outLen))])
+                _ = try call(dealloc, outPtr, UInt32(outLen))
             }
-            _ = try call(instance.dealloc, [.i32(ptr), .i32(n)])
+            _ = try call(dealloc, ptr, n)
             guard outLen > 0 else { return .empty }
             reply(UnsafeRawBufferPointer(rebasing: scratch[0..<outLen]))
+            return .reply
+        } catch {
+            return .failed(failed(Self.classify(error)))
+        }
+    }
+
+    // MARK: (ext) the fast path
+
+    /// Copies `bytes` into the guest's scratch buffer, asking the guest for one (`scratch`)
+    /// first when it has none yet or a smaller one; nil on success, else why it failed.
+    @inline(__always)
+    private func toScratch(_ bytes: UnsafeRawBufferPointer, _ fast: Live.Fast) throws -> HandlerFailure? {
+        let n = bytes.count
+        if n > guestScratchSize {
+            guard n <= Int(Int32.max) else { return .allocFailed }
+            guard let ptr = Self.u32(try call(fast.scratch, UInt32(n))) else { return .badPointer }
+            if ptr == 0 { return .allocFailed }
+            guard inBounds(ptr, n) else { return .badPointer }
+            guestScratch = ptr
+            guestScratchSize = n
+        }
+        if n > 0 {
+            instance.memory.withUnsafeMutableBufferPointer(offset: UInt(guestScratch), count: n) {
+                $0.copyMemory(from: bytes)
+            }
+        }
+        return nil
+    }
+
+    /// `body_length(size)` on the header written to the scratch buffer.
+    private func fastBodyLength(_ header: UnsafeRawBufferPointer, _ fast: Live.Fast, _ f: Function) -> HeaderOutcome {
+        do {
+            if let kind = try toScratch(header, fast) { return .failed(failed(kind)) }
+            guard let v = Self.u32(try call(f, UInt32(header.count))) else { return .invalid }
+            let length = Int32(bitPattern: v)
+            return length >= 0 ? .length(Int(length)) : .invalid
+        } catch {
+            return .failed(failed(Self.classify(error)))
+        }
+    }
+
+    /// `handle_message(size)` on the message written to the scratch buffer; a reply is passed
+    /// to `reply` straight from guest memory (no guest call comes in between), after its
+    /// bounds are checked.
+    private func fastHandle(
+        _ message: UnsafeRawBufferPointer, _ fast: Live.Fast, reply: (UnsafeRawBufferPointer) -> Void
+    ) -> HandlerOutcome {
+        do {
+            if let kind = try toScratch(message, fast) { return .failed(failed(kind)) }
+            let packed: UInt64
+            if case .i64(let v) = try call(fast.handleMessage, UInt32(message.count)).first {
+                packed = v
+            } else {
+                packed = 0
+            }
+            let outPtr = UInt32(truncatingIfNeeded: packed)
+            let outLen = Int(packed >> 32)
+            guard outLen > 0 else { return .empty }
+            guard inBounds(outPtr, outLen) else { return .failed(failed(.badPointer)) }
+            instance.memory.withUnsafeBufferPointer(offset: UInt(outPtr), count: outLen) {
+                reply(UnsafeRawBufferPointer($0))
+            }
             return .reply
         } catch {
             return .failed(failed(Self.classify(error)))

@@ -48,23 +48,31 @@ package struct WasmModuleInspector: HandlerInspector {
         if memory == nil {
             problems.append("the module must export its linear memory as 'memory'")
         }
-        var hasHeader = false
-        for req in WasmContract.functions {
+        // (ext) Exporting either fast-path function opts in: then both are required, and
+        // the original functions are checked only where present.
+        let fast = WasmContract.fastFunctions.contains { instance.exports[function: $0.name] != nil }
+        var usable = Set<String>()
+        for req in WasmContract.fastFunctions + WasmContract.functions {
+            let isFast = WasmContract.fastFunctions.contains { $0.name == req.name }
             guard let f = instance.exports[function: req.name] else {
-                if req.required {
-                    problems.append("the module does not export '\(req.name)'; expected \(req.signature)")
+                if req.required, isFast == fast {
+                    let why = fast ? " (the fast path needs scratch and handle_message)" : ""
+                    problems.append("the module does not export '\(req.name)'; expected \(req.signature)\(why)")
                 }
                 continue
             }
             let t = f.type
             if t.parameters != req.parameters || t.results != req.results {
                 problems.append("export '\(req.name)' has type \(WasmContract.spell(t)); expected \(req.signature)")
-            } else if req.name == "handle_header" {
-                hasHeader = true
+            } else {
+                usable.insert(req.name)
             }
         }
+        let readsHeaders =
+            fast && usable.contains("body_length")
+            || usable.isSuperset(of: ["handle_header", "alloc", "dealloc"])
         return HandlerInspection(
-            exports: exports, hasHandleHeader: hasHeader, problems: problems,
-            initialMemoryBytes: memory.map { Int($0.byteCount) })
+            exports: exports, hasHandleHeader: readsHeaders, problems: problems,
+            initialMemoryBytes: memory.map { Int($0.byteCount) }, fastPath: fast)
     }
 }

@@ -185,4 +185,40 @@ extension CLITests {
         #expect(r.status == 1)
         #expect(r.stderr.contains("port \(port) on 127.0.0.1 is in use; try --port 0"), "\(r.stderr)")
     }
+    /// `check` and `--dry-run` say which path a module takes; `check` runs either.
+    @Test func checkAndDryRunNameTheHandlerPath() async throws {
+        let ws = Workspace()
+        let sdk = BinaryRunner.repositoryRoot.appendingPathComponent("sdk/examples/c")
+        for (file, path) in [("heartbeat.wasm", "original"), ("heartbeat-fast.wasm", "fast")] {
+            let module = sdk.appendingPathComponent(file).path
+            let r = try await BinaryRunner.run(["check", module, "--iterations", "10"])
+            #expect(r.status == 0, "\(r.stderr)")
+            #expect(r.stdout.contains("path     \(path) ("), "\(r.stdout)")
+            #expect(
+                r.stdout.contains(
+                    path == "fast" ? "handle_message -> reply, 23 bytes" : "handle_body -> reply, 23 bytes"))
+            #expect(r.stdout.contains(path == "fast" ? "body_length(8 bytes) -> 15" : "handle_header(8 bytes) -> 15"))
+            ws.write(file, Array(try Data(contentsOf: URL(fileURLWithPath: module))))
+            let script = ws.script(
+                """
+                SETTINGS s {
+                    SESSION = "TCP"
+                    PORT = 9
+                    READ = "true"
+                    HEADERSIZE = 8
+                    BODYMAX = 64
+                    HANDLER = "\(file)"
+                    ENDPOINTS { 127.0.0.1 }
+                }
+                ORCHESTRATOR s {
+                    CREATE 1 OFFSET 0ms
+                    CONNECT 0:1 OFFSET 1ms
+                    DISCONNECT 0:1 OFFSET 1s
+                }
+                """, name: "\(path).ldsh")
+            let dry = try await BinaryRunner.run([script, "--dry-run"])
+            #expect(dry.status == 0, "\(dry.stderr)")
+            #expect(dry.stdout.contains("handler path  \(path) ("), "\(dry.stdout)")
+        }
+    }
 }

@@ -51,7 +51,7 @@ import WAT
             """)
     }
 
-    @Test(arguments: ["c/heartbeat.wasm", "swift/Heartbeat.wasm"])
+    @Test(arguments: ["c/heartbeat.wasm", "swift/Heartbeat.wasm", "c/heartbeat-fast.wasm", "swift/Heartbeat-fast.wasm"])
     func everyPingGetsAPong(_ module: String) async throws {
         let n = 50
         let pings = (0..<n).map { frame(type: 1, body: Array("ping-\($0)".utf8)) }

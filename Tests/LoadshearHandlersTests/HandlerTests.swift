@@ -38,7 +38,40 @@ final class LogSink: @unchecked Sendable {
         let r = WasmModuleInspector().inspect(try sdkModule(path))
         #expect(r.problems.isEmpty, "\(r.problems)")
         #expect(r.hasHandleHeader)
+        #expect(!r.fastPath)
         #expect(Set(["memory", "alloc", "dealloc", "handle_body", "handle_header"]).isSubset(of: Set(r.exports)))
+    }
+
+    /// (ext) The fast-path builds: detected as such, the original functions not required.
+    @Test(arguments: ["c/heartbeat-fast.wasm", "swift/Heartbeat-fast.wasm"])
+    func fastPathModulesAreDetected(_ path: String) throws {
+        let r = WasmModuleInspector().inspect(try sdkModule(path))
+        #expect(r.problems.isEmpty, "\(r.problems)")
+        #expect(r.fastPath && r.hasHandleHeader)
+        #expect(Set(["memory", "scratch", "handle_message", "body_length"]).isSubset(of: Set(r.exports)))
+        #expect(!r.exports.contains("handle_body"))
+    }
+
+    /// (ext) Half a fast path is a problem naming what is missing; a wrong type too.
+    @Test func halfAFastPathIsAProblem() throws {
+        let onlyScratch = try wat2wasm(
+            #"(module (memory (export "memory") 1) (func (export "scratch") (param i32) (result i32) i32.const 64))"#)
+        let r = WasmModuleInspector().inspect(onlyScratch)
+        #expect(r.fastPath)
+        #expect(
+            r.problems == [
+                "the module does not export 'handle_message'; expected handle_message(i32 size) -> i64 (the fast path needs scratch and handle_message)"
+            ])
+        let wrongType = try wat2wasm(
+            #"""
+            (module (memory (export "memory") 1)
+              (func (export "scratch") (param i32) (result i32) i32.const 64)
+              (func (export "handle_message") (param i32 i32) (result i64) i64.const 0))
+            """#)
+        #expect(
+            WasmModuleInspector().inspect(wrongType).problems == [
+                "export 'handle_message' has type (i32, i32) -> i64; expected handle_message(i32 size) -> i64"
+            ])
     }
 
     @Test func problemsNameTheExportAndItsSignature() {
@@ -75,6 +108,36 @@ func wat2wasmModule(_ s: String) throws -> [UInt8] { try wat2wasm(s) }
             // The allocator rewinds: many messages never exhaust memory.
             for _ in 0..<10_000 { #expect(roundTrip(handler, message).0 == .reply) }
         }
+    }
+
+    /// (ext) One source built for both contracts answers the same bytes, message by message,
+    /// and reads the same lengths: pings of many sizes, pongs, short and empty messages.
+    @Test(arguments: [
+        ("c/heartbeat.wasm", "c/heartbeat-fast.wasm"), ("swift/Heartbeat.wasm", "swift/Heartbeat-fast.wasm"),
+    ])
+    func bothPathsAnswerTheSameBytes(_ original: String, _ fast: String) throws {
+        let a = try WasmHandlerFactory(bytes: try sdkModule(original)) { _ in }.makeHandler()
+        let b = try WasmHandlerFactory(bytes: try sdkModule(fast)) { _ in }.makeHandler()
+        #expect((b as? WasmHandler)?.fastPath == true && (a as? WasmHandler)?.fastPath == false)
+        var rng = SplitMix64(seed: 17)
+        var messages: [[UInt8]] = [[], [1], [0, 0, 0, 1], ping(""), ping("x", type: 2), ping("abc", type: 3)]
+        // Growing and shrinking sizes: the scratch buffer is asked for again only when larger.
+        for size in [5, 300, 17, 70_000, 9, 1_000] {
+            messages.append(ping("") + (0..<size).map { _ in UInt8.random(in: 0...255, using: &rng) })
+        }
+        for m in messages {
+            let ra = roundTrip(a, m)
+            let rb = roundTrip(b, m)
+            #expect(ra.0 == rb.0 && ra.1 == rb.1, "\(m.count)-byte message: \(ra) vs \(rb)")
+            let header = Array(m.prefix(8))
+            if header.count == 8 {
+                #expect(
+                    header.withUnsafeBytes { a.bodyLength(header: $0) }
+                        == header.withUnsafeBytes { b.bodyLength(header: $0) })
+            }
+        }
+        #expect(roundTrip(b, ping("abc")) == (.reply, ping("abc", type: 2)))
+        for _ in 0..<10_000 { #expect(roundTrip(b, ping("abc")).0 == .reply) }
     }
 
     @Test(arguments: ["c/uppercase.wasm", "swift/Uppercase.wasm"])
@@ -128,6 +191,46 @@ func wat2wasmModule(_ s: String) throws -> [UInt8] { try wat2wasm(s) }
         #expect(roundTrip(handler, [UInt8](repeating: 1, count: 70_000)).0 == .failed(.badPointer))
         #expect(roundTrip(handler, [5]).0 == .reply)
     }
+
+    /// (ext) The fast path's pointers are checked as the original's are: a scratch buffer
+    /// of 0, one past memory, a reply past memory; a fast module that traps is replaced.
+    @Test func badFastPathPointersNeverReachHostMemory() throws {
+        func fast(scratch: String, reply: String) throws -> [UInt8] {
+            try wat2wasm(
+                """
+                (module (memory (export "memory") 1)
+                  (func (export "scratch") (param i32) (result i32) \(scratch))
+                  (func (export "handle_message") (param $n i32) (result i64)
+                    local.get $n i32.const 3 i32.eq if unreachable end
+                    \(reply)))
+                """)
+        }
+        let echoInPlace = "local.get $n i64.extend_i32_u i64.const 32 i64.shl i64.const 1024 i64.or"
+        let cases: [([UInt8], HandlerOutcome)] = [
+            (try fast(scratch: "i32.const 0", reply: echoInPlace), .failed(.allocFailed)),
+            (try fast(scratch: "i32.const 65530", reply: echoInPlace), .failed(.badPointer)),
+            (try fast(scratch: "i32.const 1024", reply: "i64.const 0x0001000000000400"), .failed(.badPointer)),
+            (try fast(scratch: "i32.const 1024", reply: "i64.const 0"), .empty),
+        ]
+        for (module, expected) in cases {
+            let handler = try WasmHandlerFactory(bytes: module) { _ in }.makeHandler()
+            let (outcome, reply) = roundTrip(handler, [UInt8](repeating: 9, count: 64))
+            #expect(outcome == expected)
+            #expect(reply.count == 0)
+        }
+        let log = LogSink()
+        let handler = try WasmHandlerFactory(bytes: try fast(scratch: "i32.const 1024", reply: echoInPlace)) {
+            log.add($0)
+        }.makeHandler()
+        #expect(roundTrip(handler, [7, 7]) == (.reply, [7, 7]))
+        #expect(roundTrip(handler, [1, 2, 3]).0 == .failed(.unreachable))
+        // The replacement instance is asked for its own scratch buffer.
+        #expect(roundTrip(handler, [8, 8]) == (.reply, [8, 8]))
+        #expect((handler as? WasmHandler)?.replacements == 1)
+        #expect(log.all.count == 1)
+        // A message larger than memory cannot get a scratch buffer in range.
+        #expect(roundTrip(handler, [UInt8](repeating: 1, count: 70_000)).0 == .failed(.badPointer))
+    }
 }
 
 @Suite struct SDKTests {
@@ -143,7 +246,10 @@ func wat2wasmModule(_ s: String) throws -> [UInt8] { try wat2wasm(s) }
         try p.run()
         p.waitUntilExit()
         #expect(p.terminationStatus == 0)
-        for path in ["c/heartbeat.wasm", "c/uppercase.wasm", "swift/Heartbeat.wasm", "swift/Uppercase.wasm"] {
+        for path in [
+            "c/heartbeat.wasm", "c/heartbeat-fast.wasm", "c/uppercase.wasm", "swift/Heartbeat.wasm",
+            "swift/Heartbeat-fast.wasm", "swift/Uppercase.wasm",
+        ] {
             let rebuilt = [UInt8](
                 try Data(contentsOf: URL(fileURLWithPath: out + "/" + (path as NSString).lastPathComponent)))
             #expect(rebuilt == (try sdkModule(path)), "\(path) is stale: run sdk/build.sh")

@@ -16,6 +16,24 @@
  * Every pointer and size you return is bounds-checked by the host; a bad one, or a trap,
  * means "no reply" and is counted. Calls never interleave: one instance per shard thread.
  * Modules written for the C++ original (wasm-contract.h) work unchanged.
+ *
+ * The fast path (optional; a module opts in by exporting scratch and handle_message, and
+ * then alloc, dealloc and handle_body are optional):
+ *
+ *   int32_t scratch(int32_t size)            a buffer of at least `size` bytes, 0 = none. The
+ *                                            host writes every message (and header) there.
+ *                                            Called once per instance, and again only when a
+ *                                            larger message comes; a new pointer replaces the old.
+ *   int64_t handle_message(int32_t size)     the message is in the scratch buffer; return
+ *                                            LOADSHEAR_PACK(ptr, size) of a reply anywhere in
+ *                                            memory (the scratch buffer itself is fine), valid
+ *                                            until the next call; nothing is freed per message
+ *   int32_t body_length(int32_t size)        optional: the header is in the scratch buffer;
+ *                                            return the body length
+ *
+ * Per message that is one call instead of four, and one per header instead of three. Define
+ * LOADSHEAR_FAST_PATH (with LOADSHEAR_ALLOCATOR) to get scratch exported and the buffer as
+ * loadshear_scratch; see examples/c/heartbeat.c, which builds both ways.
  */
 #ifndef LOADSHEAR_CONTRACT_H
 #define LOADSHEAR_CONTRACT_H
@@ -68,6 +86,26 @@ LOADSHEAR_EXPORT(dealloc) void dealloc(int32_t ptr, int32_t size) {
     if ((uintptr_t)ptr + (uintptr_t)size == loadshear_top || (uintptr_t)ptr <= (uintptr_t)&__heap_base)
         loadshear_top = (uintptr_t)ptr;
     if (loadshear_top < (uintptr_t)&__heap_base) loadshear_top = (uintptr_t)&__heap_base;
+}
+#endif
+
+#ifdef LOADSHEAR_FAST_PATH
+#ifndef LOADSHEAR_ALLOCATOR
+#error "LOADSHEAR_FAST_PATH takes its buffer from the bump allocator: define LOADSHEAR_ALLOCATOR too"
+#endif
+/* The scratch buffer the host writes each message into, and its size. */
+static uint8_t *loadshear_scratch = 0;
+static int32_t loadshear_scratch_size = 0;
+
+LOADSHEAR_EXPORT(scratch) int32_t scratch(int32_t size) {
+    if (loadshear_scratch != 0 && size <= loadshear_scratch_size) return (int32_t)loadshear_scratch;
+    /* A larger buffer: the old one is given back when it is the allocator's last block. */
+    if (loadshear_scratch != 0) dealloc((int32_t)loadshear_scratch, loadshear_scratch_size);
+    int32_t p = alloc(size);
+    if (p == 0) return 0;
+    loadshear_scratch = (uint8_t *)p;
+    loadshear_scratch_size = size;
+    return p;
 }
 #endif
 

@@ -558,7 +558,7 @@ struct Checker {
                 d.warning("the handler is never called because READ is \"false\"", at: t.range)
             } else if f.session != .udp, f.headerLength == nil, !w.exports.isEmpty, !w.hasHandleHeader {
                 d.error(
-                    "the module exports no handle_header, so HEADER_LENGTH = <offset>:<size> \"big\"|\"little\" is required to find the body length",
+                    "the module exports no handle_header (nor body_length, on the fast path), so HEADER_LENGTH = <offset>:<size> \"big\"|\"little\" is required to find the body length",
                     at: t.range)
             }
         }
@@ -587,6 +587,7 @@ struct Checker {
             spec.exports = r.exports
             spec.hasHandleHeader = r.hasHandleHeader
             spec.initialMemoryBytes = r.initialMemoryBytes
+            spec.fastPath = r.fastPath
             for problem in r.problems { d.error(problem, at: t.range) }
         }
         f.handler = .wasm(spec)

@@ -10,18 +10,24 @@ package protocol HandlerInspector: Sendable {
 package struct HandlerInspection: Sendable {
     /// The module's export names, in the module's order.
     package var exports: [String]
-    /// Whether the module exports `handle_header` (with the contract's type, when it could be
-    /// instantiated).
+    /// Whether the module can read headers: it exports `handle_header` (with `alloc` and
+    /// `dealloc`) or, on the fast path, `body_length`, with the contract's types.
     package var hasHandleHeader: Bool
     /// Contract violations, one sentence each ("export 'alloc' must be (i32) -> i32, found …").
     package var problems: [String]
     /// The size of the module's exported memory when instantiated, when known.
     package var initialMemoryBytes: Int?
+    /// (ext) Whether the module takes the fast path (exports `scratch` and `handle_message`).
+    package var fastPath: Bool
 
-    package init(exports: [String], hasHandleHeader: Bool, problems: [String], initialMemoryBytes: Int? = nil) {
+    package init(
+        exports: [String], hasHandleHeader: Bool, problems: [String], initialMemoryBytes: Int? = nil,
+        fastPath: Bool = false
+    ) {
         self.exports = exports
         self.hasHandleHeader = hasHandleHeader
         self.problems = problems
         self.initialMemoryBytes = initialMemoryBytes
+        self.fastPath = fastPath
     }
 }

@@ -48,8 +48,8 @@ extension Plan {
                 if let hl = s.headerLength {
                     length =
                         "header bytes \(hl.offset)..<\(hl.offset + hl.size), unsigned \(hl.bigEndian ? "big" : "little")-endian (HEADER_LENGTH)"
-                } else if case .wasm = handler {
-                    length = "from the module's handle_header"
+                } else if case .wasm(let w) = handler {
+                    length = "from the module's \(w.fastPath ? "body_length (fast path)" : "handle_header")"
                 } else {
                     length = "none: header-only frames of \(s.headerSize ?? 0) bytes (NOP without HEADER_LENGTH)"
                 }
@@ -90,6 +90,7 @@ extension Plan {
             line("  handler       \(w.path) (\(w.bytes.count) bytes, \(w.resolvedPath))")
             if !w.exports.isEmpty {
                 line("  exports       " + w.exports.joined(separator: ", "))
+                line("  handler path  \(w.pathDescription)")
             }
             line("  handler memory at most \(SizeLiteral.describe(s.handlerMemory)) per instance (HANDLER_MEMORY)")
         }

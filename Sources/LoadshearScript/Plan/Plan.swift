@@ -407,8 +407,24 @@ package struct WasmHandlerSpec: Sendable {
     package var bytes: [UInt8]
     /// What the inspector found (empty when no inspector ran).
     package var exports: [String]
-    /// Whether it exports `handle_header` with the contract's type (false when no inspector ran).
+    /// Whether it can read headers, `handle_header` or (fast path) `body_length`, with the
+    /// contract's type (false when no inspector ran).
     package var hasHandleHeader: Bool
     /// The module's memory when instantiated (nil when no inspector ran).
     package var initialMemoryBytes: Int? = nil
+    /// (ext) Whether it takes the fast path (false when no inspector ran).
+    package var fastPath = false
+}
+
+extension WasmHandlerSpec {
+    /// Which calls a message goes through, for `--dry-run` and `loadshear check`.
+    package var pathDescription: String { Self.describePath(fast: fastPath) }
+
+    /// `fast` (scratch + handle_message) or `original` (alloc/handle_body/dealloc), with the
+    /// guest calls each costs per message.
+    package static func describePath(fast: Bool) -> String {
+        fast
+            ? "fast (scratch buffer + handle_message: 1 guest call per message, body_length 1 more per frame)"
+            : "original (alloc, handle_body, dealloc ×2: 4 guest calls per message, handle_header 3 more per frame)"
+    }
 }

@@ -30,3 +30,22 @@ public func alloc(_ size: UInt32) -> UInt32 {
 public func dealloc(_ ptr: UInt32, _ size: UInt32) {
     if ptr &+ size == heapTop { heapTop = ptr }
 }
+
+#if LOADSHEAR_FAST_PATH
+/// The fast path's scratch buffer: the host writes each message here.
+var scratchBase: UInt32 = 0
+var scratchSize: UInt32 = 0
+
+/// A buffer of at least `size` bytes (0 when memory cannot grow); a larger one replaces the
+/// old, which is given back when it is the allocator's last block.
+@_expose(wasm, "scratch") @_cdecl("scratch")
+public func scratch(_ size: UInt32) -> UInt32 {
+    if scratchBase != 0, size <= scratchSize { return scratchBase }
+    if scratchBase != 0 { dealloc(scratchBase, scratchSize) }
+    let p = alloc(size)
+    if p == 0 { return 0 }
+    scratchBase = p
+    scratchSize = size
+    return p
+}
+#endif

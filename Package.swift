@@ -28,6 +28,7 @@ let package = Package(
             name: "loadshear-allocations",
             dependencies: [
                 "LoadshearMetrics",
+                "LoadshearHandlers",
                 .product(name: "MallocInterposerSwift", package: "malloc-interposer"),
             ]
         ),

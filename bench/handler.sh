@@ -9,7 +9,7 @@
 #      original+HL   the same module with HEADER_LENGTH (no header calls)
 #      fast          heartbeat-fast.wasm, the same C source on the fast path (body_length)
 #      fast+HL       the fast module with HEADER_LENGTH
-#    Loadshear runs one shard (one thread, as the native client). Prints round trips/s (the
+#    Loadshear runs one shard (one thread, as the native client; SHARDS=2 for two). Prints round trips/s (the
 #    server's count over the run) and client CPU µs per round trip, and the ratios to native;
 #    RUNS=3 takes the median of three; CLIENTS picks some of them (an older build given as
 #    LOADSHEAR_BIN has no fast path: CLIENTS="native original original+HL" MODULES=heartbeat.wasm).
@@ -63,7 +63,7 @@ rr_run() {
         local module=heartbeat.wasm hl=""
         case $1 in fast*) module=heartbeat-fast.wasm ;; esac
         case $1 in *+HL) hl='HEADER_LENGTH = 4:4 "big"' ;; esac
-        rr_script "$1" "$module" "$hl" "$port" 1
+        rr_script "$1" "$module" "$hl" "$port" "${SHARDS:-1}"
         cpu=$(python3 - "$bin" "$dir/$1.ldsh" <<'PY'
 import os, subprocess, sys
 p = subprocess.Popen([sys.argv[1], sys.argv[2], "--quiet"], stdout=subprocess.DEVNULL)

@@ -47,6 +47,10 @@ class Session {
     private var replies = LazyRing<(buffer: ByteBuffer, count: Int)>(initialCapacity: 2)
     /// Bytes of queued replies not yet handed to the channel.
     private(set) var pendingReplyBytes = 0
+    /// The last reply buffer handed to the channel, kept to be cleared and reused by the next
+    /// read's replies: once the channel has written it, the storage is ours alone again and
+    /// no allocation is needed (still in flight, `clear()` gets fresh storage).
+    private var spareReplies: ByteBuffer?
     /// Reads are held back while more than `replyBacklog` bytes of replies wait.
     private var readsPaused = false
     /// The channel asked to read while reads were paused.
@@ -319,6 +323,7 @@ class Session {
         // Replies that never reached the channel are dropped with it.
         ledger.dropQueuedReplies(replies.reduce(0) { $0 + $1.count })
         replies.removeAll()
+        spareReplies = nil
         pendingReplyBytes = 0
         context = nil
         channel = nil
@@ -455,6 +460,19 @@ class Session {
         }
         pump()
     }
+
+    /// A cleared buffer for the replies of one read: the spare one when there is one (see
+    /// ``spareReplies``), else a new one of `capacity` bytes.
+    @inline(__always)
+    final func replyBuffer(_ allocator: ByteBufferAllocator, capacity: Int) -> ByteBuffer {
+        guard var b = spareReplies else { return allocator.buffer(capacity: capacity) }
+        spareReplies = nil
+        b.clear()
+        return b
+    }
+
+    /// Buffers up to this size are kept for reuse; a burst's larger one is let go.
+    static let spareReplyLimit = 4096
 
     /// One reply of `size` bytes went into the buffer being built for `queueReplies`.
     @inline(__always)
@@ -615,6 +633,7 @@ class Session {
                     pendingReplyBytes -= n
                     ledger.handReplies(count: r.count, bytes: n)
                     emit(r.buffer, context)
+                    if r.buffer.capacity <= Self.spareReplyLimit { spareReplies = r.buffer }
                     bytes += n
                     writes += 1
                     continue

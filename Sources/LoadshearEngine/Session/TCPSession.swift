@@ -208,7 +208,9 @@ final class TCPSession: Session, ChannelDuplexHandler {
                     if isNOP { return true }
                     let outcome = frame.withUnsafeReadableBytes { message in
                         handler.handle(message) { reply in
-                            if replies == nil { replies = context.channel.allocator.buffer(capacity: reply.count * 4) }
+                            if replies == nil {
+                                replies = replyBuffer(context.channel.allocator, capacity: reply.count * 4)
+                            }
                             replies!.writeBytes(reply)
                             replyProduced(size: reply.count)
                         }

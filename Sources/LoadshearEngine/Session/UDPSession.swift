@@ -113,7 +113,7 @@ final class UDPSession: Session, ChannelDuplexHandler {
         var reply: ByteBuffer?
         let outcome = datagram.withUnsafeReadableBytes { message in
             handler.handle(message) { bytes in
-                var b = context.channel.allocator.buffer(capacity: bytes.count)
+                var b = replyBuffer(context.channel.allocator, capacity: bytes.count)
                 b.writeBytes(bytes)
                 reply = b
                 replyProduced(size: bytes.count)

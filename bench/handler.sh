@@ -27,7 +27,7 @@ cc -O2 -o "$dir/rr_server" bench/rr_server.c
 cc -O2 -o "$dir/rr_native" bench/rr_native.c
 cp sdk/examples/c/heartbeat.wasm sdk/examples/c/heartbeat-fast.wasm "$dir/"
 
-# rr_script NAME MODULE HEADER_LENGTH_LINE PORT SHARDS
+# rr_script NAME MODULE HEADER_LENGTH_LINE PORT SHARDS: 64 sessions for SECONDS_PER_RUN.
 rr_script() {
     cat > "$dir/$1.ldsh" <<SCRIPT
 SETTINGS rr {
@@ -105,23 +105,7 @@ done
 echo "# server-push: broadcast target to 64 sessions, 2 shards"
 for module in ${MODULES:-heartbeat.wasm heartbeat-fast.wasm}; do
     start_target rr broadcast --rate 0 --body-size 16
-    cat > "$dir/push.ldsh" <<SCRIPT
-SETTINGS rr {
-    SESSION = "TCP"
-    PORT = $TARGET_PORT
-    READ = "true"
-    HEADERSIZE = 8
-    BODYMAX = 4096
-    SHARDS = 2
-    HANDLER = "$module"
-    ENDPOINTS { 127.0.0.1 }
-}
-ORCHESTRATOR rr {
-    CREATE 64 OFFSET 0ms
-    CONNECT 0:64 OFFSET 10ms
-    DISCONNECT 0:64 OFFSET ${SECONDS_PER_RUN}s
-}
-SCRIPT
+    rr_script push "$module" "" "$TARGET_PORT" 2
     "$bin" "$dir/push.ldsh" --quiet --json "$dir/push.json" > /dev/null
     stop_target
     python3 - "$dir/push.json" "$module" <<'PY'

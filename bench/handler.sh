@@ -13,10 +13,12 @@
 #    server's count over the run) and client CPU µs per round trip, and the ratios to native;
 #    RUNS=3 takes the median of three; CLIENTS picks some of them (an older build given as
 #    LOADSHEAR_BIN has no fast path: CLIENTS="native original original+HL" MODULES=heartbeat.wasm).
-# 2. Handler work per frame: `loadshear check` times header + message through each path
-#    (in process, no network). valgrind --tool=callgrind would count instructions, but it
-#    crashes on the Swift binary here (an internal SIGSEGV in valgrind 3.x, with or without
-#    debug info).
+# 2. Handler work per frame, header and message through each path, no network:
+#    instructions counted by valgrind --tool=callgrind (stable on a noisy machine) on the
+#    loadshear-allocations tool, which runs 20,000 frames through each module given (minus a
+#    run without modules; instantiation is in the figure, amortized); and the time from
+#    `loadshear check`. (valgrind crashes on the loadshear binary itself, in the async main's
+#    parked thread, so the synchronous tool is what it counts.)
 # 3. Server-push: the built-in broadcast target sends heartbeat frames as fast as it can to
 #    64 sessions (two shards); frames/s read and answered, for each path.
 set -euo pipefail
@@ -97,9 +99,20 @@ for name, trips, cpu in rows:
     print(f"{name:12} round_trips_per_s={rate:9.0f} cpu_us_per_trip={us:5.2f} vs_native_rate={rate / base[0]:.2f} vs_native_cpu={us / base[1]:.2f}")
 ' "$SECONDS_PER_RUN"
 
-echo "# handler work per frame (loadshear check: header + message through the path, in process)"
+echo "# handler work per frame (header + message through the path, no network)"
+tool="$(dirname "$bin")/loadshear-allocations"
+if command -v valgrind > /dev/null && [ -x "$tool" ]; then
+    objcopy --strip-debug "$tool" "$dir/la"
+    ir() {
+        LD_LIBRARY_PATH="$(dirname "$bin")" valgrind --tool=callgrind --callgrind-out-file="$dir/cg.out" "$dir/la" "$@" > /dev/null 2>&1
+        awk '/^summary:|^totals:/ {print $2; exit}' "$dir/cg.out"
+    }
+    base=$(ir)
+fi
 for module in ${MODULES:-heartbeat.wasm heartbeat-fast.wasm}; do
-    echo "$module $("$bin" check "$dir/$module" --iterations 200000 | sed -n 's/^time *\([0-9.]*\) µs.*/\1/p') µs_per_frame"
+    instructions="(no valgrind or no loadshear-allocations)"
+    if [ -n "${base:-}" ]; then instructions=$(( ($(ir "$dir/$module") - base) / 20000 )); fi
+    echo "$module instructions_per_frame=$instructions $("$bin" check "$dir/$module" --iterations 200000 | sed -n 's/^time *\([0-9.]*\) µs.*/\1/p') µs_per_frame"
 done
 
 echo "# server-push: broadcast target to 64 sessions, 2 shards"

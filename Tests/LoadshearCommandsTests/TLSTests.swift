@@ -110,7 +110,11 @@ struct TLSTests {
         }
     }
 
-    static func script(port: Int, sessions: Int, tls: String, copies: Int = 100) -> String {
+    /// Sessions that send `copies` numbered packets at `sendAt` and close at `closeAt`.
+    static func script(
+        port: Int, sessions: Int, tls: String, copies: Int = 100, sendAt: String = "300ms",
+        closeAt: String = "500ms"
+    ) -> String {
         """
         SETTINGS t {
             SESSION = "TLS"
@@ -122,8 +126,8 @@ struct TLSTests {
         ORCHESTRATOR t {
             CREATE \(sessions) OFFSET 0ms
             CONNECT 0:\(sessions) OFFSET 10ms
-            SEND 0:\(sessions) p COPIES \(copies) COUNTER 0:4 "big":1 OFFSET 300ms
-            DISCONNECT 0:\(sessions) OFFSET 500ms
+            SEND 0:\(sessions) p COPIES \(copies) COUNTER 0:4 "big":1 OFFSET \(sendAt)
+            DISCONNECT 0:\(sessions) OFFSET \(closeAt)
         }
         """
     }
@@ -142,7 +146,10 @@ struct TLSTests {
         let path = ws.script(
             Self.script(
                 port: port, sessions: 5,
-                tls: #"TLS { SNI = "localhost" CA = "ca.pem" ALPN { "loadshear" } }"#),
+                tls: #"TLS { SNI = "localhost" CA = "ca.pem" ALPN { "loadshear" } }"#,
+                // Every handshake must be done before the send: a second, not 300 ms, since a
+                // loaded machine once held one Python handshake past 500 ms (CI saw it).
+                sendAt: "1s", closeAt: "2s"),
             files: ["p.bin": [0, 0, 0, 0, 0xAB, 0xCD]])
         let r = try await BinaryRunner.run([path, "--quiet", "--json", ws.path("r.json")])
         #expect(r.status == 0, "\(r.stdout)\n\(r.stderr)")

@@ -115,11 +115,15 @@ package struct CheckCommand: ParsableCommand {
             }
         }
         let perCall = Double(elapsed.components.attoseconds) / 1e12 + Double(elapsed.components.seconds) * 1e6
+        let headerCalls =
+            !readsHeaders
+            ? ""
+            : inspection.fastPath && inspection.exports.contains("body_length")
+                ? "body_length, " : "handle_header with alloc and dealloc, "
         let calls =
-            inspection.fastPath
-            ? (readsHeaders ? "body_length, " : "") + "copy in, handle_message, copy out"
-            : (readsHeaders ? "handle_header with alloc and dealloc, " : "")
-                + "alloc, copy, handle_body, copy out, dealloc ×2"
+            headerCalls
+            + (inspection.fastPath
+                ? "copy in, handle_message, copy out" : "alloc, copy, handle_body, copy out, dealloc ×2")
         print(
             "time     \(String(format: "%.2f", perCall / Double(iterations))) µs per message (\(calls); \(iterations) runs)"
         )

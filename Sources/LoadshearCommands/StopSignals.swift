@@ -60,31 +60,32 @@ final class StopSignals: Sendable {
         private static let readEnd: Int32 = start()
 
         static func add(_ f: @escaping @Sendable (Int32) -> Void) -> Int {
-            let id = listeners.withLock { l -> Int in
+            listeners.withLock { l -> Int in
                 l.next += 1
                 l.all[l.next] = f
+                // Installed under the lock, on the first listener only, so that a remove and
+                // an add at once cannot leave a listener with the default action.
+                if l.all.count == 1, readEnd >= 0 { setHandlers(installed: true) }
                 return l.next
             }
-            if readEnd >= 0 { setHandlers(installed: true) }
-            return id
         }
 
         static func remove(_ id: Int) {
-            let empty = listeners.withLock { l -> Bool in
-                l.all[id] = nil
-                return l.all.isEmpty
+            listeners.withLock { l in
+                guard l.all.removeValue(forKey: id) != nil, l.all.isEmpty else { return }
+                setHandlers(installed: false)
             }
-            if empty { setHandlers(installed: false) }
         }
 
         private static func setHandlers(installed: Bool) {
             var action = sigaction()
-            if installed {
-                action.__sigaction_handler.sa_handler = relaySignal
-                action.sa_flags = SA_RESTART
-            } else {
-                action.__sigaction_handler.sa_handler = SIG_DFL
-            }
+            let handler: (@convention(c) (Int32) -> Void)? = installed ? relaySignal : SIG_DFL
+            #if canImport(Glibc)
+            action.__sigaction_handler.sa_handler = handler
+            #else
+            action.__sigaction_u.__sa_handler = handler
+            #endif
+            action.sa_flags = installed ? SA_RESTART : 0
             sigemptyset(&action.sa_mask)
             for sig in StopSignals.handled { sigaction(sig, &action, nil) }
         }

@@ -48,9 +48,9 @@ package struct WasmModuleInspector: HandlerInspector {
         if memory == nil {
             problems.append("the module must export its linear memory as 'memory'")
         }
-        // (ext) Exporting either fast-path function opts in: then both are required, and
+        // (ext) Exporting either of scratch and handle_message opts in: then both are required, and
         // the original functions are checked only where present.
-        let fast = WasmContract.fastFunctions.contains { instance.exports[function: $0.name] != nil }
+        let fast = WasmContract.fastFunctions.contains { $0.required && instance.exports[function: $0.name] != nil }
         var usable = Set<String>()
         for req in WasmContract.fastFunctions + WasmContract.functions {
             let isFast = WasmContract.fastFunctions.contains { $0.name == req.name }

@@ -176,15 +176,18 @@ extension CLITests {
 
     /// A busy port is explained, with the way out.
     @Test func targetOnABusyPortSaysSo() async throws {
-        let first = try LiveProcess(["target", "sink", "--port", "0", "--duration", "30"])
+        // The first holds the port for the whole test (a loaded machine once kept this test
+        // waiting past a 30 s duration, and the second then got the port and ran on).
+        let first = try LiveProcess(["target", "sink", "--port", "0", "--duration", "600"])
         defer { first.process.terminate() }
         let line = await first.stdout(contains: "listening on 127.0.0.1:")
         #expect(line)
-        let port = first.stdout.firstMatch(of: /127\.0\.0\.1:(\d+)/).map { String($0.1) } ?? "0"
-        let r = try await BinaryRunner.run(["target", "sink", "--port", port])
-        #expect(r.status == 1)
+        let port = try #require(first.stdout.firstMatch(of: /127\.0\.0\.1:(\d+)/).map { String($0.1) })
+        let r = try await BinaryRunner.run(["target", "sink", "--port", port, "--duration", "10"])
+        #expect(r.status == 1, "\(r.stdout)")
         #expect(r.stderr.contains("port \(port) on 127.0.0.1 is in use; try --port 0"), "\(r.stderr)")
     }
+
     /// `check` and `--dry-run` say which path a module takes; `check` runs either.
     @Test func checkAndDryRunNameTheHandlerPath() async throws {
         let ws = Workspace()

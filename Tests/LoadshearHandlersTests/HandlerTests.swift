@@ -72,6 +72,12 @@ final class LogSink: @unchecked Sendable {
             WasmModuleInspector().inspect(wrongType).problems == [
                 "export 'handle_message' has type (i32, i32) -> i64; expected handle_message(i32 size) -> i64"
             ])
+        // An original-contract module that happens to export a `body_length` stays on the
+        // original path: only scratch and handle_message opt in.
+        let original = Modules.module(
+            body: "i64.const 0", extra: #"(func (export "body_length") (param i32) (result i32) i32.const 0)"#)
+        let o = WasmModuleInspector().inspect(original)
+        #expect(o.problems.isEmpty && !o.fastPath, "\(o.problems)")
     }
 
     @Test func problemsNameTheExportAndItsSignature() {

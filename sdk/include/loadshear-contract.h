@@ -89,18 +89,25 @@ LOADSHEAR_EXPORT(dealloc) void dealloc(int32_t ptr, int32_t size) {
 }
 #endif
 
+/* The fast path's scratch buffer (see LOADSHEAR_FAST_PATH below). */
+extern uint8_t *loadshear_scratch;
+extern int32_t loadshear_scratch_size;
+
 #ifdef LOADSHEAR_FAST_PATH
 #ifndef LOADSHEAR_ALLOCATOR
 #error "LOADSHEAR_FAST_PATH takes its buffer from the bump allocator: define LOADSHEAR_ALLOCATOR too"
 #endif
-/* The scratch buffer the host writes each message into, and its size. */
-static uint8_t *loadshear_scratch = 0;
-static int32_t loadshear_scratch_size = 0;
+/* The scratch buffer the host writes each message into, and its size (defined in the one
+   file that defines LOADSHEAR_FAST_PATH; other files of the module see the declarations). */
+uint8_t *loadshear_scratch = 0;
+int32_t loadshear_scratch_size = 0;
 
 LOADSHEAR_EXPORT(scratch) int32_t scratch(int32_t size) {
     if (loadshear_scratch != 0 && size <= loadshear_scratch_size) return (int32_t)loadshear_scratch;
     /* A larger buffer: the old one is given back when it is the allocator's last block. */
     if (loadshear_scratch != 0) dealloc((int32_t)loadshear_scratch, loadshear_scratch_size);
+    loadshear_scratch = 0;
+    loadshear_scratch_size = 0;
     int32_t p = alloc(size);
     if (p == 0) return 0;
     loadshear_scratch = (uint8_t *)p;

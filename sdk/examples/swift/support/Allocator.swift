@@ -42,6 +42,8 @@ var scratchSize: UInt32 = 0
 public func scratch(_ size: UInt32) -> UInt32 {
     if scratchBase != 0, size <= scratchSize { return scratchBase }
     if scratchBase != 0 { dealloc(scratchBase, scratchSize) }
+    scratchBase = 0
+    scratchSize = 0
     let p = alloc(size)
     if p == 0 { return 0 }
     scratchBase = p

@@ -68,14 +68,13 @@ package struct CheckCommand: ParsableCommand {
         let inspection = WasmModuleInspector().inspect(bytes)
         print("module   \(module) (\(bytes.count) bytes)")
         print("exports  \(inspection.exports.isEmpty ? "(none)" : inspection.exports.joined(separator: ", "))")
-        for req in WasmContract.functions + WasmContract.fastFunctions {
-            let isFast = WasmContract.fastFunctions.contains { $0.name == req.name }
-            let needed = req.required && isFast == inspection.fastPath
+        for req in WasmContract.allFunctions {
+            let needed = req.required && req.fastPath == inspection.fastPath
             let present = inspection.exports.contains(req.name)
             let bad = inspection.problems.contains { $0.contains("'\(req.name)'") }
             let mark = bad ? "✗" : present ? "✓" : (needed ? "✗" : "-")
             let note =
-                isFast ? (req.required ? " (fast path)" : " (fast path, optional)") : needed ? "" : " (optional)"
+                req.fastPath ? (req.required ? " (fast path)" : " (fast path, optional)") : needed ? "" : " (optional)"
             print("  \(mark) \(req.signature)\(note)")
         }
         print("  \(inspection.exports.contains("memory") ? "✓" : "✗") memory")
@@ -91,12 +90,12 @@ package struct CheckCommand: ParsableCommand {
         let factory = try WasmHandlerFactory(bytes: bytes) { Console.error("\($0)\n") }
         let handler = try factory.makeHandler()
         print("\nmessage  \(message.count) bytes\n" + Hexdump.render(message, indent: "  "))
-        if handler.readsHeaders {
-            let header = Array(message.prefix(headerSize))
+        let header = Array(message.prefix(headerSize))
+        let readsHeaders = handler.readsHeaders
+        let headerFunction = WasmHandlerSpec.headerFunction(fast: inspection.fastPath, exports: inspection.exports)
+        if readsHeaders {
             let length = header.withUnsafeBytes { handler.bodyLength(header: $0) }
-            let name =
-                inspection.fastPath && inspection.exports.contains("body_length") ? "body_length" : "handle_header"
-            print("\(name)(\(header.count) bytes) -> \(Self.describe(length))")
+            print("\(headerFunction)(\(header.count) bytes) -> \(Self.describe(length))")
         }
         var response: [UInt8] = []
         let outcome = message.withUnsafeBytes { m in handler.handle(m) { response = Array($0) } }
@@ -105,8 +104,6 @@ package struct CheckCommand: ParsableCommand {
         if !response.isEmpty { print(Hexdump.render(response, indent: "  ")) }
         // Timed as a framed read uses it: the header's length (when the module reads headers),
         // then the message.
-        let header = Array(message.prefix(headerSize))
-        let readsHeaders = handler.readsHeaders
         let clock = ContinuousClock()
         let elapsed = clock.measure {
             for _ in 0..<iterations {
@@ -117,9 +114,7 @@ package struct CheckCommand: ParsableCommand {
         let perCall = Double(elapsed.components.attoseconds) / 1e12 + Double(elapsed.components.seconds) * 1e6
         let headerCalls =
             !readsHeaders
-            ? ""
-            : inspection.fastPath && inspection.exports.contains("body_length")
-                ? "body_length, " : "handle_header with alloc and dealloc, "
+            ? "" : headerFunction == "body_length" ? "body_length, " : "handle_header with alloc and dealloc, "
         let calls =
             headerCalls
             + (inspection.fastPath

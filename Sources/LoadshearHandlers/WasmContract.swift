@@ -8,8 +8,10 @@ package enum WasmContract {
         package var name: String
         package var parameters: [ValueType]
         package var results: [ValueType]
-        /// False for `handle_header`, which is optional.
+        /// False for `handle_header` and `body_length`, which are optional.
         package var required: Bool
+        /// (ext) Whether it belongs to the fast path (``fastFunctions``).
+        package var fastPath = false
 
         /// `alloc(i32 size) -> i32`
         package var signature: String {
@@ -44,10 +46,13 @@ package enum WasmContract {
     /// guest memory and stays valid until the next call; nothing is freed per message.
     /// `body_length(size)` reads a header written to the same buffer (one call per frame).
     package static let fastFunctions: [Requirement] = [
-        Requirement(name: "scratch", parameters: [.i32], results: [.i32], required: true),
-        Requirement(name: "handle_message", parameters: [.i32], results: [.i64], required: true),
-        Requirement(name: "body_length", parameters: [.i32], results: [.i32], required: false),
+        Requirement(name: "scratch", parameters: [.i32], results: [.i32], required: true, fastPath: true),
+        Requirement(name: "handle_message", parameters: [.i32], results: [.i64], required: true, fastPath: true),
+        Requirement(name: "body_length", parameters: [.i32], results: [.i32], required: false, fastPath: true),
     ]
+
+    /// Both contracts' functions, the original's first.
+    package static let allFunctions = functions + fastFunctions
 
     /// A value type as WebAssembly text writes it: `i32`, `i64`, `f32`, `f64`.
     static func spell(_ t: ValueType) -> String {

@@ -198,6 +198,23 @@ package final class WasmHandler: MessageHandler {
         return nil
     }
 
+    /// A packed reply, `(size << 32) | ptr`, from the first result when it is an `i64`; a
+    /// result of another type is no reply (0).
+    @inline(__always)
+    private static func packed(_ v: [Value]) -> (ptr: UInt32, size: Int) {
+        guard case .i64(let x) = v.first else { return (0, 0) }
+        return (UInt32(truncatingIfNeeded: x), Int(x >> 32))
+    }
+
+    /// A header call's result: the length, or `.invalid` for a negative one or a result that
+    /// is not an `i32`.
+    @inline(__always)
+    private static func headerOutcome(_ v: [Value]) -> HeaderOutcome {
+        guard let bits = u32(v) else { return .invalid }
+        let length = Int32(bitPattern: bits)
+        return length >= 0 ? .length(Int(length)) : .invalid
+    }
+
     /// A failure: log its kind once (handed to `log`, which must not block), and start over
     /// with a fresh instance, since a guest that trapped, handed out bad pointers or failed to
     /// allocate is in a state we cannot trust (its allocator may be half-updated).
@@ -268,9 +285,7 @@ package final class WasmHandler: MessageHandler {
             }
             let result = try call(handleHeader, ptr, UInt32(header.count))
             _ = try call(dealloc, ptr, UInt32(header.count))
-            guard let v = Self.u32(result) else { return .invalid }
-            let length = Int32(bitPattern: v)
-            return length >= 0 ? .length(Int(length)) : .invalid
+            return Self.headerOutcome(result)
         } catch {
             return .failed(failed(Self.classify(error)))
         }
@@ -291,14 +306,7 @@ package final class WasmHandler: MessageHandler {
             case .failure(let kind): return .failed(failed(kind))
             }
             let n = UInt32(message.count)
-            let packed: UInt64
-            if case .i64(let v) = try call(handleBody, ptr, n).first {
-                packed = v
-            } else {
-                packed = 0
-            }
-            let outPtr = UInt32(truncatingIfNeeded: packed)
-            let outLen = Int(packed >> 32)
+            let (outPtr, outLen) = Self.packed(try call(handleBody, ptr, n))
             if outLen > 0 {
                 // Never hand a bad pointer back to the guest's allocator.
                 guard inBounds(outPtr, outLen) else { return .failed(failed(.badPointer)) }
@@ -347,9 +355,7 @@ package final class WasmHandler: MessageHandler {
     private func fastBodyLength(_ header: UnsafeRawBufferPointer, _ fast: Live.Fast, _ f: Function) -> HeaderOutcome {
         do {
             if let kind = try toScratch(header, fast) { return .failed(failed(kind)) }
-            guard let v = Self.u32(try call(f, UInt32(header.count))) else { return .invalid }
-            let length = Int32(bitPattern: v)
-            return length >= 0 ? .length(Int(length)) : .invalid
+            return Self.headerOutcome(try call(f, UInt32(header.count)))
         } catch {
             return .failed(failed(Self.classify(error)))
         }
@@ -363,14 +369,7 @@ package final class WasmHandler: MessageHandler {
     ) -> HandlerOutcome {
         do {
             if let kind = try toScratch(message, fast) { return .failed(failed(kind)) }
-            let packed: UInt64
-            if case .i64(let v) = try call(fast.handleMessage, UInt32(message.count)).first {
-                packed = v
-            } else {
-                packed = 0
-            }
-            let outPtr = UInt32(truncatingIfNeeded: packed)
-            let outLen = Int(packed >> 32)
+            let (outPtr, outLen) = Self.packed(try call(fast.handleMessage, UInt32(message.count)))
             guard outLen > 0 else { return .empty }
             guard inBounds(outPtr, outLen) else { return .failed(failed(.badPointer)) }
             instance.memory.withUnsafeBufferPointer(offset: UInt(outPtr), count: outLen) {

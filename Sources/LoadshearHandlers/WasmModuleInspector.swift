@@ -52,10 +52,9 @@ package struct WasmModuleInspector: HandlerInspector {
         // the original functions are checked only where present.
         let fast = WasmContract.fastFunctions.contains { $0.required && instance.exports[function: $0.name] != nil }
         var usable = Set<String>()
-        for req in WasmContract.fastFunctions + WasmContract.functions {
-            let isFast = WasmContract.fastFunctions.contains { $0.name == req.name }
+        for req in WasmContract.allFunctions {
             guard let f = instance.exports[function: req.name] else {
-                if req.required, isFast == fast {
+                if req.required, req.fastPath == fast {
                     let why = fast ? " (the fast path needs scratch and handle_message)" : ""
                     problems.append("the module does not export '\(req.name)'; expected \(req.signature)\(why)")
                 }

@@ -49,8 +49,8 @@ extension Plan {
                     length =
                         "header bytes \(hl.offset)..<\(hl.offset + hl.size), unsigned \(hl.bigEndian ? "big" : "little")-endian (HEADER_LENGTH)"
                 } else if case .wasm(let w) = handler {
-                    length =
-                        "from the module's \(w.fastPath && w.exports.contains("body_length") ? "body_length (fast path)" : "handle_header")"
+                    let f = WasmHandlerSpec.headerFunction(fast: w.fastPath, exports: w.exports)
+                    length = "from the module's \(f)\(f == "body_length" ? " (fast path)" : "")"
                 } else {
                     length = "none: header-only frames of \(s.headerSize ?? 0) bytes (NOP without HEADER_LENGTH)"
                 }

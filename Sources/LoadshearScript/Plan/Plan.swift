@@ -420,6 +420,12 @@ extension WasmHandlerSpec {
     /// Which calls a message goes through, for `--dry-run` and `loadshear check`.
     package var pathDescription: String { Self.describePath(fast: fastPath) }
 
+    /// The export that reads headers: `body_length` on the fast path when exported, else
+    /// `handle_header` (a fast-path module may read headers the original way).
+    package static func headerFunction(fast: Bool, exports: [String]) -> String {
+        fast && exports.contains("body_length") ? "body_length" : "handle_header"
+    }
+
     /// `fast` (scratch + handle_message) or `original` (alloc/handle_body/dealloc), with the
     /// guest calls each costs per message.
     package static func describePath(fast: Bool) -> String {

@@ -17,6 +17,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "loopback_listen.h"
+
 #define QUEUE (1 << 20)
 struct pending { long long due; int fd; int len; char data[64]; };
 static struct pending queue[QUEUE];
@@ -31,14 +33,7 @@ static long long now_ns(void) {
 int main(int argc, char **argv) {
     int port = argc > 1 ? atoi(argv[1]) : 0;
     long long delay = (argc > 2 ? atoll(argv[2]) : 1000) * 1000LL;
-    int ls = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0), one = 1;
-    setsockopt(ls, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(port), .sin_addr.s_addr = htonl(0x7f000001)};
-    if (bind(ls, (void *)&a, sizeof a) || listen(ls, 4096)) { perror("listen"); return 1; }
-    socklen_t alen = sizeof a;
-    getsockname(ls, (void *)&a, &alen);
-    printf("port %d\n", ntohs(a.sin_port));
-    fflush(stdout);
+    int ls = loopback_listen(port), one = 1;
     prctl(PR_SET_TIMERSLACK, 1UL, 0, 0, 0);
     int ep = epoll_create1(0), tfd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK);
     struct epoll_event ev = {.events = EPOLLIN, .data.fd = ls}, te = {.events = EPOLLIN, .data.fd = tfd}, evs[256];

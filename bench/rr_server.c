@@ -16,6 +16,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "loopback_listen.h"
+
 #define BODY 16
 #define FRAME (8 + BODY)
 #define MAXFD 65536
@@ -35,14 +37,7 @@ int main(int argc, char **argv) {
     signal(SIGINT, on_signal);
     signal(SIGTERM, on_signal);
     signal(SIGPIPE, SIG_IGN);
-    int ls = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
-    setsockopt(ls, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(port), .sin_addr.s_addr = htonl(0x7f000001)};
-    if (bind(ls, (void *)&a, sizeof a) || listen(ls, 4096)) { perror("listen"); return 1; }
-    socklen_t alen = sizeof a;
-    getsockname(ls, (void *)&a, &alen);
-    printf("port %d\n", ntohs(a.sin_port));
-    fflush(stdout);
+    int ls = loopback_listen(port);
     int ep = epoll_create1(0);
     struct epoll_event ev = {.events = EPOLLIN, .data.fd = ls}, evs[256];
     epoll_ctl(ep, EPOLL_CTL_ADD, ls, &ev);

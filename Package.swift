@@ -10,14 +10,15 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
-        .package(url: "https://github.com/swiftwasm/WasmKit", from: "0.4.2"),
+        // One trait, named: with WasmKit's three default traits, SwiftPM passes their -D flags in
+        // a different order in each invocation, so `swift test` after `swift build` (or the
+        // other way round) rebuilt WasmKit and everything above it (80 s on two cores).
+        // MultiThread is the one we need: shards run guests on several threads.
+        .package(url: "https://github.com/swiftwasm/WasmKit", from: "0.4.2", traits: ["MultiThread"]),
         .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift", from: "0.2.0"),
         .package(url: "https://github.com/ordo-one/malloc-interposer", from: "1.6.1"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
         .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.6"),
-        .package(url: "https://github.com/apple/swift-certificates", from: "1.21.1"),
-        .package(url: "https://github.com/apple/swift-crypto", from: "4.5.2"),
-        .package(url: "https://github.com/apple/swift-asn1", from: "1.7.4"),
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
     ],
     targets: [
@@ -80,11 +81,8 @@ let package = Package(
                 "LoadshearMetrics",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
+                // Also the self-signed certificate of `target --tls`, made with its BoringSSL.
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
-                // The self-signed certificate of `target --tls`.
-                .product(name: "X509", package: "swift-certificates"),
-                .product(name: "Crypto", package: "swift-crypto"),
-                .product(name: "SwiftASN1", package: "swift-asn1"),
             ]
         ),
         // Shared by the test targets: independent servers, async waiting, workspaces.

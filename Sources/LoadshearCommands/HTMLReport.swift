@@ -294,7 +294,12 @@ enum SVGChart {
         let xs = points.map { fx($0.0) }
         let xMin = xs.min() ?? 0
         let xMax = max(xs.max() ?? 1, xMin + 1e-9)
-        let yMax = max(points.map(\.1).max() ?? 1, 1e-9) * 1.05
+        // Round ticks (1, 2, 2.5 or 5 times a power of ten), so labels are distinct and
+        // read at a glance; counts step by whole numbers.
+        let dataMax = max(points.map(\.1).max() ?? 1, 1e-9)
+        let step = niceStep(dataMax / 4, whole: unit.isEmpty)
+        let ticks = max(1, Int((dataMax / step - 1e-9).rounded(.up)))
+        let yMax = step * Double(ticks)
         func px(_ x: Double) -> Double { left + (fx(x) - xMin) / (xMax - xMin) * (width - left - right) }
         func py(_ y: Double) -> Double { height - bottom - y / yMax * (height - top - bottom) }
         var out =
@@ -305,18 +310,20 @@ enum SVGChart {
         out +=
             "<line x1=\"\(left)\" y1=\"\(height - bottom)\" x2=\"\(width - right)\" y2=\"\(height - bottom)\" stroke=\"#999\"/>\n"
         out += "<line x1=\"\(left)\" y1=\"\(top)\" x2=\"\(left)\" y2=\"\(height - bottom)\" stroke=\"#999\"/>\n"
-        for i in 0...4 {
-            let v = yMax / 1.05 * Double(i) / 4
+        for i in 0...ticks {
+            let v = step * Double(i)
             let y = py(v)
             out +=
-                "<line x1=\"\(left)\" y1=\"\(r(y))\" x2=\"\(width - right)\" y2=\"\(r(y))\" stroke=\"#eee\"/><text x=\"\(left - 4)\" y=\"\(r(y + 4))\" font-size=\"10\" text-anchor=\"end\">\(HTMLReport.esc(short(v, unit)))</text>\n"
+                "<line x1=\"\(left)\" y1=\"\(r(y))\" x2=\"\(width - right)\" y2=\"\(r(y))\" stroke=\"#eee\"/><text x=\"\(left - 4)\" y=\"\(r(y + 4))\" font-size=\"10\" text-anchor=\"end\">\(HTMLReport.esc(short(v, unit, step: step)))</text>\n"
         }
         for i in 0...4 {
             let xv = xMin + (xMax - xMin) * Double(i) / 4
             let label = logX ? Figures.fixed(100 * (1 - 1 / pow(10, xv)), xv >= 3 ? 3 : 1) + "%" : Figures.fixed(xv, 1)
             let x = left + (xv - xMin) / (xMax - xMin) * (width - left - right)
+            // The last label ends at the plot's edge instead of running past the picture.
+            let anchor = i == 4 ? "end" : "middle"
             out +=
-                "<text x=\"\(r(x))\" y=\"\(height - bottom + 14)\" font-size=\"10\" text-anchor=\"middle\">\(HTMLReport.esc(label))</text>\n"
+                "<text x=\"\(r(x))\" y=\"\(height - bottom + 14)\" font-size=\"10\" text-anchor=\"\(anchor)\">\(HTMLReport.esc(label))</text>\n"
         }
         out +=
             "<text x=\"\((width + left) / 2)\" y=\"\(height - 6)\" font-size=\"10\" text-anchor=\"middle\">\(HTMLReport.esc(xLabel))</text>\n"
@@ -325,18 +332,36 @@ enum SVGChart {
             let path = pts.map { "\(r(px($0.0))),\(r(py($0.1)))" }.joined(separator: " ")
             out += "<polyline fill=\"none\" stroke=\"\(color)\" stroke-width=\"1.5\" points=\"\(path)\"/>\n"
             out +=
-                "<text x=\"\(width - right - 4)\" y=\"\(top + 12 + Double(i) * 13)\" font-size=\"11\" text-anchor=\"end\" fill=\"\(color)\">\(HTMLReport.esc(name))</text>\n"
+                "<text x=\"\(width - right - 4)\" y=\"\(top + 12 + Double(i) * 13)\" font-size=\"11\" text-anchor=\"end\" fill=\"\(color)\" stroke=\"#fff\" stroke-width=\"3\" paint-order=\"stroke\">\(HTMLReport.esc(name))</text>\n"
         }
         return out + "</svg>\n"
     }
 
     static func r(_ v: Double) -> String { Figures.fixed(v, 1) }
 
-    static func short(_ v: Double, _ unit: String) -> String {
+    /// The tick step: `raw` rounded up to 1, 2, 2.5 or 5 times a power of ten (at least 1
+    /// when `whole`).
+    static func niceStep(_ raw: Double, whole: Bool) -> Double {
+        let power = pow(10, (log10(raw)).rounded(.down))
+        let step = [1, 2, 2.5, 5, 10].map { $0 * power }.first { $0 >= raw * (1 - 1e-9) } ?? 10 * power
+        return whole ? max(1, step.rounded(.up)) : step
+    }
+
+    /// A tick label: as many decimals as the step needs (a step of 0.25 µs gets two), so
+    /// neighbouring labels never read the same.
+    static func short(_ v: Double, _ unit: String, step: Double) -> String {
+        func decimals(_ step: Double) -> Int {
+            (0...3).first { d in
+                let scaled = step * pow(10, Double(d))
+                return abs(scaled - scaled.rounded()) < 1e-6 * max(1, scaled)
+            } ?? 3
+        }
         switch unit {
-        case "B/s": Figures.bytes(v)
-        case "µs": v >= 1000 ? Figures.fixed(v / 1000, 1) + " ms" : Figures.fixed(v, 0)
-        default: Figures.count(v)
+        case "B/s": return Figures.bytes(v)
+        case "µs":
+            if v >= 1000 || step >= 1000 { return Figures.fixed(v / 1000, decimals(step / 1000)) + " ms" }
+            return Figures.fixed(v, decimals(step))
+        default: return step < 1 ? Figures.fixed(v, decimals(step)) : Figures.count(v)
         }
     }
 }

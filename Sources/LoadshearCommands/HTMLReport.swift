@@ -331,6 +331,11 @@ enum SVGChart {
             let color = colors[i % colors.count]
             let path = pts.map { "\(r(px($0.0))),\(r(py($0.1)))" }.joined(separator: " ")
             out += "<polyline fill=\"none\" stroke=\"\(color)\" stroke-width=\"1.5\" points=\"\(path)\"/>\n"
+            // A series of one value (every sample the same) draws no line: a dot shows it.
+            if Set(pts.map { r(px($0.0)) }).count == 1 {
+                let (x, y) = (pts[0].0, pts.map(\.1).max() ?? 0)
+                out += "<circle cx=\"\(r(px(x)))\" cy=\"\(r(py(y)))\" r=\"3\" fill=\"\(color)\"/>\n"
+            }
             out +=
                 "<text x=\"\(width - right - 4)\" y=\"\(top + 12 + Double(i) * 13)\" font-size=\"11\" text-anchor=\"end\" fill=\"\(color)\" stroke=\"#fff\" stroke-width=\"3\" paint-order=\"stroke\">\(HTMLReport.esc(name))</text>\n"
         }

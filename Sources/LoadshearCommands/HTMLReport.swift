@@ -296,8 +296,8 @@ enum SVGChart {
         let xMax = max(xs.max() ?? 1, xMin + 1e-9)
         // Round ticks (1, 2, 2.5 or 5 times a power of ten), so labels are distinct and
         // read at a glance; counts step by whole numbers.
-        let dataMax = max(points.map(\.1).max() ?? 1, 1e-9)
-        let step = niceStep(dataMax / 4, whole: unit.isEmpty)
+        let dataMax = max(points.map(\.1).filter(\.isFinite).max() ?? 0, 1)
+        let step = niceStep(dataMax / 4, whole: unit != "µs")
         let ticks = max(1, Int((dataMax / step - 1e-9).rounded(.up)))
         let yMax = step * Double(ticks)
         func px(_ x: Double) -> Double { left + (fx(x) - xMin) / (xMax - xMin) * (width - left - right) }
@@ -314,7 +314,7 @@ enum SVGChart {
             let v = step * Double(i)
             let y = py(v)
             out +=
-                "<line x1=\"\(left)\" y1=\"\(r(y))\" x2=\"\(width - right)\" y2=\"\(r(y))\" stroke=\"#eee\"/><text x=\"\(left - 4)\" y=\"\(r(y + 4))\" font-size=\"10\" text-anchor=\"end\">\(HTMLReport.esc(short(v, unit, step: step)))</text>\n"
+                "<line x1=\"\(left)\" y1=\"\(r(y))\" x2=\"\(width - right)\" y2=\"\(r(y))\" stroke=\"#eee\"/><text x=\"\(left - 4)\" y=\"\(r(y + 4))\" font-size=\"10\" text-anchor=\"end\">\(HTMLReport.esc(short(v, unit, step: step, top: yMax)))</text>\n"
         }
         for i in 0...4 {
             let xv = xMin + (xMax - xMin) * Double(i) / 4
@@ -344,27 +344,29 @@ enum SVGChart {
 
     static func r(_ v: Double) -> String { Figures.fixed(v, 1) }
 
-    /// The tick step: `raw` rounded up to 1, 2, 2.5 or 5 times a power of ten (at least 1
-    /// when `whole`).
+    /// The tick step: `raw` rounded up to 1, 2, 2.5 or 5 times a power of ten; when `whole`
+    /// (counts and bytes), a whole number, and 2.5 is skipped below 10.
     static func niceStep(_ raw: Double, whole: Bool) -> Double {
         let power = pow(10, (log10(raw)).rounded(.down))
-        let step = [1, 2, 2.5, 5, 10].map { $0 * power }.first { $0 >= raw * (1 - 1e-9) } ?? 10 * power
+        let factors: [Double] = whole && power < 10 ? [1, 2, 5, 10] : [1, 2, 2.5, 5, 10]
+        let step = factors.map { $0 * power }.first { $0 >= raw * (1 - 1e-9) } ?? 10 * power
         return whole ? max(1, step.rounded(.up)) : step
     }
 
     /// A tick label: as many decimals as the step needs (a step of 0.25 µs gets two), so
-    /// neighbouring labels never read the same.
-    static func short(_ v: Double, _ unit: String, step: Double) -> String {
+    /// neighbouring labels never read the same; a µs axis whose top tick reaches 1 ms is
+    /// labelled in ms throughout.
+    static func short(_ v: Double, _ unit: String, step: Double, top: Double) -> String {
         func decimals(_ step: Double) -> Int {
-            (0...3).first { d in
+            (0...9).first { d in
                 let scaled = step * pow(10, Double(d))
-                return abs(scaled - scaled.rounded()) < 1e-6 * max(1, scaled)
-            } ?? 3
+                return abs(scaled - scaled.rounded()) <= 1e-9 * scaled
+            } ?? 9
         }
         switch unit {
         case "B/s": return Figures.bytes(v)
         case "µs":
-            if v >= 1000 || step >= 1000 { return Figures.fixed(v / 1000, decimals(step / 1000)) + " ms" }
+            if top >= 1000 { return Figures.fixed(v / 1000, decimals(step / 1000)) + " ms" }
             return Figures.fixed(v, decimals(step))
         default: return step < 1 ? Figures.fixed(v, decimals(step)) : Figures.count(v)
         }

@@ -18,15 +18,19 @@ package struct TargetTLS: Sendable {
     /// The server context the target's connections use.
     let context: NIOSSLContext
 
-    /// A step of making the certificate failed (BoringSSL's error queue says why).
+    /// A step of making the certificate failed, with BoringSSL's reason when it gave one
+    /// (read from this thread's error queue when the error is made).
     package struct CertificateError: Error, CustomStringConvertible {
         let step: String
-        package var description: String {
-            var reason = ""
+        let reason: String?
+        init(step: String) {
+            self.step = step
             let code = ERR_get_error()
-            if code != 0, let text = ERR_reason_error_string(code) { reason = ": " + String(cString: text) }
+            reason = code == 0 ? nil : ERR_reason_error_string(code).map { String(cString: $0) }
             ERR_clear_error()
-            return "could not make the target's certificate (\(step)\(reason))"
+        }
+        package var description: String {
+            "could not make the target's certificate (\(step)\(reason.map { ": " + $0 } ?? ""))"
         }
     }
 
@@ -34,10 +38,15 @@ package struct TargetTLS: Sendable {
     package static func selfSigned() throws -> TargetTLS {
         func check(_ ok: Bool, _ step: String) throws { if !ok { throw CertificateError(step: step) } }
 
+        ERR_clear_error()  // so a failure reports its own reason, not an older one
         guard let key = EVP_PKEY_new() else { throw CertificateError(step: "key") }
         defer { EVP_PKEY_free(key) }
-        let ec = EC_KEY_new_by_curve_name(NID_X9_62_prime256v1)
-        try check(ec != nil && EC_KEY_generate_key(ec) == 1, "P-256 key")
+        guard let ec = EC_KEY_new_by_curve_name(NID_X9_62_prime256v1) else { throw CertificateError(step: "P-256") }
+        guard EC_KEY_generate_key(ec) == 1 else {
+            EC_KEY_free(ec)
+            throw CertificateError(step: "P-256 key")
+        }
+        // On success the key owns `ec`.
         guard EVP_PKEY_assign_EC_KEY(key, ec) == 1 else {
             EC_KEY_free(ec)
             throw CertificateError(step: "key")

@@ -3,17 +3,31 @@
 # one-thread epoll echo that answers each request exactly 1 ms after it arrived) is loaded
 # by 64 paced sessions:
 # 1. at 50,000 requests/s for 10 s: response p50/p99 and the instrument's error, p50 − 1 ms
-#    (it includes the loopback round trip);
+#    (it includes the loopback round trip); the server measures the service time it really
+#    gave (its own timer wakes late on a loaded machine), and the error against that is
+#    printed beside it; then bench/response_native.c (a one-thread C client, same schedule,
+#    same server, no runtime) measures the same load, for the floor any client reads on
+#    this machine (two loopback hops and a wake-up on each side);
 # 2. then at rising rates, 5 s each, until the verdict turns SATURATED: the highest paced
 #    request rate this machine holds with a trustworthy verdict.
 set -euo pipefail
 ulimit -n 20000
 source "$(dirname "$0")/lib.sh"
 clang -O2 -o "$dir/delay_echo" bench/delay_echo.c
+clang -O2 -o "$dir/response_native" bench/response_native.c
 "$dir/delay_echo" 0 1000 > "$dir/echo.port" &
-pids+=($!)
+echo_pid=$!
+pids+=($echo_pid)
 for _ in $(seq 100); do grep -q port "$dir/echo.port" 2>/dev/null && break; sleep 0.05; done
 port=$(sed -n 's/port //p' "$dir/echo.port")
+# served: the server's service-time line for the replies since the last call (SIGUSR1).
+served() {
+    local lines
+    lines=$(wc -l < "$dir/echo.port")
+    kill -USR1 "$echo_pid"
+    for _ in $(seq 100); do [ "$(wc -l < "$dir/echo.port")" -gt "$lines" ] && break; sleep 0.05; done
+    tail -n 1 "$dir/echo.port"
+}
 printf '\x00\x00\x00\x02\x00\x00\x00\x08\x00\x00\x00\x00\x00\x00\x00\x00' > "$dir/req.bin"
 run() {  # $1 = total requests/s, $2 = seconds; prints the JSON report's path
     local per=$(python3 -c "print($1/64)")
@@ -39,22 +53,38 @@ ORCHESTRATOR r {
     DRAIN 0:64 OFFSET $2s
 }
 SCRIPT
+    served > /dev/null
     "$bin" "$dir/r.ldsh" --quiet --json "$dir/r$1.json" > /dev/null || true
+    served > "$dir/r$1.served"
     echo "$dir/r$1.json"
 }
 report=$(run 50000 10)
-python3 - "$report" <<'PY'
+python3 - "$report" "${report%.json}.served" <<'PY'
 import json, sys
 r = json.load(open(sys.argv[1]))
+served = open(sys.argv[2]).read().split()
+server_p50 = int(served[served.index("p50_us") + 1])
 resp, t, g = r["latencyMicroseconds"]["response"], r["totals"], r["generator"]
 print(f"rate_requested=50000")
 print(f"rate_answered={t['replies'] / r['durationSeconds']:.0f}")
 print(f"response_p50_us={resp['p50']}")
 print(f"response_p99_us={resp['p99']}")
 print(f"instrument_error_p50_us={resp['p50'] - 1000}")
+print(f"server_service_p50_us={server_p50}")
+print(f"server_service_p99_us={served[served.index('p99_us') + 1]}")
+print(f"instrument_error_vs_served_p50_us={resp['p50'] - server_p50}")
 print(f"timeouts={t['timeouts']}")
 print(f"generator_saturated={g['saturated']}")
 print(f"lag_p99_us={g.get('lagP99Microseconds')}")
+PY
+served > /dev/null
+"$dir/response_native" "$port" 64 50000 10 | tee "$dir/native.out"
+served | sed -n 's/^service p50_us \([0-9]*\).*/native_server_service_p50_us=\1/p'
+python3 - "$report" "$dir/native.out" <<'PY'
+import json, sys
+r = json.load(open(sys.argv[1]))
+native = dict(line.strip().split("=") for line in open(sys.argv[2]) if "=" in line)
+print(f"loadshear_minus_native_p50_us={r['latencyMicroseconds']['response']['p50'] - int(native['native_response_p50_us'])}")
 PY
 best=0
 for rate in 10000 20000 30000 40000 50000 75000 100000 150000 200000; do

@@ -19,8 +19,6 @@ struct PayloadCursor {
     let entries: [PayloadEntry]
     /// Payloads in one pass over the whole list.
     let count: Int
-    /// REPEAT: a FLOOD starts another pass each time one ends.
-    let repeats: Bool
     /// Index into `entries` of the current entry.
     private(set) var entryIndex = 0
     /// Copies of the current entry already sent in this pass.
@@ -29,12 +27,15 @@ struct PayloadCursor {
     private(set) var position = 0
     /// Payloads released by SENDs so far (first pass).
     private(set) var released = 0
+    /// (ext) PACE: payloads the schedule allows now (`Int.max` when not paced).
+    var budget = Int.max
+    // The three flags last, together (a cursor is 64 bytes, not 80: one per session).
+    /// REPEAT: a FLOOD starts another pass each time one ends.
+    let repeats: Bool
     /// FLOOD reached the session: the whole list is released.
     var flooding = false
     /// DRAIN reached the session: no new pass starts.
     var draining = false
-    /// (ext) PACE: payloads the schedule allows now (`Int.max` when not paced).
-    var budget = Int.max
 
     /// A cursor at the start of `entries`, nothing released.
     init(entries: [PayloadEntry], repeats: Bool) {

@@ -6,9 +6,10 @@ import NIOCore
 /// memory per idle session). Once made, the storage is kept and reused.
 struct LazyRing<Element>: Sequence {
     private var ring: CircularBuffer<Element>?
-    private let initialCapacity: Int
+    /// Narrow, so it fits in the optional's padding: a ring takes 32 bytes, not 40.
+    private let initialCapacity: UInt16
 
-    init(initialCapacity: Int) {
+    init(initialCapacity: UInt16) {
         self.initialCapacity = initialCapacity
     }
 
@@ -25,7 +26,7 @@ struct LazyRing<Element>: Sequence {
     }
 
     mutating func append(_ element: Element) {
-        if ring == nil { ring = CircularBuffer(initialCapacity: initialCapacity) }
+        if ring == nil { ring = CircularBuffer(initialCapacity: Int(initialCapacity)) }
         ring!.append(element)
     }
 

@@ -22,22 +22,28 @@ class Session {
     var cursor: PayloadCursor
     /// The session's state; every event goes through it first.
     private(set) var lifecycle = SessionLifecycle()
-    /// The pipeline context while the channel is active; nil before and after.
-    private(set) var context: ChannelHandlerContext?
-    /// Known from the channel initializer on, so a DISCONNECT can cancel a pending connect.
-    private var channel: Channel?
+    // The flags sit together, beside the lifecycle: Swift lays stored properties out in
+    // declaration order, and a lone Bool between 8-byte fields costs 8 bytes per session.
     /// Set while ``pump()`` runs, so that a write completing inside it does not re-enter it.
     private var pumping = false
     /// In the shard's next write round.
     var inRound = false
+    /// A close is waiting for `lastWrite`.
+    private var closingAfterWrites = false
+    /// Reads are held back while more than `replyBacklog` bytes of replies wait.
+    private var readsPaused = false
+    /// The channel asked to read while reads were paused.
+    private var readWanted = false
+    /// The pipeline context while the channel is active; nil before and after.
+    private(set) var context: ChannelHandlerContext?
+    /// Known from the channel initializer on, so a DISCONNECT can cancel a pending connect.
+    private var channel: Channel?
     /// When the connect started, in monotonic nanoseconds: connect latency runs from here.
     private var connectStartedAt: UInt64 = 0
     /// Packets this session has handed to the socket, for send-latency sampling.
     private var packetsWritten = 0
     /// Completes when the last batch handed to the socket is written.
     private var lastWrite: EventLoopFuture<Void>?
-    /// A close is waiting for `lastWrite`.
-    private var closingAfterWrites = false
     /// One write is held back so the batch's last write can carry the batch promise.
     private var held: NIOAny?
     /// What was handed to the socket and is not yet counted as sent.
@@ -51,30 +57,28 @@ class Session {
     /// read's replies: once the channel has written it, the storage is ours alone again and
     /// no allocation is needed (still in flight, `clear()` gets fresh storage).
     private var spareReplies: ByteBuffer?
-    /// Reads are held back while more than `replyBacklog` bytes of replies wait.
-    private var readsPaused = false
-    /// The channel asked to read while reads were paused.
-    private var readWanted = false
 
     /// (ext) PACE: the schedule (nil: back to back), its generation (a new phase makes
     /// queued wake-ups stale) and the due time of this session's entry in the shard's pace
-    /// queue (0: none).
-    private(set) var pacer: Pacer?
+    /// queue (0: none). The schedule is kept out of line (``OutOfLine``), as are RESPONSE's
+    /// and SEQUENCE's tables: an idle session carries a pointer for each.
+    private var paceBox: OutOfLine<Pacer>?
+    private var pacer: Pacer? { paceBox?.value }
     private(set) var paceGeneration: UInt32 = 0
     private var paceWake: UInt64 = 0
     /// (ext) RESPONSE: requests awaiting replies (made on the first request).
-    private var requests: RequestTable?
+    private var requests: OutOfLine<RequestTable>?
     /// (ext) SEQUENCE: the numbers of inbound messages (made on the first); one per connection.
-    private var sequence: SequenceTracker?
+    private var sequence: OutOfLine<SequenceTracker>?
     /// When the batch being built was handed over: the intended send time of unpaced requests.
     private var handTime: UInt64 = 0
-    /// DRAIN is done writing and waits for the outstanding requests before it closes.
-    private var awaitingReplies = false
     /// (ext) CHURN: the period (0: none), the schedule's generation (a stale turn is
     /// dropped), and whether the close under way is a churn close that reconnects.
     private var churnPeriod: UInt64 = 0
     private var churnGeneration: UInt32 = 0
     private var churnReconnect = false
+    /// DRAIN is done writing and waits for the outstanding requests before it closes.
+    private var awaitingReplies = false
 
     /// A session with its payload list, which sessions with the same SENDs share. It does
     /// nothing until CONNECT reaches it.
@@ -188,7 +192,7 @@ class Session {
     /// REPEAT, as FLOOD does), payload 0 at `phaseStart` plus this session's stagger.
     final func pace(_ spec: PaceSpec, phaseStart: UInt64, index i: Int, of n: Int) {
         endPacing(at: phaseStart)
-        pacer = Pacer(spec, phaseStart: phaseStart, session: i, of: n)
+        paceBox = OutOfLine(Pacer(spec, phaseStart: phaseStart, session: i, of: n))
         cursor.flooding = true
         pump()
     }
@@ -205,7 +209,7 @@ class Session {
             if !cursor.repeats { behind = min(behind, cursor.count - cursor.position) }
             if behind > 0 { shard.counters.add(.pacedBehind, behind) }
         }
-        pacer = nil
+        paceBox = nil
         paceGeneration &+= 1
         paceWake = 0
         cursor.budget = .max
@@ -316,7 +320,7 @@ class Session {
         expireRequests(now: NIODeadline.now().uptimeNanoseconds)
         if let s = sequence {
             // A connection's gaps are final when it closes: the worst session's count.
-            shard.counters.raise(.sequenceWorstLost, to: s.lost)
+            shard.counters.raise(.sequenceWorstLost, to: s.value.lost)
             sequence = nil
         }
         let reason = lifecycle.channelClosed()
@@ -561,7 +565,7 @@ class Session {
     /// (ext) With RESPONSE, a draining session waits for its outstanding requests to be
     /// answered or to time out before it closes, so their replies are not cut off.
     private func closeOnceAnswered() {
-        if let r = requests, r.outstanding > 0, lifecycle.isActive {
+        if let r = requests, r.value.outstanding > 0, lifecycle.isActive {
             awaitingReplies = true
         } else {
             close(.us)
@@ -570,7 +574,7 @@ class Session {
 
     /// Called after replies are matched or requests expire.
     private func closeIfAnswered() {
-        if awaitingReplies, requests?.outstanding ?? 0 == 0 {
+        if awaitingReplies, requests?.value.outstanding ?? 0 == 0 {
             awaitingReplies = false
             close(.us)
         }
@@ -639,7 +643,7 @@ class Session {
                     continue
                 }
                 guard let (count, size) = writeNextRun(context) else { break }
-                if pacer != nil { pacedWritten(count, at: issuedAt) }
+                if paceBox != nil { pacedWritten(count, at: issuedAt) }
                 if size != run.size, run.count > 0 {
                     ledger.handPackets(count: run.count, size: run.size)
                     run.count = 0
@@ -687,14 +691,13 @@ class Session {
     /// `count` paced payloads were handed over at `now`: their lag is recorded, each
     /// against its own intended time.
     private func pacedWritten(_ count: Int, at now: UInt64) {
-        guard var p = pacer else { return }
+        guard let box = paceBox else { return }
         let latency = shard.latency
-        for k in p.sent..<(p.sent + count) {
-            let intended = p.intended(k)
+        for k in box.value.sent..<(box.value.sent + count) {
+            let intended = box.value.intended(k)
             latency.record(.lag, nanoseconds: now > intended ? now - intended : 0)
         }
-        p.didSend(count)
-        pacer = p
+        box.value.didSend(count)
         shard.counters.add(.pacedPayloads, count)
     }
 
@@ -703,18 +706,19 @@ class Session {
     /// The intended send time of the `i`-th payload of the run being written.
     @inline(__always)
     private func intendedTime(_ i: Int) -> UInt64 {
-        if let p = pacer { return p.intended(p.sent + i) }
+        if let p = paceBox { return p.value.intended(p.value.sent + i) }
         return handTime
     }
 
     /// Notes `k` requests with ids `copy(first)·step … copy(first+k-1)·step` (masked to the
     /// id's width), `copy` mapping this process's copy numbers to the single run's.
     private func registerRequests(first: UInt64, _ k: Int, lanes: CounterLanes, step: UInt64, mask: UInt64) {
-        if requests == nil { requests = RequestTable(matchesByID: shard.plan.settings.response != .inOrder) }
+        let table = requests ?? OutOfLine(RequestTable(matchesByID: shard.plan.settings.response != .inOrder))
+        requests = table
         var replaced = 0
         for i in 0..<k {
             let id = (lanes.global(first &+ UInt64(i)) &* step) & mask
-            if requests!.sent(id: id, at: intendedTime(i)) { replaced += 1 }
+            if table.value.sent(id: id, at: intendedTime(i)) { replaced += 1 }
         }
         let counters = shard.counters
         counters.add(.requests, k)
@@ -735,12 +739,12 @@ class Session {
             id = field.read(frame) & shard.replyIDMask
         }
         let counters = shard.counters
-        guard requests != nil else {
+        guard let requests else {
             counters.add(.unmatched)
             return
         }
         var timedOut = 0
-        let outcome = requests!.reply(id: id, at: now, timeout: shard.responseTimeout, timedOut: &timedOut)
+        let outcome = requests.value.reply(id: id, at: now, timeout: shard.responseTimeout, timedOut: &timedOut)
         if timedOut > 0 {
             counters.add(.timeouts, timedOut)
             counters.add(.outstanding, -timedOut)
@@ -763,22 +767,23 @@ class Session {
         guard let field = shard.plan.settings.sequence, message.count >= field.offset + field.size,
             lifecycle.isActive
         else { return }
-        if sequence == nil { sequence = SequenceTracker(bytes: field.size) }
-        let c = sequence!.receive(field.read(message), at: now)
+        if sequence == nil { sequence = OutOfLine(SequenceTracker(bytes: field.size)) }
+        let sequence = sequence!
+        let c = sequence.value.receive(field.read(message), at: now)
         let counters = shard.counters
         counters.add(.sequenced)
         if c.lost != 0 { counters.add(.sequenceLost, c.lost) }
         if c.reordered > 0 {
             counters.add(.sequenceReordered, c.reordered)
-            counters.raise(.sequenceWorstReordered, to: sequence!.reordered)
+            counters.raise(.sequenceWorstReordered, to: sequence.value.reordered)
         }
         if c.duplicate {
             counters.add(.sequenceDuplicates)
-            counters.raise(.sequenceWorstDuplicates, to: sequence!.duplicates)
+            counters.raise(.sequenceWorstDuplicates, to: sequence.value.duplicates)
         }
         if c.jitterUpdated {
             // Clamped to the histogram's hour before converting: any estimate converts.
-            let j = UInt64(min(max(sequence!.jitter, 0), 3.6e12).rounded())
+            let j = UInt64(min(max(sequence.value.jitter, 0), 3.6e12).rounded())
             shard.latency.record(.jitter, nanoseconds: j)
             counters.raise(.sequenceWorstJitterNanoseconds, to: Int(j))
         }
@@ -786,9 +791,9 @@ class Session {
 
     /// Counts requests older than TIMEOUT as timeouts (the shard's sweep, a close).
     final func expireRequests(now: UInt64) {
-        guard requests != nil, !requests!.isEmpty else { return }
+        guard let requests, !requests.value.isEmpty else { return }
         var timedOut = 0
-        requests!.expire(now: now, timeout: shard.responseTimeout, timedOut: &timedOut)
+        requests.value.expire(now: now, timeout: shard.responseTimeout, timedOut: &timedOut)
         if timedOut > 0 {
             shard.counters.add(.timeouts, timedOut)
             shard.counters.add(.outstanding, -timedOut)

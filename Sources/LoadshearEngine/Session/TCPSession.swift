@@ -15,18 +15,29 @@ final class TCPSession: Session, ChannelDuplexHandler {
     typealias OutboundOut = ByteBuffer
 
     /// Frames reads when READ is on (made when the channel becomes active); nil otherwise, and
-    /// reads are then only counted.
-    private var reader: FrameReader?
-    /// When the first bytes of the frame being read arrived (read latency: read started →
-    /// full frame), and frames read so far (for sampling).
-    private var frameStartedAt: UInt64 = 0
-    private var framesSeen = 0
-    /// (ext) TLS: completed by the handshake (or failed by its error, its timeout or a close);
-    /// the connect counts as done only then. Nil outside a handshake.
-    private var handshake: EventLoopPromise<Void>?
-    /// (ext) TLS: when TCP connected (the handshake's start), and its timeout.
-    private var tcpConnectedAt: UInt64 = 0
-    private var handshakeTimeout: Scheduled<Void>?
+    /// reads are then only counted. Out of line (``OutOfLine``): a session that does not read
+    /// carries a pointer.
+    private var reading: OutOfLine<Reading>?
+
+    /// READ's state: the framer, when the first bytes of the frame being read arrived (read
+    /// latency: read started → full frame), and frames read so far (for sampling).
+    struct Reading {
+        var reader: FrameReader
+        var frameStartedAt: UInt64 = 0
+        var framesSeen = 0
+    }
+    /// (ext) TLS: the handshake under way, out of line (plain TCP sessions carry a pointer);
+    /// nil outside a handshake.
+    private var handshake: OutOfLine<Handshake>?
+
+    /// (ext) A TLS handshake: its promise, completed by the handshake (or failed by its
+    /// error, its timeout or a close), the connect counting as done only then; when TCP
+    /// connected (the handshake's start), and its timeout.
+    struct Handshake {
+        let promise: EventLoopPromise<Void>
+        var tcpConnectedAt: UInt64 = 0
+        var timeout: Scheduled<Void>?
+    }
 
     /// Connects with the connect timeout, the write watermarks, `TCP_NODELAY`, and remote
     /// half-closure allowed.
@@ -62,7 +73,7 @@ final class TCPSession: Session, ChannelDuplexHandler {
                         // (ext) TLS: the handshake is part of connecting.
                         try channel.pipeline.syncOperations.addHandler(
                             NIOSSLClientHandler(context: tls.context, serverHostname: serverName))
-                        session.handshake = channel.eventLoop.makePromise()
+                        session.handshake = OutOfLine(Handshake(promise: channel.eventLoop.makePromise()))
                     }
                     try session.initialize(channel, handler: session)
                 }
@@ -70,7 +81,8 @@ final class TCPSession: Session, ChannelDuplexHandler {
             .connect(to: address)
         guard tls != nil else { return connected }
         return connected.flatMap { channel in
-            bound.value.handshake?.futureResult.map { channel } ?? channel.eventLoop.makeSucceededFuture(channel)
+            bound.value.handshake?.value.promise.futureResult.map { channel }
+                ?? channel.eventLoop.makeSucceededFuture(channel)
         }.flatMapError { error in
             // The TCP connect failed (or the handshake did): a handshake never started ends too.
             bound.value.handshakeEnded(.failure(error))
@@ -83,9 +95,10 @@ final class TCPSession: Session, ChannelDuplexHandler {
     /// TCP connected under TLS: the handshake starts (NIOSSL's handler sends the hello); it
     /// gets the connect timeout of its own.
     private func handshakeStarted(_ context: ChannelHandlerContext) {
-        tcpConnectedAt = NIODeadline.now().uptimeNanoseconds
+        guard let handshake else { return }
+        handshake.value.tcpConnectedAt = NIODeadline.now().uptimeNanoseconds
         let bound = NIOLoopBound(self, eventLoop: shard.loop)
-        handshakeTimeout = context.eventLoop.scheduleTask(in: shard.config.connectTimeout) {
+        handshake.value.timeout = context.eventLoop.scheduleTask(in: shard.config.connectTimeout) {
             bound.value.handshakeEnded(.failure(TLSHandshakeError.timedOut(bound.value.shard.config.connectTimeout)))
         }
     }
@@ -93,7 +106,7 @@ final class TCPSession: Session, ChannelDuplexHandler {
     /// The handshake completed: its latency is recorded (every one), the first one's
     /// version and ALPN noted, and the session starts as connected at TCP connect time.
     private func handshakeCompleted(_ context: ChannelHandlerContext, alpn: String?) {
-        guard handshake != nil else { return }
+        guard let tcpConnectedAt = handshake?.value.tcpConnectedAt else { return }
         let now = NIODeadline.now().uptimeNanoseconds
         shard.latency.record(.handshake, nanoseconds: now &- tcpConnectedAt)
         if let tls = shard.tls, tls.negotiated == nil {
@@ -107,15 +120,14 @@ final class TCPSession: Session, ChannelDuplexHandler {
     /// Ends the handshake: a failure fails the connect (counted by reason) and closes the
     /// channel.
     private func handshakeEnded(_ result: Result<Void, Error>) {
-        guard let promise = handshake else { return }
+        guard let ended = handshake?.value else { return }
         handshake = nil
-        handshakeTimeout?.cancel()
-        handshakeTimeout = nil
+        ended.timeout?.cancel()
         switch result {
-        case .success: promise.succeed(())
+        case .success: ended.promise.succeed(())
         case .failure(let error):
             closeForFailedHandshake()
-            promise.fail(error)
+            ended.promise.fail(error)
         }
     }
 
@@ -126,7 +138,10 @@ final class TCPSession: Session, ChannelDuplexHandler {
         if settings.read, let headerSize = settings.headerSize {
             let source: FrameReader.LengthSource =
                 settings.headerLength.map { .headerLength($0) } ?? (shard.handler.readsHeaders ? .handler : .none)
-            reader = FrameReader(headerSize: headerSize, bodyMax: settings.bodyMax ?? Int.max, lengthSource: source)
+            reading = OutOfLine(
+                Reading(
+                    reader: FrameReader(
+                        headerSize: headerSize, bodyMax: settings.bodyMax ?? Int.max, lengthSource: source)))
         }
     }
 
@@ -171,13 +186,16 @@ final class TCPSession: Session, ChannelDuplexHandler {
         let buffer = unwrapInboundIn(data)
         let counters = shard.counters
         counters.add(.bytesRead, buffer.readableBytes)
-        guard reader != nil, lifecycle.isActive else { return }
+        guard let reading, lifecycle.isActive else { return }
         let handler = shard.handler
         let isNOP = handler is NOPHandler
         let matchesReplies = shard.plan.settings.response != nil
         let sequenced = shard.plan.settings.sequence != nil
         let now = NIODeadline.now().uptimeNanoseconds
-        var started = reader!.hasPending ? frameStartedAt : now
+        var started = reading.value.reader.hasPending ? reading.value.frameStartedAt : now
+        // Kept locally while the reader runs: the closures below must not touch
+        // `reading.value`, which `feed` holds for its whole call.
+        var framesSeen = reading.value.framesSeen
         let rate = max(1, shard.plan.settings.sampleRate)
         let latency = shard.latency
         var replies: ByteBuffer?
@@ -185,7 +203,7 @@ final class TCPSession: Session, ChannelDuplexHandler {
         var frames = 0
         var failure: FrameReader.Event?
         var headerFailure: HandlerFailure?
-        reader!.feed(
+        reading.value.reader.feed(
             buffer,
             bodyLengthFromHandler: { header in
                 switch handler.bodyLength(header: header) {
@@ -224,7 +242,8 @@ final class TCPSession: Session, ChannelDuplexHandler {
                 }
             })
         counters.add(.framesRead, frames)
-        frameStartedAt = started
+        reading.value.frameStartedAt = started
+        reading.value.framesSeen = framesSeen
         if !isNOP { recordMemoryDenials() }
         if let headerFailure { recordHeaderFailure(headerFailure) }
         if let replies { queueReplies(replies, count: replyCount) }

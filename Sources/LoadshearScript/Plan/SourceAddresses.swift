@@ -47,7 +47,7 @@ package enum SourceAddresses {
                 withUnsafeMutableBytes(of: &a) { $0.copyBytes(from: bytes) }
                 var out = [CChar](repeating: 0, count: Int(INET6_ADDRSTRLEN))
                 inet_ntop(AF_INET6, &a, &out, socklen_t(out.count))
-                return String(cString: out)
+                return String(decoding: out.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
             }
             return bytes[12...].map(String.init).joined(separator: ".")
         }

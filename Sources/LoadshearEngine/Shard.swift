@@ -63,6 +63,9 @@ final class Shard: @unchecked Sendable {
     /// (ext) PACE: sessions by next due payload, and when the pace timer fires next.
     private var paceQueue = PaceQueue()
     private var paceTimerDue: UInt64 = .max
+    /// The due time of the last pace tick (not when it ran: a tick that woke late must not
+    /// push the next one back by as much, or every tick inherits the wake-up latency: lag
+    /// p50 26 µs instead of 15 µs at 50,000 payloads/s on one shard, bench/response.sh).
     private var lastPaceTick: UInt64 = 0
     /// Pace wake-ups closer together than this are served by one timer: it bounds the
     /// timers per second (each is a scheduled task) at a small cost in lag.
@@ -204,7 +207,7 @@ final class Shard: @unchecked Sendable {
         // each: one is armed at the end, for the earliest.
         paceTimerDue = 0
         let now = NIODeadline.now().uptimeNanoseconds
-        lastPaceTick = now
+        lastPaceTick = due
         while let top = paceQueue.first, top.due <= now {
             _ = paceQueue.pop()
             if top.churn {

@@ -116,7 +116,7 @@ struct RunSession {
         do {
             final = try await engine.run(startIn: startIn.map { .nanoseconds(Int64($0 * 1e9)) }) { snapshot in
                 intervals.withLock { i in
-                    i.ticks += 1
+                    i.ticks = snapshot.tick ?? i.ticks + 1
                     JSONReport.Interval.append(
                         JSONReport.Interval(snapshot, tick: i.ticks), to: &i.series, span: &i.span)
                 }

@@ -14,6 +14,10 @@ package struct Snapshot: Sendable {
     package var increment: CounterValues
     /// Seconds the increment covers.
     package var interval: Double
+    /// (ext) The 500 ms slot this snapshot closes: tick `k` is taken `k × 500 ms` after the
+    /// start (a tick skipped while the one before was still publishing leaves a gap). Nil
+    /// for the final snapshot and for snapshots not taken by the ticker.
+    package var tick: Int?
     /// Seconds from the first connect attempt to the last successful connect (nil before any).
     package var connectPhase: Double?
     /// Peak resident memory of the process in bytes, when the system tells.

@@ -23,6 +23,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bench_time.h"
 #include "loopback_listen.h"
 
 #define QUEUE (1 << 20)
@@ -47,12 +48,6 @@ static void report(void) {
     fflush(stdout);
     memset(served, 0, sizeof served);
     served_count = 0;
-}
-
-static long long now_ns(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec * 1000000000LL + ts.tv_nsec;
 }
 
 int main(int argc, char **argv) {

@@ -16,6 +16,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bench_time.h"
+
 static int port, sessions;
 static double rate, seconds;
 static long long origin;
@@ -25,17 +27,6 @@ struct worker {
     long long *lags;
     long count;
 };
-
-static long long now_ns(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec * 1000000000LL + ts.tv_nsec;
-}
-
-static int by_value(const void *a, const void *b) {
-    long long x = *(const long long *)a, y = *(const long long *)b;
-    return (x > y) - (x < y);
-}
 
 static void *work(void *arg) {
     struct worker *w = arg;

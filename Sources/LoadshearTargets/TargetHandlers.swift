@@ -60,16 +60,30 @@ final class SinkHandler: ChannelInboundHandler {
 }
 
 /// TCP echo: writes back whatever it reads, flushing once per read burst; closes on an error.
+/// With a delay, each read goes back `delay` after it arrived, in order: the reads wait in a
+/// queue, and one timer per connection, armed for the oldest, sends everything due with one
+/// flush (rather than a scheduled task, a promise and a flush per read).
 final class EchoHandler: ChannelInboundHandler {
     typealias InboundIn = ByteBuffer
     typealias OutboundOut = ByteBuffer
     let stats: TargetServer.Stats
     /// How long each read waits before it is sent back (zero: at once).
     let delay: TimeAmount
+    /// Reads waiting for their time (monotonic ns), oldest first.
+    private var waiting = CircularBuffer<(due: UInt64, buffer: ByteBuffer)>(initialCapacity: 16)
+    /// The due time the timer is armed for (0: none).
+    private var armedFor: UInt64 = 0
+    private var context: ChannelHandlerContext?
 
     init(stats: TargetServer.Stats, delay: TimeAmount = .zero) {
         self.stats = stats
         self.delay = delay
+    }
+
+    func handlerAdded(context: ChannelHandlerContext) { self.context = context }
+    func handlerRemoved(context: ChannelHandlerContext) {
+        self.context = nil
+        waiting.removeAll()
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
@@ -81,19 +95,48 @@ final class EchoHandler: ChannelInboundHandler {
             context.write(data, promise: nil)
             return
         }
-        // Each read goes back `delay` after it arrived, in order (equal delays keep the order).
-        let bound = NIOLoopBound(context, eventLoop: context.eventLoop)
-        let stats = stats
-        context.eventLoop.scheduleTask(in: delay) {
-            let context = bound.value
-            guard context.channel.isActive else { return }
-            stats.bytesWritten.wrappingAdd(n, ordering: .relaxed)
-            context.writeAndFlush(NIOAny(buffer), promise: nil)
-        }
+        let due = NIODeadline.now().uptimeNanoseconds &+ UInt64(delay.nanoseconds)
+        waiting.append((due, buffer))
+        arm(context.eventLoop)
     }
 
     func channelReadComplete(context: ChannelHandlerContext) {
         if delay == .zero { context.flush() }
+    }
+
+    /// Arms the timer for the oldest waiting read, unless it is armed for it already.
+    private func arm(_ loop: EventLoop) {
+        guard let first = waiting.first, armedFor != first.due else { return }
+        armedFor = first.due
+        _ = try? loop.assumeIsolatedUnsafeUnchecked().scheduleCallback(
+            at: .uptimeNanoseconds(first.due), handler: DueTimer(echo: self, due: first.due))
+    }
+
+    /// The timer: one small value, no closure or promise.
+    private struct DueTimer: NIOScheduledCallbackHandler {
+        let echo: EchoHandler
+        let due: UInt64
+        func handleScheduledCallback(eventLoop: some EventLoop) { echo.sendDue(armed: due) }
+    }
+
+    /// Sends every read whose time has come, with one flush, then re-arms for the next.
+    private func sendDue(armed: UInt64) {
+        guard armed == armedFor, let context else { return }
+        armedFor = 0
+        guard context.channel.isActive else {
+            waiting.removeAll()
+            return
+        }
+        let now = NIODeadline.now().uptimeNanoseconds
+        var wrote = false
+        while let first = waiting.first, first.due <= now {
+            _ = waiting.popFirst()
+            stats.bytesWritten.wrappingAdd(first.buffer.readableBytes, ordering: .relaxed)
+            context.write(NIOAny(first.buffer), promise: nil)
+            wrote = true
+        }
+        if wrote { context.flush() }
+        arm(context.eventLoop)
     }
 
     func errorCaught(context: ChannelHandlerContext, error: Error) {

@@ -54,6 +54,31 @@ final class TestClient: ChannelInboundHandler, Sendable {
         #expect(target.counts.bytesWritten == data.count)
     }
 
+    /// echo with `--delay`: every read comes back, in order, and none sooner than the delay
+    /// after it was sent (a lower bound only: how late is the machine's business).
+    @Test func delayedEchoSendsEachReadBackInOrderAfterTheDelay() async throws {
+        var options = TargetOptions(kind: .echo)
+        options.delayNanoseconds = 50_000_000
+        let target = try await TargetServer.start(options)
+        let (channel, client) = try await TestClient.connect(target.port, group: group)
+        var expected: [UInt8] = []
+        let sentAt = ContinuousClock.now
+        for k in 0..<20 {
+            let chunk = [UInt8](repeating: UInt8(k), count: 100 + k)
+            expected += chunk
+            try await channel.writeAndFlush(ByteBuffer(bytes: chunk))
+        }
+        #expect(await client.received.wait { !$0.isEmpty })
+        // Nothing came back before the first write's delay was over.
+        #expect(ContinuousClock.now - sentAt >= .milliseconds(50))
+        let all = expected
+        #expect(await client.received.wait { $0.count == all.count })
+        #expect(client.received.value == all)
+        try await channel.close()
+        await target.stop()
+        #expect(target.counts.bytesWritten == all.count)
+    }
+
     /// broadcast with `count`: exactly that many heartbeats per connection, then it stops;
     /// pongs that come back are counted apart from other frames.
     @Test func broadcastSendsItsCountAndCountsPongs() async throws {

@@ -306,8 +306,9 @@ package final class Engine: Sendable {
 /// series keeps to wall time, and the ticks of processes started together (`--segment`,
 /// merged by tick) cover the same stretch of time. Before, each tick waited 500 ms after the
 /// previous publish ended, and a 20-second run had drifted by 0.4 s. Publishes run one after
-/// another: a tick that comes while the one before is still publishing is skipped (the
-/// next snapshot covers its time). Confined to the control loop.
+/// another: a tick that comes while the one before is still publishing is taken as soon as
+/// that one is done, so the ticks stay consecutive; only a publish longer than 500 ms makes
+/// a tick be skipped (the next snapshot covers its time). Confined to the control loop.
 final class SnapshotTicker {
     private let loop: EventLoop
     private let start: NIODeadline
@@ -315,6 +316,8 @@ final class SnapshotTicker {
     private let publish: (Int) -> EventLoopFuture<Void>
     private var last: EventLoopFuture<Void>?
     private var publishing = false
+    /// A tick that came while publishing, to take once that publish is done.
+    private var waiting: Int?
     private var next: Scheduled<Void>?
     private var stopped = false
 
@@ -334,12 +337,26 @@ final class SnapshotTicker {
     private func fire(_ k: Int) {
         guard !stopped else { return }
         arm(k + 1)
-        guard !publishing else { return }
+        take(k)
+    }
+
+    private func take(_ k: Int) {
+        guard !publishing else {
+            waiting = k
+            return
+        }
         publishing = true
         let published = publish(k)
         last = published
         let bound = NIOLoopBound(self, eventLoop: loop)
-        published.whenComplete { _ in bound.value.publishing = false }
+        published.hop(to: loop).whenComplete { _ in
+            let ticker = bound.value
+            ticker.publishing = false
+            if let k = ticker.waiting, !ticker.stopped {
+                ticker.waiting = nil
+                ticker.take(k)
+            }
+        }
     }
 
     /// No tick after this; completes when the publish in flight (if any) has delivered.

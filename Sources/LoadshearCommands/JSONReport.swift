@@ -318,18 +318,36 @@ struct JSONReport: Encodable {
         static let kept = 1200
 
         /// Appends `next`, halving the resolution of the series when it would grow past
-        /// ``kept``; `span` is how many 500 ms ticks each entry now covers.
+        /// ``kept``; `span` is how many 500 ms ticks each entry now covers. Entries sit on a
+        /// grid of `span` ticks (ticks 1…span, span+1…2·span, …), each labelled with its
+        /// first tick, so two reports coarsened alike line up tick for tick in `merge`, even
+        /// when one skipped a tick.
         static func append(_ next: Interval, to series: inout [Interval], span: inout Int) {
-            if let last = series.last, let t = last.tick, let n = next.tick, n < t + span {
+            var next = next
+            next.tick = next.tick.map { gridStart($0, span) }
+            if let last = series.last, let t = last.tick, t == next.tick {
                 series[series.count - 1] = last.merged(with: next)  // still filling the last entry
                 return
             }
             series.append(next)
             guard series.count > kept else { return }
-            series = stride(from: 0, to: series.count, by: 2).map { i in
-                i + 1 < series.count ? series[i].merged(with: series[i + 1]) : series[i]
-            }
             span *= 2
+            var halved: [Interval] = []
+            halved.reserveCapacity(series.count / 2 + 1)
+            for var entry in series {
+                entry.tick = entry.tick.map { gridStart($0, span) }
+                if let last = halved.last, let t = last.tick, t == entry.tick {
+                    halved[halved.count - 1] = last.merged(with: entry)
+                } else {
+                    halved.append(entry)
+                }
+            }
+            series = halved
+        }
+
+        /// The first tick of the grid entry of `span` ticks that holds `tick`.
+        private static func gridStart(_ tick: Int, _ span: Int) -> Int {
+            (max(1, tick) - 1) / span * span + 1
         }
 
         init(_ s: Snapshot, tick: Int) {

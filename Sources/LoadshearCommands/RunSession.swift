@@ -158,7 +158,8 @@ struct RunSession {
                 // The last stretch, from the last 500 ms snapshot to the end, is the final one.
                 json.intervals = intervals.withLock { i in
                     JSONReport.Interval.append(
-                        JSONReport.Interval(final, tick: i.ticks + 1), to: &i.series, span: &i.span)
+                        JSONReport.Interval(final, tick: max(i.ticks + 1, Int((final.elapsed / 0.5).rounded(.up)))),
+                        to: &i.series, span: &i.span)
                     return i.series
                 }
                 if let report, try !json.write(to: report) {

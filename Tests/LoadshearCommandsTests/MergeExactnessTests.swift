@@ -66,4 +66,27 @@ import Testing
         for i in series { merged.record(.lag, pairs: i.latencyHistograms["lag"] ?? []) }
         #expect(merged == one)
     }
+
+    /// Coarsened entries sit on a grid of ticks: a series that skipped a tick (its next
+    /// snapshot covers two) still lines up, entry for entry, with one that did not, so
+    /// `merge` adds up the same stretches of time.
+    @Test func seriesWithASkippedTickStayOnTheGrid() {
+        func series(skipping skipped: Int?) -> [JSONReport.Interval] {
+            var out: [JSONReport.Interval] = []
+            var span = 1
+            for tick in 1...2500 where tick != skipped {
+                let covers = tick == (skipped ?? 0) + 1 ? 2 : 1
+                let i = JSONReport.Interval(
+                    tick: tick, elapsedSeconds: Double(tick) / 2, intervalSeconds: 0.5 * Double(covers),
+                    increment: ["packetsSent": covers], latency: LatencySet())
+                JSONReport.Interval.append(i, to: &out, span: &span)
+            }
+            return out
+        }
+        let whole = series(skipping: nil)
+        let gappy = series(skipping: 701)
+        #expect(gappy.compactMap(\.tick) == whole.compactMap(\.tick))
+        #expect(gappy.map { $0.increment["packetsSent"] ?? 0 }.reduce(0, +) == 2500)
+        #expect(whole.compactMap(\.tick).allSatisfy { ($0 - 1) % 4 == 0 })
+    }
 }

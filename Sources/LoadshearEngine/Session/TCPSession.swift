@@ -138,10 +138,15 @@ final class TCPSession: Session, ChannelDuplexHandler {
         if settings.read, let headerSize = settings.headerSize {
             let source: FrameReader.LengthSource =
                 settings.headerLength.map { .headerLength($0) } ?? (shard.handler.readsHeaders ? .handler : .none)
-            reading = OutOfLine(
-                Reading(
-                    reader: FrameReader(
-                        headerSize: headerSize, bodyMax: settings.bodyMax ?? Int.max, lengthSource: source)))
+            let reader = FrameReader(
+                headerSize: headerSize, bodyMax: settings.bodyMax ?? Int.max, lengthSource: source)
+            if let reading {
+                // A reconnect (CHURN): a fresh framer; read-latency sampling goes on counting.
+                reading.value.reader = reader
+                reading.value.frameStartedAt = 0
+            } else {
+                reading = OutOfLine(Reading(reader: reader))
+            }
         }
     }
 

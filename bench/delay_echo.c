@@ -58,13 +58,20 @@ int main(int argc, char **argv) {
     prctl(PR_SET_TIMERSLACK, 1UL, 0, 0, 0);
     struct sigaction sa = {.sa_handler = on_usr1};
     sigaction(SIGUSR1, &sa, NULL);
+    // SIGUSR1 is blocked except inside epoll_pwait, so it always interrupts the wait and
+    // none arrives unseen while events are handled.
+    sigset_t usr1, waiting;
+    sigemptyset(&usr1);
+    sigaddset(&usr1, SIGUSR1);
+    sigprocmask(SIG_BLOCK, &usr1, &waiting);
+    sigdelset(&waiting, SIGUSR1);
     int ep = epoll_create1(0), tfd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK);
     struct epoll_event ev = {.events = EPOLLIN, .data.fd = ls}, te = {.events = EPOLLIN, .data.fd = tfd}, evs[256];
     epoll_ctl(ep, EPOLL_CTL_ADD, ls, &ev);
     epoll_ctl(ep, EPOLL_CTL_ADD, tfd, &te);
     long long armed = 0;
     for (;;) {
-        int n = epoll_wait(ep, evs, 256, -1);
+        int n = epoll_pwait(ep, evs, 256, -1, &waiting);
         if (report_wanted) { report_wanted = 0; report(); }
         if (n < 0) continue;  // EINTR: the report's signal
         long long t = now_ns();

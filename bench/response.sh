@@ -28,7 +28,7 @@ served() {
     lines=$(wc -l < "$dir/echo.port")
     kill -USR1 "$echo_pid"
     for _ in $(seq 100); do [ "$(wc -l < "$dir/echo.port")" -gt "$lines" ] && break; sleep 0.05; done
-    tail -n 1 "$dir/echo.port"
+    tail -n 1 "$dir/echo.port" | grep '^service ' || { echo "response.sh: the server did not report" >&2; return 1; }
 }
 printf '\x00\x00\x00\x02\x00\x00\x00\x08\x00\x00\x00\x00\x00\x00\x00\x00' > "$dir/req.bin"
 run() {  # $1 = total requests/s, $2 = seconds, $3 = shards; prints the JSON report's path

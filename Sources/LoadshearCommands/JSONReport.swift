@@ -1,4 +1,5 @@
 import Foundation
+import LoadshearEngine
 import LoadshearMetrics
 import LoadshearScript
 
@@ -317,37 +318,34 @@ struct JSONReport: Encodable {
         /// 2 s, … each), so a day-long run's report stays the size of a 10-minute one.
         static let kept = 1200
 
+        /// The length of one tick, in seconds: the engine's snapshot interval.
+        static let tickSeconds = Double(Engine.snapshotInterval.nanoseconds) / 1e9
+
         /// Appends `next`, halving the resolution of the series when it would grow past
         /// ``kept``; `span` is how many 500 ms ticks each entry now covers. Entries sit on a
         /// grid of `span` ticks (ticks 1…span, span+1…2·span, …), each labelled with its
         /// first tick, so two reports coarsened alike line up tick for tick in `merge`, even
         /// when one skipped a tick.
         static func append(_ next: Interval, to series: inout [Interval], span: inout Int) {
-            var next = next
-            next.tick = next.tick.map { gridStart($0, span) }
-            if let last = series.last, let t = last.tick, t == next.tick {
-                series[series.count - 1] = last.merged(with: next)  // still filling the last entry
-                return
-            }
-            series.append(next)
+            place(next, in: &series, span: span)
             guard series.count > kept else { return }
             span *= 2
             var halved: [Interval] = []
             halved.reserveCapacity(series.count / 2 + 1)
-            for var entry in series {
-                entry.tick = entry.tick.map { gridStart($0, span) }
-                if let last = halved.last, let t = last.tick, t == entry.tick {
-                    halved[halved.count - 1] = last.merged(with: entry)
-                } else {
-                    halved.append(entry)
-                }
-            }
+            for entry in series { place(entry, in: &halved, span: span) }
             series = halved
         }
 
-        /// The first tick of the grid entry of `span` ticks that holds `tick`.
-        private static func gridStart(_ tick: Int, _ span: Int) -> Int {
-            (max(1, tick) - 1) / span * span + 1
+        /// Labels `entry` with the first tick of its grid entry of `span` ticks, and merges it
+        /// into the series' last entry when that is the same grid entry, else appends it.
+        private static func place(_ entry: Interval, in series: inout [Interval], span: Int) {
+            var entry = entry
+            entry.tick = entry.tick.map { (max(1, $0) - 1) / span * span + 1 }
+            if let last = series.last, let t = last.tick, t == entry.tick {
+                series[series.count - 1] = last.merged(with: entry)
+            } else {
+                series.append(entry)
+            }
         }
 
         init(_ s: Snapshot, tick: Int) {

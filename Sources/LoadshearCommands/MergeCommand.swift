@@ -382,7 +382,7 @@ struct MergedReports {
         for r in reports {
             for i in r.intervals ?? [] {
                 // By snapshot number: the ticks drift apart in time, not in number.
-                let slot = i.tick ?? Int((i.elapsedSeconds / 0.5).rounded())
+                let slot = i.tick ?? Int((i.elapsedSeconds / JSONReport.Interval.tickSeconds).rounded())
                 var e = slots[slot] ?? (0, 0, [:], LatencySet())
                 e.elapsed = max(e.elapsed, i.elapsedSeconds)
                 e.interval = max(e.interval, i.intervalSeconds)

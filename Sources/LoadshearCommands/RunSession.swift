@@ -158,7 +158,9 @@ struct RunSession {
                 // The last stretch, from the last 500 ms snapshot to the end, is the final one.
                 json.intervals = intervals.withLock { i in
                     JSONReport.Interval.append(
-                        JSONReport.Interval(final, tick: max(i.ticks + 1, Int((final.elapsed / 0.5).rounded(.up)))),
+                        JSONReport.Interval(
+                            final,
+                            tick: max(i.ticks + 1, Int((final.elapsed / JSONReport.Interval.tickSeconds).rounded(.up)))),
                         to: &i.series, span: &i.span)
                     return i.series
                 }

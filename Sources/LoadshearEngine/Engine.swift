@@ -302,7 +302,7 @@ package final class Engine: Sendable {
 }
 
 /// The 500 ms snapshots, at fixed instants: tick `k` is due at `start + k × 500 ms` whatever
-/// the publishes before it cost (merging the histograms takes ~10 ms), so a long run's
+/// the publishes before it cost (one takes 10–17 ms), so a long run's
 /// series keeps to wall time, and the ticks of processes started together (`--segment`,
 /// merged by tick) cover the same stretch of time. Before, each tick waited 500 ms after the
 /// previous publish ended, and a 20-second run had drifted by 0.4 s. Publishes run one after

@@ -15,8 +15,8 @@ package struct Snapshot: Sendable {
     /// Seconds the increment covers.
     package var interval: Double
     /// (ext) The 500 ms slot this snapshot closes: tick `k` is taken `k × 500 ms` after the
-    /// start (a tick skipped while the one before was still publishing leaves a gap). Nil
-    /// for the final snapshot and for snapshots not taken by the ticker.
+    /// start (a tick skipped because a publish took over 500 ms leaves a gap). Nil for the
+    /// final snapshot and for snapshots not taken by the ticker.
     package var tick: Int?
     /// Seconds from the first connect attempt to the last successful connect (nil before any).
     package var connectPhase: Double?

@@ -16,20 +16,22 @@ import Testing
         var ticks: [Int] { published.map(\.tick) }
     }
 
-    static func ticker(on loop: EmbeddedEventLoop, _ recorder: Recorder) -> SnapshotTicker {
-        SnapshotTicker(loop: loop, start: .uptimeNanoseconds(0)) { tick in
+    /// A ticker started at 0 on a virtual clock, its first tick armed.
+    static func armedTicker() -> (EmbeddedEventLoop, Recorder, SnapshotTicker) {
+        let loop = EmbeddedEventLoop()
+        let recorder = Recorder()
+        let ticker = SnapshotTicker(loop: loop, start: .uptimeNanoseconds(0)) { tick in
             recorder.published.append((tick, loop.now.uptimeNanoseconds))
             let promise = loop.makePromise(of: Void.self)
             recorder.pending = promise
             return promise.futureResult
         }
+        ticker.arm(1)
+        return (loop, recorder, ticker)
     }
 
     @Test func ticksKeepToFixedInstantsAndWaitForTheOneBefore() throws {
-        let loop = EmbeddedEventLoop()
-        let r = Recorder()
-        let ticker = Self.ticker(on: loop, r)
-        ticker.arm(1)
+        let (loop, r, ticker) = Self.armedTicker()
         loop.advanceTime(by: .milliseconds(499))
         #expect(r.published.isEmpty)
         loop.advanceTime(by: .milliseconds(1))
@@ -64,10 +66,7 @@ import Testing
     }
 
     @Test func stopBeforeTheFirstTickPublishesNothing() throws {
-        let loop = EmbeddedEventLoop()
-        let r = Recorder()
-        let ticker = Self.ticker(on: loop, r)
-        ticker.arm(1)
+        let (loop, r, ticker) = Self.armedTicker()
         loop.advanceTime(by: .milliseconds(300))
         var done = false
         ticker.stop().whenComplete { _ in done = true }

@@ -1,8 +1,10 @@
 /// One shard's latency recorder. Confined to the shard's loop: recording is a plain array
 /// increment — no lock, no allocation. The histograms are double-buffered: `take()` hands
 /// the filled set to the reader and records into the spare one; the reader clears the set
-/// it took (off the loop) and gives it back with `recycle(_:)`. Only when the reader has not
-/// given the last set back yet does `take()` allocate a fresh one.
+/// it took and gives it back with `recycle(_:)`. Only when the reader has not given the last
+/// set back yet does `take()` make a fresh one. (A cleared histogram that had values shares
+/// an empty template's storage: the first value recorded into it after a `take()` copies
+/// its counts, one `memcpy` of ~180 KB on the loop per kind in use, every 500 ms.)
 package final class LatencyRecorder {
     /// The set being recorded into.
     private var current = LatencySet()

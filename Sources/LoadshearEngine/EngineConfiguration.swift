@@ -42,6 +42,10 @@ package struct EngineConfiguration: Sendable {
     /// kernel has it. `LOADSHEAR_UDP_GSO=0` in the environment turns it off (bench/udp.sh
     /// measures both).
     package var udpSegmentation = ProcessInfoFlag.enabled("LOADSHEAR_UDP_GSO")
+    /// TCP to loopback: sockets connected by Loadshear itself and written to directly while
+    /// nothing is buffered (``DirectSocket``). `LOADSHEAR_DIRECT_SOCKETS=0` in the environment
+    /// turns it off: every connect through the bootstrap, every write through the channel.
+    package var directSockets = ProcessInfoFlag.enabled("LOADSHEAR_DIRECT_SOCKETS")
 
     package init() {}
 }

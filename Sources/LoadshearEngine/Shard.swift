@@ -45,6 +45,8 @@ final class Shard: @unchecked Sendable {
     let tls: TLSClient?
     /// The write rounds that sessions with work left join.
     let rounds: WriteRounds
+    /// The batch a session builds for a direct write (``DirectSocket``), reused by all.
+    let directBatch: DirectBatch
     /// The run's failure log, shared by every shard.
     let failures: FailureLog
     /// Failure kinds this shard has already passed to `failures` (saves its lock).
@@ -104,6 +106,7 @@ final class Shard: @unchecked Sendable {
         self.addresses = addresses
         self.sources = plan.settings.sources.compactMap { try? SocketAddress(ipAddress: $0, port: 0) }
         self.rounds = rounds
+        self.directBatch = DirectBatch()
         self.failures = failures
         self.tls = tls
         self.patches = plan.sends.map { PatchLayout($0) }

@@ -6,7 +6,11 @@ import LoadshearTestSupport
 import Testing
 
 @Suite struct EngineTests {
-    @Test func sendCopiesDeliverExactBytes() async throws {
+    /// Both write paths: straight to a socket Loadshear connected itself (the default to
+    /// loopback) and through NIO's bootstrap and channel (`LOADSHEAR_DIRECT_SOCKETS=0`).
+    static let writePaths = [true, false]
+
+    @Test(arguments: writePaths) func sendCopiesDeliverExactBytes(direct: Bool) async throws {
         try await withServer { server in
             let plan = try makePlan(
                 """
@@ -24,7 +28,7 @@ import Testing
                     DRAIN 0:20 OFFSET 50ms
                 }
                 """, packets: ["p.bin": hello], port: server.port)
-            let s = try await run(plan)
+            let s = try await run(plan) { $0.directSockets = direct }
             #expect(
                 await server.wait {
                     $0.count == 20 && $0.allSatisfy(\.closed) && $0.reduce(0) { $0 + $1.bytes.count } == 1100
@@ -80,7 +84,7 @@ import Testing
     }
 
     /// Packets above the whole-copy limit go out as slices around the patched region.
-    @Test func largePatchedPacketsKeepEveryUnpatchedByte() async throws {
+    @Test(arguments: writePaths) func largePatchedPacketsKeepEveryUnpatchedByte(direct: Bool) async throws {
         try await withServer { server in
             let big = (0..<1000).map { UInt8(truncatingIfNeeded: $0 &* 7) }
             let plan = try makePlan(
@@ -99,7 +103,7 @@ import Testing
                     DRAIN 0:6 OFFSET 10ms
                 }
                 """, packets: ["p.bin": big], port: server.port)
-            _ = try await run(plan)
+            _ = try await run(plan) { $0.directSockets = direct }
             #expect(await server.wait { $0.count == 6 && $0.allSatisfy { $0.bytes.count == 40 * 1000 } })
             var values = Set<UInt64>()
             for stream in server.allBytes {
@@ -375,7 +379,7 @@ import Testing
 
     /// DISCONNECT in the middle of a flood: bytes still buffered in the channel are not
     /// counted, bytes the kernel took are, so the count matches the server's exactly.
-    @Test func bytesSentMatchTheServerExactlyWhenAFloodIsCutOff() async throws {
+    @Test(arguments: writePaths) func bytesSentMatchTheServerExactlyWhenAFloodIsCutOff(direct: Bool) async throws {
         try await withServer { server in
             let plan = try makePlan(
                 """
@@ -395,7 +399,7 @@ import Testing
                     DISCONNECT 0:4 OFFSET 1h
                 }
                 """, packets: ["p.bin": [UInt8](repeating: 3, count: 1000)], port: server.port)
-            let s = try await run(plan) { _ in
+            let s = try await run(plan, configure: { $0.directSockets = direct }) { _ in
                 await server.wait { c in c.count == 4 && c.allSatisfy { $0.bytes.count >= 200_000 } }
             }
             let sent = s.totals[.bytesSent]
@@ -407,7 +411,7 @@ import Testing
 
     /// Cut off mid-flood with two packet sizes interleaved: packets count only when whole,
     /// so the count equals the whole packets the server received (not a share of bytes).
-    @Test func packetsCountOnlyWhenWholeWhenWeCloseMidBatch() async throws {
+    @Test(arguments: writePaths) func packetsCountOnlyWhenWholeWhenWeCloseMidBatch(direct: Bool) async throws {
         try await withServer { server in
             let a = [UInt8](repeating: 0xA1, count: 700)
             let b = [UInt8](repeating: 0xB2, count: 333)
@@ -430,7 +434,7 @@ import Testing
                     DISCONNECT 0:4 OFFSET 1h
                 }
                 """, packets: ["a.bin": a, "b.bin": b], port: server.port)
-            let s = try await run(plan) { _ in
+            let s = try await run(plan, configure: { $0.directSockets = direct }) { _ in
                 await server.wait { c in c.count == 4 && c.allSatisfy { $0.bytes.count >= 200_000 } }
             }
             #expect(await server.wait { $0.count == 4 && $0.allSatisfy(\.closed) })

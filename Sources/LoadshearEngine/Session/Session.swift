@@ -34,6 +34,8 @@ class Session {
     private var readsPaused = false
     /// The channel asked to read while reads were paused.
     private var readWanted = false
+    /// The batch being built goes straight to the socket (``DirectSocket``).
+    private var batchIsDirect = false
     /// The pipeline context while the channel is active; nil before and after.
     private(set) var context: ChannelHandlerContext?
     /// Known from the channel initializer on, so a DISCONNECT can cancel a pending connect.
@@ -65,6 +67,10 @@ class Session {
     private var paceBox: OutOfLine<Pacer>?
     private var pacer: Pacer? { paceBox?.value }
     private(set) var paceGeneration: UInt32 = 0
+    /// The socket's descriptor when the session connected it itself and may write to it
+    /// directly (``DirectSocket``); -1 otherwise. (Here, it fills the padding after the
+    /// 4-byte generation.)
+    var socketFD: CInt = -1
     private var paceWake: UInt64 = 0
     /// (ext) RESPONSE: requests awaiting replies (made on the first request).
     private var requests: OutOfLine<RequestTable>?
@@ -152,6 +158,7 @@ class Session {
     /// A connect failed or was cancelled: counted by reason (the first of each reason is
     /// logged), and the session ends.
     private func connectFailed(_ error: Error, to address: SocketAddress) {
+        socketFD = -1
         guard let ending = lifecycle.connectFailed() else { return }
         channel = nil
         let counters = shard.counters
@@ -331,6 +338,7 @@ class Session {
         pendingReplyBytes = 0
         context = nil
         channel = nil
+        socketFD = -1
         held = nil
         guard let reason else { return }
         let counters = shard.counters
@@ -597,7 +605,11 @@ class Session {
     /// is held back to carry the batch promise).
     @inline(__always)
     final func emit(_ buffer: ByteBuffer, _ context: ChannelHandlerContext) {
-        emit(any: NIOAny(buffer), context)
+        if batchIsDirect {
+            shard.directBatch.append(buffer)
+        } else {
+            emit(any: NIOAny(buffer), context)
+        }
     }
 
     /// As ``emit(_:_:)``, for a message the transport wraps itself (a UDP segmented write).
@@ -623,6 +635,8 @@ class Session {
         while batches < config.batchesPerTurn, lifecycle.isActive, context.channel.isWritable, hasWork {
             let issuedAt = NIODeadline.now().uptimeNanoseconds
             handTime = issuedAt
+            // Nothing of ours buffered in the channel: this batch may go to the socket itself.
+            batchIsDirect = socketFD >= 0 && held == nil && !ledger.hasUnsettled && context.channel.isActive
             var writes = 0
             var bytes = 0
             var packets = 0
@@ -654,14 +668,27 @@ class Session {
                 writes += 1
             }
             if run.count > 0 { ledger.handPackets(count: run.count, size: run.size) }
-            guard let last = held else { break }
-            held = nil
+            let direct = batchIsDirect
+            batchIsDirect = false
+            guard direct ? !shard.directBatch.isEmpty : held != nil else { break }
             let seq = ledger.closeBatch()
             // Send latency is sampled: the batch holding the session's first packet and every
             // batch that holds a SAMPLERATE-th packet (write issued → kernel accepted).
             let sampled =
                 packets > 0 && (packetsWritten == 0 || packetsWritten / rate != (packetsWritten + packets) / rate)
             packetsWritten += packets
+            batches += 1
+            if direct {
+                if shard.directBatch.write(to: socketFD) {
+                    batchDone(seq, .success(()), sampledFrom: sampled ? issuedAt : nil)
+                    continue
+                }
+                // The socket took part of it (or failed): the rest goes through the channel,
+                // which waits for room, or meets the error and reports it.
+                shard.directBatch.drain { emit(any: NIOAny($0), context) }
+            }
+            guard let last = held else { break }
+            held = nil
             let promise = context.eventLoop.makePromise(of: Void.self)
             let bound = NIOLoopBound(self, eventLoop: context.eventLoop)
             promise.futureResult.whenComplete { result in
@@ -670,7 +697,6 @@ class Session {
             lastWrite = promise.futureResult
             // May complete the promise, or even close the channel, before it returns.
             context.writeAndFlush(last, promise: promise)
-            batches += 1
         }
         guard lifecycle.isActive else { return }
         resumeReadsIfDrained()

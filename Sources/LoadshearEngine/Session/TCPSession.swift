@@ -46,39 +46,46 @@ final class TCPSession: Session, ChannelDuplexHandler {
     /// The channel options are set synchronously in the initializer: given to the bootstrap,
     /// each costs a future and two closures per connect (7% of a connect's CPU in
     /// bench/connect.sh's profile). `TCP_NODELAY` is the bootstrap's own default.
+    /// To a loopback address the socket is made and connected directly (``DirectSocket``)
+    /// and handed over connected; the bootstrap's connect is the way everywhere else.
     override func openChannel(to address: SocketAddress, from source: SocketAddress?) -> EventLoopFuture<Channel> {
         let config = shard.config
         let bound = NIOLoopBound(self, eventLoop: shard.loop)
-        var bootstrap = ClientBootstrap(group: shard.loop)
-        if let source {
-            // Bound by the bootstrap before the initializer runs, so this one is its option.
-            let noPort = ChannelOptions.socket(
-                SocketOptionLevel(IPPROTO_IP), SocketOptionName(SourceAddresses.ipBindAddressNoPort))
-            bootstrap = bootstrap.channelOption(noPort, value: 1).bind(to: source)
-        }
         let watermark = ChannelOptions.Types.WriteBufferWaterMark(low: config.lowWatermark, high: config.highWatermark)
         let tls = shard.tls
         let serverName = tls.flatMap { $0.serverNames[index % $0.serverNames.count] }
-        let connected =
-            bootstrap
-            .connectTimeout(config.connectTimeout)
-            .channelInitializer { channel in
-                channel.eventLoop.makeCompletedFuture {
-                    let options = channel.syncOptions!
-                    try options.setOption(.writeBufferWaterMark, value: watermark)
-                    // A server that half-closes still reads: keep sending until it closes or resets.
-                    try options.setOption(.allowRemoteHalfClosure, value: true)
-                    let session = bound.value
-                    if let tls {
-                        // (ext) TLS: the handshake is part of connecting.
-                        try channel.pipeline.syncOperations.addHandler(
-                            NIOSSLClientHandler(context: tls.context, serverHostname: serverName))
-                        session.handshake = OutOfLine(Handshake(promise: channel.eventLoop.makePromise()))
-                    }
-                    try session.initialize(channel, handler: session)
+        let initializer: @Sendable (Channel) -> EventLoopFuture<Void> = { channel in
+            channel.eventLoop.makeCompletedFuture {
+                let options = channel.syncOptions!
+                try options.setOption(.writeBufferWaterMark, value: watermark)
+                // A server that half-closes still reads: keep sending until it closes or resets.
+                try options.setOption(.allowRemoteHalfClosure, value: true)
+                let session = bound.value
+                if let tls {
+                    // (ext) TLS: the handshake is part of connecting.
+                    try channel.pipeline.syncOperations.addHandler(
+                        NIOSSLClientHandler(context: tls.context, serverHostname: serverName))
+                    session.handshake = OutOfLine(Handshake(promise: channel.eventLoop.makePromise()))
                 }
+                try session.initialize(channel, handler: session)
             }
-            .connect(to: address)
+        }
+        let noPort = SourceAddresses.ipBindAddressNoPort
+        let connected: EventLoopFuture<Channel>
+        if config.directSockets, let fd = DirectSocket.connect(to: address, from: source, noPortOption: noPort) {
+            // Connected already (loopback): NIO takes the socket over; plain TCP may write to it directly.
+            if tls == nil { socketFD = fd }
+            connected = ClientBootstrap(group: shard.loop).channelInitializer(initializer).withConnectedSocket(fd)
+        } else {
+            var bootstrap = ClientBootstrap(group: shard.loop)
+            if let source {
+                // Bound by the bootstrap before the initializer runs, so this one is its option.
+                let option = ChannelOptions.socket(SocketOptionLevel(IPPROTO_IP), SocketOptionName(noPort))
+                bootstrap = bootstrap.channelOption(option, value: 1).bind(to: source)
+            }
+            connected = bootstrap.connectTimeout(config.connectTimeout).channelInitializer(initializer)
+                .connect(to: address)
+        }
         guard tls != nil else { return connected }
         return connected.flatMap { channel in
             bound.value.handshake?.value.promise.futureResult.map { channel }

@@ -1,0 +1,148 @@
+import NIOCore
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The direct socket path for TCP: sockets Loadshear opens and connects itself, and writes
+/// that go straight to such a socket while the channel has nothing of ours buffered.
+///
+/// Why: `ClientBootstrap.connect` costs a resolver-free but still long chain of futures,
+/// closures and a connect-timeout task per connect, and a write through the channel costs a
+/// promise, its callback and NIO's pending-writes bookkeeping per batch. At loopback speed
+/// that is a large part of the work: 23.0k → 27.9k connects/s with the direct connect
+/// (bench/connect.sh, 10,000 sessions), and ~10% more request/response round trips with
+/// direct writes (bench/handler.sh).
+///
+/// The direct connect is for loopback destinations only, where the kernel completes the
+/// handshake inside `connect()`: the socket is then handed to NIO already connected
+/// (`ClientBootstrap.withConnectedSocket`). Anything else — another host, a connect still
+/// in progress (a full accept backlog), any error — closes the socket and takes the
+/// bootstrap's way, which waits, times out and reports errors as before. The socket is
+/// ours to write to only while its channel is active: NIO closes the descriptor before it
+/// marks the channel inactive, so `Channel.isActive` is checked on the loop before every
+/// direct write. `LOADSHEAR_DIRECT_SOCKETS=0` turns the path off (bench/connect.sh and
+/// bench/handler.sh measure both).
+package enum DirectSocket {
+    /// A socket of `address`'s family, connected to it (bound to `source` first when given,
+    /// with `IP_BIND_ADDRESS_NO_PORT`), with `TCP_NODELAY`; nil unless `address` is a
+    /// loopback address and the connect completed at once.
+    package static func connect(to address: SocketAddress, from source: SocketAddress?, noPortOption: Int32) -> CInt? {
+        guard isLoopback(address) else { return nil }
+        let family: CInt
+        switch address {
+        case .v4: family = AF_INET
+        case .v6: family = AF_INET6
+        default: return nil
+        }
+        let fd = socket(
+            family, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        guard fd >= 0 else { return nil }
+        var one: CInt = 1
+        let size = socklen_t(MemoryLayout<CInt>.size)
+        var ok = setsockopt(fd, CInt(IPPROTO_TCP), TCP_NODELAY, &one, size) == 0
+        if ok, let source {
+            ok =
+                setsockopt(fd, CInt(IPPROTO_IP), noPortOption, &one, size) == 0
+                && source.withSockAddr { bind(fd, $0, socklen_t($1)) } == 0
+        }
+        if ok {
+            let rc = address.withSockAddr { Glibc.connect(fd, $0, socklen_t($1)) }
+            ok = rc == 0 || (errno == EINPROGRESS && isConnected(fd))
+        }
+        guard ok else {
+            close(fd)
+            return nil
+        }
+        return fd
+    }
+
+    /// 127.0.0.0/8, `::1` and IPv4-mapped 127.0.0.0/8.
+    package static func isLoopback(_ address: SocketAddress) -> Bool {
+        switch address {
+        case .v4(let a):
+            return UInt32(bigEndian: a.address.sin_addr.s_addr) >> 24 == 127
+        case .v6(let a):
+            let b = withUnsafeBytes(of: a.address.sin6_addr) { Array($0) }
+            if b[0..<15].allSatisfy({ $0 == 0 }) && b[15] == 1 { return true }
+            return b[0..<10].allSatisfy({ $0 == 0 }) && b[10] == 0xff && b[11] == 0xff && b[12] == 127
+        default:
+            return false
+        }
+    }
+
+    /// A connect that returned `EINPROGRESS` has finished, successfully.
+    private static func isConnected(_ fd: CInt) -> Bool {
+        var p = pollfd(fd: fd, events: Int16(POLLOUT), revents: 0)
+        guard poll(&p, 1, 0) == 1, p.revents & Int16(POLLOUT) != 0 else { return false }
+        var error: CInt = 0
+        var length = socklen_t(MemoryLayout<CInt>.size)
+        return getsockopt(fd, SOL_SOCKET, SO_ERROR, &error, &length) == 0 && error == 0
+    }
+}
+
+/// A shard's storage for one direct batch: the buffers a session's batch is built from
+/// and the vector they are written with, reused batch after batch (no allocation once
+/// grown). Loop-confined, like the shard.
+package final class DirectBatch {
+    package private(set) var buffers: [ByteBuffer] = []
+    private let vectors: UnsafeMutablePointer<iovec>
+    private let vectorCapacity: Int
+
+    /// Linux's `IOV_MAX`: a batch of more buffers (slices around many patches) goes through
+    /// the channel instead.
+    static let vectorLimit = 1024
+
+    package init() {
+        vectorCapacity = Self.vectorLimit
+        vectors = .allocate(capacity: vectorCapacity)
+        buffers.reserveCapacity(64)
+    }
+
+    deinit { vectors.deallocate() }
+
+    package var isEmpty: Bool { buffers.isEmpty }
+
+    package func append(_ buffer: ByteBuffer) {
+        buffers.append(buffer)
+    }
+
+    /// Writes the batch to `fd` with one `sendmsg` (a `writev` with `MSG_NOSIGNAL`: a peer
+    /// gone raises no SIGPIPE). True when all of it was written and the batch is empty
+    /// again; false leaves what was not written (the first buffer trimmed to its unwritten
+    /// part) for the channel to write, which also meets any error and reports it.
+    package func write(to fd: CInt) -> Bool {
+        guard buffers.count <= vectorCapacity else { return false }
+        var total = 0
+        for (i, b) in buffers.enumerated() {
+            // The storage stays alive in `buffers` for the call.
+            b.withUnsafeReadableBytes {
+                vectors[i] = iovec(iov_base: UnsafeMutableRawPointer(mutating: $0.baseAddress), iov_len: $0.count)
+            }
+            total += b.readableBytes
+        }
+        var message = msghdr()
+        message.msg_iov = vectors
+        message.msg_iovlen = buffers.count
+        var written = sendmsg(fd, &message, CInt(MSG_NOSIGNAL))
+        if written == total {
+            buffers.removeAll(keepingCapacity: true)
+            return true
+        }
+        if written < 0 { written = 0 }
+        var drop = 0
+        while drop < buffers.count, written >= buffers[drop].readableBytes {
+            written -= buffers[drop].readableBytes
+            drop += 1
+        }
+        buffers.removeFirst(drop)
+        if written > 0 { buffers[0].moveReaderIndex(forwardBy: written) }
+        return false
+    }
+
+    /// Hands each remaining buffer to `body` in order, then empties the batch.
+    package func drain(_ body: (ByteBuffer) -> Void) {
+        for b in buffers { body(b) }
+        buffers.removeAll(keepingCapacity: true)
+    }
+}

@@ -1,0 +1,124 @@
+import Foundation
+import LoadshearEngine
+import LoadshearTestSupport
+import NIOCore
+import Testing
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The direct socket path (`DirectSocket`, `DirectBatch`): which connects it takes, and
+/// that a batch written to a socket that takes only part of it leaves exactly the rest, in
+/// order. The engine's exactness tests run with the path on and off (EngineTests).
+@Suite struct DirectSocketTests {
+    @Test func loopbackAddressesAreRecognized() throws {
+        for a in ["127.0.0.1", "127.200.3.4", "::1", "::ffff:127.0.0.9"] {
+            #expect(DirectSocket.isLoopback(try SocketAddress(ipAddress: a, port: 1)), "\(a)")
+        }
+        for a in ["10.0.0.1", "128.0.0.1", "0.0.0.0", "::2", "::ffff:10.0.0.1", "fe80::1"] {
+            #expect(!DirectSocket.isLoopback(try SocketAddress(ipAddress: a, port: 1)), "\(a)")
+        }
+    }
+
+    @Test func aLoopbackConnectCompletesAndIsHandedOver() async throws {
+        try await withServer { server in
+            let address = try SocketAddress(ipAddress: "127.0.0.1", port: server.port)
+            let fd = try #require(DirectSocket.connect(to: address, from: nil, noPortOption: 24))
+            defer { close(fd) }
+            #expect(write(fd, "ping", 4) == 4)
+            #expect(await server.wait { $0.count == 1 && $0[0].bytes == Array("ping".utf8) })
+        }
+    }
+
+    @Test func aSourceAddressIsBoundBeforeTheConnect() async throws {
+        try await withServer { server in
+            let address = try SocketAddress(ipAddress: "127.0.0.1", port: server.port)
+            let source = try SocketAddress(ipAddress: "127.0.0.7", port: 0)
+            let fd = try #require(DirectSocket.connect(to: address, from: source, noPortOption: 24))
+            defer { close(fd) }
+            var local = sockaddr_in()
+            var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+            _ = withUnsafeMutablePointer(to: &local) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) }
+            }
+            #expect(UInt32(bigEndian: local.sin_addr.s_addr) == 0x7F00_0007)
+        }
+    }
+
+    /// A refused connect and a non-loopback destination both take the bootstrap's way
+    /// (which reports the error or waits for the handshake).
+    @Test func otherConnectsAreLeftToTheBootstrap() throws {
+        let refused = try SocketAddress(ipAddress: "127.0.0.1", port: try unusedPort())
+        #expect(DirectSocket.connect(to: refused, from: nil, noPortOption: 24) == nil)
+        let remote = try SocketAddress(ipAddress: "192.0.2.1", port: 9)
+        #expect(DirectSocket.connect(to: remote, from: nil, noPortOption: 24) == nil)
+    }
+
+    /// One side of a socket pair with a small send buffer and a peer that does not read:
+    /// the batch is written in part; what is left plus what arrived is the batch, in order.
+    @Test func aPartialWriteLeavesExactlyTheRest() throws {
+        var fds: [CInt] = [0, 0]
+        #expect(socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue), 0, &fds) == 0)
+        defer {
+            close(fds[0])
+            close(fds[1])
+        }
+        var small: CInt = 4096
+        _ = setsockopt(fds[0], SOL_SOCKET, SO_SNDBUF, &small, socklen_t(MemoryLayout<CInt>.size))
+        let batch = DirectBatch()
+        var expected: [UInt8] = []
+        for k in 0..<8 {
+            let bytes = (0..<50_000).map { UInt8(truncatingIfNeeded: $0 &+ k * 31) }
+            expected += bytes
+            batch.append(ByteBuffer(bytes: bytes))
+        }
+        #expect(!batch.write(to: fds[0]))
+        var arrived: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 65536)
+        while true {
+            let n = read(fds[1], &chunk, chunk.count)
+            if n <= 0 { break }
+            arrived += chunk[0..<n]
+        }
+        #expect(!arrived.isEmpty)
+        var rest: [UInt8] = []
+        batch.drain { rest += $0.readableBytesView }
+        #expect(batch.isEmpty)
+        #expect(arrived + rest == expected)
+    }
+
+    @Test func aWholeWriteEmptiesTheBatch() throws {
+        var fds: [CInt] = [0, 0]
+        #expect(socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0, &fds) == 0)
+        defer {
+            close(fds[0])
+            close(fds[1])
+        }
+        let batch = DirectBatch()
+        batch.append(ByteBuffer(string: "one "))
+        batch.append(ByteBuffer(string: "two"))
+        #expect(batch.write(to: fds[0]))
+        #expect(batch.isEmpty)
+        var chunk = [UInt8](repeating: 0, count: 16)
+        #expect(read(fds[1], &chunk, 16) == 7)
+        #expect(Array(chunk[0..<7]) == Array("one two".utf8))
+    }
+
+    /// A loopback port nothing listens on: bound, then closed without listening.
+    private func unusedPort() throws -> Int {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(fd) }
+        var a = sockaddr_in()
+        a.sin_family = sa_family_t(AF_INET)
+        a.sin_addr.s_addr = UInt32(0x7F00_0001).bigEndian
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        _ = withUnsafeMutablePointer(to: &a) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { p in
+                _ = bind(fd, p, length)
+                return getsockname(fd, p, &length)
+            }
+        }
+        return Int(UInt16(bigEndian: a.sin_port))
+    }
+}

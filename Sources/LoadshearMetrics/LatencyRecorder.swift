@@ -1,15 +1,14 @@
 /// One shard's latency recorder. Confined to the shard's loop: recording is a plain array
 /// increment — no lock, no allocation. The histograms are double-buffered: `take()` hands
 /// the filled set to the reader and records into the spare one; the reader clears the set
-/// it took and gives it back with `recycle(_:)`. Only when the reader has not given the last
-/// set back yet does `take()` make a fresh one. (A cleared histogram that had values shares
-/// an empty template's storage: the first value recorded into it after a `take()` copies
-/// its counts, one `memcpy` of ~180 KB on the loop per kind in use, every 500 ms.)
+/// it took (``LatencySet/reset()``, which leaves every histogram with storage of its own) and
+/// gives it back with `recycle(_:)`. Only when the reader has not given the last set back yet
+/// does `take()` make a fresh one.
 package final class LatencyRecorder {
     /// The set being recorded into.
-    private var current = LatencySet()
+    private var current = LatencySet.cleared()
     /// The cleared set the next ``take()`` swaps in; nil while the reader holds it.
-    private var spare: LatencySet? = LatencySet()
+    private var spare: LatencySet? = LatencySet.cleared()
 
     package init() {}
 
@@ -30,7 +29,7 @@ package final class LatencyRecorder {
 
     /// The samples since the last `take()`; recording goes on into the spare set.
     package func take() -> LatencySet {
-        let next = spare ?? LatencySet()
+        let next = spare ?? LatencySet.cleared()
         spare = nil
         let out = current
         current = next

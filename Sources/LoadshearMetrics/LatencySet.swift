@@ -13,8 +13,9 @@ package struct LatencySet: Sendable, Codable, Equatable {
     /// (and `Histogram.reset()`) runs hdrhistogram-swift's generic code element by element
     /// over ~23,000 counts — about 1 ms each, 7 per set, every shard every 500 ms: that was
     /// most of a snapshot publish's 10–17 ms. A copy shares the template's zeroed storage
-    /// until the first value is recorded into it, which copies the counts with one `memcpy`
-    /// (inlined, specialized code).
+    /// until something is recorded into it, which copies the counts first (one `memcpy`, in
+    /// specialized code); ``reset()`` makes that copy itself, so recording into a set it
+    /// cleared allocates nothing.
     package static func empty() -> Histogram<UInt64> { template }
 
     private static let template = Histogram<UInt64>(
@@ -42,14 +43,17 @@ package struct LatencySet: Sendable, Codable, Equatable {
     package init() {}
 
     /// Merges `other` in, kind by kind; exact, since the configurations are the same.
+    /// An empty kind is skipped: merging it would still walk (and first copy, when shared)
+    /// all ~23,000 counts of this side's histogram.
     package mutating func add(_ other: LatencySet) {
-        response.add(other.response)
-        connect.add(other.connect)
-        handshake.add(other.handshake)
-        send.add(other.send)
-        read.add(other.read)
-        lag.add(other.lag)
-        jitter.add(other.jitter)
+        func merge(_ h: inout Histogram<UInt64>, _ o: Histogram<UInt64>) { if o.totalCount > 0 { h.add(o) } }
+        merge(&response, other.response)
+        merge(&connect, other.connect)
+        merge(&handshake, other.handshake)
+        merge(&send, other.send)
+        merge(&read, other.read)
+        merge(&lag, other.lag)
+        merge(&jitter, other.jitter)
     }
 
     /// The kinds, in the order reports show them (response time first when there is any);
@@ -82,10 +86,24 @@ package struct LatencySet: Sendable, Codable, Equatable {
 }
 
 extension LatencySet {
-    /// Empties every histogram: at once, by sharing the empty template (see ``empty()``).
+    /// An empty set whose histograms own their storage (see ``reset()``).
+    package static func cleared() -> LatencySet {
+        var s = LatencySet()
+        s.reset()
+        return s
+    }
+
+    /// Empties every histogram and leaves each with storage of its own, so that recording
+    /// into the set allocates nothing: a histogram with values takes a copy of the zeroed
+    /// template (see ``empty()``), an empty one keeps what it has. The engine calls this on
+    /// its own loop, for the shards' recorders.
     package mutating func reset() {
-        // An untouched histogram keeps its own storage; a used one takes the template's.
-        func clear(_ h: inout Histogram<UInt64>) { if h.totalCount > 0 { h = LatencySet.template } }
+        func clear(_ h: inout Histogram<UInt64>) {
+            if h.totalCount > 0 { h = LatencySet.template }
+            // A count of 0 at value 0 changes no figure, but writes to the counts, which gives
+            // the histogram its own copy of a storage it shared.
+            h.record(0, count: 0)
+        }
         clear(&response)
         clear(&connect)
         clear(&handshake)

@@ -36,12 +36,16 @@ let latencyRecords = allocations {
         recorder.record(kinds[i % kinds.count], nanoseconds: UInt64(1000 + (i & 0xFFFFF)))
     }
 }
-// The snapshot hand-off on the shard's side: take the filled set, record into the spare,
-// get the cleared one back (the reader clears it off the loop; here it is counted too).
+// The snapshot hand-off on the shard's side: take the filled set, record into the spare
+// (every kind), get the cleared one back. The reader clears it on its own loop, not counted:
+// each histogram that has values takes a copy of a zeroed template there.
 let takeWithSpare = allocations {
     var t = recorder.take()
+    for i in 0..<kinds.count { recorder.record(kinds[i], nanoseconds: UInt64(2000 + i)) }
     sink &+= Int(t.send.totalCount)
+    MallocInterposerSwift.unhook()
     t.reset()
+    MallocInterposerSwift.hook()
     recorder.recycle(t)
 }
 let interposed = allocations { sink &+= [1, 2, 3].count }

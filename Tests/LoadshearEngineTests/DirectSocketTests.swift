@@ -2,6 +2,7 @@ import Foundation
 import LoadshearEngine
 import LoadshearTestSupport
 import NIOCore
+import NIOPosix
 import Testing
 
 #if canImport(Glibc)
@@ -28,6 +29,21 @@ import Glibc
             defer { close(fd) }
             #expect(write(fd, "ping", 4) == 4)
             #expect(await server.wait { $0.count == 1 && $0[0].bytes == Array("ping".utf8) })
+        }
+    }
+
+    /// Handed to NIO as the engine does, the socket is an active channel with `TCP_NODELAY`
+    /// (the bootstrap's default option, which `DirectSocket` leaves to it).
+    @Test func theHandedOverSocketIsAnActiveChannelWithNoDelay() async throws {
+        try await withServer { server in
+            let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+            let address = try SocketAddress(ipAddress: "127.0.0.1", port: server.port)
+            let fd = try #require(DirectSocket.connect(to: address, from: nil, noPortOption: 24))
+            let channel = try await ClientBootstrap(group: group).withConnectedSocket(fd).get()
+            #expect(channel.isActive)
+            #expect(try await channel.getOption(.tcpOption(.tcp_nodelay)).get() == 1)
+            try await channel.close()
+            try await group.shutdownGracefully()
         }
     }
 

@@ -25,8 +25,10 @@ import Glibc
 /// bench/handler.sh measure both).
 package enum DirectSocket {
     /// A socket of `address`'s family, connected to it (bound to `source` first when given,
-    /// with `IP_BIND_ADDRESS_NO_PORT`), with `TCP_NODELAY`; nil unless `address` is a
-    /// loopback address and the connect completed at once.
+    /// with `IP_BIND_ADDRESS_NO_PORT`); nil unless `address` is a loopback address and the
+    /// connect completed at once. (`TCP_NODELAY` is the bootstrap's default option, which
+    /// it sets on the socket it is handed.) Four system calls, five with a source: every
+    /// one counts at 30,000 connects/s.
     package static func connect(to address: SocketAddress, from source: SocketAddress?, noPortOption: Int32) -> CInt? {
         guard isLoopback(address) else { return nil }
         let family: CInt
@@ -38,12 +40,11 @@ package enum DirectSocket {
         let fd = socket(
             family, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         guard fd >= 0 else { return nil }
-        var one: CInt = 1
-        let size = socklen_t(MemoryLayout<CInt>.size)
-        var ok = setsockopt(fd, CInt(IPPROTO_TCP), TCP_NODELAY, &one, size) == 0
-        if ok, let source {
+        var ok = true
+        if let source {
+            var one: CInt = 1
             ok =
-                setsockopt(fd, CInt(IPPROTO_IP), noPortOption, &one, size) == 0
+                setsockopt(fd, CInt(IPPROTO_IP), noPortOption, &one, socklen_t(MemoryLayout<CInt>.size)) == 0
                 && source.withSockAddr { bind(fd, $0, socklen_t($1)) } == 0
         }
         if ok {
@@ -71,13 +72,11 @@ package enum DirectSocket {
         }
     }
 
-    /// A connect that returned `EINPROGRESS` has finished, successfully.
+    /// A connect that returned `EINPROGRESS` has finished, successfully: the socket is
+    /// writable and has no error pending (a refused or reset one reports `POLLERR`).
     private static func isConnected(_ fd: CInt) -> Bool {
         var p = pollfd(fd: fd, events: Int16(POLLOUT), revents: 0)
-        guard poll(&p, 1, 0) == 1, p.revents & Int16(POLLOUT) != 0 else { return false }
-        var error: CInt = 0
-        var length = socklen_t(MemoryLayout<CInt>.size)
-        return getsockopt(fd, SOL_SOCKET, SO_ERROR, &error, &length) == 0 && error == 0
+        return poll(&p, 1, 0) == 1 && p.revents == Int16(POLLOUT)
     }
 }
 

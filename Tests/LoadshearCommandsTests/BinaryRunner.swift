@@ -99,6 +99,14 @@ final class LiveProcess: Sendable {
 
     var pid: Int32 { process.processIdentifier }
 
+    /// Ends the process with SIGKILL. A child starts with the signal mask of the thread that
+    /// spawned it, and the test process's threads block SIGTERM among others (NIO's and the
+    /// signal handling under test), so `terminate()` could leave a server that does not
+    /// unblock it (Python) running after the test: dozens piled up, one set per `swift test`.
+    func stop() {
+        if process.isRunning { kill(pid, SIGKILL) }
+    }
+
     init(
         _ arguments: [String], environment: [String: String] = [:], directory: URL? = nil, stdin: String? = nil,
         executable: URL = BinaryRunner.executable
@@ -217,7 +225,7 @@ final class LiveProcess: Sendable {
     func exit(timeout: TimeInterval = 60) async -> Int32? {
         let exited = await output.wait(timeout: .seconds(timeout)) { $0.status != nil }
         if !exited {
-            process.terminate()
+            stop()
             return nil
         }
         _ = await output.wait(timeout: .seconds(10)) { $0.stdoutClosed && $0.stderrClosed }

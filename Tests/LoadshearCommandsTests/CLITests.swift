@@ -179,7 +179,7 @@ extension CLITests {
         // The first holds the port for the whole test (a loaded machine once kept this test
         // waiting past a 30 s duration, and the second then got the port and ran on).
         let first = try LiveProcess(["target", "sink", "--port", "0", "--duration", "600"])
-        defer { first.process.terminate() }
+        defer { first.stop() }
         let line = await first.stdout(contains: "listening on 127.0.0.1:")
         #expect(line)
         let port = try #require(first.stdout.firstMatch(of: /127\.0\.0\.1:(\d+)/).map { String($0.1) })

@@ -61,7 +61,7 @@ import Testing
     @Test func aRunAgainstItselfPassesAndAQuarterOfTheThroughputFails() async throws {
         let ws = Workspace()
         let (target, port) = try await BinaryRunner.target(["sink"])
-        defer { target.process.terminate() }
+        defer { target.stop() }
         #expect(port != 0, "\(target.stdout)")
         func run(_ copies: Int, _ name: String) async throws {
             let path = ws.script(

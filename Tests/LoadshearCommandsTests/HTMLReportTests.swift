@@ -34,7 +34,7 @@ import FoundationXML
     @Test func aRunWritesAPageWithItsChartsAndTheReportCommandMakesTheSame() async throws {
         let ws = Workspace()
         let (target, port) = try await BinaryRunner.target(["echo"])
-        defer { target.process.terminate() }
+        defer { target.stop() }
         let path = ws.script(
             """
             // A paced request/response run with a threshold.

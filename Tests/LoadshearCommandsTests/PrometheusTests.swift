@@ -52,7 +52,7 @@ import Testing
     func aPrometheusParserReadsGrowingCountersAndHistogramsDuringARun() async throws {
         let ws = Workspace()
         let (target, port) = try await BinaryRunner.target(["sink"])
-        defer { target.process.terminate() }
+        defer { target.stop() }
         #expect(port != 0, "\(target.stdout)")
         let path = ws.script(
             """
@@ -73,7 +73,7 @@ import Testing
             }
             """, files: ["p.bin": [UInt8](repeating: 1, count: 32)])
         let run = try LiveProcess([path, "--quiet", "--prometheus", "0"])
-        defer { run.process.terminate() }
+        defer { run.stop() }
         let announced = await run.stderr(contains: "/metrics\n")
         #expect(announced, "\(run.stderrText)")
         let url = run.stderrText.split(separator: " ").last { $0.hasPrefix("http://") }.map {

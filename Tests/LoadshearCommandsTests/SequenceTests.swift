@@ -144,7 +144,7 @@ import Testing
     @Test func gapsSwapsAndDuplicatesOfAnIndependentServerAreCountedExactly() async throws {
         let ws = Workspace()
         let (server, port) = try await Self.start(ws, "numbers.py", Self.numberingServer)
-        defer { server.process.terminate() }
+        defer { server.stop() }
         let path = ws.script(
             Self.udpScript(
                 port: port, settings: "    SEQUENCE = 0:4 \"big\"", sessions: 3,
@@ -177,7 +177,7 @@ import Testing
     @Test func udpRequestsWithoutAReplyAreTheLoss() async throws {
         let ws = Workspace()
         let (server, port) = try await Self.start(ws, "replies.py", Self.replyServer)
-        defer { server.process.terminate() }
+        defer { server.stop() }
         let path = ws.script(
             Self.udpScript(
                 port: port, settings: "    RESPONSE = 0:4 \"big\"\n    TIMEOUT = 1s", sessions: 2,
@@ -216,7 +216,7 @@ import Testing
             "broadcast", "--udp", "--sequence", "--loss", "0.05", "--reorder", "0.05", "--count", "500", "--rate",
             "1000",
         ])
-        defer { target.process.terminate() }
+        defer { target.stop() }
         let ws = Workspace()
         let path = ws.script(
             Self.udpScript(
@@ -224,7 +224,7 @@ import Testing
                 actions: "    SEND 0:2 p COPIES 1 OFFSET 20ms\n    DISCONNECT 0:2 OFFSET 120s"),
             files: ["p.bin": Array("hi".utf8)])
         let run = try LiveProcess([path, "--quiet", "--json", ws.path("r.json"), "--json-interval", "-"])
-        defer { run.process.terminate() }
+        defer { run.stop() }
         // Both streams done, by the target's word: how many pings it sent, withheld, swapped.
         #expect(await target.stdout(lines: 3, timeout: 120), "\(target.stdout)")
         var sent = 0
@@ -252,7 +252,7 @@ import Testing
     @Test func tcpFramesAreSequencedToo() async throws {
         let ws = Workspace()
         let (server, port) = try await Self.start(ws, "frames.py", Self.framingServer)
-        defer { server.process.terminate() }
+        defer { server.stop() }
         let path = ws.script(
             """
             SETTINGS t {
@@ -276,7 +276,7 @@ import Testing
             }
             """, files: ["p.bin": [0]])
         let run = try LiveProcess([path, "--quiet", "--json", ws.path("r.json"), "--json-interval", "-"])
-        defer { run.process.terminate() }
+        defer { run.stop() }
         // Every frame read (299 per connection), then the run is stopped (Ctrl-C).
         #expect(await run.stdout(contains: "\"sequenced\":598,", timeout: 120), "\(run.stdout.suffix(2000))")
         kill(run.pid, SIGINT)
@@ -294,7 +294,7 @@ import Testing
     /// the generator was the bottleneck.
     @Test func ourOwnReceiveDropsAreCountedAndJudged() async throws {
         let (target, port) = try await BinaryRunner.target(["echo", "--udp"])
-        defer { target.process.terminate() }
+        defer { target.stop() }
         let ws = Workspace()
         let path = ws.script(
             Self.udpScript(

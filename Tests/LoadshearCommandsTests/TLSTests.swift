@@ -142,7 +142,7 @@ struct TLSTests {
     @Test func packetsArriveIntactOverTLSWithTheRightCAAndSNI() async throws {
         let ws = try await Self.pki()
         let (server, port) = try await Self.startPython(ws)
-        defer { server.process.terminate() }
+        defer { server.stop() }
         let path = ws.script(
             Self.script(
                 port: port, sessions: 5,
@@ -187,7 +187,7 @@ struct TLSTests {
     @Test func aWrongCAFailsEveryHandshakeAndCountsIt() async throws {
         let ws = try await Self.pki()
         let (server, port) = try await Self.startPython(ws)
-        defer { server.process.terminate() }
+        defer { server.stop() }
         let path = ws.script(
             Self.script(port: port, sessions: 4, tls: #"TLS { SNI = "localhost" CA = "other.pem" }"#),
             files: ["p.bin": [0, 0, 0, 0]])
@@ -205,7 +205,7 @@ struct TLSTests {
     @Test func aFloodClosedMidStreamCountsExactlyWhatTheServerRead() async throws {
         let ws = try await Self.pki()
         let (server, port) = try await Self.startPython(ws)
-        defer { server.process.terminate() }
+        defer { server.stop() }
         let path = ws.script(
             """
             SETTINGS t {
@@ -284,7 +284,7 @@ struct TLSTests {
     @Test func verifyFalseConnectsAndAClientCertificateIsPresented() async throws {
         let ws = try await Self.pki()
         let (server, port) = try await Self.startPython(ws, clientCA: "ca.pem")
-        defer { server.process.terminate() }
+        defer { server.stop() }
         let path = ws.script(
             Self.script(
                 port: port, sessions: 2,
@@ -308,7 +308,7 @@ struct TLSTests {
                 "-c",
                 "sleep 120 | exec openssl s_server -accept 0 -cert '\(ws.path("server.pem"))' -key '\(ws.path("server.key"))' -alpn x-test -naccept 1",
             ], executable: URL(fileURLWithPath: "/bin/bash"))
-        defer { server.process.terminate() }
+        defer { server.stop() }
         let started = await server.stdout(contains: "ACCEPT")
         #expect(started, "\(server.stderrText)")
         let port =
@@ -343,7 +343,7 @@ struct TLSTests {
     @Test func theBuiltInTargetServesTLSWithItsOwnCertificate() async throws {
         let ws = Workspace()
         let (target, port) = try await BinaryRunner.target(["sink", "--tls", "--write-ca", ws.path("target-ca.pem")])
-        defer { target.process.terminate() }
+        defer { target.stop() }
         let started = await target.stdout(contains: "fingerprint")
         #expect(started, "\(target.stderrText)")
         #expect(target.stdout.contains(/SHA-256 fingerprint ([0-9A-F]{2}:){31}[0-9A-F]{2}/), "\(target.stdout)")

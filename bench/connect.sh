@@ -16,7 +16,9 @@
 # The 10,000 run's keys carry no suffix (connected, connect_per_s, rss_per_session_bytes as
 # before); the 15,000 run's end in _15000.
 #
-# Environment: CONNECT_WINDOW (the script setting, per shard; default 1024, also the plain
+# Environment: LOADSHEAR_DIRECT_SOCKETS=0 (the bootstrap's connect and NIO's writes instead of
+# sockets Loadshear connects itself, see docs/metrics.md; exported, so the run inherits it),
+# CONNECT_WINDOW (the script setting, per shard; default 1024, also the plain
 # loop's window), SHARDS (default 2), CLOSE=reset|fin (default reset), SIZES (default
 # "10000 15000"), REPS (default 1: loadshear and the plain loop alternate REPS times per
 # size and the medians are printed, with every rep's rate on a # line; this VM varies by

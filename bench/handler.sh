@@ -13,6 +13,8 @@
 #    server's count over the run) and client CPU µs per round trip, and the ratios to native;
 #    RUNS=3 takes the median of three; CLIENTS picks some of them (an older build given as
 #    LOADSHEAR_BIN has no fast path: CLIENTS="native original original+HL" MODULES=heartbeat.wasm).
+#    LOADSHEAR_DIRECT_SOCKETS=0 measures the clients with NIO's own connect and writes instead of
+#    the direct socket path (docs/metrics.md).
 # 2. Handler work per frame, header and message through each path, no network:
 #    instructions counted by valgrind --tool=callgrind (stable on a noisy machine) on the
 #    loadshear-allocations tool, which runs 20,000 frames through each module given (minus a

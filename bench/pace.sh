@@ -5,6 +5,7 @@
 # Then the same at 5/s (50,000/s). Each rate is also run by bench/pace_native.c (C, no
 # runtime, the same schedule over the same number of threads) against the same sink, so
 # what the machine's kernel allows is printed beside Loadshear's figures.
+# LOADSHEAR_DIRECT_SOCKETS=0: Loadshear without the direct socket path (docs/metrics.md).
 set -euo pipefail
 ulimit -n 20000
 source "$(dirname "$0")/lib.sh"

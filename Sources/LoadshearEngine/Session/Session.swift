@@ -632,18 +632,24 @@ class Session {
         let rate = max(1, shard.plan.settings.sampleRate)
         var batches = 0
         if let p = pacer { cursor.budget = p.budget(at: NIODeadline.now().uptimeNanoseconds) }
-        while batches < config.batchesPerTurn, lifecycle.isActive, context.channel.isWritable, hasWork {
+        while batches < config.batchesPerTurn, lifecycle.isActive, hasWork {
+            // Nothing of ours buffered in the channel: this batch may go to the socket itself
+            // (and the channel's writability, which only its buffer sets, need not be asked).
+            // The descriptor is still ours: see ``DirectSocket`` for why an active lifecycle
+            // says so.
+            batchIsDirect = socketFD >= 0 && held == nil && !ledger.hasUnsettled
+            guard batchIsDirect || context.channel.isWritable else { break }
             let issuedAt = NIODeadline.now().uptimeNanoseconds
             handTime = issuedAt
-            // Nothing of ours buffered in the channel: this batch may go to the socket itself.
-            batchIsDirect = socketFD >= 0 && held == nil && !ledger.hasUnsettled && context.channel.isActive
             var writes = 0
             var bytes = 0
             var packets = 0
             // Runs of one packet size are tallied here and handed to the ledger once, not
             // per write: a batch of small runs touches the ledger once or twice.
             var run = (count: 0, size: 0)
-            while writes < config.writesPerFlush, bytes < config.bytesPerFlush, context.channel.isWritable {
+            while writes < config.writesPerFlush, bytes < config.bytesPerFlush,
+                batchIsDirect || context.channel.isWritable
+            {
                 if let r = replies.popFirst() {
                     if run.count > 0 { ledger.handPackets(count: run.count, size: run.size) }
                     run = (0, 0)

@@ -25,7 +25,7 @@ import Glibc
     @Test func aLoopbackConnectCompletesAndIsHandedOver() async throws {
         try await withServer { server in
             let address = try SocketAddress(ipAddress: "127.0.0.1", port: server.port)
-            let fd = try #require(DirectSocket.connect(to: address, from: nil, noPortOption: 24))
+            let fd = try #require(DirectSocket.connect(to: address, from: nil))
             defer { close(fd) }
             #expect(write(fd, "ping", 4) == 4)
             #expect(await server.wait { $0.count == 1 && $0[0].bytes == Array("ping".utf8) })
@@ -38,7 +38,7 @@ import Glibc
         try await withServer { server in
             let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
             let address = try SocketAddress(ipAddress: "127.0.0.1", port: server.port)
-            let fd = try #require(DirectSocket.connect(to: address, from: nil, noPortOption: 24))
+            let fd = try #require(DirectSocket.connect(to: address, from: nil))
             let channel = try await ClientBootstrap(group: group).withConnectedSocket(fd).get()
             #expect(channel.isActive)
             #expect(try await channel.getOption(.tcpOption(.tcp_nodelay)).get() == 1)
@@ -51,7 +51,7 @@ import Glibc
         try await withServer { server in
             let address = try SocketAddress(ipAddress: "127.0.0.1", port: server.port)
             let source = try SocketAddress(ipAddress: "127.0.0.7", port: 0)
-            let fd = try #require(DirectSocket.connect(to: address, from: source, noPortOption: 24))
+            let fd = try #require(DirectSocket.connect(to: address, from: source))
             defer { close(fd) }
             var local = sockaddr_in()
             var length = socklen_t(MemoryLayout<sockaddr_in>.size)
@@ -66,9 +66,9 @@ import Glibc
     /// (which reports the error or waits for the handshake).
     @Test func otherConnectsAreLeftToTheBootstrap() throws {
         let refused = try SocketAddress(ipAddress: "127.0.0.1", port: try unusedPort())
-        #expect(DirectSocket.connect(to: refused, from: nil, noPortOption: 24) == nil)
+        #expect(DirectSocket.connect(to: refused, from: nil) == nil)
         let remote = try SocketAddress(ipAddress: "192.0.2.1", port: 9)
-        #expect(DirectSocket.connect(to: remote, from: nil, noPortOption: 24) == nil)
+        #expect(DirectSocket.connect(to: remote, from: nil) == nil)
     }
 
     /// One side of a socket pair with a small send buffer and a peer that does not read:

@@ -1,3 +1,4 @@
+import LoadshearScript
 import NIOCore
 
 #if canImport(Glibc)
@@ -7,12 +8,12 @@ import Glibc
 /// The direct socket path for TCP: sockets Loadshear opens and connects itself, and writes
 /// that go straight to such a socket while the channel has nothing of ours buffered.
 ///
-/// Why: `ClientBootstrap.connect` costs a resolver-free but still long chain of futures,
-/// closures and a connect-timeout task per connect, and a write through the channel costs a
-/// promise, its callback and NIO's pending-writes bookkeeping per batch. At loopback speed
-/// that is a large part of the work: 23.0k → 27.9k connects/s with the direct connect
-/// (bench/connect.sh, 10,000 sessions), and ~10% more request/response round trips with
-/// direct writes (bench/handler.sh).
+/// Why: `ClientBootstrap.connect` costs a long chain of futures and closures and a
+/// connect-timeout task per connect, and a write through the channel costs a promise, its
+/// callback and NIO's pending-writes bookkeeping per batch. At loopback speed that is a
+/// large part of the work (docs/metrics.md has the figures, on and off): 24k → 32k
+/// connects/s at 15,000 sessions (bench/connect.sh), 10–20% more request/response round
+/// trips (bench/handler.sh's workload), paced lag p99 at 100,000 payloads/s 70 → 10 ms.
 ///
 /// The direct connect is for loopback destinations only, where the kernel completes the
 /// handshake inside `connect()`: the socket is then handed to NIO already connected
@@ -33,9 +34,9 @@ package enum DirectSocket {
     /// A socket of `address`'s family, connected to it (bound to `source` first when given,
     /// with `IP_BIND_ADDRESS_NO_PORT`); nil unless `address` is a loopback address and the
     /// connect completed at once. (`TCP_NODELAY` is the bootstrap's default option, which
-    /// it sets on the socket it is handed.) Four system calls, five with a source: every
-    /// one counts at 30,000 connects/s.
-    package static func connect(to address: SocketAddress, from source: SocketAddress?, noPortOption: Int32) -> CInt? {
+    /// it sets on the socket it is handed.) Three system calls (`socket`, `connect`, `poll`),
+    /// five with a source: every one counts at 30,000 connects/s.
+    package static func connect(to address: SocketAddress, from source: SocketAddress?) -> CInt? {
         guard isLoopback(address) else { return nil }
         let family: CInt
         switch address {
@@ -50,7 +51,9 @@ package enum DirectSocket {
         if let source {
             var one: CInt = 1
             ok =
-                setsockopt(fd, CInt(IPPROTO_IP), noPortOption, &one, socklen_t(MemoryLayout<CInt>.size)) == 0
+                setsockopt(
+                    fd, CInt(IPPROTO_IP), SourceAddresses.ipBindAddressNoPort, &one, socklen_t(MemoryLayout<CInt>.size))
+                == 0
                 && source.withSockAddr { bind(fd, $0, socklen_t($1)) } == 0
         }
         if ok {

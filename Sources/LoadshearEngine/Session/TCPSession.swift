@@ -70,9 +70,8 @@ final class TCPSession: Session, ChannelDuplexHandler {
                 try session.initialize(channel, handler: session)
             }
         }
-        let noPort = SourceAddresses.ipBindAddressNoPort
         let connected: EventLoopFuture<Channel>
-        if config.directSockets, let fd = DirectSocket.connect(to: address, from: source, noPortOption: noPort) {
+        if config.directSockets, let fd = DirectSocket.connect(to: address, from: source) {
             // Connected already (loopback): NIO takes the socket over; plain TCP may write to it directly.
             if tls == nil { socketFD = fd }
             connected = ClientBootstrap(group: shard.loop).channelInitializer(initializer).withConnectedSocket(fd)
@@ -80,7 +79,8 @@ final class TCPSession: Session, ChannelDuplexHandler {
             var bootstrap = ClientBootstrap(group: shard.loop)
             if let source {
                 // Bound by the bootstrap before the initializer runs, so this one is its option.
-                let option = ChannelOptions.socket(SocketOptionLevel(IPPROTO_IP), SocketOptionName(noPort))
+                let option = ChannelOptions.socket(
+                    SocketOptionLevel(IPPROTO_IP), SocketOptionName(SourceAddresses.ipBindAddressNoPort))
                 bootstrap = bootstrap.channelOption(option, value: 1).bind(to: source)
             }
             connected = bootstrap.connectTimeout(config.connectTimeout).channelInitializer(initializer)

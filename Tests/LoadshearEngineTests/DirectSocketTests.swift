@@ -89,7 +89,7 @@ import Glibc
             expected += bytes
             batch.append(ByteBuffer(bytes: bytes))
         }
-        #expect(!batch.write(to: fds[0]))
+        #expect(batch.write(to: fds[0]) == .partial)
         var arrived: [UInt8] = []
         var chunk = [UInt8](repeating: 0, count: 65536)
         while true {
@@ -114,7 +114,7 @@ import Glibc
         let batch = DirectBatch()
         batch.append(ByteBuffer(string: "one "))
         batch.append(ByteBuffer(string: "two"))
-        #expect(batch.write(to: fds[0]))
+        #expect(batch.write(to: fds[0]) == .written)
         #expect(batch.isEmpty)
         var chunk = [UInt8](repeating: 0, count: 16)
         #expect(read(fds[1], &chunk, 16) == 7)
@@ -122,6 +122,22 @@ import Glibc
     }
 
     /// A loopback port nothing listens on: bound, then closed without listening.
+    /// The peer is gone: the write fails with its errno (EPIPE), and the batch is dropped
+    /// (the session closes with the error). An empty batch makes no system call at all.
+    @Test func aFailedWriteReportsItsErrorAndAnEmptyBatchIsWritten() throws {
+        var fds: [CInt] = [0, 0]
+        #expect(socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0, &fds) == 0)
+        defer { close(fds[0]) }
+        close(fds[1])
+        signal(SIGPIPE, SIG_IGN)  // as NIO does before any direct write
+        let batch = DirectBatch()
+        batch.append(ByteBuffer())
+        #expect(batch.write(to: -1) == .written, "no bytes, no system call (-1 would fail it)")
+        batch.append(ByteBuffer(string: "lost"))
+        #expect(batch.write(to: fds[0]) == .failed(EPIPE))
+        #expect(batch.isEmpty)
+    }
+
     private func unusedPort() throws -> Int {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         defer { close(fd) }

@@ -685,13 +685,19 @@ class Session {
             packetsWritten += packets
             batches += 1
             if direct {
-                if shard.directBatch.write(to: socketFD) {
+                switch shard.directBatch.write(to: socketFD) {
+                case .written:
                     batchDone(seq, .success(()), sampledFrom: sampled ? issuedAt : nil)
                     continue
+                case .failed(let code):
+                    // As a failed channel write: counted, classified by its errno, closed.
+                    batchDone(seq, .failure(IOError(errnoCode: code, reason: "write")), sampledFrom: nil)
+                    continue
+                case .partial:
+                    // The socket took part of it: the rest goes through the channel, which
+                    // waits for room.
+                    shard.directBatch.drain { emit(any: NIOAny($0), context) }
                 }
-                // The socket took part of it (or failed): the rest goes through the channel,
-                // which waits for room, or meets the error and reports it.
-                shard.directBatch.drain { emit(any: NIOAny($0), context) }
             }
             guard let last = held else { break }
             held = nil

@@ -65,7 +65,8 @@ import Glibc
     /// A refused connect and a non-loopback destination both take the bootstrap's way
     /// (which reports the error or waits for the handshake).
     @Test func otherConnectsAreLeftToTheBootstrap() throws {
-        let refused = try SocketAddress(ipAddress: "127.0.0.1", port: try unusedPort())
+        let refusing = RefusingPort()
+        let refused = try SocketAddress(ipAddress: "127.0.0.1", port: refusing.port)
         #expect(DirectSocket.connect(to: refused, from: nil) == nil)
         let remote = try SocketAddress(ipAddress: "192.0.2.1", port: 9)
         #expect(DirectSocket.connect(to: remote, from: nil) == nil)
@@ -121,7 +122,6 @@ import Glibc
         #expect(Array(chunk[0..<7]) == Array("one two".utf8))
     }
 
-    /// A loopback port nothing listens on: bound, then closed without listening.
     /// The peer is gone: the write fails with its errno (EPIPE), and the batch is dropped
     /// (the session closes with the error). An empty batch makes no system call at all.
     @Test func aFailedWriteReportsItsErrorAndAnEmptyBatchIsWritten() throws {
@@ -136,21 +136,5 @@ import Glibc
         batch.append(ByteBuffer(string: "lost"))
         #expect(batch.write(to: fds[0]) == .failed(EPIPE))
         #expect(batch.isEmpty)
-    }
-
-    private func unusedPort() throws -> Int {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        defer { close(fd) }
-        var a = sockaddr_in()
-        a.sin_family = sa_family_t(AF_INET)
-        a.sin_addr.s_addr = UInt32(0x7F00_0001).bigEndian
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        _ = withUnsafeMutablePointer(to: &a) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { p in
-                _ = bind(fd, p, length)
-                return getsockname(fd, p, &length)
-            }
-        }
-        return Int(UInt16(bigEndian: a.sin_port))
     }
 }

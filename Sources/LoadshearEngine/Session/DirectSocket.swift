@@ -94,17 +94,15 @@ package enum DirectSocket {
 /// and the vector they are written with, reused batch after batch (no allocation once
 /// grown). Loop-confined, like the shard.
 package final class DirectBatch {
-    package private(set) var buffers: [ByteBuffer] = []
+    private var buffers: [ByteBuffer] = []
     private let vectors: UnsafeMutablePointer<iovec>
-    private let vectorCapacity: Int
 
     /// Linux's `IOV_MAX`: a batch of more buffers (slices around many patches) goes through
     /// the channel instead.
     static let vectorLimit = 1024
 
     package init() {
-        vectorCapacity = Self.vectorLimit
-        vectors = .allocate(capacity: vectorCapacity)
+        vectors = .allocate(capacity: Self.vectorLimit)
         buffers.reserveCapacity(64)
     }
 
@@ -135,7 +133,7 @@ package final class DirectBatch {
     /// round trip in bench/handler.sh's workload.) A batch of no bytes (empty replies) is
     /// written without a system call.
     package func write(to fd: CInt) -> Outcome {
-        guard buffers.count <= vectorCapacity else { return .partial }
+        guard buffers.count <= Self.vectorLimit else { return .partial }
         var total = 0
         var written: Int
         if buffers.count == 1 {

@@ -85,6 +85,10 @@ package final class ShardCounters: Sendable {
         /// receive queue was full (Loadshear did not read them in time), read from each socket
         /// (`SO_MEMINFO`) as Loadshear closes it.
         case udpReceiveDrops
+        /// (ext) Connects Loadshear completed on a socket of its own (TCP to loopback, see
+        /// the engine's `DirectSocket`); the others took NIO's bootstrap (another host, a
+        /// connect still in progress, the path switched off).
+        case directConnects
 
         /// The counter's name in the JSON report and the NDJSON lines. Spelled out, not derived
         /// from the case name, because the report format promises these names stay.
@@ -157,6 +161,7 @@ package final class ShardCounters: Sendable {
             case .sequenceWorstDuplicates: "sequenceWorstDuplicates"
             case .sequenceWorstJitterNanoseconds: "sequenceWorstJitterNanoseconds"
             case .udpReceiveDrops: "udpReceiveDrops"
+            case .directConnects: "directConnects"
             }
         }
     }

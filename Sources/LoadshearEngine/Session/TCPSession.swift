@@ -74,6 +74,7 @@ final class TCPSession: Session, ChannelDuplexHandler {
         if config.directSockets, let fd = DirectSocket.connect(to: address, from: source) {
             // Connected already (loopback): NIO takes the socket over; plain TCP may write to it directly.
             if tls == nil { socketFD = fd }
+            shard.counters.add(.directConnects)
             connected = ClientBootstrap(group: shard.loop).channelInitializer(initializer).withConnectedSocket(fd)
         } else {
             var bootstrap = ClientBootstrap(group: shard.loop)

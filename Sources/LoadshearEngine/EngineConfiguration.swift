@@ -27,6 +27,11 @@ package struct EngineConfiguration: Sendable {
     /// reading until half of it has drained, so a server that writes but never reads cannot
     /// grow our memory without bound.
     package var replyBacklog = 256 * 1024
+    /// Handler time one read may take, in nanoseconds: past it the session handles the rest
+    /// of the read's frames on the loop's next turn (reads held meanwhile), so a slow handler
+    /// flooded with frames cannot hold the timeline, the other sessions or the end of the
+    /// run (one call is bounded by its fuel). 0: no limit.
+    package var handlerTurnNanoseconds: UInt64 = 2_000_000
     /// Write-buffer watermarks: low 256 KiB, high 1 MiB.
     package var lowWatermark = 256 * 1024
     /// Above this many buffered bytes a channel is not writable and its session stops writing

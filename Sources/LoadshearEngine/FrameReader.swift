@@ -35,6 +35,13 @@ struct FrameReader {
         case none
     }
 
+    /// What `emit` wants after an event: the next frame, nothing more (the rest is dropped:
+    /// the session closes), or a pause (the rest is kept, and a later ``feed(_:bodyLengthFromHandler:emit:)``
+    /// — of an empty buffer, say — goes on from there).
+    enum Next {
+        case more, stop, pause
+    }
+
     /// True while part of a frame is waiting for more bytes.
     var hasPending: Bool { pending != nil || bodyLength != nil }
 
@@ -47,12 +54,14 @@ struct FrameReader {
 
     /// Feeds received bytes; calls `emit` for each complete frame or error, in order.
     /// After an error event nothing more is emitted (the session closes).
-    /// `emit` returns false to stop at once (the rest is dropped). `bodyLengthFromHandler` is
-    /// asked for each header when the length comes from the handler; nil means `.badHeader`.
+    /// `emit` says whether to go on (``Next``). `bodyLengthFromHandler` is asked for each
+    /// header when the length comes from the handler; nil means `.badHeader`.
+    /// Returns true when `emit` paused with bytes left to frame (nothing left: nothing waits).
+    @discardableResult
     mutating func feed(
         _ incoming: ByteBuffer, bodyLengthFromHandler: (UnsafeRawBufferPointer) -> Int?,
-        emit: (Event) -> Bool
-    ) {
+        emit: (Event) -> Next
+    ) -> Bool {
         var buffer: ByteBuffer
         if var p = pending {
             pending = nil
@@ -62,6 +71,7 @@ struct FrameReader {
         } else {
             buffer = incoming
         }
+        var paused = false
         while true {
             if bodyLength == nil {
                 guard buffer.readableBytes >= headerSize else { break }
@@ -79,11 +89,11 @@ struct FrameReader {
                 }
                 guard let length, length >= 0 else {
                     _ = emit(.badHeader)
-                    return
+                    return false
                 }
                 if length > bodyMax {
                     _ = emit(.tooLarge(length))
-                    return
+                    return false
                 }
                 bodyLength = length
             }
@@ -91,12 +101,19 @@ struct FrameReader {
             guard buffer.readableBytes >= total else { break }
             let frame = buffer.readSlice(length: total)!
             bodyLength = nil
-            if !emit(.frame(frame)) { return }
+            let next = emit(.frame(frame))
+            if next == .stop { return false }
+            if next == .pause {
+                paused = true  // the rest stays pending
+                break
+            }
         }
         if buffer.readableBytes > 0 {
             // Keep the unread tail; the next read appends to it (copy-on-write copies only
             // when the storage is still shared with the read that brought it).
             pending = buffer
+            return paused
         }
+        return false
     }
 }

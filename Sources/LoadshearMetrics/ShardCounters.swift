@@ -89,6 +89,10 @@ package final class ShardCounters: Sendable {
         /// the engine's `DirectSocket`); the others took NIO's bootstrap (another host, a
         /// connect still in progress, the path switched off).
         case directConnects
+        /// Times a handler used up its turn (2 ms of handler time in one read) and the read's
+        /// other frames waited for the loop's next turn, so the timeline and the other
+        /// sessions ran in between.
+        case handlerYields
 
         /// The counter's name in the JSON report and the NDJSON lines. Spelled out, not derived
         /// from the case name, because the report format promises these names stay.
@@ -162,6 +166,7 @@ package final class ShardCounters: Sendable {
             case .sequenceWorstJitterNanoseconds: "sequenceWorstJitterNanoseconds"
             case .udpReceiveDrops: "udpReceiveDrops"
             case .directConnects: "directConnects"
+            case .handlerYields: "handlerYields"
             }
         }
     }

@@ -23,10 +23,10 @@ import Testing
                     switch e {
                     case .frame(let f):
                         frames.append(Array(f.readableBytesView))
-                        return true
+                        return .more
                     default:
                         failed = true
-                        return false
+                        return .stop
                     }
                 })
             if failed { break }
@@ -77,9 +77,35 @@ import Testing
             ByteBuffer(bytes: [9, 2, 1, 0] + Array(repeating: 0, count: 258)), bodyLengthFromHandler: { _ in nil },
             emit: {
                 if case .frame(let f) = $0 { sizes.append(f.readableBytes) }
-                return true
+                return .more
             })
         #expect(sizes == [4 + 258])
+    }
+
+    /// A pause keeps the rest: an empty feed goes on from the next frame, and bytes that
+    /// came meanwhile follow in order.
+    @Test func aPauseKeepsTheRestForTheNextFeed() {
+        var reader = FrameReader(
+            headerSize: 8, bodyMax: 100, lengthSource: .headerLength(HeaderLength(offset: 4, size: 4, bigEndian: true)))
+        var bodies: [UInt8] = []
+        func feed(_ bytes: [UInt8], pauseEvery: Bool) {
+            reader.feed(
+                ByteBuffer(bytes: bytes), bodyLengthFromHandler: { _ in nil },
+                emit: {
+                    guard case .frame(let f) = $0 else { return .stop }
+                    bodies.append(f.getInteger(at: f.readerIndex + 8)!)
+                    return pauseEvery ? .pause : .more
+                })
+        }
+        let stream = (1...4).flatMap { frame(body: [UInt8($0)]) }
+        feed(Array(stream[..<20]), pauseEvery: true)  // two whole frames and a part
+        #expect(bodies == [1])
+        #expect(reader.hasPending)
+        feed([], pauseEvery: true)
+        #expect(bodies == [1, 2])
+        feed(Array(stream[20...]), pauseEvery: false)
+        #expect(bodies == [1, 2, 3, 4])
+        #expect(!reader.hasPending)
     }
 }
 

@@ -90,6 +90,29 @@ import WAT
         }
     }
 
+    /// A handler that uses up its turn leaves the read's other frames for the loop's next
+    /// turn: with a turn of 1 ns every frame waits for a turn of its own, and every one is
+    /// still handled, answered in order and counted exactly once.
+    @Test func framesLeftForTheNextTurnAreAllHandledInOrder() async throws {
+        let n = 40
+        let frames = (0..<n).map { frame(type: 1, body: [UInt8($0), 0xEE, UInt8(255 - $0)]) }
+        try await withServer(.send([Array(frames.joined())])) { server in
+            let plan = try makePlan(
+                script(handler: "e.wasm", extra: "HEADER_LENGTH = 4:4 \"big\""),
+                packets: ["e.wasm": try Self.echoModule()], port: server.port)
+            let s = try await run(plan, configure: { $0.handlerTurnNanoseconds = 1 }) { totals in
+                let echoed = await server.wait { c in c.count == 4 && c.allSatisfy { $0.bytes.count == 11 * n } }
+                return await totals.wait { $0[.handlerCalls] == 4 * n } && echoed
+            }
+            #expect(s.totals[.framesRead] == 4 * n)
+            #expect(s.totals[.handlerCalls] == 4 * n)
+            #expect(s.totals[.responsesSent] == 4 * n)
+            #expect(s.totals[.handlerYields] > 0, "a read of more than one frame left frames for the next turn")
+            #expect(server.allBytes.allSatisfy { $0 == Array(frames.joined()) })
+            expectConsistent(s)
+        }
+    }
+
     @Test func hostileModuleNeverTakesTheRunDown() async throws {
         // Traps on every third message, answers the rest: every message is accounted for.
         let module = try wat2wasm(

@@ -34,6 +34,9 @@ class Session {
     private var readsPaused = false
     /// The channel asked to read while reads were paused.
     private var readWanted = false
+    /// Frames of a read are waiting for the loop's next turn (the handler used up its turn,
+    /// ``EngineConfiguration/handlerTurnNanoseconds``); reads are held meanwhile.
+    var framesWaiting = false
     /// The batch being built goes straight to the socket (``DirectSocket``).
     private var batchIsDirect = false
     /// The pipeline context while the channel is active; nil before and after.
@@ -350,6 +353,7 @@ class Session {
             closingAfterWrites = false
             readsPaused = false
             readWanted = false
+            framesWaiting = false
             lastWrite = nil
             counters.add(.reconnects)
             shard.reconnect(index)
@@ -414,7 +418,14 @@ class Session {
     /// The outbound `read` (autoRead asks for the next read after each one): held back
     /// while too many handler replies wait for the socket.
     final func interceptRead(_ context: ChannelHandlerContext) {
-        if readsPaused { readWanted = true } else { context.read() }
+        if readsPaused || framesWaiting { readWanted = true } else { context.read() }
+    }
+
+    /// Passes on the read the channel asked for while reads were held, once nothing holds them.
+    final func readIfWanted() {
+        guard readWanted, !readsPaused, !framesWaiting, let context else { return }
+        readWanted = false
+        context.read()
     }
 
     /// Counts a handler outcome: each call once, by what came of it.
@@ -497,10 +508,7 @@ class Session {
     private func resumeReadsIfDrained() {
         guard readsPaused, pendingReplyBytes <= shard.config.replyBacklog / 2 else { return }
         readsPaused = false
-        if readWanted, let context {
-            readWanted = false
-            context.read()
-        }
+        readIfWanted()
     }
 
     // MARK: closing

@@ -25,6 +25,9 @@ final class TCPSession: Session, ChannelDuplexHandler {
         var reader: FrameReader
         var frameStartedAt: UInt64 = 0
         var framesSeen = 0
+        /// When the frames waiting for the next turn were read (``Session/framesWaiting``):
+        /// they count as arrived then, not when the handler gets to them.
+        var waitingSince: UInt64 = 0
     }
     /// (ext) TLS: the handshake under way, out of line (plain TCP sessions carry a pointer);
     /// nil outside a handshake.
@@ -195,16 +198,36 @@ final class TCPSession: Session, ChannelDuplexHandler {
     /// sampled (every SAMPLERATE-th frame) and given to the handler; the replies of one read
     /// are gathered in one buffer and queued together. A body above BODYMAX, or a header
     /// whose length cannot be read, closes the session as a protocol error.
+    /// A handler that uses up its turn (``EngineConfiguration/handlerTurnNanoseconds``)
+    /// leaves the read's other frames for the loop's next turn, reads held meanwhile.
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let buffer = unwrapInboundIn(data)
+        shard.counters.add(.bytesRead, buffer.readableBytes)
+        guard reading != nil, lifecycle.isActive else { return }
+        readFrames(buffer, context, readAt: NIODeadline.now().uptimeNanoseconds)
+    }
+
+    /// The frames a handler left for this turn: handled (as read when they were read), and
+    /// reads resume unless it uses up this turn too.
+    private func resumeFrames() {
+        guard framesWaiting else { return }
+        framesWaiting = false
+        guard let reading, lifecycle.isActive, let context else { return }
+        readFrames(ByteBuffer(), context, readAt: reading.value.waitingSince)
+        readIfWanted()
+    }
+
+    /// Frames `buffer` (after what the reader holds) and handles each frame; see
+    /// ``channelRead(context:data:)``.
+    private func readFrames(_ buffer: ByteBuffer, _ context: ChannelHandlerContext, readAt now: UInt64) {
+        guard let reading else { return }
         let counters = shard.counters
-        counters.add(.bytesRead, buffer.readableBytes)
-        guard let reading, lifecycle.isActive else { return }
         let handler = shard.handler
         let isNOP = handler is NOPHandler
         let matchesReplies = shard.plan.settings.response != nil
         let sequenced = shard.plan.settings.sequence != nil
-        let now = NIODeadline.now().uptimeNanoseconds
+        let turnBudget = isNOP ? 0 : shard.config.handlerTurnNanoseconds
+        let turnStart = turnBudget > 0 ? NIODeadline.now().uptimeNanoseconds : 0
         var started = reading.value.reader.hasPending ? reading.value.frameStartedAt : now
         // Kept locally while the reader runs: the closures below must not touch
         // `reading.value`, which `feed` holds for its whole call.
@@ -216,7 +239,7 @@ final class TCPSession: Session, ChannelDuplexHandler {
         var frames = 0
         var failure: FrameReader.Event?
         var headerFailure: HandlerFailure?
-        reading.value.reader.feed(
+        let paused = reading.value.reader.feed(
             buffer,
             bodyLengthFromHandler: { header in
                 switch handler.bodyLength(header: header) {
@@ -236,7 +259,7 @@ final class TCPSession: Session, ChannelDuplexHandler {
                     started = now
                     if matchesReplies { frame.withUnsafeReadableBytes { matchReply($0, at: now) } }
                     if sequenced { frame.withUnsafeReadableBytes { trackSequence($0, at: now) } }
-                    if isNOP { return true }
+                    if isNOP { return .more }
                     let outcome = frame.withUnsafeReadableBytes { message in
                         handler.handle(message) { reply in
                             if replies == nil {
@@ -248,15 +271,27 @@ final class TCPSession: Session, ChannelDuplexHandler {
                     }
                     record(outcome)
                     if outcome == .reply { replyCount += 1 }
-                    return true
+                    if turnBudget > 0, NIODeadline.now().uptimeNanoseconds &- turnStart > turnBudget {
+                        return .pause
+                    }
+                    return .more
                 case .tooLarge, .badHeader:
                     failure = event
-                    return false
+                    return .stop
                 }
             })
         counters.add(.framesRead, frames)
         reading.value.frameStartedAt = started
         reading.value.framesSeen = framesSeen
+        if paused {
+            counters.add(.handlerYields)
+            reading.value.waitingSince = now
+            if !framesWaiting {
+                framesWaiting = true
+                let bound = NIOLoopBound(self, eventLoop: context.eventLoop)
+                context.eventLoop.execute { bound.value.resumeFrames() }
+            }
+        }
         if !isNOP { recordMemoryDenials() }
         if let headerFailure { recordHeaderFailure(headerFailure) }
         if let replies { queueReplies(replies, count: replyCount) }

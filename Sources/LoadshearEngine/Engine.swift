@@ -35,6 +35,9 @@ package final class Engine: Sendable {
         var timelineCompleted = false
         /// Succeeded to end the run, by the last action or by ``stop(reason:)``; nil outside a run.
         var endPromise: EventLoopPromise<Void>?
+        /// While the run's end waits for draining sessions: closes them now. A stop then
+        /// does not wait out the drain grace.
+        var endDrainGrace: (@Sendable () -> Void)?
     }
 
     /// Where the first failure of each kind is explained (refused connects, oversized bodies…).
@@ -75,14 +78,17 @@ package final class Engine: Sendable {
     /// and the end-of-run closing happens now. Safe from any thread, more than once; the first
     /// `reason` is the one the report gives (when the timeline had not ended yet).
     package func stop(reason: String = "a stop request") {
-        let promise = state.withLock { s -> EventLoopPromise<Void>? in
+        let (promise, endGrace) = state.withLock { s -> (EventLoopPromise<Void>?, (@Sendable () -> Void)?) in
             s.stopRequested = true
             if !s.timelineCompleted, s.stoppedBy == nil { s.stoppedBy = reason }
             let p = s.endPromise
             s.endPromise = nil
-            return p
+            let g = s.endDrainGrace
+            s.endDrainGrace = nil
+            return (p, g)
         }
         promise?.succeed(())
+        endGrace?()
     }
 
     /// Why a run could not start.
@@ -241,15 +247,24 @@ package final class Engine: Sendable {
         lastActions.cancel()
 
         // Close what is still open (pending connects are cancelled); draining sessions get a
-        // grace period; after the hard deadline every channel left is closed by force.
+        // grace period, unless the run was stopped (or is stopped meanwhile: the user asked
+        // to end it, not to wait); after the hard deadline every channel left is closed by force.
+        let stopped = state.withLock { s -> Bool in
+            if !s.stopRequested {
+                s.endDrainGrace = { for shard in shards { shard.loop.execute { shard.endDrainGrace() } } }
+            }
+            return s.stopRequested
+        }
+        let grace = stopped ? .zero : config.drainGrace
         let finished = shards.map { shard in
-            shard.loop.flatSubmit { shard.finish(drainGrace: self.config.drainGrace) }
+            shard.loop.flatSubmit { shard.finish(drainGrace: grace) }
         }
         let all = EventLoopFuture.andAllComplete(finished, on: control)
         let deadline = control.scheduleTask(in: config.closeDeadline) {
             for shard in shards { shard.loop.execute { shard.abandonAll() } }
         }
         try? await all.get()
+        state.withLock { $0.endDrainGrace = nil }
         deadline.cancel()
         // Let the last write promises and close events land in the counters.
         for shard in shards { try? await shard.loop.submit {}.get() }

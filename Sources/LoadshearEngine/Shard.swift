@@ -369,11 +369,20 @@ final class Shard: @unchecked Sendable {
         }
         finishPromise = promise
         if draining {
-            loop.scheduleTask(in: drainGrace) { [self] in
-                for session in sessions { session.disconnect() }
+            if drainGrace <= .zero {
+                endDrainGrace()
+            } else {
+                loop.scheduleTask(in: drainGrace) { [self] in endDrainGrace() }
             }
         }
         return promise.futureResult
+    }
+
+    /// The drain grace is over (or cut short by a stop): sessions still draining are closed.
+    func endDrainGrace() {
+        loop.preconditionInEventLoop()
+        guard finishing else { return }
+        for session in sessions { session.disconnect() }
     }
 
     /// After the hard deadline: close every channel that is still open. The sessions see

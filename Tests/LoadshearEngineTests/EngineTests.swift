@@ -483,6 +483,39 @@ import Testing
         }
     }
 
+    /// A stop while the run's end waits for draining sessions (a server that never reads:
+    /// the DRAIN cannot finish) closes them at once: the user asked to end the run, not to
+    /// wait out the grace (an hour here, so waiting it out would fail the time limit).
+    @Test(.timeLimit(.minutes(1))) func aStopCutsTheDrainGraceShort() async throws {
+        let listener = StallingListener()
+        let plan = try makePlan(
+            """
+            SETTINGS t {
+                SESSION = "TCP"
+                PORT = @PORT@
+                REPEAT = "true"
+                ENDPOINTS { 127.0.0.1 }
+                PACKETS { p : "p.bin" }
+            }
+            ORCHESTRATOR t {
+                CREATE 2 OFFSET 0ms
+                CONNECT 0:2 OFFSET 1ms
+                SEND 0:2 p COPIES 1 OFFSET 10ms
+                FLOOD 0:2 OFFSET 0ms
+                DRAIN 0:2 OFFSET 40ms
+            }
+            """, packets: ["p.bin": [UInt8](repeating: 7, count: 1024)], port: listener.port)
+        let longGrace: (inout EngineConfiguration) -> Void = {
+            $0.drainGrace = .hours(1)
+            $0.closeDeadline = .hours(1)
+        }
+        let s = try await run(plan, configure: longGrace) { totals in
+            await totals.wait { $0[.connectionsSucceeded] == 2 && $0[.bytesSent] > 0 }
+        }
+        #expect(s.totals[.closedByUs] == 2)
+        expectConsistent(s)
+    }
+
     /// Latency samples: every connect; the send batch with the first packet and each batch
     /// that holds a SAMPLERATE-th packet; the first frame and every SAMPLERATE-th frame.
     @Test func latencyIsSampledAsDocumented() async throws {

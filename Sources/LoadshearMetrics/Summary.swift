@@ -159,10 +159,15 @@ package struct Summary: Sendable {
     }
 
     /// Why a run in which no session connected failed, or nil when some did (or none tried).
+    /// Connects cancelled while under way (a DISCONNECT or the end came first: a server
+    /// that never completes a TLS handshake, say) count as not connected too.
     package static func nothingConnected(_ s: Snapshot) -> String? {
         let t = s.totals
-        guard t[.connectionsSucceeded] == 0, t[.connectionsFailed] > 0 else { return nil }
-        return "no session connected (\(list(s.connectFailuresByReason)))"
+        let cancelled = t[.connectionsCancelled]
+        guard t[.connectionsSucceeded] == 0, t[.connectionsFailed] + cancelled > 0 else { return nil }
+        var reasons = s.connectFailuresByReason
+        if cancelled > 0 { reasons["cancelled while connecting"] = cancelled }
+        return "no session connected (\(list(reasons)))"
     }
 
     /// One line for non-TTY progress: elapsed, rates since `since` (the snapshot of the

@@ -34,6 +34,32 @@ import Testing
         #expect(r.stdout.contains("connections 0, bytes read 0"))
     }
 
+    /// Connects that never finish (TLS to a listener that never accepts, so no handshake
+    /// answer comes) are cancelled by the DISCONNECT: nothing connected, so the run exits 1
+    /// like one whose connects failed, and says so.
+    @Test func aRunWhoseConnectsWereAllCancelledExitsOne() async throws {
+        let ws = Workspace()
+        let listener = StallingListener()
+        let path = ws.script(
+            """
+            SETTINGS n {
+                SESSION = "TLS"
+                PORT = \(listener.port)
+                ENDPOINTS { 127.0.0.1 }
+                TLS { VERIFY = "false" }
+            }
+            ORCHESTRATOR n {
+                CREATE 2 OFFSET 0ms
+                CONNECT 0:2 OFFSET 1ms
+                DISCONNECT 0:2 OFFSET 300ms
+            }
+            """)
+        let r = try await BinaryRunner.run([path, "--quiet"])
+        #expect(r.status == 1, "\(r.stdout)\n\(r.stderr)")
+        #expect(r.stdout.contains("2 attempted, 0 connected, 0 failed, 2 cancelled"), "\(r.stdout)")
+        #expect(r.stderr.contains("error: no session connected (cancelled while connecting ×2)"), "\(r.stderr)")
+    }
+
     /// Connects to a closed port: the first refusal is explained, the failures are counted by
     /// reason, and a run in which no session connected exits 1 saying why.
     @Test func aRunWhereNothingConnectsSaysWhyAndExitsOne() async throws {

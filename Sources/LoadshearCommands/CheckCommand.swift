@@ -166,17 +166,26 @@ package struct CheckCommand: ParsableCommand {
 
 /// Hex for `check`: dumping replies and parsing `--hex`.
 enum Hexdump {
+    /// What `check` dumps of a message or a reply at most: a module that answers with
+    /// megabytes must not flood the terminal (16 MiB would be a million rows).
+    static let dumpLimit = 4096
+
     /// Rows of 16 bytes: the offset, the bytes in hex, and the printable ASCII between bars
-    /// ('.' for the rest); rows are joined by newlines, with none after the last.
-    static func render(_ bytes: [UInt8], indent: String = "") -> String {
+    /// ('.' for the rest); rows are joined by newlines, with none after the last. Bytes past
+    /// `limit` are not shown: a last row says how many were left out.
+    static func render(_ bytes: [UInt8], indent: String = "", limit: Int = dumpLimit) -> String {
         var lines: [String] = []
-        for start in stride(from: 0, to: bytes.count, by: 16) {
-            let row = bytes[start..<min(start + 16, bytes.count)]
+        let shown = min(bytes.count, limit)
+        for start in stride(from: 0, to: shown, by: 16) {
+            let row = bytes[start..<min(start + 16, shown)]
             let hex = row.map { String(format: "%02x", $0) }.joined(separator: " ")
             let text = String(row.map { (0x20..<0x7F).contains($0) ? Character(UnicodeScalar($0)) : "." })
             lines.append(
                 indent + String(format: "%08x  ", start) + hex.padding(toLength: 48, withPad: " ", startingAt: 0)
                     + " |\(text)|")
+        }
+        if shown < bytes.count {
+            lines.append(indent + "… \(bytes.count - shown) more bytes not shown (\(bytes.count) in all)")
         }
         return lines.joined(separator: "\n")
     }

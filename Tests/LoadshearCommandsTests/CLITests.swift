@@ -174,6 +174,22 @@ extension CLITests {
             "\(missing.stderr)")
     }
 
+    /// A big message and its big reply are dumped in part, with the size of the rest: a
+    /// module answering with megabytes must not flood the terminal.
+    @Test func checkDumpsABigReplyInPart() async throws {
+        let ws = Workspace()
+        let module = BinaryRunner.repositoryRoot.appendingPathComponent("sdk/examples/c/heartbeat.wasm").path
+        // A ping (type 1) with a 10,000-byte body: the heartbeat module answers with all of it.
+        let ping: [UInt8] = [0, 0, 0, 1, 0, 0, 0x27, 0x10] + [UInt8](repeating: 0x61, count: 10_000)
+        let packet = ws.write("big.bin", ping)
+        let r = try await BinaryRunner.run(["check", module, "--packet", packet, "--iterations", "1"])
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(r.stdout.contains("handle_body -> reply, 10008 bytes"), "\(r.stdout)")
+        #expect(
+            r.stdout.components(separatedBy: "… 5912 more bytes not shown (10008 in all)").count == 3, "\(r.stdout)")
+        #expect(r.stdout.split(separator: "\n").count < 600)
+    }
+
     /// A busy port is explained, with the way out.
     @Test func targetOnABusyPortSaysSo() async throws {
         // The first holds the port for the whole test (a loaded machine once kept this test

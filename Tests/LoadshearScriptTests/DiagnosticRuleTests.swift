@@ -273,6 +273,10 @@ let rules: [Rule] = [
         name: "bare number duration", script: script(actions: "    CONNECT 0:10 OFFSET 100"),
         message: "OFFSET needs a time unit: write 100ms or 100s", line: 10),
     Rule(
+        name: "OFFSETs adding past the longest timeline",
+        script: script(actions: "    CONNECT 0:10 OFFSET 2562047h\n    DISCONNECT 0:10 OFFSET 2562047h"),
+        message: "the OFFSETs add up to more than the longest timeline (2562047h)", line: 11),
+    Rule(
         name: "unsupported ext action", script: script(actions: "    CONNECT 0:10\n    RATE 0:10 100"),
         message: "RATE is not supported yet", line: 11),
     Rule(

@@ -820,6 +820,12 @@ struct Checker {
             var offset = PlanBuilder.defaultOffset
             if let o = a.offset, let v = duration(o, "OFFSET", &d) { offset = v }
             let (sum, overflow) = now.addingReportingOverflow(offset)
+            if overflow, now != Int64.max {
+                // Reported once, at the OFFSET that crosses the limit (each later one would too).
+                d.error(
+                    "the OFFSETs add up to more than the longest timeline (\(Int64.max / 3_600_000_000_000)h)",
+                    at: a.offset?.range ?? a.keywordRange)
+            }
             now = overflow ? Int64.max : sum
             let line = lineOf(a.keywordRange)
             switch a.keyword {

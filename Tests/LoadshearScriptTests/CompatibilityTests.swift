@@ -68,6 +68,22 @@ import Testing
         #expect(send.counter?.offset == 0 && send.timestamp?.offset == 8 && send.timestamp?.unit == .microseconds)
     }
 
+    /// An unterminated string is one error: the field still counts as given, and what its
+    /// broken value would make of the field (here, an unknown SESSION) is not reported.
+    @Test func anUnterminatedStringIsOneError() {
+        let text = script(
+            base: """
+                    SESSION = "TCP
+                    PORT = 5000
+                    ENDPOINTS { 127.0.0.1 }
+                    PACKETS { p1 : "hello.bin" }
+                """)
+        let (p, r, _) = plan(text)
+        #expect(p == nil)
+        #expect(r.contains("test.ldsh:2:15: error: unterminated string"), "\(r)")
+        #expect(r.components(separatedBy: "error:").count == 2, "\(r)")
+    }
+
     /// Errors in statements that span lines still point at the token at fault, and the next
     /// statement on its own line is checked on its own.
     @Test func errorsStayLocatedAcrossLines() {

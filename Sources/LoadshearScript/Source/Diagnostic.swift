@@ -52,6 +52,15 @@ package struct DiagnosticBag: Sendable {
     /// As many errors as will be shown: reading further cannot show more.
     package var isFull: Bool { errorCount >= limit }
 
+    /// Where tokens made from broken input start (an unterminated string): the error that
+    /// said so is the only one reported there; what later passes make of the token is not.
+    private var damaged: Set<Int> = []
+
+    /// Marks the token starting at `start` as made from input already reported as broken.
+    package mutating func markDamaged(at start: Int) {
+        damaged.insert(start)
+    }
+
     /// Notes that checking stopped at the limit.
     package mutating func stop() {
         stopped = true
@@ -66,6 +75,7 @@ package struct DiagnosticBag: Sendable {
         }
         // The same message at the same place is one problem, whichever pass found it.
         if diagnostics.contains(diagnostic) { return }
+        if damaged.contains(diagnostic.range.start) { return }
         diagnostics.append(diagnostic)
         if diagnostic.severity == .error { shownErrors += 1 }
     }

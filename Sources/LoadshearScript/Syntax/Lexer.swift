@@ -149,7 +149,9 @@ package struct Lexer {
     }
 
     /// Lexes a quoted string. An unterminated quote (end of line or file before the closing
-    /// quote) is reported at the opening quote; the rest of the line is skipped.
+    /// quote) is reported at the opening quote, and the rest of the line is taken as the
+    /// string: the parser then sees a value where one was meant, and reports nothing more
+    /// about this line.
     private mutating func lexString(start: Int, startsLine: Bool, _ diagnostics: inout DiagnosticBag) -> Token? {
         pos += 1
         while pos < bytes.count {
@@ -170,7 +172,9 @@ package struct Lexer {
         diagnostics.error(
             "unterminated string; expected a closing '\"' on the same line",
             at: SourceRange(start: start, end: start + 1))
-        return nil
+        diagnostics.markDamaged(at: start)
+        let raw = String(decoding: bytes[(start + 1)..<pos], as: UTF8.self)
+        return Token(kind: .string(raw: raw), range: SourceRange(start: start, end: pos), startsLine: startsLine)
     }
 }
 

@@ -131,7 +131,7 @@ package struct RunCommand: AsyncParsableCommand {
         var options = PlanOptions()
         options.expandEnvironment = expandEnvs
         options.inspectFiles()
-        var plan = try Planning.plan(script, options: options)
+        var (plan, file) = try Planning.planAndFile(script, options: options)
         if let segment, let (i, n) = SegmentOption.parse(segment) {
             if let problem = plan.segmentProblem(i, of: n) {
                 Console.error("loadshear: error: \(problem)\n")
@@ -147,8 +147,14 @@ package struct RunCommand: AsyncParsableCommand {
         }
         // (ext) Nothing connects when the sessions would not fit the fd limit or the ports.
         if !preflight.problems.isEmpty {
+            let renderer = DiagnosticRenderer(useColor: Console.stderrIsTTY && Console.colorAllowed)
             for p in preflight.problems {
-                Console.error("\(plan.scriptPath)\(p.line.map { ":\($0)" } ?? ""): error: \(p.message)\n")
+                if let range = p.range {
+                    // At the action, with its line and a caret, as a checker error would be.
+                    Console.error(renderer.render(.error(p.message, at: range), in: file))
+                } else {
+                    Console.error("\(plan.scriptPath)\(p.line.map { ":\($0)" } ?? ""): error: \(p.message)\n")
+                }
             }
             Console.error("the run does not fit this machine; nothing was connected\n")
             throw ExitCode.invalidScript
@@ -170,6 +176,12 @@ package enum Planning {
     ///
     /// - Throws: ``ExitCode/invalidScript`` when the file cannot be read or has errors.
     package static func plan(_ path: String, options: PlanOptions) throws -> Plan {
+        try planAndFile(path, options: options).plan
+    }
+
+    /// As ``plan(_:options:)``, with the script's text, for problems found later (the
+    /// preflight's) to be shown at their place.
+    package static func planAndFile(_ path: String, options: PlanOptions) throws -> (plan: Plan, file: SourceFile) {
         let file: SourceFile
         switch PlanBuilder.read(path: path) {
         case .success(let f): file = f
@@ -190,7 +202,7 @@ package enum Planning {
             Console.error("\(count) in \(path); nothing was run\n")
             throw ExitCode.invalidScript
         }
-        return plan
+        return (plan, file)
     }
 }
 

@@ -57,7 +57,7 @@ import Testing
     }
 
     /// With `ulimit -n 512`, 2,000 sessions do not fit: exit 2 with the largest count that
-    /// fits, and the server sees no connection at all.
+    /// fits, pointing at the CONNECT that reaches the peak, and the server sees no connection.
     @Test func aShortFileLimitIsRefusedBeforeAnyConnection() async throws {
         let server = try await RecordingServer.start()
         defer { Task { await server.shutdown() } }
@@ -67,7 +67,9 @@ import Testing
             files: ["p.bin": [1]])
         let r = try await BinaryRunner.shell("ulimit -n 512; \"$LOADSHEAR\" '\(path)' --quiet")
         #expect(r.status == 2, "\(r.stdout)\n\(r.stderr)")
-        #expect(r.stderr.contains("test.ldsh:10: error: 2000 sessions are open at once here"), "\(r.stderr)")
+        // Located like any script error: line and column, the line itself, a caret under CONNECT.
+        #expect(r.stderr.contains("test.ldsh:10:5: error: 2000 sessions are open at once here"), "\(r.stderr)")
+        #expect(r.stderr.contains("    CONNECT 0:2000 OFFSET 10ms\n    ^~~~~~~\n"), "\(r.stderr)")
         #expect(r.stderr.contains("but the limit is 512"), "\(r.stderr)")
         #expect(r.stderr.contains("nothing was connected"))
         #expect(server.connections.value.isEmpty)

@@ -850,7 +850,10 @@ struct Checker {
                 }
                 tl.sessionCount = n
                 states = [State](repeating: .created, count: n)
-                tl.actions.append(PlannedAction(kind: .create(n), sessions: 0..<n, at: now, offset: offset, line: line))
+                tl.actions.append(
+                    PlannedAction(
+                        kind: .create(n), sessions: 0..<n, at: now, offset: offset, line: line,
+                        keywordRange: a.keywordRange))
             default:
                 guard let rs = a.sessions, let range = sessionRange(rs, a.keyword, tl.sessionCount, &d) else {
                     if a.keyword == .SEND {
@@ -962,7 +965,9 @@ struct Checker {
                 default:
                     continue
                 }
-                tl.actions.append(PlannedAction(kind: kind, sessions: range, at: now, offset: offset, line: line))
+                tl.actions.append(
+                    PlannedAction(
+                        kind: kind, sessions: range, at: now, offset: offset, line: line, keywordRange: a.keywordRange))
             }
         }
         for p in f.packets where !usedPackets.contains(p.id) && !d.hasErrors {

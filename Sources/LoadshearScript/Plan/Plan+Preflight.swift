@@ -50,15 +50,18 @@ package struct Limits: Sendable, Equatable {
 /// (ext) The preflight's findings: the peak of open sockets against the fd limit, and the
 /// busiest (source, destination) pair against the ephemeral ports.
 package struct Preflight: Sendable {
-    /// Sessions open at once at the timeline's peak, and the CONNECT line that reaches it.
+    /// Sessions open at once at the timeline's peak, and the CONNECT that reaches it (its
+    /// line, and its keyword's place in the script).
     package var peakSessions: Int
     package var peakLine: Int?
+    package var peakRange: SourceRange?
     /// Descriptors needed: the peak plus the engine's own.
     package var descriptorsNeeded: Int
     /// Sessions on the busiest (source, destination address) pair, and which.
     package var busiestPair: (source: String, destination: String, sessions: Int)?
-    /// What does not fit, each with the line to point at; empty when the run fits.
-    package var problems: [(line: Int?, message: String)]
+    /// What does not fit, each with the action to point at (nil: the run as a whole);
+    /// empty when the run fits.
+    package var problems: [(line: Int?, range: SourceRange?, message: String)]
 
     /// The engine's descriptors besides the sessions: per shard its loop (epoll, eventfd,
     /// timerfd) and write-round pipe, plus the control loop and the process's own files.
@@ -78,6 +81,7 @@ extension Plan {
         var open = 0
         var peak = 0
         var peakLine: Int?
+        var peakRange: SourceRange?
         var connected: [Range<Int>] = []
         // Each session connects once and disconnects at most once: which of this process's
         // sessions are open is kept exactly (a DISCONNECT skips the never-connected).
@@ -92,6 +96,7 @@ extension Plan {
                 if open > peak {
                     peak = open
                     peakLine = a.line
+                    peakRange = a.keywordRange
                 }
             case .disconnect:
                 for s in a.sessions.clamped(to: own) where isOpen[s - own.lowerBound] {
@@ -103,7 +108,7 @@ extension Plan {
             }
         }
         let needed = peak + Preflight.engineDescriptors(shards: shards.count)
-        var problems: [(Int?, String)] = []
+        var problems: [(Int?, SourceRange?, String)] = []
         let free = limits.descriptors == Int.max ? Int.max : limits.descriptors - limits.openNow
         let engine = Preflight.engineDescriptors(shards: shards.count)
         if engine > free {
@@ -114,7 +119,7 @@ extension Plan {
                 : "no shard count fits; raise the limit (ulimit -n)"
             problems.append(
                 (
-                    nil,
+                    nil, nil,
                     "SHARDS = \(shards.count) needs \(engine) file descriptors for its event loops alone, but the limit is \(limits.descriptors) (\(limits.openNow) already open); \(advice)"
                 ))
         } else if needed > free {
@@ -130,7 +135,7 @@ extension Plan {
             ways.append("or split the sessions over processes or hosts with --segment i/N")
             problems.append(
                 (
-                    peakLine,
+                    peakLine, peakRange,
                     "\(peak) sessions are open at once here, and with the engine's own descriptors the run needs \(needed) file descriptors, but the limit is \(limits.descriptors) (\(limits.openNow) already open): at most \(fit) sessions fit; \(ways.joined(separator: ", "))"
                 ))
         }
@@ -157,14 +162,15 @@ extension Plan {
                 if let ports = limits.ephemeralPorts, best.n > ports.count {
                     problems.append(
                         (
-                            peakLine,
+                            peakLine, peakRange,
                             "\(best.n) sessions connect from \(src) to \(dests[best.key % dests.count].description), but the ephemeral port range \(ports.lowerBound)–\(ports.upperBound) holds \(ports.count) ports per source and destination: at most \(ports.count) fit; add SOURCES (on loopback, e.g. SOURCES { 127.0.0.2-127.0.0.9 }), more ENDPOINTS addresses, or --segment i/N across hosts"
                         ))
                 }
             }
         }
         return Preflight(
-            peakSessions: peak, peakLine: peakLine, descriptorsNeeded: needed, busiestPair: busiest,
+            peakSessions: peak, peakLine: peakLine, peakRange: peakRange, descriptorsNeeded: needed,
+            busiestPair: busiest,
             problems: problems)
     }
 }

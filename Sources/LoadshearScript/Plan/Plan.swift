@@ -382,6 +382,9 @@ package struct PlannedAction: Sendable {
     package var offset: Nanoseconds
     /// The action's line in the script.
     package var line: Int
+    /// The action's keyword in the script: where problems found after checking (the
+    /// preflight's) point.
+    package var keywordRange: SourceRange? = nil
 }
 
 /// The message handler the plan uses.

@@ -200,6 +200,9 @@ extension Checker {
             line: lineOf(item.metric.range))
     }
 
+    /// The largest count a threshold may give: 2^53, below which a double is exact.
+    static let largestCount: Double = 9_007_199_254_740_992
+
     /// The value in the metric's unit, or a located error that says which units fit.
     private func threshold(
         _ text: String, for metric: Expectation.Metric, _ name: String, _ t: Token,
@@ -236,7 +239,16 @@ extension Checker {
                 }
                 return .percent(v)
             }
-            if let v = RateLiteral.decimal(text) { return .number(v) }
+            if let v = RateLiteral.decimal(text) {
+                // A count is whole, and compared exactly: within 2^53, where a double holds every integer.
+                guard v == v.rounded(), v <= Self.largestCount else {
+                    d.error(
+                        "\(name) is a count: give a whole number up to \(Int64(Self.largestCount)), got '\(text)'",
+                        at: t.range)
+                    return nil
+                }
+                return .number(v)
+            }
             if c == .bytesSent || c == .bytesRead, case .success(let v) = SizeLiteral.parse(text) {
                 return .number(Double(v))
             }

@@ -90,8 +90,14 @@ package struct CheckCommand: ParsableCommand {
         let factory = try WasmHandlerFactory(bytes: bytes) { Console.error("\($0)\n") }
         let handler = try factory.makeHandler()
         print("\nmessage  \(message.count) bytes\n" + Hexdump.render(message, indent: "  "))
-        let header = Array(message.prefix(headerSize))
         let readsHeaders = handler.readsHeaders
+        if readsHeaders, message.count < headerSize {
+            // The module would be handed a part of a header, which no framed read ever does.
+            throw ValidationError(
+                "the message is \(message.count) bytes, shorter than the \(headerSize)-byte header (--header-size); give a whole frame"
+            )
+        }
+        let header = Array(message.prefix(headerSize))
         let headerFunction = WasmHandlerSpec.headerFunction(fast: inspection.fastPath, exports: inspection.exports)
         if readsHeaders {
             let length = header.withUnsafeBytes { handler.bodyLength(header: $0) }

@@ -167,6 +167,11 @@ extension CLITests {
         let hex = try await BinaryRunner.run(["check", module, "--hex", "zz"])
         #expect(hex.status == 64)
         #expect(hex.stderr.contains("Usage: loadshear check <module>"), "\(hex.stderr)")
+        let short = try await BinaryRunner.run(["check", module, "--hex", "0000"])
+        #expect(short.status == 64)
+        #expect(
+            short.stderr.contains("the message is 2 bytes, shorter than the 8-byte header (--header-size)"),
+            "\(short.stderr)")
         let missing = try await BinaryRunner.run(["check", module, "--packet", ws.path("nope.bin")])
         #expect(missing.status == 2)
         #expect(

@@ -77,6 +77,21 @@ final class PrometheusEndpoint: Sendable {
         render.endpoint.withLock { $0 = self }
     }
 
+    /// `loadshear_latency_seconds{kind=…}`, with its HELP line.
+    static var latencyDescriptor: MetricNameDescriptor {
+        MetricNameDescriptor(
+            namespace: "loadshear", metricName: "latency", unitName: "seconds",
+            helpText: "Latency by kind (connect, send, read, response, lag, …), in seconds; docs/metrics.md")
+    }
+
+    /// `loadshear_<counter>[_total]{shard=…}`: the report's counter, in snake case, with a
+    /// HELP line naming it as the JSON report does.
+    static func descriptor(_ counter: ShardCounters.Counter, unit: String) -> MetricNameDescriptor {
+        MetricNameDescriptor(
+            namespace: "loadshear", metricName: snake(counter.name), unitName: unit,
+            helpText: "The JSON report's \(counter.name), per shard; docs/report-format.md")
+    }
+
     /// Feeds a snapshot: the latency samples of the interval go into the histograms (each
     /// recorded value as many times as it was seen), each shard's counters grow by what they
     /// gained since the last one, gauges take their level.
@@ -85,7 +100,7 @@ final class PrometheusEndpoint: Sendable {
         fed.withLock { fed in
             for kind in LatencySet.Kind.allCases {
                 let h = registry.makeDurationHistogram(
-                    name: "loadshear_latency_seconds", labels: [("kind", kind.rawValue)], buckets: Self.buckets)
+                    descriptor: Self.latencyDescriptor, labels: [("kind", kind.rawValue)], buckets: Self.buckets)
                 for v in s.latencyIncrement[kind: kind].recordedValues() {
                     for _ in 0..<v.count { h.record(.microseconds(Int64(v.value))) }
                 }
@@ -98,13 +113,12 @@ final class PrometheusEndpoint: Sendable {
                 for counter in ShardCounters.Counter.allCases {
                     let v = values[counter]
                     if Self.gauges.contains(counter) {
-                        registry.makeGauge(name: "loadshear_" + Self.snake(counter.name), labels: shard).set(Double(v))
+                        registry.makeGauge(descriptor: Self.descriptor(counter, unit: ""), labels: shard).set(Double(v))
                         continue
                     }
                     let gained = v - fed[i][counter]
                     // Created at 0 even before it moves, so every family is there from the start.
-                    let c = registry.makeCounter(
-                        name: "loadshear_" + Self.snake(counter.name) + "_total", labels: shard)
+                    let c = registry.makeCounter(descriptor: Self.descriptor(counter, unit: "total"), labels: shard)
                     if gained > 0 { c.increment(by: Int64(gained)) }
                 }
                 fed[i] = values

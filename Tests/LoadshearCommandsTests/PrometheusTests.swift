@@ -42,6 +42,7 @@ import Testing
             "connectCount": sum(s.value for s in hist.samples
                                 if s.name.endswith("_count") and s.labels.get("kind") == "connect") if hist else 0,
             "active": [s.value for s in second["loadshear_connections_active"].samples],
+            "sentHelp": second["loadshear_bytes_sent"].documentation,
         }))
         """
 
@@ -90,6 +91,8 @@ import Testing
         #expect(seen?["histType"] as? String == "histogram")
         #expect(seen?["connectCount"] as? Double == 4)
         #expect((seen?["active"] as? [Double])?.reduce(0, +) == 4)
+        // Each family says what it is: the report's name for it.
+        #expect(seen?["sentHelp"] as? String == "The JSON report's bytesSent, per shard; docs/report-format.md")
         // The run lasts until stopped, however slowly the scraper started: stop it now.
         kill(run.pid, SIGINT)
         let status = await run.exit(timeout: 60)

@@ -56,7 +56,8 @@ struct FrameReader {
     /// After an error event nothing more is emitted (the session closes).
     /// `emit` says whether to go on (``Next``). `bodyLengthFromHandler` is asked for each
     /// header when the length comes from the handler; nil means `.badHeader`.
-    /// Returns true when `emit` paused with bytes left to frame (nothing left: nothing waits).
+    /// Returns true when `emit` paused with at least a header's bytes left (less: nothing can
+    /// be handed out before more bytes come, so nothing waits).
     @discardableResult
     mutating func feed(
         _ incoming: ByteBuffer, bodyLengthFromHandler: (UnsafeRawBufferPointer) -> Int?,
@@ -112,7 +113,8 @@ struct FrameReader {
             // Keep the unread tail; the next read appends to it (copy-on-write copies only
             // when the storage is still shared with the read that brought it).
             pending = buffer
-            return paused
+            // Only part of a header left: nothing to hand out before more bytes come.
+            return paused && buffer.readableBytes >= headerSize
         }
         return false
     }

@@ -6,7 +6,9 @@ import Glibc
 #endif
 
 /// Write rounds: how a shard lets every session write as fast as its socket takes data
-/// without starving reads, replies or timers.
+/// without starving reads, replies or timers. A session whose handler used up its turn
+/// (``Session/framesWaiting``) handles the rest of its frames in a round too, for the same
+/// reason.
 ///
 /// A session that still has work after its turn (a few batches) joins the next round. A
 /// round runs when the shard's wake-up pipe becomes readable — from the event loop's I/O
@@ -93,13 +95,14 @@ final class WriteRounds: ChannelInboundHandler {
         runRound()
     }
 
-    /// Pumps each session of the round once; those with work left join the next round.
+    /// Gives each session of the round its turn (frames left waiting, then writes); those
+    /// with work left join the next round.
     private func runRound() {
         armed = false
         swap(&next, &current)
         for session in current {
             session.inRound = false
-            session.pump()
+            session.roundTurn()
         }
         current.removeAll(keepingCapacity: true)
     }

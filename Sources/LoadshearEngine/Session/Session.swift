@@ -421,6 +421,18 @@ class Session {
         if readsPaused || framesWaiting { readWanted = true } else { context.read() }
     }
 
+    /// The session's turn in a write round: its writes (TCP sessions first handle frames
+    /// left waiting).
+    func roundTurn() {
+        pump()
+    }
+
+    /// The time requests are judged expired at: `now`, or for frames read but left waiting
+    /// (their replies may be among them) when they were read.
+    func expiryClock(_ now: UInt64) -> UInt64 {
+        now
+    }
+
     /// Passes on the read the channel asked for while reads were held, once nothing holds them.
     final func readIfWanted() {
         guard readWanted, !readsPaused, !framesWaiting, let context else { return }
@@ -839,7 +851,7 @@ class Session {
     final func expireRequests(now: UInt64) {
         guard let requests, !requests.value.isEmpty else { return }
         var timedOut = 0
-        requests.value.expire(now: now, timeout: shard.responseTimeout, timedOut: &timedOut)
+        requests.value.expire(now: expiryClock(now), timeout: shard.responseTimeout, timedOut: &timedOut)
         if timedOut > 0 {
             shard.counters.add(.timeouts, timedOut)
             shard.counters.add(.outstanding, -timedOut)

@@ -207,10 +207,20 @@ final class TCPSession: Session, ChannelDuplexHandler {
         readFrames(buffer, context, readAt: NIODeadline.now().uptimeNanoseconds)
     }
 
-    /// The frames a handler left for this turn: handled (as read when they were read), and
-    /// reads resume unless it uses up this turn too.
+    /// In a write round (from the loop's I/O phase, so every other socket of the shard has
+    /// had its turn since): the frames the handler left are handled (as read when they were
+    /// read), and reads resume unless it uses up this turn too; then the writes.
+    override func roundTurn() {
+        if framesWaiting { resumeFrames() }
+        pump()
+    }
+
+    override func expiryClock(_ now: UInt64) -> UInt64 {
+        guard framesWaiting, let since = reading?.value.waitingSince else { return now }
+        return min(now, since)
+    }
+
     private func resumeFrames() {
-        guard framesWaiting else { return }
         framesWaiting = false
         guard let reading, lifecycle.isActive, let context else { return }
         readFrames(ByteBuffer(), context, readAt: reading.value.waitingSince)
@@ -287,9 +297,10 @@ final class TCPSession: Session, ChannelDuplexHandler {
             counters.add(.handlerYields)
             reading.value.waitingSince = now
             if !framesWaiting {
+                // Not a task: NIO runs every task queued during a tick before it polls again,
+                // so the other sessions would not read until this one's backlog was handled.
                 framesWaiting = true
-                let bound = NIOLoopBound(self, eventLoop: context.eventLoop)
-                context.eventLoop.execute { bound.value.resumeFrames() }
+                shard.rounds.schedule(self)
             }
         }
         if !isNOP { recordMemoryDenials() }

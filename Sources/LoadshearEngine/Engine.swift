@@ -159,14 +159,14 @@ package final class Engine: Sendable {
             let counters = self.counters[i]
             let shard = try await loop.flatSubmit {
                 [plan, config, handlerFactory, failures] () -> EventLoopFuture<Shard> in
-                let handler: MessageHandler
-                do { handler = try handlerFactory.makeHandler() } catch {
+                let handler: NIOLoopBound<MessageHandler>
+                do { handler = NIOLoopBound(try handlerFactory.makeHandler(), eventLoop: loop) } catch {
                     return loop.makeFailedFuture(RunError.handler("\(error)"))
                 }
                 return WriteRounds.start(on: loop).map { rounds in
                     let shard = Shard(
                         index: i, loop: loop, plan: plan, counters: counters, sendCounters: sendCounters,
-                        config: config, handler: handler, packets: packets, addresses: addresses,
+                        config: config, handler: handler.value, packets: packets, addresses: addresses,
                         rounds: rounds.value, failures: failures, tls: tls)
                     shard.makeSessions()
                     shard.startTimers()
@@ -249,16 +249,20 @@ package final class Engine: Sendable {
         // Close what is still open (pending connects are cancelled); draining sessions get a
         // grace period, unless the run was stopped (or is stopped meanwhile: the user asked
         // to end it, not to wait); after the hard deadline every channel left is closed by force.
-        let stopped = state.withLock { s -> Bool in
-            if !s.stopRequested {
-                s.endDrainGrace = { for shard in shards { shard.loop.execute { shard.endDrainGrace() } } }
-            }
-            return s.stopRequested
-        }
+        let stopped = state.withLock { $0.stopRequested }
         let grace = stopped ? .zero : config.drainGrace
         let finished = shards.map { shard in
             shard.loop.flatSubmit { shard.finish(drainGrace: grace) }
         }
+        // Published only now: each shard runs the cut after its `finish` (tasks on a loop run
+        // in order), so `finish` cannot come second and start the grace all the same.
+        let endGrace: @Sendable () -> Void = { for shard in shards { shard.loop.execute { shard.endDrainGrace() } } }
+        let stoppedMeanwhile = state.withLock { s -> Bool in
+            if s.stopRequested { return !stopped }
+            s.endDrainGrace = endGrace
+            return false
+        }
+        if stoppedMeanwhile { endGrace() }
         let all = EventLoopFuture.andAllComplete(finished, on: control)
         let deadline = control.scheduleTask(in: config.closeDeadline) {
             for shard in shards { shard.loop.execute { shard.abandonAll() } }

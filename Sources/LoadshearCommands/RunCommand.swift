@@ -131,7 +131,8 @@ package struct RunCommand: AsyncParsableCommand {
         var options = PlanOptions()
         options.expandEnvironment = expandEnvs
         options.inspectFiles()
-        var (plan, file) = try Planning.planAndFile(script, options: options)
+        let planned = try Planning.planAndFile(script, options: options)
+        var plan = planned.plan
         if let segment, let (i, n) = SegmentOption.parse(segment) {
             if let problem = plan.segmentProblem(i, of: n) {
                 Console.error("loadshear: error: \(problem)\n")
@@ -151,7 +152,7 @@ package struct RunCommand: AsyncParsableCommand {
             for p in preflight.problems {
                 if let range = p.range {
                     // At the action, with its line and a caret, as a checker error would be.
-                    Console.error(renderer.render(.error(p.message, at: range), in: file))
+                    Console.error(renderer.render(.error(p.message, at: range), in: planned.file))
                 } else {
                     Console.error("\(plan.scriptPath)\(p.line.map { ":\($0)" } ?? ""): error: \(p.message)\n")
                 }

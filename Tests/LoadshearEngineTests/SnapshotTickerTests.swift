@@ -55,11 +55,11 @@ import Testing
         #expect(r.ticks == [1, 2, 3, 5])
         // stop() waits for the publish in flight; no tick after it.
         let stopped = ticker.stop()
-        var done = false
-        stopped.whenComplete { _ in done = true }
-        #expect(!done)
+        let done = NIOLoopBoundBox(false, eventLoop: loop)
+        stopped.whenComplete { _ in done.value = true }
+        #expect(!done.value)
         r.pending?.succeed()
-        #expect(done)
+        #expect(done.value)
         loop.advanceTime(by: .seconds(5))
         #expect(r.ticks == [1, 2, 3, 5])
         try loop.syncShutdownGracefully()
@@ -68,9 +68,9 @@ import Testing
     @Test func stopBeforeTheFirstTickPublishesNothing() throws {
         let (loop, r, ticker) = Self.armedTicker()
         loop.advanceTime(by: .milliseconds(300))
-        var done = false
-        ticker.stop().whenComplete { _ in done = true }
-        #expect(done)
+        let done = NIOLoopBoundBox(false, eventLoop: loop)
+        ticker.stop().whenComplete { _ in done.value = true }
+        #expect(done.value)
         loop.advanceTime(by: .seconds(2))
         #expect(r.published.isEmpty)
         try loop.syncShutdownGracefully()

@@ -153,7 +153,7 @@ import Testing
             message: "a percentage of sent has no base", line: 18),
         Rule(
             name: "fraction of a count", script: measured(expect: "EXPECT {\n    sent = 1.5\n}"),
-            message: "sent is a count: give a whole number up to 9007199254740992, got '1.5'", line: 18),
+            message: "sent is a count: give a whole number below 9007199254740992, got '1.5'", line: 18),
         Rule(
             name: "count past 2^53", script: measured(expect: "EXPECT {\n    sent >= 99999999999999999999\n}"),
             message: "sent is a count: give a whole number", line: 18),

@@ -113,7 +113,7 @@ public final class RecordingServer: Sendable {
     /// its close).
     public func startReading() async {
         let children = childChannels.value
-        for c in children { try? await c.setOption(.autoRead, value: true) }
+        for c in children { try? await c.setOption(.autoRead, value: true).get() }
         for c in children { c.read() }
     }
 

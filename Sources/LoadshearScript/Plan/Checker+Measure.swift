@@ -194,19 +194,19 @@ extension Checker {
                 at: item.value.range)
             return nil
         }
-        guard let threshold = threshold(text, for: metric, name, item.value, &d) else { return nil }
+        guard let threshold = threshold(text, for: metric, comparison, name, item.value, &d) else { return nil }
         return Expectation(
             metric: metric, comparison: comparison, threshold: threshold, text: "\(name) \(opText) \(text)",
             line: lineOf(item.metric.range))
     }
 
-    /// The largest count a threshold may give: 2^53, below which a double is exact.
-    static let largestCount: Double = 9_007_199_254_740_992
+    /// Count thresholds stay below 2^53, where a double holds every integer exactly.
+    static let countLimit: Double = 9_007_199_254_740_992
 
     /// The value in the metric's unit, or a located error that says which units fit.
     private func threshold(
-        _ text: String, for metric: Expectation.Metric, _ name: String, _ t: Token,
-        _ d: inout DiagnosticBag
+        _ text: String, for metric: Expectation.Metric, _ comparison: Expectation.Comparison, _ name: String,
+        _ t: Token, _ d: inout DiagnosticBag
     ) -> Expectation.Threshold? {
         switch metric {
         case .latency:
@@ -240,10 +240,11 @@ extension Checker {
                 return .percent(v)
             }
             if let v = RateLiteral.decimal(text) {
-                // A count is whole, and compared exactly: within 2^53, where a double holds every integer.
-                guard v == v.rounded(), v <= Self.largestCount else {
+                // Compared exactly: below 2^53, where a double holds every integer. A count is
+                // whole, so `=` with a fraction could never hold (`timeouts < 0.5` can).
+                guard v < Self.countLimit, comparison != .equal || v == v.rounded() else {
                     d.error(
-                        "\(name) is a count: give a whole number up to \(Int64(Self.largestCount)), got '\(text)'",
+                        "\(name) is a count: give a whole number below \(Int64(Self.countLimit)), got '\(text)'",
                         at: t.range)
                     return nil
                 }

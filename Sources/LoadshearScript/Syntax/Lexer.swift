@@ -173,8 +173,10 @@ package struct Lexer {
             "unterminated string; expected a closing '\"' on the same line",
             at: SourceRange(start: start, end: start + 1))
         diagnostics.markDamaged(at: start)
-        let raw = String(decoding: bytes[(start + 1)..<pos], as: UTF8.self)
-        return Token(kind: .string(raw: raw), range: SourceRange(start: start, end: pos), startsLine: startsLine)
+        var end = pos
+        if end > start + 1, bytes[end - 1] == UInt8(ascii: "\r") { end -= 1 }  // a CRLF line
+        let raw = String(decoding: bytes[(start + 1)..<end], as: UTF8.self)
+        return Token(kind: .string(raw: raw), range: SourceRange(start: start, end: end), startsLine: startsLine)
     }
 }
 

@@ -1,13 +1,16 @@
 import LoadshearScript
 
 /// (ext) One session's PACE schedule: payload `k` of the phase is intended to go out at
-/// `start + τ(k)`, where τ inverts the number of payloads due after τ (the rate's integral:
-/// `k/rate` at a constant rate, a quadratic during a ramp). The schedule is fixed when the
-/// phase starts and never slips: a late payload goes out as soon as it can and is measured
-/// from its intended time.
+/// `start + τ(k + i/n)`, where τ inverts the number of payloads due after τ (the rate's
+/// integral: `k/rate` at a constant rate, a quadratic during a ramp) and `i/n` is the
+/// session's place among the `n` sessions of the PACE (see ``init(_:phaseStart:session:of:)``).
+/// The schedule is fixed when the phase starts and never slips: a late payload goes out as
+/// soon as it can and is measured from its intended time.
 struct Pacer {
-    /// Monotonic nanoseconds (NIODeadline uptime) of payload 0.
+    /// Monotonic nanoseconds (NIODeadline uptime) of the phase's start.
     let start: UInt64
+    /// The session's place among the PACE's sessions, in payloads (`i/n`, below 1).
+    private let offset: Double
     /// Per-nanosecond rates at the start and the end of the ramp, and the ramp's length.
     private let r0: Double
     private let r1: Double
@@ -19,16 +22,18 @@ struct Pacer {
     /// How late counts as behind (``PaceSpec/lagTolerance``).
     let tolerance: UInt64
 
-    /// Session `i` of the `n` in the PACE's range starts `i/n` of the first period late, so
-    /// the sessions' payloads are spread over it.
+    /// Session `i` of the `n` in the PACE's range is `i/n` of a payload behind session 0 on
+    /// the same schedule, so the sessions' payloads are spread evenly: at a constant rate
+    /// that is `i/n` of a period late; during a ramp, `i/n` of the interval at that moment.
+    /// (Shifting a whole ramp by a period of its starting rate instead starved it: from
+    /// 0.001/s, sessions 1–3 of 4 would have started 250 s late.)
     init(_ spec: PaceSpec, phaseStart: UInt64, session i: Int, of n: Int) {
         r0 = spec.rate / 1e9
         r1 = (spec.target ?? spec.rate) / 1e9
         ramp = spec.target == nil ? 0 : Double(spec.ramp)
         rampPayloads = (r0 + r1) / 2 * ramp
-        let first = r0 > 0 ? r0 : r1
-        let period = first > 0 ? 1 / first : 0
-        start = phaseStart &+ UInt64(period * Double(i) / Double(max(1, n)))
+        offset = Double(i) / Double(max(1, n))
+        start = phaseStart
         tolerance = UInt64(spec.lagTolerance)
     }
 
@@ -48,7 +53,7 @@ struct Pacer {
             n = rampPayloads + r1 * (t - ramp)
         }
         guard n < Double(Int.max / 4) else { return Int.max / 4 }
-        var d = Int(n.rounded(.down)) + 1
+        var d = max(0, Int((n - offset).rounded(.down)) + 1)
         while d > 0, intended(d - 1) > now { d -= 1 }
         while intended(d) <= now { d += 1 }
         return d
@@ -56,7 +61,7 @@ struct Pacer {
 
     /// The intended send time of payload `k` of the phase (`UInt64.max`: never).
     func intended(_ k: Int) -> UInt64 {
-        let k = Double(k)
+        let k = Double(k) + offset
         let t: Double
         if k <= rampPayloads, ramp > 0 {
             let a = (r1 - r0) / (2 * ramp)

@@ -301,6 +301,28 @@ import Testing
         }
     }
 
+    /// During a ramp the sessions are spread by a fraction of a payload, not by a period of
+    /// the starting rate: together they send what the rate's integral says, however slow
+    /// the ramp starts (from 0.001/s, a period is 1000 s).
+    @Test(arguments: [(0.001, 100.0), (1.0, 1001.0), (10.0, 110.0), (100.0, 100.0)])
+    func sessionsOfARampTogetherSendItsIntegral(from: Double, to: Double) {
+        let n = 4
+        let ramp: UInt64 = 2_000_000_000
+        let pacers = (0..<n).map {
+            Pacer(PaceSpec(rate: from, target: to, ramp: Int64(ramp)), phaseStart: 0, session: $0, of: n)
+        }
+        let integral = (from + to) / 2 * 2  // per session, over the 2 s ramp
+        let sent = pacers.reduce(0) { $0 + $1.due(at: ramp) }
+        #expect(abs(Double(sent) - Double(n) * integral) <= Double(n), "\(sent) of \(Double(n) * integral)")
+        for p in pacers { #expect(p.intended(0) <= ramp) }
+        // In order: session i's payload k comes after session i-1's and before session 0's next.
+        for k in [0, 5, 50] {
+            let times = pacers.map { $0.intended(k) }
+            #expect(times == times.sorted())
+            #expect(times.last! <= pacers[0].intended(k + 1))
+        }
+    }
+
     @Test func zeroPausesForever() {
         let p = Pacer(PaceSpec(rate: 0), phaseStart: 0, session: 0, of: 1)
         #expect(p.isPaused)

@@ -63,9 +63,15 @@ final class SinkHandler: ChannelInboundHandler {
 /// With a delay, each read goes back `delay` after it arrived, in order: the reads wait in a
 /// queue, and one timer per connection, armed for the oldest, sends everything due with one
 /// flush (rather than a scheduled task, a promise and a flush per read).
-final class EchoHandler: ChannelInboundHandler {
+/// It reads no more while the client does not take the echo (the channel is not writable)
+/// or more than ``waitingLimit`` bytes wait for their delay: a client that sends and never
+/// reads is held back by TCP, not by the target's memory.
+final class EchoHandler: ChannelDuplexHandler {
     typealias InboundIn = ByteBuffer
+    typealias OutboundIn = ByteBuffer
     typealias OutboundOut = ByteBuffer
+    /// Bytes that may wait for their delay before reads stop.
+    static let waitingLimit = 4 << 20
     let stats: TargetServer.Stats
     /// How long each read waits before it is sent back (zero: at once).
     let delay: TimeAmount
@@ -74,6 +80,10 @@ final class EchoHandler: ChannelInboundHandler {
     /// The due time the timer is armed for (0: none).
     private var armedFor: UInt64 = 0
     private var context: ChannelHandlerContext?
+    /// Bytes in `waiting`.
+    private var waitingBytes = 0
+    /// A read the channel asked for while reads were held.
+    private var readHeld = false
 
     init(stats: TargetServer.Stats, delay: TimeAmount = .zero) {
         self.stats = stats
@@ -84,6 +94,7 @@ final class EchoHandler: ChannelInboundHandler {
     func handlerRemoved(context: ChannelHandlerContext) {
         self.context = nil
         waiting.removeAll()
+        waitingBytes = 0
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
@@ -97,7 +108,28 @@ final class EchoHandler: ChannelInboundHandler {
         }
         let due = NIODeadline.now().uptimeNanoseconds &+ UInt64(delay.nanoseconds)
         waiting.append((due, buffer))
+        waitingBytes += n
         arm(context.eventLoop)
+    }
+
+    /// Reads only while the echo can go out and the delay queue has room.
+    func read(context: ChannelHandlerContext) {
+        if context.channel.isWritable, waitingBytes <= Self.waitingLimit {
+            context.read()
+        } else {
+            readHeld = true
+        }
+    }
+
+    func channelWritabilityChanged(context: ChannelHandlerContext) {
+        resumeReading(context)
+        context.fireChannelWritabilityChanged()
+    }
+
+    private func resumeReading(_ context: ChannelHandlerContext) {
+        guard readHeld, context.channel.isWritable, waitingBytes <= Self.waitingLimit else { return }
+        readHeld = false
+        context.read()
     }
 
     func channelReadComplete(context: ChannelHandlerContext) {
@@ -125,18 +157,21 @@ final class EchoHandler: ChannelInboundHandler {
         armedFor = 0
         guard context.channel.isActive else {
             waiting.removeAll()
+            waitingBytes = 0
             return
         }
         let now = NIODeadline.now().uptimeNanoseconds
         var wrote = false
         while let first = waiting.first, first.due <= now {
             _ = waiting.popFirst()
+            waitingBytes -= first.buffer.readableBytes
             stats.bytesWritten.wrappingAdd(first.buffer.readableBytes, ordering: .relaxed)
             context.write(NIOAny(first.buffer), promise: nil)
             wrote = true
         }
         if wrote { context.flush() }
         arm(context.eventLoop)
+        resumeReading(context)
     }
 
     func errorCaught(context: ChannelHandlerContext, error: Error) {

@@ -74,10 +74,28 @@ package struct TargetCommand: AsyncParsableCommand {
 
     /// Rejects a port outside 0...65535, a header under 8 bytes, and a negative body size or
     /// rate.
+    /// The largest header, body and UDP ping the targets build.
+    static let maxHeaderSize = 65_536
+    static let maxBodySize = 16 << 20
+    static let maxDatagram = 65_507
+
     package func validate() throws {
         guard (0...65535).contains(port) else { throw ValidationError("--port must be 0...65535") }
         guard headerSize >= 8 else { throw ValidationError("--header-size must be at least 8") }
         guard bodySize >= 0, rate >= 0 else { throw ValidationError("--body-size and --rate cannot be negative") }
+        // The frame is built once, whole: a size past these is a typo, not a test (the length
+        // field is 4 bytes; a UDP ping must fit one datagram).
+        guard headerSize <= Self.maxHeaderSize else {
+            throw ValidationError("--header-size must be at most \(Self.maxHeaderSize), got \(headerSize)")
+        }
+        guard bodySize <= Self.maxBodySize else {
+            throw ValidationError("--body-size must be at most \(Self.maxBodySize) (16 MiB), got \(bodySize)")
+        }
+        if udp, headerSize + bodySize > Self.maxDatagram {
+            throw ValidationError(
+                "--header-size + --body-size must fit one UDP datagram (at most \(Self.maxDatagram) bytes), got \(headerSize + bodySize)"
+            )
+        }
         if let count, count < 0 { throw ValidationError("--count cannot be negative") }
         if udp, kind == .broadcast, rate == 0 {
             throw ValidationError("--rate 0 (as fast as possible) is for TCP broadcast; a UDP broadcast needs a rate")

@@ -195,6 +195,20 @@ extension CLITests {
         #expect(r.stdout.split(separator: "\n").count < 600)
     }
 
+    /// Sizes the targets cannot build are usage errors (exit 64), not a crash or a gigabyte
+    /// allocated up front.
+    @Test func targetSizesOutOfRangeAreUsageErrors() async throws {
+        for (args, message) in [
+            (["--body-size", "4294967296"], "--body-size must be at most 16777216 (16 MiB), got 4294967296"),
+            (["--header-size", "1000000"], "--header-size must be at most 65536, got 1000000"),
+            (["--udp", "--body-size", "70000"], "must fit one UDP datagram (at most 65507 bytes), got 70008"),
+        ] {
+            let r = try await BinaryRunner.run(["target", "broadcast", "--port", "0", "--duration", "1"] + args)
+            #expect(r.status == 64, "\(args): \(r.stderr)")
+            #expect(r.stderr.contains(message), "\(r.stderr)")
+        }
+    }
+
     /// A busy port is explained, with the way out.
     @Test func targetOnABusyPortSaysSo() async throws {
         // The first holds the port for the whole test (a loaded machine once kept this test

@@ -165,9 +165,10 @@ package enum Comparison {
         }
         add("connections", "", a.totals["connectionsSucceeded"], b.totals["connectionsSucceeded"], .higher)
         for counter in [
-            "connectionsFailed", "resets", "localErrors", "protocolErrors", "timeouts", "unmatched", "handlerTraps",
-            "bytesUnconfirmed", "repliesReordered", "sequenceLost", "sequenceReordered", "sequenceDuplicates",
-            "udpReceiveDrops",
+            "connectionsFailed", "connectionsCancelled", "resets", "localErrors", "protocolErrors", "timeouts",
+            "unmatched", "duplicates", "pacedBehind", "handlerTraps", "handlerBadPointers", "handlerAllocFailures",
+            "bytesUnconfirmed", "repliesReordered", "icmpErrors", "oversizedDatagrams", "sequenceLost",
+            "sequenceReordered", "sequenceDuplicates", "udpReceiveDrops",
         ] where (a.totals[counter] ?? 0) > 0 || (b.totals[counter] ?? 0) > 0 {
             add(counter, "", a.totals[counter], b.totals[counter], .lower)
         }

@@ -9,13 +9,13 @@ import Testing
     /// A report with these totals over `seconds`, and a connect histogram's percentiles.
     static func report(
         seconds: Double = 10, bytes: Int = 10_000_000, packets: Int = 10_000, connected: Int = 10, failed: Int = 0,
-        connectP99: Int = 500, lost: Int = 10
+        connectP99: Int = 500, lost: Int = 10, duplicates: Int = 0
     ) -> [String: Any] {
         [
             "version": 2, "durationSeconds": seconds,
             "totals": [
                 "bytesSent": bytes, "packetsSent": packets, "connectionsSucceeded": connected,
-                "connectionsFailed": failed, "sequenceLost": lost,
+                "connectionsFailed": failed, "sequenceLost": lost, "duplicates": duplicates,
             ],
             "latencyMicroseconds": [
                 "connect": ["samples": connected, "p50": 100, "p90": 200, "p99": connectP99, "p999": 600, "max": 700],
@@ -37,10 +37,11 @@ import Testing
             ("failures where there were none", report(failed: 1), ["connectionsFailed"]),
             ("fewer connections", report(connected: 8), ["connections"]),
             ("more sequence numbers lost", report(lost: 20), ["sequenceLost"]),
+            ("replies answered twice where none were", report(duplicates: 20), ["duplicates"]),
         ]
     }
 
-    @Test(arguments: 0..<10)
+    @Test(arguments: 0..<11)
     func regressionsAreFlaggedByDirectionAndTolerance(_ i: Int) throws {
         let (name, new, flagged) = Self.cases()[i]
         let rows = Comparison.rows(

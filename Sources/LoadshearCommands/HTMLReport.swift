@@ -113,10 +113,28 @@ enum HTMLReport {
             "closes",
             "\(int(t["closedByUs"])) by us, \(int(t["closedByPeer"])) by the server, \(int(t["resets"])) reset, \(int(t["localErrors"])) local errors, \(int(t["protocolErrors"])) protocol errors"
         )
-        if num(t["requests"]) > 0 {
+        if num(t["requests"]) > 0 || num(t["unmatched"]) > 0 {
             out += row(
                 "requests",
                 "\(int(t["requests"])) sent, \(int(t["replies"])) answered, \(int(t["timeouts"])) timed out, \(int(t["outstanding"])) outstanding"
+            )
+            out += row(
+                "replies",
+                "\(int(t["unmatched"])) matched no request, \(int(t["duplicates"])) duplicates, \(int(t["repliesReordered"])) reordered"
+            )
+        }
+        if num(t["sequenced"]) > 0 {
+            // (ext) SEQUENCE: loss as the summary gives it, and the worst connection's figures.
+            let lost = num(t["sequenceLost"])
+            let expected = num(t["sequenced"]) - num(t["sequenceDuplicates"]) + lost
+            let loss = expected > 0 ? Figures.fixed(lost / expected * 100, 2) : "0"
+            out += row(
+                "sequence",
+                "\(int(t["sequenced"])) numbered messages: \(int(t["sequenceLost"])) lost (\(loss)%), \(int(t["sequenceReordered"])) reordered, \(int(t["sequenceDuplicates"])) duplicates"
+            )
+            out += row(
+                "worst connection",
+                "\(int(t["sequenceWorstLost"])) lost, \(int(t["sequenceWorstReordered"])) reordered, \(int(t["sequenceWorstDuplicates"])) duplicates"
             )
         }
         return out + "</table>\n"

@@ -163,6 +163,28 @@ import FoundationXML
         #expect(drawn[0] > hidden[0] + 300 && drawn[1] > hidden[1] + 300, "lines drawn: \(drawn) vs \(hidden) without")
     }
 
+    /// The totals carry what the summary says about requests and SEQUENCE: unmatched,
+    /// duplicate and reordered replies; lost, reordered and duplicate numbers with the loss,
+    /// and the worst connection.
+    @Test func theTotalsShowRequestAndSequenceBreakdowns() async throws {
+        let ws = Workspace()
+        let report = """
+            {"version": 2, "durationSeconds": 2, "settings": {"name": "m", "sessions": 1, "shards": 1},
+             "totals": {"bytesSent": 100, "connectionsSucceeded": 1, "requests": 100, "replies": 90,
+                        "timeouts": 10, "unmatched": 3, "duplicates": 20, "repliesReordered": 4,
+                        "sequenced": 196, "sequenceLost": 24, "sequenceReordered": 8, "sequenceDuplicates": 20,
+                        "sequenceWorstLost": 9, "sequenceWorstReordered": 5, "sequenceWorstDuplicates": 6},
+             "latencyMicroseconds": {}}
+            """
+        ws.write("m.json", Array(report.utf8))
+        let r = try await BinaryRunner.run(["report", ws.path("m.json"), "-o", ws.path("m.html")])
+        #expect(r.status == 0, "\(r.stderr)")
+        let page = try String(contentsOfFile: ws.path("m.html"), encoding: .utf8)
+        #expect(page.contains("3 matched no request, 20 duplicates, 4 reordered"), "\(page)")
+        #expect(page.contains("196 numbered messages: 24 lost (12.00%), 8 reordered, 20 duplicates"))
+        #expect(page.contains("9 lost, 5 reordered, 6 duplicates"))
+    }
+
     /// A report without an interval series (format version 1) still renders, and says why
     /// it has no charts over time.
     @Test func aVersionOneReportRenders() async throws {

@@ -169,6 +169,9 @@ struct GeneratorVerdict: Codable, Equatable {
     /// The lag p99 above which the generator counts as saturated, µs.
     var lagLimit: UInt64
     var busy: [ShardBusy]
+    /// The run was too short (under 0.5 s: stopped before it began, say) for its loops'
+    /// busy share to mean anything; the summary says so instead of a share.
+    var tooShortToJudge = false
 
     enum CodingKeys: String, CodingKey {
         case saturated = "saturated"
@@ -223,7 +226,8 @@ struct GeneratorVerdict: Codable, Equatable {
             ShardBusy(shard: i, busy: Swift.min(1, Double(v[.loopBusyMicroseconds]) / 1e6 / seconds))
         }
         // A loop can only be judged over a run long enough to mean something.
-        if seconds >= 0.5 {
+        tooShortToJudge = seconds < 0.5
+        if !tooShortToJudge {
             for b in busy where b.busy > Self.busyLimit {
                 reasons.append("shard \(b.shard) was busy \(Figures.fixed(b.busy * 100, 0))% of the run")
             }
@@ -261,7 +265,10 @@ struct GeneratorVerdict: Codable, Equatable {
         var parts: [String] = []
         if let p99 = lagP99 { parts.append("lag p99 " + Figures.micros(p99)) }
         let busiest = busy.map(\.busy).max() ?? 0
-        parts.append("busiest shard " + Figures.fixed(busiest * 100, 0) + "% busy")
+        parts.append(
+            tooShortToJudge
+                ? "the run was too short to judge the shards' load"
+                : "busiest shard " + Figures.fixed(busiest * 100, 0) + "% busy")
         return "generator: ok (" + parts.joined(separator: ", ") + ")"
     }
 }

@@ -43,6 +43,9 @@ package struct MergeCommand: ParsableCommand {
         }
     }
 
+    /// Segments started further apart than this get a warning: their intervals do not line up.
+    static let startSpreadLimit = 0.5
+
     package func run() throws {
         var inputs: [(name: String, report: MergeInput)] = []
         for path in reports {
@@ -94,6 +97,12 @@ package struct MergeCommand: ParsableCommand {
         case .failure(let problem):
             Console.error("loadshear: error: \(problem.message)\n")
             throw ExitCode.invalidScript
+        }
+        if merged.startSpread > Self.startSpreadLimit {
+            // Intervals are lined up by tick (time since each segment's own start).
+            Console.error(
+                "loadshear: warning: the segments started up to \(Figures.fixed(merged.startSpread, 1)) s apart: their interval series are lined up by time since each one's start, so the merged figures over time are not wall-clock figures (start segments together with --start-at)\n"
+            )
         }
         let thresholds = ThresholdResult.evaluate(expectations ?? merged.expect, on: merged.snapshot)
         let verdict = GeneratorVerdict(lagLimit: merged.lagLimit, snapshot: merged.snapshot)
@@ -301,6 +310,8 @@ struct MergedReports {
     var sessions: Int
     /// `merged 3 reports: segments 0, 1, 2 of 3 of <script>` (and what is missing).
     var heading: String
+    /// Seconds between the first and the last segment's start (0 when they say nothing).
+    var startSpread: Double = 0
 
     /// Merges `inputs` after checking they are one script's distinct segments.
     static func merge(_ inputs: [(name: String, report: MergeInput)]) -> Result<MergedReports, Problem> {
@@ -410,6 +421,8 @@ struct MergedReports {
         run.segment = nil
         run.merged = .init(segments: present, of: n)
         run.startedAt = reports.compactMap { $0.run?.startedAt }.min() ?? run.startedAt
+        let starts = reports.compactMap { $0.run?.startedAt }.compactMap(StartTime.parse)
+        let startSpread = starts.max().map { $0.timeIntervalSince(starts.min()!) } ?? 0
         run.host = Array(Set(reports.compactMap { $0.run?.host })).sorted().joined(separator: ",")
         let paced = snapshot.totals[.pacedPayloads] > 0
         let lagLimit =
@@ -431,7 +444,7 @@ struct MergedReports {
             MergedReports(
                 snapshot: snapshot, settings: settings, timeline: reports[0].timeline, run: run,
                 expect: reports[0].expect ?? [], intervals: intervals, lagLimit: lagLimit,
-                shardCount: settings.shards, sessions: sessions, heading: heading))
+                shardCount: settings.shards, sessions: sessions, heading: heading, startSpread: startSpread))
     }
 }
 

@@ -102,6 +102,22 @@ import Testing
         let merged = try Self.json(ws.path("m.json"))
         #expect((merged["totals"] as? [String: Any])?["packetsSent"] as? Int == 1000)
         #expect((merged["totals"] as? [String: Any])?["connectionsSucceeded"] as? Int == 10)
+        // Segments that did not start together are merged all the same, with a warning: their
+        // interval series line up by time since each one's start.
+        var late = reports[1]
+        var lateRun = late["run"] as? [String: Any] ?? [:]
+        let lateStart = try #require((lateRun["startedAt"] as? String).flatMap(Self.time)).addingTimeInterval(3)
+        let formatter = ISO8601DateFormatter()
+        formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+        lateRun["startedAt"] = formatter.string(from: lateStart)
+        late["run"] = lateRun
+        ws.write("r1late.json", Array(try JSONSerialization.data(withJSONObject: late)))
+        let skewed = try await BinaryRunner.run([
+            "merge", ws.path("r0.json"), ws.path("r1late.json"), ws.path("r2.json"),
+        ])
+        #expect(skewed.status == 0, "\(skewed.stderr)")
+        #expect(skewed.stderr.contains("warning: the segments started up to "), "\(skewed.stderr)")
+        #expect(skewed.stderr.contains(" s apart: their interval series are lined up"), "\(skewed.stderr)")
         var combined: [UInt64: UInt64] = [:]
         for r in reports { combined.merge(Self.histogram(r, "connect"), uniquingKeysWith: +) }
         #expect(Self.histogram(merged, "connect") == combined)

@@ -119,6 +119,11 @@ package struct Summary: Sendable {
         if t[.handlerMemoryDenied] > 0 {
             out += "  handler memory \(t[.handlerMemoryDenied]) memory.grow requests refused at HANDLER_MEMORY\n"
         }
+        if t[.handlerYields] > 0 {
+            // (ext) The handler, not the server, set the pace of these reads (docs/handlers.md).
+            out +=
+                "  handler turns \(t[.handlerYields]) reads left frames for a later turn (over 2 ms of handler time each)\n"
+        }
         for kind in LatencySet.Kind.allCases {
             let h = snapshot.latency[kind: kind]
             guard h.totalCount > 0 else { continue }

@@ -108,6 +108,8 @@ import WAT
             #expect(s.totals[.handlerCalls] == 4 * n)
             #expect(s.totals[.responsesSent] == 4 * n)
             #expect(s.totals[.handlerYields] > 0, "a read of more than one frame left frames for the next turn")
+            let summary = Summary(snapshot: s, shardCount: 2, sessions: 4).text()
+            #expect(summary.contains("handler turns \(s.totals[.handlerYields]) reads left frames"), "\(summary)")
             #expect(server.allBytes.allSatisfy { $0 == Array(frames.joined()) })
             expectConsistent(s)
         }

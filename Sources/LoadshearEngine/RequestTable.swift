@@ -22,6 +22,10 @@ struct RequestTable {
     private let matchesByID: Bool
     /// Requests neither answered nor timed out.
     private(set) var outstanding = 0
+    /// In-order matching: the first `stale` requests of `order` went out on a connection
+    /// that has closed (CHURN reconnects): no reply can come for them any more, so replies
+    /// on the new connection match from the one after; they time out as usual.
+    private var stale = 0
 
     init(matchesByID: Bool) {
         self.matchesByID = matchesByID
@@ -54,8 +58,11 @@ struct RequestTable {
     mutating func reply(id: UInt64, at now: UInt64, timeout: UInt64, timedOut: inout Int) -> Outcome {
         expire(now: now, timeout: timeout, timedOut: &timedOut)
         if !matchesByID {
-            // The oldest unanswered request (answered ones never stay in order here).
-            guard let first = order.popFirst() else { return .unmatched }
+            // The oldest unanswered request of this connection (answered ones never stay in
+            // order here).
+            guard order.count > stale else { return .unmatched }
+            let first =
+                stale == 0 ? order.removeFirst() : order.remove(at: order.index(order.startIndex, offsetBy: stale))
             outstanding -= 1
             return .matched(now &- min(now, first.at), reordered: false)
         }
@@ -72,6 +79,7 @@ struct RequestTable {
     mutating func expire(now: UInt64, timeout: UInt64, timedOut: inout Int) {
         while let first = order.first, now >= first.at, now - first.at >= timeout {
             order.removeFirst()
+            if stale > 0 { stale -= 1 }
             if matchesByID {
                 guard let stored = byID[first.id], stored.at & ~Self.answered == first.at else { continue }
                 byID[first.id] = nil
@@ -84,6 +92,12 @@ struct RequestTable {
                 timedOut += 1
             }
         }
+    }
+
+    /// The connection closed: in in-order mode, what it left unanswered is never matched by
+    /// a later connection's replies (by id, a reply names its own request anyway).
+    mutating func connectionClosed() {
+        if !matchesByID { stale = order.count }
     }
 
     /// Nothing is held.

@@ -333,6 +333,37 @@ import Testing
 
 /// (ext) The request table on its own.
 @Suite struct RequestTableTests {
+    /// In-order matching across a reconnect (CHURN): what the closed connection left
+    /// unanswered is not matched by the new connection's replies, and times out as usual.
+    @Test func inOrderRepliesOnANewConnectionMatchItsOwnRequests() {
+        var t = RequestTable(matchesByID: false)
+        var timedOut = 0
+        _ = t.sent(id: 0, at: 0)
+        _ = t.sent(id: 0, at: 10)
+        t.connectionClosed()
+        _ = t.sent(id: 0, at: 100)
+        guard case .matched(let rtt, _) = t.reply(id: 0, at: 150, timeout: 1_000, timedOut: &timedOut) else {
+            Issue.record("the new connection's request should match")
+            return
+        }
+        #expect(rtt == 50)
+        guard case .unmatched = t.reply(id: 0, at: 160, timeout: 1_000, timedOut: &timedOut) else {
+            Issue.record("nothing of the new connection is left to match")
+            return
+        }
+        #expect(t.outstanding == 2)
+        t.expire(now: 1_010, timeout: 1_000, timedOut: &timedOut)
+        #expect(timedOut == 2)
+        #expect(t.outstanding == 0 && t.isEmpty)
+        // Matching goes on from the front once the stale requests are gone.
+        _ = t.sent(id: 0, at: 2_000)
+        guard case .matched(let next, _) = t.reply(id: 0, at: 2_030, timeout: 1_000, timedOut: &timedOut) else {
+            Issue.record("a later request should match")
+            return
+        }
+        #expect(next == 30)
+    }
+
     @Test func matchesDuplicatesUnmatchedAndTimeouts() {
         var t = RequestTable(matchesByID: true)
         var timedOut = 0

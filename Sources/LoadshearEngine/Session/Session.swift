@@ -328,6 +328,7 @@ class Session {
     final func inactive() {
         awaitingReplies = false  // closed anyway: what is left stays outstanding (or times out now)
         expireRequests(now: NIODeadline.now().uptimeNanoseconds)
+        requests?.value.connectionClosed()
         if let s = sequence {
             // A connection's gaps are final when it closes: the worst session's count.
             shard.counters.raise(.sequenceWorstLost, to: s.value.lost)

@@ -549,6 +549,12 @@ class Session {
                 let buffered = (try? channel.syncOptions?.getOption(.bufferedWritableBytes)) ?? 0
                 add(ledger.settle(buffered: buffered))
             }
+            if shard.tls != nil {
+                // (ext) TLS: with remote half-closure allowed, swift-nio-ssl takes the server's
+                // close_notify during our own close as a half-close and waits out its shutdown
+                // timeout (100 ms) anyway; we are closing, so the server's answer ends it.
+                try? channel.syncOptions?.setOption(.allowRemoteHalfClosure, value: false)
+            }
             willClose(channel)
             channel.close(promise: nil)
         }

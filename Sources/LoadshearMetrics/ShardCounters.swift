@@ -93,6 +93,9 @@ package final class ShardCounters: Sendable {
         /// other frames waited for the loop's next turn, so the timeline and the other
         /// sessions ran in between.
         case handlerYields
+        /// (ext) UDP handler replies longer than one datagram can carry (65,507 bytes): dropped
+        /// (logged once), the session goes on.
+        case oversizedReplies
 
         /// The counter's name in the JSON report and the NDJSON lines. Spelled out, not derived
         /// from the case name, because the report format promises these names stay.
@@ -167,6 +170,7 @@ package final class ShardCounters: Sendable {
             case .udpReceiveDrops: "udpReceiveDrops"
             case .directConnects: "directConnects"
             case .handlerYields: "handlerYields"
+            case .oversizedReplies: "oversizedReplies"
             }
         }
     }

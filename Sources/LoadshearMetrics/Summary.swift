@@ -51,6 +51,9 @@ package struct Summary: Sendable {
         if t[.oversizedDatagrams] > 0 {
             out += "                \(t[.oversizedDatagrams]) datagrams over BODYMAX dropped\n"
         }
+        if t[.oversizedReplies] > 0 {
+            out += "                \(t[.oversizedReplies]) handler replies too long for one datagram dropped\n"
+        }
         if t[.datagramsTruncated] > 0 {
             out +=
                 "                \(t[.datagramsTruncated]) datagrams filled the receive buffer and may have been cut short\n"

@@ -80,6 +80,58 @@ import WAT
         }
     }
 
+    /// A handler reply longer than one datagram can carry is dropped and counted; the
+    /// session goes on, and its next (small) replies go out as before.
+    @Test func aReplyTooLongForADatagramIsDroppedAndTheSessionGoesOn() async throws {
+        // Replies with 70,000 bytes of its memory to a message whose first byte is 1, and
+        // echoes any other message.
+        let module = try wat2wasm(
+            """
+            (module (memory (export "memory") 2)
+              (global $top (mut i32) (i32.const 1024))
+              (func $alloc (export "alloc") (param i32) (result i32) global.get $top global.get $top local.get 0 i32.add global.set $top)
+              (func (export "dealloc") (param i32 i32) i32.const 1024 global.set $top)
+              (func (export "handle_body") (param $p i32) (param $n i32) (result i64) (local $o i32)
+                local.get $p i32.load8_u i32.const 1 i32.eq
+                if i64.const 300647710720000 return end
+                local.get $n call $alloc local.set $o
+                local.get $o local.get $p local.get $n memory.copy
+                local.get $n i64.extend_i32_u i64.const 32 i64.shl local.get $o i64.extend_i32_u i64.or))
+            """)
+        let logs = Watched<[String]>([])
+        try await withUDPServer(.echo) { server in
+            let plan = try makePlan(
+                """
+                SETTINGS u {
+                    SESSION = "UDP"
+                    PORT = @PORT@
+                    READ = "true"
+                    BODYMAX = 512
+                    HANDLER = "h.wasm"
+                    ENDPOINTS { 127.0.0.1 }
+                    PACKETS { big : "big.bin", small : "small.bin" }
+                }
+                ORCHESTRATOR u {
+                    CREATE 1 OFFSET 0ms
+                    CONNECT 0:1 OFFSET 1ms
+                    SEND 0:1 big COPIES 1 OFFSET 30ms
+                    SEND 0:1 small COPIES 1 OFFSET 30ms
+                    DISCONNECT 0:1 OFFSET 1h
+                }
+                """, packets: ["big.bin": [1, 1, 1], "small.bin": [2, 2, 2], "h.wasm": module], port: server.port)
+            let s = try await run(plan, log: { line in logs.change { $0.append(line) } }) { totals in
+                await totals.wait { $0[.oversizedReplies] == 1 && $0[.responsesSent] >= 1 }
+            }
+            #expect(s.totals[.oversizedReplies] == 1)
+            #expect(s.totals[.localErrors] == 0)
+            #expect(s.totals[.closedByUs] == 1)
+            #expect(
+                logs.value.contains { $0.contains("reply of 70000 bytes does not fit one UDP datagram") },
+                "\(logs.value)")
+            expectConsistent(s)
+        }
+    }
+
     /// ICMP "port unreachable" shows up on the connected socket: counted, not fatal. The
     /// port is held by a socket connected elsewhere, so nothing else can answer on it.
     @Test func portUnreachableIsCountedNotFatal() async throws {

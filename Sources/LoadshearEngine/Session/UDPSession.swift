@@ -111,8 +111,14 @@ final class UDPSession: Session, ChannelDuplexHandler {
         let handler = shard.handler
         if handler is NOPHandler { return }
         var reply: ByteBuffer?
+        var tooLarge = 0
         let outcome = datagram.withUnsafeReadableBytes { message in
             handler.handle(message) { bytes in
+                guard bytes.count <= PlanBuilder.maxUDPPayload else {
+                    // No datagram carries it: dropped, and the session goes on.
+                    tooLarge = bytes.count
+                    return
+                }
                 var b = replyBuffer(context.channel.allocator, capacity: bytes.count)
                 b.writeBytes(bytes)
                 reply = b
@@ -121,6 +127,12 @@ final class UDPSession: Session, ChannelDuplexHandler {
         }
         record(outcome)
         recordMemoryDenials()
+        if tooLarge > 0 {
+            shard.counters.add(.oversizedReplies)
+            shard.reportOnce("udp reply too large") {
+                "the handler's reply of \(tooLarge) bytes does not fit one UDP datagram (at most \(PlanBuilder.maxUDPPayload) bytes): dropped, counted as oversizedReplies"
+            }
+        }
         if let reply { queueReplies(reply, count: 1) }
     }
 

@@ -173,6 +173,32 @@ import WAT
         }
     }
 
+    /// On the fast path the header is read by `body_length`: a negative length is a protocol
+    /// error that names that export (not `handle_header`, which the module does not have).
+    @Test func aNegativeBodyLengthOnTheFastPathNamesBodyLength() async throws {
+        let module = try wat2wasm(
+            """
+            (module (memory (export "memory") 1)
+              (func (export "scratch") (param i32) (result i32) i32.const 1024)
+              (func (export "body_length") (param i32) (result i32) i32.const -1)
+              (func (export "handle_message") (param i32) (result i64) i64.const 0))
+            """)
+        let ping = frame(type: 1, body: [1, 2, 3])
+        let logs = Watched<[String]>([])
+        try await withServer(.send([ping])) { server in
+            let plan = try makePlan(
+                script(handler: "x.wasm", sessions: 2), packets: ["x.wasm": module], port: server.port)
+            let s = try await run(plan, log: { line in logs.change { $0.append(line) } }) { totals in
+                await totals.wait { $0[.protocolErrors] == 2 }
+            }
+            #expect(s.totals[.headerUnreadable] == 2)
+            #expect(
+                logs.value.contains { $0.contains("the handler's body_length returned a negative length") },
+                "\(logs.value)")
+            expectConsistent(s)
+        }
+    }
+
     /// `dealloc` traps when it frees the reply: the call failed, so the reply is not sent —
     /// the same on TCP and UDP — and the call is counted once, as a trap.
     @Test func aReplyIsNotSentWhenItsDeallocTraps() async throws {

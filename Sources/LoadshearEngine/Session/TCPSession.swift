@@ -311,9 +311,14 @@ final class TCPSession: Session, ChannelDuplexHandler {
             let bodyMax = shard.plan.settings.bodyMax ?? 0
             protocolError(.bodyTooLarge, "sent a frame body of \(n) bytes, more than BODYMAX \(bodyMax)")
         case .badHeader:
+            // The export that read it: body_length on the fast path, else handle_header.
+            var function = "handle_header"
+            if case .wasm(let w) = shard.plan.handler {
+                function = WasmHandlerSpec.headerFunction(fast: w.fastPath, exports: w.exports)
+            }
             let why =
-                headerFailure.map { "the handler's handle_header failed (\($0.explanation))" }
-                ?? "the handler's handle_header returned a negative length"
+                headerFailure.map { "the handler's \(function) failed (\($0.explanation))" }
+                ?? "the handler's \(function) returned a negative length"
             protocolError(.headerUnreadable, "sent a header whose body length could not be read: \(why)")
         default:
             break

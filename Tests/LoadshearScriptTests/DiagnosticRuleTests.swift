@@ -69,6 +69,20 @@ let rules: [Rule] = [
         ),
         message: "unknown TLS setting 'SNII'; did you mean SNI?", line: 6),
     Rule(
+        name: "SNI as an address",
+        script: script(
+            settings: "    TLS { SNI = \"127.0.0.1\" }",
+            base: "    SESSION = \"TLS\"\n    PORT = 1\n    ENDPOINTS { 127.0.0.1 }\n    PACKETS { p1 : \"hello.bin\" }"
+        ),
+        message: "SNI must be a host name, not an address ('127.0.0.1')", line: 6),
+    Rule(
+        name: "SNI not a host name",
+        script: script(
+            settings: "    TLS { SNI = \"a b\" }",
+            base: "    SESSION = \"TLS\"\n    PORT = 1\n    ENDPOINTS { 127.0.0.1 }\n    PACKETS { p1 : \"hello.bin\" }"
+        ),
+        message: "SNI 'a b' is not a host name", line: 6),
+    Rule(
         name: "PORT out of range",
         script: script(
             settings: "",

@@ -594,6 +594,21 @@ struct Checker {
         f.handlerToken = t
     }
 
+    /// A DNS host name: labels of 1–63 letters, digits, '-' and '_' (not starting or ending
+    /// with '-'), joined by dots, 253 characters at most (a trailing dot allowed).
+    static func isHostName(_ name: String) -> Bool {
+        var n = Substring(name)
+        if n.hasSuffix(".") { n = n.dropLast() }
+        guard !n.isEmpty, n.utf8.count <= 253 else { return false }
+        return n.split(separator: ".", omittingEmptySubsequences: false).allSatisfy { label in
+            (1...63).contains(label.utf8.count) && label.first != "-" && label.last != "-"
+                && label.unicodeScalars.allSatisfy {
+                    ("a"..."z").contains($0) || ("A"..."Z").contains($0) || ("0"..."9").contains($0) || $0 == "-"
+                        || $0 == "_"
+                }
+        }
+    }
+
     /// (ext) The TLS block: `SNI = "name"`, `VERIFY = "true"|"false"`, `CA`/`CERT`/`KEY` =
     /// PEM paths (read now, relative to the script), `ALPN { "h2", … }`. CERT and KEY go
     /// together. The inspector, when there is one, checks the files' contents; its problems
@@ -650,7 +665,22 @@ struct Checker {
                     d.error("SNI must be a server name in quotes, such as SNI = \"game.example.com\"", at: t.range)
                     continue
                 }
-                f.tls.serverName = Token.decode(raw: raw)
+                let name = Token.decode(raw: raw)
+                // TLS sends host names only (RFC 6066): an address or a malformed name could
+                // never be verified, and every connect would fail.
+                if SourceAddresses.Address(name) != nil {
+                    d.error(
+                        "SNI must be a host name, not an address ('\(name)'): TLS sends no address as a server name; leave SNI out to verify the certificate against the endpoint's address",
+                        at: t.range)
+                    continue
+                }
+                if !Self.isHostName(name) {
+                    d.error(
+                        "SNI '\(name)' is not a host name: letters, digits, '-' and '.' only, labels of 1 to 63 characters",
+                        at: t.range)
+                    continue
+                }
+                f.tls.serverName = name
             case "VERIFY":
                 if let v = quoted(t, "VERIFY", ["true", "false"], &d) { f.tls.verify = v == "true" }
             default:

@@ -126,6 +126,7 @@ let package = Package(
             dependencies: [
                 "LoadshearCommands", "LoadshearScript", "LoadshearTestSupport",
                 .product(name: "Yams", package: "Yams"),
+                .product(name: "WAT", package: "WasmKit"),
             ]
         ),
         .testTarget(

@@ -31,6 +31,9 @@ package struct CheckCommand: ParsableCommand {
     @Option(help: "Calls to time.")
     var iterations: Int = 2000
 
+    @Option(help: "The memory cap, as HANDLER_MEMORY in a script (64KiB to 4GiB).")
+    var memory: String = "64MiB"
+
     package init() {}
 
     /// Rejects `--packet` together with `--hex`, a header size or iteration count below 1, and
@@ -39,6 +42,11 @@ package struct CheckCommand: ParsableCommand {
         if packet != nil, hex != nil { throw ValidationError("give --packet or --hex, not both") }
         if headerSize < 1 { throw ValidationError("--header-size must be at least 1") }
         if iterations < 1 { throw ValidationError("--iterations must be at least 1") }
+        guard case .success(let cap) = SizeLiteral.parse(memory),
+            (SizeLiteral.wasmPage...SizeLiteral.wasmMaxMemory).contains(cap)
+        else {
+            throw ValidationError("--memory must be a size from 64KiB to 4GiB, such as 256MiB; got '\(memory)'")
+        }
         if let hex, Self.hexBytes(hex) == nil {
             throw ValidationError(
                 "--hex needs pairs of hex digits (spaces and ':' allowed), e.g. '00000001 00000004 70696e67'")
@@ -87,8 +95,17 @@ package struct CheckCommand: ParsableCommand {
         print("path     \(WasmHandlerSpec.describePath(fast: inspection.fastPath))")
 
         let message = try self.message()
-        let factory = try WasmHandlerFactory(bytes: bytes) { Console.error("\($0)\n") }
-        let handler = try factory.makeHandler()
+        let cap = (try? SizeLiteral.parse(memory).get()) ?? SizeLiteral.defaultHandlerMemory
+        let handler: MessageHandler
+        do {
+            let factory = try WasmHandlerFactory(bytes: bytes, memoryLimit: cap) { Console.error("\($0)\n") }
+            handler = try factory.makeHandler()
+        } catch {
+            // A module the run would refuse too (its initial memory above the cap, say).
+            Console.error(
+                "\(module): error: \(error) (the memory cap is \(SizeLiteral.describe(cap)); --memory sets it)\n")
+            throw ExitCode.invalidScript
+        }
         print("\nmessage  \(message.count) bytes\n" + Hexdump.render(message, indent: "  "))
         let readsHeaders = handler.readsHeaders
         if readsHeaders, message.count < headerSize {

@@ -1,6 +1,7 @@
 import Foundation
 import LoadshearTestSupport
 import Testing
+import WAT
 
 @Suite struct CLITests {
     /// Every example plans cleanly, and names the target to start.
@@ -207,6 +208,29 @@ extension CLITests {
             #expect(r.status == 64, "\(args): \(r.stderr)")
             #expect(r.stderr.contains(message), "\(r.stderr)")
         }
+    }
+
+    /// A module the default memory cap refuses (its initial memory is above 64 MiB) is a
+    /// clear error with exit 2, as the run would refuse it; `--memory` raises the cap, as
+    /// HANDLER_MEMORY does in a script.
+    @Test func checkAppliesTheMemoryCapAsARunDoes() async throws {
+        let ws = Workspace()
+        let module = try wat2wasm(
+            """
+            (module (memory (export "memory") 1100)
+              (global $top (mut i32) (i32.const 1024))
+              (func $alloc (export "alloc") (param i32) (result i32) global.get $top global.get $top local.get 0 i32.add global.set $top)
+              (func (export "dealloc") (param i32 i32) i32.const 1024 global.set $top)
+              (func (export "handle_body") (param $p i32) (param $n i32) (result i64) i64.const 0))
+            """)
+        let path = ws.write("big.wasm", module)
+        let refused = try await BinaryRunner.run(["check", path, "--iterations", "1"])
+        #expect(refused.status == 2, "\(refused.stdout)\n\(refused.stderr)")
+        #expect(refused.stderr.contains("the memory cap is 64 MiB; --memory sets it"), "\(refused.stderr)")
+        let raised = try await BinaryRunner.run(["check", path, "--iterations", "1", "--memory", "128MiB"])
+        #expect(raised.status == 0, "\(raised.stdout)\n\(raised.stderr)")
+        let bad = try await BinaryRunner.run(["check", path, "--memory", "8GiB"])
+        #expect(bad.status == 64, "\(bad.stderr)")
     }
 
     /// A busy port is explained, with the way out.

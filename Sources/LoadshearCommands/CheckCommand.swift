@@ -119,6 +119,12 @@ package struct CheckCommand: ParsableCommand {
         if readsHeaders {
             let length = header.withUnsafeBytes { handler.bodyLength(header: $0) }
             print("\(headerFunction)(\(header.count) bytes) -> \(Self.describe(length))")
+            if case .length(let n) = length, message.count != headerSize + n {
+                // A framed read would hand the module exactly header + body bytes.
+                Console.error(
+                    "note: \(headerFunction) says the body is \(n) bytes, but the message has \(message.count - headerSize) after the \(headerSize)-byte header; a run would frame \(headerSize + n) bytes\n"
+                )
+            }
         }
         var response: [UInt8] = []
         let outcome = message.withUnsafeBytes { m in handler.handle(m) { response = Array($0) } }

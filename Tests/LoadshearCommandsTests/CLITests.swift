@@ -173,6 +173,11 @@ extension CLITests {
         #expect(
             short.stderr.contains("the message is 2 bytes, shorter than the 8-byte header (--header-size)"),
             "\(short.stderr)")
+        let truncated = try await BinaryRunner.run(["check", module, "--hex", "000000010000000f", "--iterations", "1"])
+        #expect(
+            truncated.stderr.contains(
+                "note: handle_header says the body is 15 bytes, but the message has 0 after the 8-byte header"),
+            "\(truncated.stderr)")
         let missing = try await BinaryRunner.run(["check", module, "--packet", ws.path("nope.bin")])
         #expect(missing.status == 2)
         #expect(

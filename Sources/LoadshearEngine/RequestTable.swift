@@ -22,10 +22,11 @@ struct RequestTable {
     private let matchesByID: Bool
     /// Requests neither answered nor timed out.
     private(set) var outstanding = 0
-    /// In-order matching: the first `stale` requests of `order` went out on a connection
-    /// that has closed (CHURN reconnects): no reply can come for them any more, so replies
-    /// on the new connection match from the one after; they time out as usual.
-    private var stale = 0
+    /// In-order matching: requests that went out on a connection that has closed (CHURN
+    /// reconnects), in send order. No reply can come for them any more, so replies on the
+    /// new connection match `order` only; these time out as usual. All of them predate
+    /// everything in `order`, so they expire first.
+    private var stale = CircularBuffer<(id: UInt64, at: UInt64)>()
 
     init(matchesByID: Bool) {
         self.matchesByID = matchesByID
@@ -60,9 +61,7 @@ struct RequestTable {
         if !matchesByID {
             // The oldest unanswered request of this connection (answered ones never stay in
             // order here).
-            guard order.count > stale else { return .unmatched }
-            let first =
-                stale == 0 ? order.removeFirst() : order.remove(at: order.index(order.startIndex, offsetBy: stale))
+            guard let first = order.popFirst() else { return .unmatched }
             outstanding -= 1
             return .matched(now &- min(now, first.at), reordered: false)
         }
@@ -77,9 +76,13 @@ struct RequestTable {
 
     /// Drops requests sent more than `timeout` before `now`, counting the unanswered ones.
     mutating func expire(now: UInt64, timeout: UInt64, timedOut: inout Int) {
+        while let first = stale.first, now >= first.at, now - first.at >= timeout {
+            stale.removeFirst()
+            outstanding -= 1
+            timedOut += 1
+        }
         while let first = order.first, now >= first.at, now - first.at >= timeout {
             order.removeFirst()
-            if stale > 0 { stale -= 1 }
             if matchesByID {
                 guard let stored = byID[first.id], stored.at & ~Self.answered == first.at else { continue }
                 byID[first.id] = nil
@@ -97,9 +100,11 @@ struct RequestTable {
     /// The connection closed: in in-order mode, what it left unanswered is never matched by
     /// a later connection's replies (by id, a reply names its own request anyway).
     mutating func connectionClosed() {
-        if !matchesByID { stale = order.count }
+        guard !matchesByID, !order.isEmpty else { return }
+        stale.append(contentsOf: order)
+        order.removeAll(keepingCapacity: true)
     }
 
     /// Nothing is held.
-    var isEmpty: Bool { order.isEmpty }
+    var isEmpty: Bool { order.isEmpty && stale.isEmpty }
 }

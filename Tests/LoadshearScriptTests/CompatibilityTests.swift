@@ -68,6 +68,18 @@ import Testing
         #expect(send.counter?.offset == 0 && send.timestamp?.offset == 8 && send.timestamp?.unit == .microseconds)
     }
 
+    /// An SNI with a '_' is accepted when the certificate is not verified (it is only sent),
+    /// wherever VERIFY stands in the block.
+    @Test func anUnderscoredSNIIsFineWithoutVerification() throws {
+        let text = script(
+            settings: "    TLS { SNI = \"my_svc.internal\" VERIFY = \"false\" }",
+            base: "    SESSION = \"TLS\"\n    PORT = 1\n    ENDPOINTS { 127.0.0.1 }\n    PACKETS { p1 : \"hello.bin\" }"
+        )
+        let (p, r, _) = plan(text)
+        #expect(p != nil, "\(r)")
+        #expect(p?.settings.tls?.serverName == "my_svc.internal")
+    }
+
     /// An unterminated string is one error: the field still counts as given, and what its
     /// broken value would make of the field (here, an unknown SESSION) is not reported.
     @Test func anUnterminatedStringIsOneError() {

@@ -83,6 +83,13 @@ let rules: [Rule] = [
         ),
         message: "SNI 'a b' is not a host name", line: 6),
     Rule(
+        name: "SNI with an underscore, verified",
+        script: script(
+            settings: "    TLS { SNI = \"my_svc.internal\" }",
+            base: "    SESSION = \"TLS\"\n    PORT = 1\n    ENDPOINTS { 127.0.0.1 }\n    PACKETS { p1 : \"hello.bin\" }"
+        ),
+        message: "SNI 'my_svc.internal' has a '_', which no certificate can be verified against", line: 6),
+    Rule(
         name: "PORT out of range",
         script: script(
             settings: "",

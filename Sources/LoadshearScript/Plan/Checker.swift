@@ -594,9 +594,10 @@ struct Checker {
         f.handlerToken = t
     }
 
-    /// A DNS host name: labels of 1–63 letters, digits, '-' and '_' (not starting or ending
-    /// with '-'), joined by dots, 253 characters at most (a trailing dot allowed).
-    static func isHostName(_ name: String) -> Bool {
+    /// A DNS host name: labels of 1–63 letters, digits and '-' (and '_' when allowed; not
+    /// starting or ending with '-'), joined by dots, 253 characters at most (a trailing dot
+    /// allowed).
+    static func isHostName(_ name: String, allowUnderscore: Bool) -> Bool {
         var n = Substring(name)
         if n.hasSuffix(".") { n = n.dropLast() }
         guard !n.isEmpty, n.utf8.count <= 253 else { return false }
@@ -604,7 +605,7 @@ struct Checker {
             (1...63).contains(label.utf8.count) && label.first != "-" && label.last != "-"
                 && label.unicodeScalars.allSatisfy {
                     ("a"..."z").contains($0) || ("A"..."Z").contains($0) || ("0"..."9").contains($0) || $0 == "-"
-                        || $0 == "_"
+                        || ($0 == "_" && allowUnderscore)
                 }
         }
     }
@@ -674,7 +675,7 @@ struct Checker {
                         at: t.range)
                     continue
                 }
-                if !Self.isHostName(name) {
+                if !Self.isHostName(name, allowUnderscore: true) {
                     d.error(
                         "SNI '\(name)' is not a host name: letters, digits, '-' and '.' only, labels of 1 to 63 characters",
                         at: t.range)
@@ -698,6 +699,16 @@ struct Checker {
                 default: f.tls.key = file
                 }
             }
+        }
+        if let name = f.tls.serverName, f.tls.verify, !Self.isHostName(name, allowUnderscore: false),
+            let t = seen["SNI"]?.value
+        {
+            // Decided here, VERIFY being anywhere in the block: a name with '_' can be sent,
+            // but no certificate check matches it (swift-nio-ssl takes letters, digits, '-'
+            // and '.' only).
+            d.error(
+                "SNI '\(name)' has a '_', which no certificate can be verified against; rename it, or set VERIFY = \"false\"",
+                at: t.range)
         }
         if let cert = seen["CERT"], seen["KEY"] == nil {
             d.error("CERT needs KEY: the private key of the client certificate", at: cert.name.range)

@@ -102,8 +102,10 @@ package struct CheckCommand: ParsableCommand {
             handler = try factory.makeHandler()
         } catch {
             // A module the run would refuse too (its initial memory above the cap, say).
-            Console.error(
-                "\(module): error: \(error) (the memory cap is \(SizeLiteral.describe(cap)); --memory sets it)\n")
+            let text = "\(error)"
+            let hint =
+                text.contains("memory") ? " (the memory cap is \(SizeLiteral.describe(cap)); --memory sets it)" : ""
+            Console.error("\(module): error: \(text)\(hint)\n")
             throw ExitCode.invalidScript
         }
         print("\nmessage  \(message.count) bytes\n" + Hexdump.render(message, indent: "  "))

@@ -124,16 +124,16 @@ enum HTMLReport {
             )
         }
         if num(t["sequenced"]) > 0 {
-            // (ext) SEQUENCE: loss as the summary gives it, and the worst connection's figures.
+            // (ext) SEQUENCE: loss as the summary gives it, and the worst session's figures.
             let lost = num(t["sequenceLost"])
             let expected = num(t["sequenced"]) - num(t["sequenceDuplicates"]) + lost
-            let loss = expected > 0 ? Figures.fixed(lost / expected * 100, 2) : "0"
+            let loss = expected > 0 ? Figures.fixed(lost / expected * 100, 3) : "0"
             out += row(
                 "sequence",
                 "\(int(t["sequenced"])) numbered messages: \(int(t["sequenceLost"])) lost (\(loss)%), \(int(t["sequenceReordered"])) reordered, \(int(t["sequenceDuplicates"])) duplicates"
             )
             out += row(
-                "worst connection",
+                "worst session",
                 "\(int(t["sequenceWorstLost"])) lost, \(int(t["sequenceWorstReordered"])) reordered, \(int(t["sequenceWorstDuplicates"])) duplicates"
             )
         }

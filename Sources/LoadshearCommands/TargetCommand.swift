@@ -72,13 +72,13 @@ package struct TargetCommand: AsyncParsableCommand {
 
     package init() {}
 
-    /// Rejects a port outside 0...65535, a header under 8 bytes, and a negative body size or
-    /// rate.
     /// The largest header, body and UDP ping the targets build.
     static let maxHeaderSize = 65_536
     static let maxBodySize = 16 << 20
     static let maxDatagram = 65_507
 
+    /// Rejects a port outside 0...65535, a header under 8 bytes or over 64 KiB, a negative
+    /// body size or rate, a body over 16 MiB and a UDP ping past one datagram.
     package func validate() throws {
         guard (0...65535).contains(port) else { throw ValidationError("--port must be 0...65535") }
         guard headerSize >= 8 else { throw ValidationError("--header-size must be at least 8") }
@@ -91,7 +91,7 @@ package struct TargetCommand: AsyncParsableCommand {
         guard bodySize <= Self.maxBodySize else {
             throw ValidationError("--body-size must be at most \(Self.maxBodySize) (16 MiB), got \(bodySize)")
         }
-        if udp, headerSize + bodySize > Self.maxDatagram {
+        if udp, kind == .broadcast, headerSize + bodySize > Self.maxDatagram {
             throw ValidationError(
                 "--header-size + --body-size must fit one UDP datagram (at most \(Self.maxDatagram) bytes), got \(headerSize + bodySize)"
             )

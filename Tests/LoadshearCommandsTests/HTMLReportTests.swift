@@ -165,7 +165,7 @@ import FoundationXML
 
     /// The totals carry what the summary says about requests and SEQUENCE: unmatched,
     /// duplicate and reordered replies; lost, reordered and duplicate numbers with the loss,
-    /// and the worst connection.
+    /// and the worst session.
     @Test func theTotalsShowRequestAndSequenceBreakdowns() async throws {
         let ws = Workspace()
         let report = """
@@ -181,7 +181,7 @@ import FoundationXML
         #expect(r.status == 0, "\(r.stderr)")
         let page = try String(contentsOfFile: ws.path("m.html"), encoding: .utf8)
         #expect(page.contains("3 matched no request, 20 duplicates, 4 reordered"), "\(page)")
-        #expect(page.contains("196 numbered messages: 24 lost (12.00%), 8 reordered, 20 duplicates"))
+        #expect(page.contains("196 numbered messages: 24 lost (12.000%), 8 reordered, 20 duplicates"))
         #expect(page.contains("9 lost, 5 reordered, 6 duplicates"))
     }
 

@@ -114,7 +114,10 @@ final class UDPSession: Session, ChannelDuplexHandler {
         var tooLarge = 0
         let outcome = datagram.withUnsafeReadableBytes { message in
             handler.handle(message) { bytes in
-                guard bytes.count <= PlanBuilder.maxUDPPayload else {
+                guard
+                    bytes.count <= PlanBuilder.maxUDPPayload
+                        || (bytes.count <= Self.maxIPv6Payload && context.remoteAddress?.protocol == .inet6)
+                else {
                     // No datagram carries it: dropped, and the session goes on.
                     tooLarge = bytes.count
                     return
@@ -130,11 +133,14 @@ final class UDPSession: Session, ChannelDuplexHandler {
         if tooLarge > 0 {
             shard.counters.add(.oversizedReplies)
             shard.reportOnce("udp reply too large") {
-                "the handler's reply of \(tooLarge) bytes does not fit one UDP datagram (at most \(PlanBuilder.maxUDPPayload) bytes): dropped, counted as oversizedReplies"
+                "the handler's reply of \(tooLarge) bytes does not fit one UDP datagram (at most \(PlanBuilder.maxUDPPayload) bytes over IPv4, \(Self.maxIPv6Payload) over IPv6): dropped, counted as oversizedReplies"
             }
         }
         if let reply { queueReplies(reply, count: 1) }
     }
+
+    /// The largest UDP payload over IPv6 (no jumbograms): 65,535 less the UDP header.
+    static let maxIPv6Payload = 65_527
 
     /// Port unreachable (ECONNREFUSED) is counted and the session goes on; any other error
     /// closes it.

@@ -36,15 +36,21 @@ package struct CheckCommand: ParsableCommand {
 
     package init() {}
 
+    /// The memory cap `--memory` gives, nil when it is not a size from 64 KiB to 4 GiB.
+    private var memoryCap: Int? {
+        guard case .success(let cap) = SizeLiteral.parse(memory),
+            (SizeLiteral.wasmPage...SizeLiteral.wasmMaxMemory).contains(cap)
+        else { return nil }
+        return cap
+    }
+
     /// Rejects `--packet` together with `--hex`, a header size or iteration count below 1, and
     /// `--hex` text that is not whole bytes.
     package func validate() throws {
         if packet != nil, hex != nil { throw ValidationError("give --packet or --hex, not both") }
         if headerSize < 1 { throw ValidationError("--header-size must be at least 1") }
         if iterations < 1 { throw ValidationError("--iterations must be at least 1") }
-        guard case .success(let cap) = SizeLiteral.parse(memory),
-            (SizeLiteral.wasmPage...SizeLiteral.wasmMaxMemory).contains(cap)
-        else {
+        guard memoryCap != nil else {
             throw ValidationError("--memory must be a size from 64KiB to 4GiB, such as 256MiB; got '\(memory)'")
         }
         if let hex, Self.hexBytes(hex) == nil {
@@ -95,7 +101,7 @@ package struct CheckCommand: ParsableCommand {
         print("path     \(WasmHandlerSpec.describePath(fast: inspection.fastPath))")
 
         let message = try self.message()
-        let cap = (try? SizeLiteral.parse(memory).get()) ?? SizeLiteral.defaultHandlerMemory
+        let cap = memoryCap ?? SizeLiteral.defaultHandlerMemory  // checked by validate()
         let handler: MessageHandler
         do {
             let factory = try WasmHandlerFactory(bytes: bytes, memoryLimit: cap) { Console.error("\($0)\n") }

@@ -168,8 +168,7 @@ package enum Comparison {
             "connectionsFailed", "connectionsCancelled", "resets", "localErrors", "protocolErrors", "timeouts",
             "unmatched", "duplicates", "pacedBehind", "handlerTraps", "handlerBadPointers", "handlerAllocFailures",
             "bytesUnconfirmed", "repliesReordered", "icmpErrors", "oversizedDatagrams", "datagramsTruncated",
-            "oversizedReplies", "sequenceLost",
-            "sequenceReordered", "sequenceDuplicates", "udpReceiveDrops",
+            "oversizedReplies", "sequenceLost", "sequenceReordered", "sequenceDuplicates", "udpReceiveDrops",
         ] where (a.totals[counter] ?? 0) > 0 || (b.totals[counter] ?? 0) > 0 {
             add(counter, "", a.totals[counter], b.totals[counter], .lower)
         }

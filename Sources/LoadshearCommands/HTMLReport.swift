@@ -125,9 +125,8 @@ enum HTMLReport {
         }
         if num(t["sequenced"]) > 0 {
             // (ext) SEQUENCE: loss as the summary gives it, and the worst session's figures.
-            let lost = num(t["sequenceLost"])
-            let expected = num(t["sequenced"]) - num(t["sequenceDuplicates"]) + lost
-            let loss = expected > 0 ? Figures.fixed(lost / expected * 100, 3) : "0"
+            let loss = Summary.sequenceLossPercent(
+                lost: int(t["sequenceLost"]), sequenced: int(t["sequenced"]), duplicates: int(t["sequenceDuplicates"]))
             out += row(
                 "sequence",
                 "\(int(t["sequenced"])) numbered messages: \(int(t["sequenceLost"])) lost (\(loss)%), \(int(t["sequenceReordered"])) reordered, \(int(t["sequenceDuplicates"])) duplicates"

@@ -420,8 +420,9 @@ struct MergedReports {
         var run = first.report.run!
         run.segment = nil
         run.merged = .init(segments: present, of: n)
-        run.startedAt = reports.compactMap { $0.run?.startedAt }.min() ?? run.startedAt
-        let starts = reports.compactMap { $0.run?.startedAt }.compactMap(StartTime.parse)
+        let startTexts = reports.compactMap { $0.run?.startedAt }
+        run.startedAt = startTexts.min() ?? run.startedAt
+        let starts = startTexts.compactMap(StartTime.parse)
         let startSpread = starts.max().map { $0.timeIntervalSince(starts.min()!) } ?? 0
         run.host = Array(Set(reports.compactMap { $0.run?.host })).sorted().joined(separator: ",")
         let paced = snapshot.totals[.pacedPayloads] > 0

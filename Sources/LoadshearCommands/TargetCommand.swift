@@ -72,10 +72,10 @@ package struct TargetCommand: AsyncParsableCommand {
 
     package init() {}
 
-    /// The largest header, body and UDP ping the targets build.
+    /// The largest header and body the targets build (a UDP ping must also fit one
+    /// datagram, ``PlanBuilder/maxUDPPayload``).
     static let maxHeaderSize = 65_536
     static let maxBodySize = 16 << 20
-    static let maxDatagram = 65_507
 
     /// Rejects a port outside 0...65535, a header under 8 bytes or over 64 KiB, a negative
     /// body size or rate, a body over 16 MiB and a UDP ping past one datagram.
@@ -91,9 +91,9 @@ package struct TargetCommand: AsyncParsableCommand {
         guard bodySize <= Self.maxBodySize else {
             throw ValidationError("--body-size must be at most \(Self.maxBodySize) (16 MiB), got \(bodySize)")
         }
-        if udp, kind == .broadcast, headerSize + bodySize > Self.maxDatagram {
+        if udp, kind == .broadcast, headerSize + bodySize > PlanBuilder.maxUDPPayload {
             throw ValidationError(
-                "--header-size + --body-size must fit one UDP datagram (at most \(Self.maxDatagram) bytes), got \(headerSize + bodySize)"
+                "--header-size + --body-size must fit one UDP datagram (at most \(PlanBuilder.maxUDPPayload) bytes), got \(headerSize + bodySize)"
             )
         }
         if let count, count < 0 { throw ValidationError("--count cannot be negative") }

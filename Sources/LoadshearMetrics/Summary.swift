@@ -139,10 +139,17 @@ package struct Summary: Sendable {
         return out
     }
 
+    /// (ext) SEQUENCE loss in %, as the summary and the HTML report give it: lost /
+    /// (sequenced − duplicates + lost), to 3 decimals.
+    package static func sequenceLossPercent(lost: Int, sequenced: Int, duplicates: Int) -> String {
+        let expected = sequenced &- duplicates &+ lost
+        return expected > 0 ? Figures.fixed(Double(lost) / Double(expected) * 100, 3) : "0"
+    }
+
     /// (ext) SEQUENCE: totals over the sessions, then the worst session's figures.
     static func sequenceLines(_ t: CounterValues) -> String {
-        let expected = t[.sequenced] &- t[.sequenceDuplicates] &+ t[.sequenceLost]
-        let lost = expected > 0 ? Figures.fixed(Double(t[.sequenceLost]) / Double(expected) * 100, 3) : "0"
+        let lost = sequenceLossPercent(
+            lost: t[.sequenceLost], sequenced: t[.sequenced], duplicates: t[.sequenceDuplicates])
         let jitter = Figures.micros(UInt64(max(0, t[.sequenceWorstJitterNanoseconds]) / 1000))
         return
             "  sequence      \(t[.sequenced]) numbered messages: \(t[.sequenceLost]) lost (\(lost)%), \(t[.sequenceReordered]) reordered, \(t[.sequenceDuplicates]) duplicates\n"

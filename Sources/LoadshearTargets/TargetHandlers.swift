@@ -114,11 +114,15 @@ final class EchoHandler: ChannelDuplexHandler {
 
     /// Reads only while the echo can go out and the delay queue has room.
     func read(context: ChannelHandlerContext) {
-        if context.channel.isWritable, waitingBytes <= Self.waitingLimit {
+        if mayRead(context) {
             context.read()
         } else {
             readHeld = true
         }
+    }
+
+    private func mayRead(_ context: ChannelHandlerContext) -> Bool {
+        context.channel.isWritable && waitingBytes <= Self.waitingLimit
     }
 
     func channelWritabilityChanged(context: ChannelHandlerContext) {
@@ -127,7 +131,7 @@ final class EchoHandler: ChannelDuplexHandler {
     }
 
     private func resumeReading(_ context: ChannelHandlerContext) {
-        guard readHeld, context.channel.isWritable, waitingBytes <= Self.waitingLimit else { return }
+        guard readHeld, mayRead(context) else { return }
         readHeld = false
         context.read()
     }

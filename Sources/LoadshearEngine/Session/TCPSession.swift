@@ -313,9 +313,7 @@ final class TCPSession: Session, ChannelDuplexHandler {
         case .badHeader:
             // The export that read it: body_length on the fast path, else handle_header.
             var function = "handle_header"
-            if case .wasm(let w) = shard.plan.handler {
-                function = WasmHandlerSpec.headerFunction(fast: w.fastPath, exports: w.exports)
-            }
+            if case .wasm(let w) = shard.plan.handler { function = w.headerFunction }
             let why =
                 headerFailure.map { "the handler's \(function) failed (\($0.explanation))" }
                 ?? "the handler's \(function) returned a negative length"

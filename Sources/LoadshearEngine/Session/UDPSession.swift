@@ -116,7 +116,7 @@ final class UDPSession: Session, ChannelDuplexHandler {
             handler.handle(message) { bytes in
                 guard
                     bytes.count <= PlanBuilder.maxUDPPayload
-                        || (bytes.count <= Self.maxIPv6Payload && context.remoteAddress?.protocol == .inet6)
+                        || (bytes.count <= PlanBuilder.maxUDPPayloadIPv6 && context.remoteAddress?.protocol == .inet6)
                 else {
                     // No datagram carries it: dropped, and the session goes on.
                     tooLarge = bytes.count
@@ -133,14 +133,11 @@ final class UDPSession: Session, ChannelDuplexHandler {
         if tooLarge > 0 {
             shard.counters.add(.oversizedReplies)
             shard.reportOnce("udp reply too large") {
-                "the handler's reply of \(tooLarge) bytes does not fit one UDP datagram (at most \(PlanBuilder.maxUDPPayload) bytes over IPv4, \(Self.maxIPv6Payload) over IPv6): dropped, counted as oversizedReplies"
+                "the handler's reply of \(tooLarge) bytes does not fit one UDP datagram (at most \(PlanBuilder.maxUDPPayload) bytes over IPv4, \(PlanBuilder.maxUDPPayloadIPv6) over IPv6): dropped, counted as oversizedReplies"
             }
         }
         if let reply { queueReplies(reply, count: 1) }
     }
-
-    /// The largest UDP payload over IPv6 (no jumbograms): 65,535 less the UDP header.
-    static let maxIPv6Payload = 65_527
 
     /// Port unreachable (ECONNREFUSED) is counted and the session goes on; any other error
     /// closes it.

@@ -49,7 +49,7 @@ extension Plan {
                     length =
                         "header bytes \(hl.offset)..<\(hl.offset + hl.size), unsigned \(hl.bigEndian ? "big" : "little")-endian (HEADER_LENGTH)"
                 } else if case .wasm(let w) = handler {
-                    let f = WasmHandlerSpec.headerFunction(fast: w.fastPath, exports: w.exports)
+                    let f = w.headerFunction
                     length = "from the module's \(f)\(f == "body_length" ? " (fast path)" : "")"
                 } else {
                     length = "none: header-only frames of \(s.headerSize ?? 0) bytes (NOP without HEADER_LENGTH)"

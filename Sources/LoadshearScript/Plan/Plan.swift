@@ -429,6 +429,9 @@ extension WasmHandlerSpec {
         fast && exports.contains("body_length") ? "body_length" : "handle_header"
     }
 
+    /// This module's export that reads headers (``headerFunction(fast:exports:)``).
+    package var headerFunction: String { Self.headerFunction(fast: fastPath, exports: exports) }
+
     /// `fast` (scratch + handle_message) or `original` (alloc/handle_body/dealloc), with the
     /// guest calls each costs per message.
     package static func describePath(fast: Bool) -> String {

@@ -41,6 +41,8 @@ package enum PlanBuilder {
     /// The largest UDP payload over IPv4 (65,535 bytes less the IP and UDP headers): a packet
     /// sent over UDP must fit.
     package static let maxUDPPayload = 65_507
+    /// The same over IPv6 (no jumbograms): 65,535 less the UDP header.
+    package static let maxUDPPayloadIPv6 = 65_527
 
     /// Returns the plan when there are no errors; diagnostics (errors and warnings) either way.
     package static func build(_ file: SourceFile, options: PlanOptions = PlanOptions()) -> (Plan?, DiagnosticBag) {

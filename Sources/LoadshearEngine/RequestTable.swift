@@ -22,6 +22,11 @@ struct RequestTable {
     private let matchesByID: Bool
     /// Requests neither answered nor timed out.
     private(set) var outstanding = 0
+    /// Of those, the ones sent on the current connection: the only ones a reply can still
+    /// come for. A draining session waits for these (CHURN's closed connections left the rest).
+    private(set) var awaitable = 0
+    /// Send number of the current connection's first request (id matching tells its own).
+    private var connectionFirst: UInt64 = 1
     /// In-order matching: requests that went out on a connection that has closed (CHURN
     /// reconnects), in send order. No reply can come for them any more, so replies on the
     /// new connection match `order` only; these time out as usual. All of them predate
@@ -46,9 +51,11 @@ struct RequestTable {
     mutating func sent(id: UInt64, at: UInt64) -> Bool {
         order.append((id, at))
         outstanding += 1
+        awaitable += 1
         sentCount += 1
         if matchesByID, let old = byID.updateValue((at, sentCount), forKey: id), old.at & Self.answered == 0 {
             outstanding -= 1
+            if old.n >= connectionFirst { awaitable -= 1 }
             return true
         }
         return false
@@ -63,12 +70,14 @@ struct RequestTable {
             // order here).
             guard let first = order.popFirst() else { return .unmatched }
             outstanding -= 1
+            awaitable -= 1
             return .matched(now &- min(now, first.at), reordered: false)
         }
         guard let stored = byID[id] else { return .unmatched }
         if stored.at & Self.answered != 0 { return .duplicate }
         byID[id] = (stored.at | Self.answered, stored.n)
         outstanding -= 1
+        if stored.n >= connectionFirst { awaitable -= 1 }
         let reordered = stored.n < latestAnswered
         latestAnswered = max(latestAnswered, stored.n)
         return .matched(now &- min(now, stored.at), reordered: reordered)
@@ -88,18 +97,23 @@ struct RequestTable {
                 byID[first.id] = nil
                 if stored.at & Self.answered == 0 {
                     outstanding -= 1
+                    if stored.n >= connectionFirst { awaitable -= 1 }
                     timedOut += 1
                 }
             } else {
                 outstanding -= 1
+                awaitable -= 1
                 timedOut += 1
             }
         }
     }
 
-    /// The connection closed: in in-order mode, what it left unanswered is never matched by
-    /// a later connection's replies (by id, a reply names its own request anyway).
+    /// The connection closed: what it left unanswered can only time out now. In in-order
+    /// mode it is never matched by a later connection's replies (by id, a reply names its own
+    /// request anyway).
     mutating func connectionClosed() {
+        awaitable = 0
+        connectionFirst = sentCount + 1
         guard !matchesByID, !order.isEmpty else { return }
         stale.append(contentsOf: order)
         order.removeAll(keepingCapacity: true)

@@ -400,6 +400,31 @@ import Testing
         }
     }
 
+    /// A draining session waits only for what the current connection can still answer:
+    /// requests an earlier connection left (CHURN) stay outstanding but are not awaited.
+    @Test(arguments: [false, true]) func awaitsOnlyTheCurrentConnectionsRequests(byID: Bool) {
+        var t = RequestTable(matchesByID: byID)
+        var timedOut = 0
+        _ = t.sent(id: 1, at: 0)
+        _ = t.sent(id: 2, at: 10)
+        #expect(t.awaitable == 2)
+        t.connectionClosed()
+        #expect(t.outstanding == 2 && t.awaitable == 0)
+        _ = t.sent(id: 3, at: 100)
+        _ = t.sent(id: 4, at: 110)
+        #expect(t.outstanding == 4 && t.awaitable == 2)
+        guard case .matched = t.reply(id: 3, at: 150, timeout: 1_000, timedOut: &timedOut) else {
+            Issue.record("the new connection's first request should match")
+            return
+        }
+        #expect(t.outstanding == 3 && t.awaitable == 1)
+        // The stale ones time out first; the current one later, and nothing is awaited then.
+        t.expire(now: 1_010, timeout: 1_000, timedOut: &timedOut)
+        #expect(timedOut == 2 && t.outstanding == 1 && t.awaitable == 1)
+        t.expire(now: 1_110, timeout: 1_000, timedOut: &timedOut)
+        #expect(timedOut == 3 && t.outstanding == 0 && t.awaitable == 0)
+    }
+
     @Test func inOrderAnswersTheOldest() {
         var t = RequestTable(matchesByID: false)
         var timedOut = 0

@@ -598,9 +598,10 @@ class Session {
     }
 
     /// (ext) With RESPONSE, a draining session waits for its outstanding requests to be
-    /// answered or to time out before it closes, so their replies are not cut off.
+    /// answered or to time out before it closes, so their replies are not cut off. Those
+    /// an earlier connection left (CHURN) can get no reply: it does not wait for them.
     private func closeOnceAnswered() {
-        if let r = requests, r.value.outstanding > 0, lifecycle.isActive {
+        if let r = requests, r.value.awaitable > 0, lifecycle.isActive {
             awaitingReplies = true
         } else {
             close(.us)
@@ -609,7 +610,7 @@ class Session {
 
     /// Called after replies are matched or requests expire.
     private func closeIfAnswered() {
-        if awaitingReplies, requests?.value.outstanding ?? 0 == 0 {
+        if awaitingReplies, requests?.value.awaitable ?? 0 == 0 {
             awaitingReplies = false
             close(.us)
         }

@@ -48,7 +48,10 @@ package struct RunCommand: AsyncParsableCommand {
     @Flag(help: "Plain periodic lines instead of the live dashboard.")
     var noTui = false
 
-    @Option(help: ArgumentHelp("Write the final report as JSON to this file ('-' for stdout).", valueName: "file"))
+    @Option(
+        help: ArgumentHelp(
+            "Write the final report as JSON to this file ('-' for stdout; the summary then goes to stderr, unless --quiet).",
+            valueName: "file"))
     var json: String?
 
     @Option(

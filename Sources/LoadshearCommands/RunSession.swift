@@ -142,13 +142,18 @@ struct RunSession {
         // one segment's rates and counts are only its share.
         let thresholds = plan.segment == nil ? ThresholdResult.evaluate(plan.expectations, on: final) : []
         let verdict = GeneratorVerdict(plan: plan, snapshot: final)
-        if report?.isStdout != true && stream?.isStdout != true {
+        // The summary goes to stdout; when stdout holds the JSON (`--json -`), to stderr, so
+        // the report stays parseable — except under --quiet, where the report is the summary
+        // (a pod's log: `kubectl logs | loadshear merge -`).
+        let stdoutTaken = report?.isStdout == true || stream?.isStdout == true
+        if !stdoutTaken || !quiet {
             var deferred = ""
             if let seg = plan.segment, !plan.expectations.isEmpty {
                 deferred =
                     "thresholds: segment \(seg.index)/\(seg.count) — EXPECT is checked by `loadshear merge` on all segments' reports\n"
             }
-            Console.out(summary.text() + ThresholdResult.text(thresholds) + deferred + verdict.line + "\n")
+            let text = summary.text() + ThresholdResult.text(thresholds) + deferred + verdict.line + "\n"
+            if stdoutTaken { Console.error(text) } else { Console.out(text) }
         }
         if report != nil || html != nil {
             do {

@@ -115,7 +115,7 @@ func connectScript(_ ws: Workspace, port: Int, sessions: Int = 2, duration: Stri
         #expect(report?["completed"] as? Bool == true)
     }
 
-    /// `--json-interval -` keeps stdout pure NDJSON.
+    /// `--json-interval -` keeps stdout pure NDJSON; the summary goes to stderr instead.
     @Test func jsonIntervalOnStdoutIsPureNDJSON() async throws {
         let ws = Workspace()
         let listener = StallingListener()
@@ -125,6 +125,19 @@ func connectScript(_ ws: Workspace, port: Int, sessions: Int = 2, duration: Stri
         let lines = r.stdout.split(separator: "\n")
         #expect(lines.count >= 2)
         for l in lines { #expect((try? JSONSerialization.jsonObject(with: Data(l.utf8))) != nil, "not JSON: \(l)") }
+        #expect(r.stderr.contains("generator:"), "the summary belongs on stderr: \(r.stderr)")
+    }
+
+    /// `--json -`: stdout is the report alone; the summary is on stderr, except under
+    /// --quiet (a pod's log, which `loadshear merge -` reads: the report is the summary).
+    @Test(arguments: [false, true]) func jsonReportOnStdoutMovesTheSummary(quiet: Bool) async throws {
+        let ws = Workspace()
+        let listener = StallingListener()
+        let path = connectScript(ws, port: listener.port, sessions: 1, duration: "300ms")
+        let r = try await BinaryRunner.run([path, "--no-tui", "--json", "-"] + (quiet ? ["--quiet"] : []))
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect((try? JSONSerialization.jsonObject(with: Data(r.stdout.utf8))) != nil, "not JSON: \(r.stdout)")
+        #expect(r.stderr.contains("generator:") == !quiet, "\(r.stderr)")
     }
 }
 

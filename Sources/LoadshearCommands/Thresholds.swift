@@ -181,6 +181,20 @@ struct GeneratorVerdict: Codable, Equatable {
         case lagMax = "lagMaxMicroseconds"
         case lagLimit = "lagLimitMicroseconds"
         case busy = "busy"
+        case tooShortToJudge = "tooShortToJudge"
+    }
+
+    /// Reports written before `tooShortToJudge` existed decode too (`loadshear merge`).
+    init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        saturated = try c.decode(Bool.self, forKey: .saturated)
+        reasons = try c.decode([String].self, forKey: .reasons)
+        lagP50 = try c.decodeIfPresent(UInt64.self, forKey: .lagP50)
+        lagP99 = try c.decodeIfPresent(UInt64.self, forKey: .lagP99)
+        lagMax = try c.decodeIfPresent(UInt64.self, forKey: .lagMax)
+        lagLimit = try c.decode(UInt64.self, forKey: .lagLimit)
+        busy = try c.decode([ShardBusy].self, forKey: .busy)
+        tooShortToJudge = try c.decodeIfPresent(Bool.self, forKey: .tooShortToJudge) ?? false
     }
 
     /// The lag p99 (µs) that marks a run without paced payloads as saturated.

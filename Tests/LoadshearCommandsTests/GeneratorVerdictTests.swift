@@ -1,3 +1,4 @@
+import Foundation
 import LoadshearMetrics
 import Testing
 
@@ -17,10 +18,18 @@ import Testing
 
     /// A run stopped before it began (Ctrl-C while waiting for --start-at) is too short for
     /// a busy share to mean anything: the verdict says so rather than "100% busy".
-    @Test func aRunTooShortIsNotJudgedByItsLoops() {
+    @Test func aRunTooShortIsNotJudgedByItsLoops() throws {
         let v = GeneratorVerdict(lagLimit: 1000, snapshot: Self.snapshot(seconds: 0.01, busySeconds: [0.01, 0.01]))
         #expect(!v.saturated)
         #expect(v.line == "generator: ok (the run was too short to judge the shards' load)", "\(v.line)")
+        // The JSON report says so too, and a report without the key (older) still decodes.
+        let json = try JSONSerialization.jsonObject(with: JSONEncoder().encode(v)) as? [String: Any]
+        #expect(json?["tooShortToJudge"] as? Bool == true)
+        var older = json ?? [:]
+        older["tooShortToJudge"] = nil
+        let decoded = try JSONDecoder().decode(
+            GeneratorVerdict.self, from: JSONSerialization.data(withJSONObject: older))
+        #expect(!decoded.tooShortToJudge && decoded.busy == v.busy)
     }
 
     /// Over a run long enough, a loop busy nearly all of it saturates the verdict, and an idle

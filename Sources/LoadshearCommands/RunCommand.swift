@@ -59,7 +59,10 @@ package struct RunCommand: AsyncParsableCommand {
             "(ext) Write every 500 ms snapshot as one JSON line to this file ('-' for stdout).", valueName: "file"))
     var jsonInterval: String?
 
+    // Unconditional: `--segment -1/2` reaches our own check ("must be 1…N") rather than
+    // reading as an option with its value missing.
     @Option(
+        parsing: .unconditional,
         help: ArgumentHelp(
             "(ext) Run only segment i of N of the plan (contiguous session blocks; COUNTER values stay unique across segments). See docs/distributed.md.",
             valueName: "i/N"))

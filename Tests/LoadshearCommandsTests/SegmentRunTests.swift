@@ -181,6 +181,9 @@ import Testing
         let path = ws.script(Self.script(port: 9, copies: 1), files: ["p.bin": [1, 2, 3, 4, 5, 6, 7, 8]])
         let malformed = try await BinaryRunner.run([path, "--segment", "3/3", "--dry-run"])
         #expect(malformed.status == 64 && malformed.stderr.contains("expected i/N"), "\(malformed.stderr)")
+        // A negative index is ours to refuse, not "missing value" (it looks like an option).
+        let negative = try await BinaryRunner.run([path, "--segment", "-1/2", "--dry-run"])
+        #expect(negative.status == 64 && negative.stderr.contains("expected i/N"), "\(negative.stderr)")
         let past = try await BinaryRunner.run([path, "--start-at", "2020-01-01T00:00:00Z", "--dry-run"])
         #expect(past.status == 64 && past.stderr.contains("more than 1 s in the past"), "\(past.stderr)")
         let many = try await BinaryRunner.run([path, "--segment", "0/11", "--dry-run"])

@@ -404,5 +404,12 @@ struct TLSTests {
         #expect(
             dry.stdout.contains(#"tls           server name "localhost" (SNI); verify against CA ca.pem; ALPN h2"#),
             "\(dry.stdout)")
+        // With --expand-envs the dry run shows what a path expanded to, as for packets.
+        let env = ws.script(
+            Self.script(port: 9, sessions: 1, tls: #"TLS { SNI = "localhost" CA = "$CADIR/ca.pem" }"#),
+            files: ["p.bin": [0, 0, 0, 0]])
+        let expanded = try await BinaryRunner.run([env, "--dry-run", "-e"], environment: ["CADIR": ws.dir])
+        #expect(expanded.status == 0, "\(expanded.stderr)")
+        #expect(expanded.stdout.contains("verify against CA $CADIR/ca.pem (= \(ws.dir)/ca.pem)"), "\(expanded.stdout)")
     }
 }

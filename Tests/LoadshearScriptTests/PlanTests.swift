@@ -72,6 +72,15 @@ import Testing
         ws.write("$lit.bin", [9])
         let escaped = script(base: fieldsNoPackets + "\n    PACKETS { p1 : \"\\$lit.bin\" }")
         #expect(try #require(plan(escaped, in: ws, options: o).0).packets[0].bytes == [9])
+
+        // Without --expand-envs, a missing file's '$' brings the hint, an escaped one does not.
+        o.expandEnvironment = false
+        let hint = "pass --expand-envs"
+        #expect(
+            plan(script(base: fieldsNoPackets + "\n    PACKETS { p1 : \"$X.bin\" }"), in: ws, options: o).1.contains(
+                hint))
+        let plain = plan(script(base: fieldsNoPackets + "\n    PACKETS { p1 : \"\\$X.bin\" }"), in: ws, options: o).1
+        #expect(plain.contains("packet file not found") && !plain.contains(hint), "\(plain)")
     }
 
     @Test func endpointsResolveAndDeduplicate() throws {

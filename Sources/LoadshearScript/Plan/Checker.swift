@@ -204,7 +204,10 @@ struct Checker {
         var isDir: ObjCBool = false
         guard FileManager.default.fileExists(atPath: path, isDirectory: &isDir) else {
             var hint = ""
-            if case .string(let raw) = t.kind, raw.contains("$"), !options.expandEnvironment {
+            // An escaped `\$` is a plain dollar sign: no hint for it.
+            if case .string(let raw) = t.kind, Token.decode(raw: raw, protectDollar: true).contains("$"),
+                !options.expandEnvironment
+            {
                 hint = "; the path has a '$': to expand environment variables, pass --expand-envs (-e)"
             }
             d.error("\(what) not found: \(path)\(hint)", at: t.range)
@@ -692,7 +695,7 @@ struct Checker {
                 let what =
                     key == "CA" ? "CA certificate file" : key == "CERT" ? "client certificate file" : "private key file"
                 guard let bytes = readFile(p, what, t, &d) else { continue }
-                let file = TLSFile(path: Token.decode(raw: raw), bytes: bytes)
+                let file = TLSFile(path: Token.decode(raw: raw), resolvedPath: p, bytes: bytes)
                 switch key {
                 case "CA": f.tls.ca = file
                 case "CERT": f.tls.certificate = file

@@ -28,11 +28,11 @@ extension Plan {
         if let tls = s.tls {
             var parts = [tls.serverName.map { "server name \"\($0)\" (SNI)" } ?? "server name: each endpoint's host"]
             if tls.verify {
-                parts.append("verify against " + (tls.ca.map { "CA \($0.path)" } ?? "the system trust store"))
+                parts.append("verify against " + (tls.ca.map { "CA \($0.shown)" } ?? "the system trust store"))
             } else {
                 parts.append("no verification (VERIFY = \"false\")")
             }
-            if let cert = tls.certificate { parts.append("client certificate \(cert.path)") }
+            if let cert = tls.certificate { parts.append("client certificate \(cert.shown)") }
             if !tls.alpn.isEmpty { parts.append("ALPN " + tls.alpn.joined(separator: ", ")) }
             line("  tls           " + parts.joined(separator: "; "))
         }

@@ -96,7 +96,14 @@ package struct TLSSettings: Sendable, Equatable {
 package struct TLSFile: Sendable, Equatable {
     /// As written in the script.
     package var path: String
+    /// After resolving against the script's directory, `~/` and environment.
+    package var resolvedPath: String
     package var bytes: [UInt8]
+
+    /// The path as written, and what it expanded to when it named environment variables.
+    package var shown: String {
+        path.contains("$") ? "\(path) (= \(resolvedPath))" : path
+    }
 }
 
 /// (ext) Checks the TLS block's files at plan time (PEM parses, the key matches the

@@ -118,9 +118,11 @@ package struct CheckCommand: ParsableCommand {
         let readsHeaders = handler.readsHeaders
         if readsHeaders, message.count < headerSize {
             // The module would be handed a part of a header, which no framed read ever does.
-            throw ValidationError(
-                "the message is \(message.count) bytes, shorter than the \(headerSize)-byte header (--header-size); give a whole frame"
+            // (A ValidationError from run() would print the top-level usage, not check's.)
+            Console.error(
+                "loadshear check: error: the message is \(message.count) bytes, shorter than the \(headerSize)-byte header (--header-size); give a whole frame\n"
             )
+            throw ExitCode.usage
         }
         let header = Array(message.prefix(headerSize))
         let headerFunction = WasmHandlerSpec.headerFunction(fast: inspection.fastPath, exports: inspection.exports)

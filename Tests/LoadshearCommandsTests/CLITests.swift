@@ -173,6 +173,7 @@ extension CLITests {
         #expect(
             short.stderr.contains("the message is 2 bytes, shorter than the 8-byte header (--header-size)"),
             "\(short.stderr)")
+        #expect(!short.stderr.contains("Usage: loadshear <subcommand>"), "\(short.stderr)")
         let truncated = try await BinaryRunner.run(["check", module, "--hex", "000000010000000f", "--iterations", "1"])
         #expect(
             truncated.stderr.contains(

@@ -25,13 +25,18 @@ package struct WasmModuleInspector: HandlerInspector {
     package func inspect(_ module: Module) -> HandlerInspection {
         let exports = module.exports.map(\.name)
         var problems: [String] = []
+        // (ext) Exporting either of scratch and handle_message opts in: then both are required,
+        // and the original functions are checked only where present. Known by name already for
+        // a module refused before its types are checked (`check` then lists the right contract).
+        let namesFast = WasmContract.fastFunctions.contains { $0.required && exports.contains($0.name) }
         if let first = module.imports.first {
             let more = module.imports.count > 1 ? " and \(module.imports.count - 1) more" : ""
             problems.append(
                 "the module imports '\(first.module).\(first.name)'\(more); handlers get no imports (no WASI, no host functions)"
             )
             return HandlerInspection(
-                exports: exports, hasHandleHeader: exports.contains("handle_header"), problems: problems)
+                exports: exports, hasHandleHeader: exports.contains("handle_header"), problems: problems,
+                fastPath: namesFast)
         }
         let engine = WasmContract.makeEngine()
         let store = Store(engine: engine)
@@ -42,14 +47,12 @@ package struct WasmModuleInspector: HandlerInspector {
         } catch {
             return HandlerInspection(
                 exports: exports, hasHandleHeader: false,
-                problems: ["the module cannot be instantiated: \(WasmContract.firstLine(error))"])
+                problems: ["the module cannot be instantiated: \(WasmContract.firstLine(error))"], fastPath: namesFast)
         }
         let memory = instance.exports[memory: "memory"]
         if memory == nil {
             problems.append("the module must export its linear memory as 'memory'")
         }
-        // (ext) Exporting either of scratch and handle_message opts in: then both are required, and
-        // the original functions are checked only where present.
         let fast = WasmContract.fastFunctions.contains { $0.required && instance.exports[function: $0.name] != nil }
         var usable = Set<String>()
         for req in WasmContract.allFunctions {

@@ -78,6 +78,17 @@ final class LogSink: @unchecked Sendable {
             body: "i64.const 0", extra: #"(func (export "body_length") (param i32) (result i32) i32.const 0)"#)
         let o = WasmModuleInspector().inspect(original)
         #expect(o.problems.isEmpty && !o.fastPath, "\(o.problems)")
+        // A fast-path module refused for an import is still known as one (by its export names),
+        // so `check` does not list the original contract's functions as missing.
+        let importing = try wat2wasm(
+            #"""
+            (module (import "env" "f" (func))
+              (memory (export "memory") 1)
+              (func (export "scratch") (param i32) (result i32) i32.const 64)
+              (func (export "handle_message") (param i32) (result i64) i64.const 0))
+            """#)
+        let i = WasmModuleInspector().inspect(importing)
+        #expect(i.fastPath && i.problems.count == 1 && i.problems[0].contains("imports 'env.f'"), "\(i.problems)")
     }
 
     @Test func problemsNameTheExportAndItsSignature() {

@@ -1,5 +1,6 @@
 import Foundation
 import LoadshearMetrics
+import LoadshearScript
 
 /// (ext) A run's report as one self-contained HTML page: no scripts, no fetches, charts as
 /// inline SVG, so it opens from disk, prints, and can be mailed. Written as well-formed XML
@@ -18,9 +19,10 @@ enum HTMLReport {
         var facts = [
             "script \(esc(settings["script"] as? String ?? "?"))",
             "\(settings["session"] as? String ?? "?") to \(esc((settings["endpoints"] as? [String] ?? []).joined(separator: ", ")))",
-            "\(int(settings["sessions"])) sessions on \(int(settings["shards"])) shards",
+            "\(sessionsCovered(report)) sessions on \(int(settings["shards"])) shards",
             "\(Figures.fixed(duration, 3)) s",
         ]
+        if let part = part(report) { facts.append(part) }
         if report["completed"] as? Bool == false {
             facts.append("stopped early by \(esc(report["stoppedBy"] as? String ?? "a stop"))")
         }
@@ -290,6 +292,45 @@ enum HTMLReport {
     static func number(_ v: Any?) -> Double? { ComparedRun.number(v) }
     static func num(_ v: Any?) -> Double { number(v) ?? 0 }
     static func int(_ v: Any?) -> Int { Int(num(v)) }
+
+    /// The sessions the figures cover: a segment's block, the merged segments' blocks, or
+    /// the whole plan's (`settings.sessions` is always the whole plan's).
+    static func sessionsCovered(_ report: [String: Any]) -> Int {
+        let total = int((report["settings"] as? [String: Any])?["sessions"])
+        let run = report["run"] as? [String: Any]
+        if let segment = run?["segment"] as? [String: Any], let block = segment["sessions"] as? [Any], block.count == 2
+        {
+            return int(block[1]) - int(block[0])
+        }
+        if let merged = run?["merged"] as? [String: Any], let present = merged["segments"] as? [Any] {
+            let n = int(merged["of"])
+            guard n >= 1, n <= total else { return total }
+            let blocks = Plan.segmentBlocks(sessions: total, count: n)
+            return present.map { int($0) }.filter { blocks.indices.contains($0) }.map { blocks[$0].count }.reduce(0, +)
+        }
+        return total
+    }
+
+    /// What share of the run the figures are, when not all of it: a segment's, or those of
+    /// the segments a merge had (a partial merge names the missing ones).
+    static func part(_ report: [String: Any]) -> String? {
+        let run = report["run"] as? [String: Any]
+        let total = int((report["settings"] as? [String: Any])?["sessions"])
+        if let segment = run?["segment"] as? [String: Any] {
+            return
+                "segment \(int(segment["index"]))/\(int(segment["count"])) only (of \(total) sessions): `loadshear merge` combines the segments"
+        }
+        guard let merged = run?["merged"] as? [String: Any], let present = merged["segments"] as? [Any] else {
+            return nil
+        }
+        let n = int(merged["of"])
+        let have = Set(present.map { int($0) })
+        let missing = (0..<max(n, 0)).filter { !have.contains($0) }
+        guard n > 1 else { return nil }
+        if missing.isEmpty { return "merged from \(n) segments" }
+        return
+            "<span class=\"bad\">merged from \(have.count) of \(n) segments (missing: \(MergedReports.ranges(missing))): the figures cover only these</span>"
+    }
 }
 
 /// (ext) Line charts as inline SVG: axes with a few round ticks, one polyline per series.

@@ -135,6 +135,19 @@ import Testing
         let two = try await BinaryRunner.run(["merge", ws.path("r0.json"), ws.path("r2.json")])
         #expect(two.status == 4)
         #expect(two.stdout.contains("2 of 3 segments") && two.stdout.contains("missing: 1;"), "\(two.stdout)")
+        // The HTML page of a segment, or of a partial merge, says which share it covers: its
+        // sessions (blocks of 4, 3 and 3), not the whole plan's 10.
+        _ = try await BinaryRunner.run(["merge", ws.path("r0.json"), ws.path("r2.json"), "-o", ws.path("two.json")])
+        for (json, covered, part) in [
+            ("two.json", "7 sessions", "merged from 2 of 3 segments (missing: 1)"),
+            ("r1.json", "3 sessions", "segment 1/3 only (of 10 sessions)"),
+            ("m.json", "10 sessions", "merged from 3 segments"),
+        ] {
+            let page = try await BinaryRunner.run(["report", ws.path(json), "-o", ws.path(json + ".html")])
+            #expect(page.status == 0, "\(page.stderr)")
+            let html = try String(contentsOfFile: ws.path(json + ".html"), encoding: .utf8)
+            #expect(html.contains(covered) && html.contains(part), "\(json): \(html.prefix(3000))")
+        }
 
         // Intervals: numbered, the final stretch included; merged by number, they add up to
         // the totals.

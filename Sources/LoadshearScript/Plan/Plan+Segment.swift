@@ -104,10 +104,16 @@ extension Plan {
         return nil
     }
 
+    /// The session blocks of `n` segments of `sessions` sessions, in segment order (a report
+    /// names its segments by index: this tells their sizes).
+    package static func segmentBlocks(sessions: Int, count n: Int) -> [Range<Int>] {
+        Checker.split(sessions, into: n)
+    }
+
     /// Segment `i` of `n` of this plan (see ``Segment``); ``segmentProblem(_:of:)`` must be nil.
     package func segmented(_ i: Int, of n: Int) -> Plan {
         precondition(segmentProblem(i, of: n) == nil)
-        let blocks = Checker.split(sessionCount, into: n)
+        let blocks = Self.segmentBlocks(sessions: sessionCount, count: n)
         let block = blocks[i]
         let bounded = !(settings.repeatPayloads && actions.contains { $0.kind.keepsSending })
         let lanes = sends.map { send in

@@ -41,6 +41,9 @@ package struct MergeCommand: ParsableCommand {
         if reports.isEmpty {
             throw ValidationError("Give the reports to merge: loadshear merge r1.json r2.json … or -")
         }
+        if let output, let clash = ReportFile.clash([("--output", output)], inputs: reports) {
+            throw ValidationError(clash)
+        }
     }
 
     /// Segments started further apart than this get a warning: their intervals do not line up.

@@ -26,6 +26,10 @@ package struct ReportCommand: ParsableCommand {
 
     package init() {}
 
+    package func validate() throws {
+        if let clash = ReportFile.clash([("--output", output)], inputs: [input]) { throw ValidationError(clash) }
+    }
+
     package func run() throws {
         guard let data = FileManager.default.contents(atPath: input),
             let report = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any],

@@ -36,7 +36,15 @@ struct RunSession {
         if let refusal = ResponsibleUse.check(plan: plan, acknowledged: acknowledge) {
             return refusal
         }
-        // Report files first: a path that cannot be written is an error before any load.
+        // Report files first: a path that cannot be written is an error before any load. They
+        // are emptied only when the run begins: a failure before leaves earlier reports as
+        // they were.
+        let outputs = [("--json", json), ("--html", htmlPath), ("--json-interval", jsonInterval)]
+            .compactMap { option, path in path.map { (option: option, path: $0) } }
+        if let clash = ReportFile.clash(outputs) {
+            Console.error("loadshear: error: \(clash)\n")
+            return .usage
+        }
         let report: ReportFile?
         let stream: ReportFile?
         let html: ReportFile?
@@ -48,10 +56,11 @@ struct RunSession {
             Console.error("loadshear: error: \(error)\n")
             return .runtimeFailure
         }
+        var began = false
         defer {
-            report?.close()
-            stream?.close()
-            html?.close()
+            for file in [report, stream, html] {
+                if began { file?.close() } else { file?.abandon() }
+            }
         }
         // (ext) The metrics endpoint listens before any load: a taken port is an error now.
         var started: PrometheusEndpoint?
@@ -113,6 +122,8 @@ struct RunSession {
             )
         }
         let countdown = startAt.map { Countdown(to: $0, quiet: quiet) }
+        began = true
+        for file in [report, stream, html] { file?.begin() }
         do {
             final = try await engine.run(startIn: startIn.map { .nanoseconds(Int64($0 * 1e9)) }) { snapshot in
                 intervals.withLock { i in
@@ -187,6 +198,12 @@ struct RunSession {
                 Console.error("loadshear: error: could not encode the JSON report: \(error)\n")
                 return .runtimeFailure
             }
+        }
+        // A snapshot stream to a file that failed (a full disk) was not delivered: as for the
+        // report. On stdout, only a reader that went away loses it, which is quiet by design.
+        if let stream, !stream.isStdout, stream.hasFailed {
+            Console.error("loadshear: error: could not write the snapshot stream to \(stream.path)\n")
+            return .runtimeFailure
         }
         if let why = Summary.nothingConnected(final) {
             Console.error("loadshear: error: \(why)\n")

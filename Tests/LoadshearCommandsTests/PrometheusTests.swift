@@ -116,9 +116,58 @@ import Testing
                 CONNECT 0:1 OFFSET 10ms
             }
             """)
-        let r = try await BinaryRunner.run([path, "--quiet", "--prometheus", "127.0.0.1:\(server.port)"])
+        // An earlier report is left as it was, and no new file is left behind.
+        ws.write("old.json", Array("an earlier report".utf8))
+        let r = try await BinaryRunner.run([
+            path, "--quiet", "--prometheus", "127.0.0.1:\(server.port)", "--json", ws.path("old.json"),
+            "--html", ws.path("new.html"),
+        ])
         #expect(r.status == 1, "\(r.stdout)\(r.stderr)")
         #expect(r.stderr.contains("cannot serve Prometheus metrics on 127.0.0.1:\(server.port)"), "\(r.stderr)")
         #expect(server.connections.value.isEmpty, "nothing connected")
+        #expect(try String(contentsOfFile: ws.path("old.json"), encoding: .utf8) == "an earlier report")
+        #expect(!FileManager.default.fileExists(atPath: ws.path("new.html")))
+        let malformed = try await BinaryRunner.run([path, "--prometheus", "abc", "--json", ws.path("old.json")])
+        #expect(malformed.status == 64, "\(malformed.stderr)")
+        #expect(try String(contentsOfFile: ws.path("old.json"), encoding: .utf8) == "an earlier report")
+    }
+
+    /// Two outputs in one place are refused before the run; so is a stream that cannot be
+    /// written (a full disk) at its end.
+    @Test func outputsThatCannotAllBeDeliveredAreErrors() async throws {
+        let ws = Workspace()
+        let server = try await RecordingServer.start()
+        defer { Task { await server.shutdown() } }
+        let path = ws.script(
+            """
+            SETTINGS p {
+                SESSION = "TCP"
+                PORT = \(server.port)
+                ENDPOINTS { 127.0.0.1 }
+            }
+            ORCHESTRATOR p {
+                CREATE 1 OFFSET 0ms
+                CONNECT 0:1 OFFSET 10ms
+                DISCONNECT 0:1 OFFSET 100ms
+            }
+            """)
+        for (args, message) in [
+            (
+                ["--json", ws.path("same.json"), "--html", ws.path("./same.json")],
+                "--json and --html name the same file"
+            ),
+            (["--json", "-", "--json-interval", "-"], "--json - and --json-interval - would both write to stdout"),
+        ] {
+            let r = try await BinaryRunner.run([path, "--quiet"] + args)
+            #expect(r.status == 64 && r.stderr.contains(message), "\(args): \(r.stderr)")
+        }
+        #expect(server.connections.value.isEmpty, "nothing connected")
+        let report = try await BinaryRunner.run(["report", path, "-o", path])
+        #expect(report.status == 64 && report.stderr.contains("would overwrite the input"), "\(report.stderr)")
+        if FileManager.default.isWritableFile(atPath: "/dev/full") {
+            let full = try await BinaryRunner.run([path, "--quiet", "--json-interval", "/dev/full"])
+            #expect(full.status == 1, "\(full.stderr)")
+            #expect(full.stderr.contains("could not write the snapshot stream to /dev/full"), "\(full.stderr)")
+        }
     }
 }

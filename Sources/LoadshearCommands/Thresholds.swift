@@ -24,8 +24,16 @@ struct ThresholdResult: Codable, Equatable {
         case line = "line"
     }
 
-    /// Every threshold of `expectations` against `snapshot` (its totals and whole-run
-    /// histograms).
+    /// `value` is written as null when there is none (report-format.md), not left out.
+    func encode(to encoder: Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(expression, forKey: .expression)
+        if let value { try c.encode(value, forKey: .value) } else { try c.encodeNil(forKey: .value) }
+        try c.encode(shown, forKey: .shown)
+        try c.encode(ok, forKey: .ok)
+        try c.encode(line, forKey: .line)
+    }
+
     /// Prints each failed threshold on stderr; true when any failed (exit code 4).
     static func reportFailures(_ results: [ThresholdResult]) -> Bool {
         let failed = results.filter { !$0.ok }
@@ -35,6 +43,8 @@ struct ThresholdResult: Codable, Equatable {
         return !failed.isEmpty
     }
 
+    /// Every threshold of `expectations` against `snapshot` (its totals and whole-run
+    /// histograms).
     static func evaluate(_ expectations: [Expectation], on snapshot: Snapshot) -> [ThresholdResult] {
         expectations.map { evaluate($0, snapshot) }
     }

@@ -41,4 +41,13 @@ import Testing
         let idle = GeneratorVerdict(lagLimit: 1000, snapshot: Self.snapshot(seconds: 2, busySeconds: [0.2, 0.4]))
         #expect(idle.line == "generator: ok (busiest shard 20% busy)", "\(idle.line)")
     }
+
+    /// A threshold without a value (a latency with no samples) writes `"value": null`, as
+    /// report-format.md says, rather than leaving the key out.
+    @Test func aThresholdWithoutAValueWritesNull() throws {
+        let r = ThresholdResult(expression: "response.p99 < 1s", value: nil, shown: "no samples", ok: false, line: 3)
+        let json = try JSONSerialization.jsonObject(with: JSONEncoder().encode(r)) as? [String: Any]
+        #expect(json?.keys.contains("value") == true && json?["value"] is NSNull, "\(json ?? [:])")
+        #expect(try JSONDecoder().decode(ThresholdResult.self, from: JSONEncoder().encode(r)) == r)
+    }
 }

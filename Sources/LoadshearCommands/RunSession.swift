@@ -142,8 +142,11 @@ struct RunSession {
             return .runtimeFailure
         }
         countdown?.cancel()
-        // When the timeline really started, from the engine's own clock.
-        let startedAt = Date(timeIntervalSinceNow: -engine.elapsed)
+        // When the timeline really started, from the engine's own clock; a run stopped while
+        // it waited for --start-at never started: the instant it was to start stands (not the
+        // stop, which would read as a start before the requested one, and skew a merge).
+        let elapsed = engine.elapsed
+        let startedAt = elapsed > 0 ? Date(timeIntervalSinceNow: -elapsed) : (startAt ?? Date())
         output.finish(final: final)
         Console.flushLogs()
         var summary = Summary(snapshot: final, shardCount: plan.shards.count, sessions: plan.ownSessions.count)
@@ -207,6 +210,12 @@ struct RunSession {
         }
         if let why = Summary.nothingConnected(final) {
             Console.error("loadshear: error: \(why)\n")
+            return .runtimeFailure
+        }
+        if let by = final.stoppedEarlyBy, elapsed == 0 {
+            // Stopped while waiting for --start-at: nothing was tested, which a script in CI
+            // (or a Job's pod) must not read as success.
+            Console.error("loadshear: error: stopped by \(by) before the timeline started: nothing ran\n")
             return .runtimeFailure
         }
         if ThresholdResult.reportFailures(thresholds) { return .thresholdFailed }

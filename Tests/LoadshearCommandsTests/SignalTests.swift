@@ -142,6 +142,30 @@ func connectScript(_ ws: Workspace, port: Int, sessions: Int = 2, duration: Stri
 }
 
 extension SignalTests {
+    /// A run stopped while it waits for --start-at never started: its report's `startedAt`
+    /// is the requested instant, not the moment of the stop (which would read as a start
+    /// before the requested one and skew a merge), and the generator is not judged on it.
+    @Test func aRunStoppedBeforeItsStartGivesTheRequestedStart() async throws {
+        let ws = Workspace()
+        let listener = StallingListener()
+        let path = connectScript(ws, port: listener.port)
+        let start = Int(Date().timeIntervalSince1970) + 120
+        let p = try LiveProcess([path, "--no-tui", "--start-at", "\(start)", "--json", ws.path("r.json")])
+        #expect(await p.stderr(contains: "loadshear: starting at"))
+        kill(p.pid, SIGTERM)
+        // Nothing was tested: not a success.
+        #expect(await p.exit() == 1, "\(p.stderrText)")
+        #expect(p.stderrText.contains("stopped by SIGTERM before the timeline started: nothing ran"))
+        let report =
+            try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: ws.path("r.json"))))
+            as? [String: Any]
+        let run = report?["run"] as? [String: Any]
+        #expect(
+            run?["startedAt"] as? String != nil && run?["startedAt"] as? String == run?["requestedStart"] as? String)
+        #expect((report?["generator"] as? [String: Any])?["tooShortToJudge"] as? Bool == true)
+        _ = listener
+    }
+
     /// The once-a-second line covers the whole second, not only its last 500 ms: packets
     /// sent early in the first second show in the first line. The run lasts 3 s so that the
     /// second snapshot (≥ 1 s) comes well before the end even on a loaded machine.

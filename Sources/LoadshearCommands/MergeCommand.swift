@@ -175,9 +175,11 @@ struct MergeInput: Decodable {
         var i = 0
         let decoder = JSONDecoder()
         while i < bytes.count {
-            // A report starts with `{` at the start of a line (after blanks).
+            // A report starts with `{` at the start of a line (after blanks, and a byte order
+            // mark an editor may have put there).
             var j = i
-            while j < bytes.count, bytes[j] == 0x20 || bytes[j] == 0x09 { j += 1 }
+            if bytes[j...].starts(with: [0xEF, 0xBB, 0xBF]) { j += 3 }
+            while j < bytes.count, bytes[j] == 0x20 || bytes[j] == 0x09 || bytes[j] == 0x0D { j += 1 }
             let end = j < bytes.count && bytes[j] == UInt8(ascii: "{") ? objectEnd(bytes, from: j) : nil
             if let end, let probe = try? decoder.decode(Probe.self, from: Data(bytes[j..<end])),
                 let version = probe.version
@@ -201,9 +203,7 @@ struct MergeInput: Decodable {
                 }
                 continue
             }
-            if end == nil, j < bytes.count, bytes[j] == UInt8(ascii: "{"),
-                String(decoding: bytes[j...], as: UTF8.self).contains("\"latencyMicroseconds\"")
-            {
+            if end == nil, j < bytes.count, bytes[j] == UInt8(ascii: "{"), Self.opensAReport(bytes, at: j) {
                 errors.append("a report cut short (its JSON does not close)")
                 break
             }
@@ -223,6 +223,9 @@ struct MergeInput: Decodable {
         switch error as? DecodingError {
         case .keyNotFound(let key, let c): return "\(path(c.codingPath + [key])) is missing"
         case .typeMismatch(_, let c), .valueNotFound(_, let c): return "\(path(c.codingPath)) has the wrong type"
+        case .dataCorrupted(let c) where c.codingPath.isEmpty:
+            // Foundation says "not valid JSON" for a number its field cannot hold, path unknown.
+            return "a number does not fit its field (a negative or fractional count, or one out of range)"
         case .dataCorrupted(let c): return "\(path(c.codingPath)): \(c.debugDescription)"
         default: return "\(error)"
         }
@@ -240,6 +243,14 @@ struct MergeInput: Decodable {
             {
                 return "run.segment.sessions is \(s.sessions), not [start, end]"
             }
+            // Segment i of N always has the same block of the plan's sessions.
+            if (1...10_000_000).contains(settings.sessions), s.count <= settings.sessions {
+                let block = Plan.segmentBlocks(sessions: settings.sessions, count: s.count)[s.index]
+                if s.sessions != [block.lowerBound, block.upperBound] {
+                    return
+                        "run.segment.sessions is \(s.sessions), but segment \(s.index)/\(s.count) of \(settings.sessions) sessions is [\(block.lowerBound), \(block.upperBound)]"
+                }
+            }
         }
         func sane(_ v: Double) -> Bool { v.isFinite && v >= 0 && v < 1e7 }
         if !sane(durationSeconds) || !sane(plannedDurationSeconds) { return "durationSeconds is out of range" }
@@ -256,6 +267,16 @@ struct MergeInput: Decodable {
             }
         }
         return nil
+    }
+
+    /// Whether the object at `start` (a `{`) begins as a report of ours does: its keys are
+    /// sorted, so `"completed"` comes first whatever else it holds. (`latencyMicroseconds`
+    /// further on marks a report of another layout.)
+    private static func opensAReport(_ b: [UInt8], at start: Int) -> Bool {
+        var k = start + 1
+        while k < b.count, [0x20, 0x09, 0x0D, 0x0A].contains(b[k]) { k += 1 }
+        if b[k...].starts(with: Array("\"completed\"".utf8)) { return true }
+        return String(decoding: b[start...], as: UTF8.self).contains("\"latencyMicroseconds\"")
     }
 
     /// The index after the object that starts at `start` (a `{`), strings and escapes

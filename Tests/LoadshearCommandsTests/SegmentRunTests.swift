@@ -32,6 +32,13 @@ import Testing
         return f.date(from: text)
     }
 
+    /// `text` (a JSON report) with `change` applied, as JSON again.
+    static func edited(_ text: String, _ change: (inout JSONPath) -> Void) throws -> String {
+        var r = JSONPath(value: try JSONSerialization.jsonObject(with: Data(text.utf8)))
+        change(&r)
+        return String(decoding: try JSONSerialization.data(withJSONObject: r.value), as: UTF8.self)
+    }
+
     static func json(_ path: String) throws -> [String: Any] {
         try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: path))) as? [String: Any] ?? [:]
     }
@@ -171,11 +178,31 @@ import Testing
                 ".durationSeconds is missing"
             ),
             ("merged", try String(contentsOfFile: ws.path("m.json"), encoding: .utf8), "itself a merged report"),
+            ("early", String(text.prefix(300)), "a report cut short"),
+            (
+                "block", try Self.edited(text) { r in r["run", "segment", "sessions"] = [0, 10] },
+                "run.segment.sessions is [0, 10], but segment 0/3 of 10 sessions is [0, 4]"
+            ),
+            (
+                "negative",
+                try Self.edited(text) { r in r["latencyMicroseconds", "connect", "histogram"] = [[-5, 1]] },
+                "a number does not fit its field"
+            ),
         ] {
             let path = ws.write("\(name).json", Array(bad.utf8))
             let r = try await BinaryRunner.run(["merge", path, ws.path("r1.json")])
             #expect(r.status == 2 && r.stderr.contains(message), "\(name): \(r.stderr)")
         }
+        // From standard input too, wherever the report was cut.
+        for cut in [300, text.utf8.count / 2] {
+            let piped = try await BinaryRunner.shell(
+                "{ cat '\(ws.path("r1.json"))'; head -c \(cut) '\(ws.path("r0.json"))'; } | \"$LOADSHEAR\" merge -")
+            #expect(piped.status == 2 && piped.stderr.contains("a report cut short"), "\(cut): \(piped.stderr)")
+        }
+        // A byte order mark and CRLF line ends (an editor's) are no part of a report's content.
+        let crlf = ws.write("crlf.json", Array(("\u{FEFF}" + text.replacingOccurrences(of: "\n", with: "\r\n")).utf8))
+        let edited = try await BinaryRunner.run(["merge", crlf, ws.path("r1.json"), ws.path("r2.json")])
+        #expect(edited.status == 0 && !edited.stderr.contains("skipped"), "\(edited.stderr)")
 
         // Overlap and another script's report are refused.
         let twice = try await BinaryRunner.run(["merge", ws.path("r0.json"), ws.path("r0.json")])
@@ -205,5 +232,21 @@ import Testing
         #expect(dry.status == 0)
         #expect(dry.stdout.contains("Segment 2 of 3 (--segment 2/3): sessions 7:10"), "\(dry.stdout)")
         #expect(dry.stdout.contains("copies 0..<3 → 3·k+2"), "\(dry.stdout)")
+    }
+}
+
+/// A JSON value from JSONSerialization whose nested objects can be set by key path.
+struct JSONPath {
+    var value: Any
+
+    subscript(_ keys: String...) -> Any? {
+        get { keys.reduce(value as Any?) { ($0 as? [String: Any])?[$1] } }
+        set { value = Self.set(value, keys[...], newValue) }
+    }
+
+    private static func set(_ object: Any, _ keys: ArraySlice<String>, _ new: Any?) -> Any {
+        guard let key = keys.first, var dict = object as? [String: Any] else { return new ?? NSNull() }
+        dict[key] = keys.count == 1 ? new : set(dict[key] ?? [String: Any](), keys.dropFirst(), new)
+        return dict
     }
 }

@@ -91,8 +91,10 @@ package struct RunCommand: AsyncParsableCommand {
 
     package init() {}
 
-    /// The furthest ahead `--start-at` may be: a day.
-    static let maxStartAhead: TimeInterval = 86_400
+    /// The furthest ahead `--start-at` may be: a day, plus 10 minutes, so that a start
+    /// `loadshear kubernetes --start-in 24h` wrote (rounded up to a whole second) holds in a
+    /// pod that starts at once, or on a node whose clock is a little behind.
+    static let maxStartAhead: TimeInterval = 86_400 + 600
 
     /// The script must be given once, as the argument or with `-s`, unless `-v` only asks for
     /// the version.

@@ -92,9 +92,12 @@ package struct KubernetesCommand: ParsableCommand {
         options.inspectFiles()
         let plan = try Planning.plan(script, options: options)
         if segments > plan.sessionCount {
-            throw ValidationError(
-                "--segments \(segments) is more than the script's \(plan.sessionCount) session\(plan.sessionCount == 1 ? "" : "s"): some pods would run none"
+            // As `run --segment` says it: the plan cannot be split so (a ValidationError from
+            // run() would print the top-level usage).
+            Console.error(
+                "loadshear: error: --segments \(segments) is more than the script's \(plan.sessionCount) session\(plan.sessionCount == 1 ? "" : "s"): some pods would run none\n"
             )
+            throw ExitCode.invalidScript
         }
         let scriptName = (plan.scriptPath as NSString).lastPathComponent
         let scriptBytes: [UInt8]

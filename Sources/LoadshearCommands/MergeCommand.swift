@@ -16,8 +16,8 @@ package struct MergeCommand: ParsableCommand {
             Reports of different scripts (the report carries a digest of the script, its packets \
             and its handler) and overlapping segments are refused. '-' reads reports from standard \
             input, concatenated or one per line, so `kubectl logs … | loadshear merge -` works. \
-            Exit codes: 0 merged, 1 unreadable input, 2 reports that cannot be merged, 4 an EXPECT \
-            threshold failed.
+            Exit codes: 0 merged, 1 unreadable input, 2 reports that cannot be merged (or a --script \
+            that cannot be read or checked, as for a run), 4 an EXPECT threshold failed.
             """
     )
 

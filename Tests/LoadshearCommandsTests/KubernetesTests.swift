@@ -46,7 +46,7 @@ import Yams
 
     /// The longest --start-in (24h) writes a start a pod that runs at once still takes (it
     /// is rounded up to a whole second, so a few hundred ms past 24 hours).
-    @Test func theLongestStartInIsAStartARunTakes() async throws {
+    @Test func startAndSegmentLimitsAreTheRunsOwn() async throws {
         let (ws, script, _) = try Self.workspace()
         defer { withExtendedLifetime(ws) {} }
         let r = try await BinaryRunner.run([
@@ -61,6 +61,10 @@ import Yams
         // options are taken, exit 2, not 64.)
         let dry = try await BinaryRunner.run([script, "--segment", "0/2", "--start-at", start, "--dry-run"])
         #expect(dry.status == 2 && !dry.stderr.contains("--start-at"), "\(dry.stderr)")
+        // More segments than sessions: a plan that cannot be split, as `run --segment` says.
+        let many = try await BinaryRunner.run(["kubernetes", script, "--segments", "1000", "--image", "x"])
+        #expect(many.status == 2 && many.stderr.contains("some pods would run none"), "\(many.stderr)")
+        #expect(!many.stderr.contains("Usage: loadshear <subcommand>"), "\(many.stderr)")
     }
 
     @Test func manifestsReadBackAsAnIndexedJobAndItsFiles() async throws {

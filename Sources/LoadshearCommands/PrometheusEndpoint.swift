@@ -87,9 +87,21 @@ final class PrometheusEndpoint: Sendable {
     /// `loadshear_<counter>[_total]{shard=…}`: the report's counter, in snake case, with a
     /// HELP line naming it as the JSON report does.
     static func descriptor(_ counter: ShardCounters.Counter, unit: String) -> MetricNameDescriptor {
-        MetricNameDescriptor(
-            namespace: "loadshear", metricName: snake(counter.name), unitName: unit,
-            helpText: "The JSON report's \(counter.name), per shard; docs/report-format.md")
+        let (name, scale) = exposed(counter)
+        return MetricNameDescriptor(
+            namespace: "loadshear", metricName: name, unitName: unit,
+            helpText:
+                "The JSON report's \(counter.name)\(scale == 1 ? "" : " in seconds"), per shard; docs/report-format.md")
+    }
+
+    /// The family's name and the factor to its unit: durations the report counts in µs or ns
+    /// are in seconds here, as Prometheus names durations.
+    static func exposed(_ counter: ShardCounters.Counter) -> (name: String, scale: Double) {
+        switch counter {
+        case .loopBusyMicroseconds: ("loop_busy_seconds", 1e-6)
+        case .sequenceWorstJitterNanoseconds: ("sequence_worst_jitter_seconds", 1e-9)
+        default: (snake(counter.name), 1)
+        }
     }
 
     /// Feeds a snapshot: the latency samples of the interval go into the histograms (each
@@ -112,14 +124,22 @@ final class PrometheusEndpoint: Sendable {
                 let shard = [("shard", String(i))]
                 for counter in ShardCounters.Counter.allCases {
                     let v = values[counter]
+                    let scale = Self.exposed(counter).scale
                     if Self.gauges.contains(counter) {
-                        registry.makeGauge(descriptor: Self.descriptor(counter, unit: ""), labels: shard).set(Double(v))
+                        registry.makeGauge(descriptor: Self.descriptor(counter, unit: ""), labels: shard)
+                            .set(Double(v) * scale)
                         continue
                     }
                     let gained = v - fed[i][counter]
                     // Created at 0 even before it moves, so every family is there from the start.
                     let c = registry.makeCounter(descriptor: Self.descriptor(counter, unit: "total"), labels: shard)
-                    if gained > 0 { c.increment(by: Int64(gained)) }
+                    if gained > 0 {
+                        if scale == 1 {
+                            c.increment(by: Int64(gained))
+                        } else {
+                            c.increment(by: Double(gained) * scale)
+                        }
+                    }
                 }
                 fed[i] = values
             }

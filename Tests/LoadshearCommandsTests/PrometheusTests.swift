@@ -43,6 +43,9 @@ import Testing
                                 if s.name.endswith("_count") and s.labels.get("kind") == "connect") if hist else 0,
             "active": [s.value for s in second["loadshear_connections_active"].samples],
             "sentHelp": second["loadshear_bytes_sent"].documentation,
+            "busyType": second["loadshear_loop_busy_seconds"].type if "loadshear_loop_busy_seconds" in second else None,
+            "busy": sum(s.value for s in second["loadshear_loop_busy_seconds"].samples)
+                    if "loadshear_loop_busy_seconds" in second else -1,
         }))
         """
 
@@ -93,6 +96,9 @@ import Testing
         #expect((seen?["active"] as? [Double])?.reduce(0, +) == 4)
         // Each family says what it is: the report's name for it.
         #expect(seen?["sentHelp"] as? String == "The JSON report's bytesSent, per shard; docs/report-format.md")
+        // Durations are in seconds: the loops' busy time, a few ms per second of run at most.
+        #expect(seen?["busyType"] as? String == "counter")
+        #expect((seen?["busy"] as? Double).map { $0 > 0 && $0 < 60 } == true, "\(r.stdout)")
         // The run lasts until stopped, however slowly the scraper started: stop it now.
         kill(run.pid, SIGINT)
         let status = await run.exit(timeout: 60)

@@ -5,6 +5,7 @@ import LoadshearEngine
 import LoadshearHandlers
 import LoadshearMetrics
 import LoadshearScript
+import NIOCore
 import Synchronization
 
 /// One real run of a plan from the command line: the responsible-use check, the engine,
@@ -72,7 +73,9 @@ struct RunSession {
             do {
                 started = try await PrometheusEndpoint(host: host, port: port, shards: plan.shards.count)
             } catch {
-                Console.error("loadshear: error: cannot serve Prometheus metrics on \(host):\(port): \(error)\n")
+                // NIO's IOError names its syscall wrapper: the system's words are enough.
+                let why = (error as? IOError).map { String(cString: strerror($0.errnoCode)) } ?? "\(error)"
+                Console.error("loadshear: error: cannot serve Prometheus metrics on \(host):\(port): \(why)\n")
                 return .runtimeFailure
             }
             Console.error("loadshear: Prometheus metrics at http://\(started!.address)/metrics\n")
@@ -107,7 +110,7 @@ struct RunSession {
         defer { signals.cancel() }
         if !quiet {
             Console.error(
-                "loadshear: running \(plan.scriptPath): \(plan.sessionCount) sessions on \(plan.shards.count) shard\(plan.shards.count == 1 ? "" : "s"), \(Self.seconds(plan.duration)) planned\n"
+                "loadshear: running \(plan.scriptPath): \(plan.ownSessions.count) sessions on \(plan.shards.count) shard\(plan.shards.count == 1 ? "" : "s"), \(Self.seconds(plan.duration)) planned\n"
             )
         }
         let output = Output.make(

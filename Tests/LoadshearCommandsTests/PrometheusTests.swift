@@ -129,7 +129,9 @@ import Testing
             "--html", ws.path("new.html"),
         ])
         #expect(r.status == 1, "\(r.stdout)\(r.stderr)")
-        #expect(r.stderr.contains("cannot serve Prometheus metrics on 127.0.0.1:\(server.port)"), "\(r.stderr)")
+        #expect(
+            r.stderr.contains("cannot serve Prometheus metrics on 127.0.0.1:\(server.port): Address already in use\n"),
+            "\(r.stderr)")
         #expect(server.connections.value.isEmpty, "nothing connected")
         #expect(try String(contentsOfFile: ws.path("old.json"), encoding: .utf8) == "an earlier report")
         #expect(!FileManager.default.fileExists(atPath: ws.path("new.html")))

@@ -182,7 +182,7 @@ enum HTMLReport {
     }
 
     /// HDR percentile curves (as HdrHistogram's plotter draws them): latency against
-    /// 1/(1 − percentile) on a log axis, one chart per kind.
+    /// 1/(1 − percentile) on a log axis (0% to at most 99.999%), one chart per kind.
     static func latencyCurves(_ latency: [String: Any]) -> String {
         var out =
             "<table>\n<tr><th>kind</th><th>samples</th><th>p50</th><th>p90</th><th>p99</th><th>p99.9</th><th>max</th></tr>\n"
@@ -195,16 +195,19 @@ enum HTMLReport {
                 p.count == 2 ? (num(p[0]), num(p[1])) : nil
             }
             let total = pairs.reduce(0) { $0 + $1.1 }
-            var seen = 0.0
+            var below = 0.0
             var curve: [(Double, Double)] = []
             for (v, c) in pairs.sorted(by: { $0.0 < $1.0 }) {
-                seen += c
-                let q = min(seen / total, 0.999999)
+                // Each value at the percentile where it begins (the share of samples below
+                // it): the curve starts at 0% and reaches only as far as the samples resolve
+                // (2 samples: to 50%; a million: past 99.999%, where the axis stops).
+                let q = min(below / total, 0.99999)
                 curve.append((1 / (1 - q), v))
+                below += c
             }
             charts += SVGChart.line(
                 title: "\(kind) latency by percentile", unit: "µs", series: [(kind, curve)], logX: true,
-                xLabel: "percentile (log: 90%, 99%, 99.9%…)")
+                xLabel: "percentile (log scale)")
         }
         return out + "</table>\n<div class=\"charts\">\n" + charts + "</div>\n"
     }
@@ -350,8 +353,10 @@ enum SVGChart {
         let points = series.flatMap(\.1)
         let fx: (Double) -> Double = { logX ? log10(max($0, 1)) : $0 }
         let xs = points.map { fx($0.0) }
-        let xMin = xs.min() ?? 0
-        let xMax = max(xs.max() ?? 1, xMin + 1e-9)
+        // A percentile axis spans whole decades from 0% (90%, 99%, 99.9%… at its ticks), so a
+        // curve of equal samples still has an axis to stand on.
+        let xMin = logX ? 0 : xs.min() ?? 0
+        let xMax = logX ? max((xs.max() ?? 1).rounded(.up), 1) : max(xs.max() ?? 1, xMin + 1e-9)
         // Round ticks (1, 2, 2.5 or 5 times a power of ten), so labels are distinct and
         // read at a glance; counts step by whole numbers.
         let dataMax = max(points.map(\.1).filter(\.isFinite).max() ?? 0, 1)
@@ -374,12 +379,14 @@ enum SVGChart {
             out +=
                 "<line x1=\"\(left)\" y1=\"\(r(y))\" x2=\"\(width - right)\" y2=\"\(r(y))\" stroke=\"#eee\"/><text x=\"\(left - 4)\" y=\"\(r(y + 4))\" font-size=\"10\" text-anchor=\"end\">\(HTMLReport.esc(short(v, unit, step: step, top: yMax)))</text>\n"
         }
-        for i in 0...4 {
-            let xv = xMin + (xMax - xMin) * Double(i) / 4
-            let label = logX ? Figures.fixed(100 * (1 - 1 / pow(10, xv)), xv >= 3 ? 3 : 1) + "%" : Figures.fixed(xv, 1)
+        let xTicks = logX ? Int(xMax) : 4
+        for i in 0...xTicks {
+            let xv = logX ? Double(i) : xMin + (xMax - xMin) * Double(i) / 4
+            // Decade d is the percentile 100·(1 − 10^−d): 0%, 90%, 99%, 99.9%…
+            let label = logX ? Figures.fixed(100 * (1 - 1 / pow(10, xv)), max(0, i - 2)) + "%" : Figures.fixed(xv, 1)
             let x = left + (xv - xMin) / (xMax - xMin) * (width - left - right)
             // The last label ends at the plot's edge instead of running past the picture.
-            let anchor = i == 4 ? "end" : "middle"
+            let anchor = i == xTicks ? "end" : "middle"
             out +=
                 "<text x=\"\(r(x))\" y=\"\(height - bottom + 14)\" font-size=\"10\" text-anchor=\"\(anchor)\">\(HTMLReport.esc(label))</text>\n"
         }

@@ -86,6 +86,8 @@ import FoundationXML
         for section in ["Thresholds", "Over time", "Latency", "Shards", "Script", "response.p99 &lt; 5s"] {
             #expect(page.contains(section), "\(section)")
         }
+        // Percentile axes tick at whole decades from 0% (90%, 99%… as far as the samples go).
+        for tick in [">0%<", ">90%<"] { #expect(page.contains(tick), "\(tick)") }
         #expect(page.contains("<span class=\"kw\">SETTINGS</span>"), "the script is highlighted")
         #expect(!page.contains("<script"), "no scripts")
 

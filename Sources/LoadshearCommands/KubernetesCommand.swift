@@ -99,6 +99,7 @@ package struct KubernetesCommand: ParsableCommand {
             )
             throw ExitCode.invalidScript
         }
+        Self.warnAboutPorts(plan: plan, segments: segments)
         let scriptName = (plan.scriptPath as NSString).lastPathComponent
         let scriptBytes: [UInt8]
         switch FileBytes.read(plan.scriptPath) {
@@ -127,6 +128,24 @@ package struct KubernetesCommand: ParsableCommand {
             )
         }
         Console.out(try manifest.yaml())
+    }
+
+    /// Linux's default `ip_local_port_range`: what a node most likely has.
+    static let defaultEphemeralPorts = 32768...60999
+
+    /// A pod's segment holds at most the node's ephemeral ports per source and destination:
+    /// past Linux's default range, every pod would fail its preflight (exit 2) once started.
+    /// Said now, with the way out. (Segment 0 has the largest block.)
+    static func warnAboutPorts(plan: Plan, segments: Int) {
+        let ports = defaultEphemeralPorts
+        let limits = Limits(descriptors: .max, hardDescriptors: .max, openNow: 0, ephemeralPorts: ports)
+        guard let busiest = plan.segmented(0, of: segments).preflight(limits).busiestPair,
+            busiest.sessions > ports.count
+        else { return }
+        let enough = (segments * busiest.sessions + ports.count - 1) / ports.count
+        Console.error(
+            "loadshear: warning: a pod connects up to \(busiest.sessions) sessions from \(busiest.source) to \(busiest.destination), more than the \(ports.count) ephemeral ports of Linux's default range (\(ports.lowerBound)–\(ports.upperBound)): on such a node its preflight refuses the run (exit 2); use --segments \(enough) or more, or SOURCES\n"
+        )
     }
 
     /// `--start-in` in nanoseconds, between 1 s and a day.

@@ -128,7 +128,9 @@ package final class Engine: Sendable {
         let addresses = try plan.addresses.map { try SocketAddress(ipAddress: $0.ip, port: $0.port) }
         guard !addresses.isEmpty else { throw RunError.noAddresses }
         if let problem = FileDescriptors.checkShards(plan.shards.count) { throw RunError.descriptors(problem) }
-        let tls = try plan.settings.tls.map { try TLSClient($0, hosts: plan.addressesWithHosts.map(\.host)) }
+        let tls = try plan.settings.tls.map {
+            try TLSClient($0, hosts: plan.addressesWithHosts.map(\.host), shutdownTimeout: config.tlsShutdownTimeout)
+        }
         tlsClient.withLock { $0 = tls }
         let group = MultiThreadedEventLoopGroup(numberOfThreads: plan.shards.count)
         let control = MultiThreadedEventLoopGroup(numberOfThreads: 1)

@@ -43,6 +43,10 @@ package struct EngineConfiguration: Sendable {
     package var closeDeadline: TimeAmount = .seconds(10)
     /// Connect timeout per session.
     package var connectTimeout: TimeAmount = .seconds(10)
+    /// (ext) TLS: how long a close waits for the server's close_notify after sending ours
+    /// (swift-nio-ssl's default is 5 s): a DISCONNECT of thousands of sessions must not hang
+    /// on servers that never answer it. A server that answers ends the close at once.
+    package var tlsShutdownTimeout: TimeAmount = .milliseconds(100)
     /// (ext) UDP segmentation offload (`UDP_SEGMENT`) for runs of equal datagrams, where the
     /// kernel has it. `LOADSHEAR_UDP_GSO=0` in the environment turns it off (bench/udp.sh
     /// measures both).

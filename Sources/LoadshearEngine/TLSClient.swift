@@ -17,9 +17,9 @@ package final class TLSClient: Sendable {
 
     /// - Throws: ``Engine/RunError/setup(_:)`` when the files do not make a context (the plan's
     ///   inspector normally catches that first).
-    package init(_ settings: TLSSettings, hosts: [String]) throws {
+    package init(_ settings: TLSSettings, hosts: [String], shutdownTimeout: TimeAmount) throws {
         do {
-            context = try NIOSSLContext(configuration: Self.configuration(settings))
+            context = try NIOSSLContext(configuration: Self.configuration(settings, shutdownTimeout: shutdownTimeout))
         } catch {
             throw Engine.RunError.setup("TLS: \(error)")
         }
@@ -30,7 +30,7 @@ package final class TLSClient: Sendable {
 
     /// The client configuration of a TLS block: the system trust store or CA, full
     /// verification unless VERIFY is "false", the client certificate, ALPN.
-    static func configuration(_ settings: TLSSettings) throws -> TLSConfiguration {
+    static func configuration(_ settings: TLSSettings, shutdownTimeout: TimeAmount) throws -> TLSConfiguration {
         var c = TLSConfiguration.makeClientConfiguration()
         c.certificateVerification = settings.verify ? .fullVerification : .none
         if let ca = settings.ca {
@@ -41,10 +41,9 @@ package final class TLSClient: Sendable {
             c.privateKey = .privateKey(try NIOSSLPrivateKey(bytes: key.bytes, format: .pem))
         }
         c.applicationProtocols = settings.alpn
-        // A close sends close_notify, then waits this long for the server's before closing
-        // the socket (swift-nio-ssl waits 5 s by default): a DISCONNECT of thousands of
-        // sessions must not hang on servers that never answer it.
-        c.shutdownTimeout = .milliseconds(100)
+        // A close sends close_notify, then waits at most this long for the server's
+        // (``EngineConfiguration/tlsShutdownTimeout``).
+        c.shutdownTimeout = shutdownTimeout
         return c
     }
 

@@ -190,6 +190,48 @@ import Testing
         }
     }
 
+    /// DISCONNECT "reset" after the server's FIN: our RST ended the connection, so it is ours
+    /// (resetsSent counts among the closes by us).
+    @Test func ourResetAfterAFinIsOurs() {
+        var l = connected()
+        _ = l.peerFinished()
+        do {
+            let r = l.disconnect(reset: true)
+            #expect(r == .close)
+        }
+        do {
+            let r = l.channelClosed()
+            #expect(r == .us)
+        }
+    }
+
+    /// (ext) CHURN's turn closes a session the server half-closed: it counts as the server's,
+    /// and reconnects all the same; a connection a reset ended does not.
+    @Test func churnReconnectsAfterAHalfCloseButNotAfterAReset() {
+        var l = connected()
+        _ = l.peerFinished()
+        do {
+            let r = l.close(.us)
+            #expect(r)
+        }
+        do {
+            let r = l.channelClosed()
+            #expect(r == .peerFin)
+        }
+        do {
+            let r = l.requeue()
+            #expect(r)
+        }
+        #expect(l.state == .queued)
+        var reset = connected()
+        _ = reset.close(.peerReset)
+        _ = reset.channelClosed()
+        do {
+            let r = reset.requeue()
+            #expect(!r)
+        }
+    }
+
     @Test func aResetAfterAFinIsAReset() {
         var l = connected()
         _ = l.peerFinished()

@@ -229,6 +229,56 @@ import Testing
         }
     }
 
+    /// (ext) CHURN against a server that half-closes every connection: each turn closes and
+    /// reconnects all the same (the close counts as the server's). It used to end the
+    /// session instead: no reconnect, nothing sent after the first turn.
+    @Test func churnReconnectsSessionsTheServerHalfClosed() async throws {
+        try await withServer(.halfCloseOnAccept) { server in
+            let plan = try makePlan(
+                """
+                SETTINGS t {
+                    SESSION = "TCP"
+                    PORT = @PORT@
+                    ENDPOINTS { 127.0.0.1 }
+                }
+                ORCHESTRATOR t {
+                    CREATE 2 OFFSET 0ms
+                    CONNECT 0:2 OFFSET 1ms
+                    CHURN 0:2 EVERY 100ms OFFSET 0ms
+                    DISCONNECT 0:2 OFFSET 1h
+                }
+                """, port: server.port)
+            let s = try await run(
+                plan, until: { totals in await totals.wait(timeout: .seconds(60)) { $0[.reconnects] >= 6 } })
+            #expect(s.totals[.connectionsAttempted] == 2 + s.totals[.reconnects])
+            expectConsistent(s)
+        }
+    }
+
+    /// DISCONNECT "reset" of sessions the server half-closed (at once, on accept: its FIN is
+    /// read long before the DISCONNECT): the RST ends them, so they are closed by us. (Read
+    /// after it, they would be ours anyway: the assertions hold either way.)
+    @Test func aResetAfterTheServersHalfCloseIsOurClose() async throws {
+        try await withServer(.halfCloseOnAccept) { server in
+            let plan = try makePlan(
+                """
+                SETTINGS t {
+                    SESSION = "TCP"
+                    PORT = @PORT@
+                    ENDPOINTS { 127.0.0.1 }
+                }
+                ORCHESTRATOR t {
+                    CREATE 2 OFFSET 0ms
+                    CONNECT 0:2 OFFSET 1ms
+                    DISCONNECT 0:2 "reset" OFFSET 300ms
+                }
+                """, port: server.port)
+            let s = try await run(plan)
+            #expect(s.totals[.resetsSent] == 2 && s.totals[.closedByUs] == 2, "\(s.totals)")
+            expectConsistent(s)
+        }
+    }
+
     /// A server that resets each connection after reading 100 kB, under a flood: every reset
     /// is counted as a reset (whether it shows up on a read or on a write), and what the
     /// server read never exceeds what we counted as sent plus what is unconfirmed.

@@ -84,6 +84,7 @@ func expectConsistent(_ s: Snapshot, sourceLocation: Testing.SourceLocation = #_
         t[.handlerTraps] == t[.trapUnreachable] + t[.trapOutOfBounds] + t[.trapOutOfFuel] + t[.trapStackExhausted]
             + t[.trapOther], sourceLocation: sourceLocation)
     #expect(t[.responsesSent] <= t[.handlerReplies], sourceLocation: sourceLocation)
+    #expect(t[.resetsSent] <= t[.closedByUs], "an RST we send is our close", sourceLocation: sourceLocation)
     #expect(
         t[.connectionsFailed] == ShardCounters.connectFailureReasons.reduce(0) { $0 + t[$1.0] },
         "every failed connect has one reason", sourceLocation: sourceLocation)

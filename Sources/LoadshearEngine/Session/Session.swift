@@ -275,7 +275,7 @@ class Session {
     final func disconnect(at intended: UInt64? = nil, reset: Bool = false) {
         endPacing(at: intended)
         endChurn()
-        switch lifecycle.disconnect() {
+        switch lifecycle.disconnect(reset: reset) {
         case .none: break
         case .ended: shard.sessionEnded()
         case .cancelConnect: channel?.close(promise: nil)

@@ -96,8 +96,9 @@ struct SessionLifecycle: Equatable {
         case close
     }
 
-    /// DISCONNECT, the end of the run or a stop.
-    mutating func disconnect() -> DisconnectAction {
+    /// DISCONNECT, the end of the run or a stop. A session the server half-closed ends as
+    /// closed by the server, unless we `reset` it: an RST ends both directions, so we did.
+    mutating func disconnect(reset: Bool = false) -> DisconnectAction {
         switch state {
         case .idle:
             return .none
@@ -108,7 +109,7 @@ struct SessionLifecycle: Equatable {
             state = .connecting(cancelled: true)
             return .cancelConnect
         case .active(let peerFinished):
-            state = .closing(peerFinished ? .peerFin : .us)
+            state = .closing(peerFinished && !reset ? .peerFin : .us)
             return .close
         case .connecting(cancelled: true), .closing, .closed:
             return .none
@@ -167,12 +168,17 @@ struct SessionLifecycle: Equatable {
         return true
     }
 
-    /// (ext) CHURN: a connection we closed goes back to the connect queue. False when it
-    /// ended any other way (the server closed it, an error, a DISCONNECT came first).
+    /// (ext) CHURN: a connection CHURN closed goes back to the connect queue — also one the
+    /// server had half-closed (it counts as closed by the server, but the turn closed it).
+    /// False when it ended any other way (a reset, an error, a DISCONNECT came first).
     mutating func requeue() -> Bool {
-        guard case .closed(.closed(.us)) = state else { return false }
-        state = .queued
-        return true
+        switch state {
+        case .closed(.closed(.us)), .closed(.closed(.peerFin)):
+            state = .queued
+            return true
+        default:
+            return false
+        }
     }
 
     /// The channel is closed. Returns the reason to count, or nil when it was never active.

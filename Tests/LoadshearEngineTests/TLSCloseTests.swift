@@ -1,0 +1,49 @@
+import LoadshearMetrics
+import LoadshearScript
+import LoadshearTargets
+import LoadshearTestSupport
+import NIOCore
+import Testing
+
+@testable import LoadshearEngine
+
+/// (ext) TLS closes against a real TLS server (the built-in target).
+@Suite struct TLSCloseTests {
+    /// A close ends when the server answers our close_notify, not at swift-nio-ssl's shutdown
+    /// timeout. With remote half-closure allowed (as sessions have it), the server's answer
+    /// used to be taken as a half-close, and every close waited out the whole timeout. Made
+    /// 2 minutes here, it would hold the DISCONNECT's sessions open past the wait below (a
+    /// fifth session keeps the timeline going meanwhile); the run then ends when it expires.
+    @Test func aCloseEndsWhenTheServerAnswersItsCloseNotify() async throws {
+        let tls = try TargetTLS.selfSigned()
+        var options = TargetOptions(kind: .sink)
+        options.tls = tls
+        let target = try await TargetServer.start(options)
+        let plan = try makePlan(
+            """
+            SETTINGS t {
+                SESSION = "TLS"
+                PORT = @PORT@
+                ENDPOINTS { 127.0.0.1 }
+                PACKETS { p : "p.bin" }
+                TLS { SNI = "localhost" CA = "ca.pem" }
+            }
+            ORCHESTRATOR t {
+                CREATE 5 OFFSET 0ms
+                CONNECT 0:5 OFFSET 1ms
+                SEND 0:4 p COPIES 3 OFFSET 1ms
+                DISCONNECT 0:4 OFFSET 1s
+                DISCONNECT 4:5 OFFSET 1h
+            }
+            """, packets: ["p.bin": [1, 2, 3, 4], "ca.pem": Array(tls.certificatePEM.utf8)], port: target.port)
+        let final = try await run(
+            plan, configure: { $0.tlsShutdownTimeout = .seconds(120) },
+            until: { totals in
+                await totals.wait(timeout: .seconds(30)) { $0[.closedByUs] == 4 && $0[.connectionsActive] == 1 }
+            })
+        await target.stop()
+        #expect(final.totals[.connectionsSucceeded] == 5)
+        #expect(final.totals[.packetsSent] == 12)
+        expectConsistent(final)
+    }
+}

@@ -40,7 +40,7 @@ package struct Summary: Sendable {
             "  sent          \(t[.bytesSent]) bytes (\(byteRate(t[.bytesSent]))), \(t[.packetsSent]) packets (\(rate(t[.packetsSent])))\n"
         if t[.bytesUnconfirmed] > 0 {
             out +=
-                "                + \(t[.bytesUnconfirmed]) bytes unconfirmed (in batches the server cut off mid-write: between none and all reached the kernel)\n"
+                "                + \(t[.bytesUnconfirmed]) bytes unconfirmed (in batches cut off mid-write, by the server or by our close of a TLS session: between none and all reached the kernel)\n"
         }
         out +=
             "  read          \(t[.bytesRead]) bytes (\(byteRate(t[.bytesRead]))), \(t[.framesRead]) frames (\(rate(t[.framesRead])))\n"

@@ -9,7 +9,7 @@ struct FrameReader {
         /// A full frame (header + body, contiguous).
         case frame(ByteBuffer)
         /// The body length was above BODYMAX.
-        case tooLarge(Int)
+        case tooLarge(UInt64)
         /// The handler could not tell the body length: it returned a negative length, or failed.
         case badHeader
     }
@@ -76,11 +76,15 @@ struct FrameReader {
         while true {
             if bodyLength == nil {
                 guard buffer.readableBytes >= headerSize else { break }
+                // As the header says it, for the message about a body too large (8 bytes can
+                // say more than an Int holds).
+                var declared: UInt64?
                 let length: Int? = buffer.withUnsafeReadableBytes { raw in
                     let header = UnsafeRawBufferPointer(rebasing: raw[0..<headerSize])
                     switch lengthSource {
                     case .headerLength(let hl):
                         let v = hl.read(header)
+                        declared = v
                         return v > UInt64(Int.max) ? Int.max : Int(v)
                     case .handler:
                         return bodyLengthFromHandler(header)
@@ -93,7 +97,7 @@ struct FrameReader {
                     return false
                 }
                 if length > bodyMax {
-                    _ = emit(.tooLarge(length))
+                    _ = emit(.tooLarge(declared ?? UInt64(length)))
                     return false
                 }
                 bodyLength = length

@@ -63,6 +63,21 @@ import Testing
         #expect(failed)
     }
 
+    /// An 8-byte length past what an Int holds is reported as the header says it (the
+    /// message about it gave Int.max).
+    @Test func aTooLargeLengthIsReportedAsDeclared() {
+        var reader = FrameReader(
+            headerSize: 8, bodyMax: 100, lengthSource: .headerLength(HeaderLength(offset: 0, size: 8, bigEndian: true)))
+        var declared: UInt64?
+        reader.feed(
+            ByteBuffer(bytes: [UInt8](repeating: 0xFF, count: 8)), bodyLengthFromHandler: { _ in nil },
+            emit: { e in
+                if case .tooLarge(let n) = e { declared = n }
+                return .stop
+            })
+        #expect(declared == UInt64.max)
+    }
+
     @Test func headerOnlyWithoutALengthSource() {
         let (got, _) = collect([Array(repeating: 5, count: 20)], source: .none)
         #expect(got == [Array(repeating: 5, count: 8), Array(repeating: 5, count: 8)])

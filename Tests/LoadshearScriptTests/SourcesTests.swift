@@ -27,6 +27,23 @@ import Testing
         #expect(out.contains("CONNECT_WINDOW must be 1 to 65536"), "\(out)")
     }
 
+    /// Addresses a connection cannot come from, though the kernel binds them: multicast,
+    /// broadcast, wildcard, IPv4-mapped IPv6 (each located at its entry).
+    @Test func onlyUnicastAddressesAreSources() {
+        for (entry, message) in [
+            ("239.1.2.3", "239.1.2.3: a multicast address is no source"),
+            ("255.255.255.255", "the broadcast address is no source"),
+            ("0.0.0.0", "this network"),
+            ("239.255.255.254-240.0.0.1", "the range '239.255.255.254-240.0.0.1' holds 239.255.255.254: a multicast"),
+            ("\"::\"", "the unspecified address is no source"),
+            ("\"ff02::1\"", "a multicast address is no source"),
+            ("\"::ffff:127.0.0.1\"", "an IPv4-mapped address is IPv4: write it as 127.0.0.1"),
+        ] {
+            let (p, out, _) = plan(script(settings: "    SOURCES { \(entry) }"), options: options(local: [entry]))
+            #expect(p == nil && out.contains(message), "\(entry): \(out)")
+        }
+    }
+
     @Test func sourcesMustMatchTheEndpointsAndTCP() {
         let (v6, out, _) = plan(script(settings: "    SOURCES { \"::1\" }"), options: options(local: ["::1"]))
         #expect(v6 == nil)

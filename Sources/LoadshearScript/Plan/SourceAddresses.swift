@@ -31,6 +31,27 @@ package enum SourceAddresses {
             }
         }
 
+        /// Why a connection cannot come from this address, or nil for a unicast one: the
+        /// kernel binds a multicast, broadcast or wildcard address all the same, then
+        /// connects from another (or fails), so the bind test does not catch these.
+        var notASource: String? {
+            if isIPv6 {
+                if bytes.allSatisfy({ $0 == 0 }) { return "the unspecified address is no source" }
+                if bytes[0] == 0xFF { return "a multicast address is no source" }
+                if bytes[0..<10].allSatisfy({ $0 == 0 }), bytes[10] == 0xFF, bytes[11] == 0xFF {
+                    return
+                        "an IPv4-mapped address is IPv4: write it as \(bytes[12...].map(String.init).joined(separator: "."))"
+                }
+                return nil
+            }
+            let b = Array(bytes[12...])
+            if b[0] == 0 { return "an address of 0.0.0.0/8 (this network) is no source" }
+            if b == [255, 255, 255, 255] { return "the broadcast address is no source" }
+            if (224...239).contains(b[0]) { return "a multicast address is no source" }
+            if b[0] >= 240 { return "a reserved address (240.0.0.0/4) is no source" }
+            return nil
+        }
+
         /// The next address (wrapping is the caller's business).
         mutating func increment() {
             var i = 15
@@ -61,7 +82,10 @@ package enum SourceAddresses {
         guard ends.count <= 2, let first = Address(ends[0]) else {
             return .failure(SourceError("'\(entry)' is not an IP address or a range a-b of them"))
         }
-        guard ends.count == 2 else { return .success(([first.text], first.isIPv6)) }
+        guard ends.count == 2 else {
+            if let why = first.notASource { return .failure(SourceError("\(first.text): \(why)")) }
+            return .success(([first.text], first.isIPv6))
+        }
         guard let last = Address(ends[1]) else {
             return .failure(SourceError("'\(ends[1])' (the end of the range '\(entry)') is not an IP address"))
         }
@@ -74,6 +98,9 @@ package enum SourceAddresses {
         var out: [String] = []
         var a = first
         while a <= last {
+            if let why = a.notASource {
+                return .failure(SourceError("the range '\(entry)' holds \(a.text): \(why)"))
+            }
             out.append(a.text)
             if out.count > maxAddresses {
                 return .failure(SourceError("the range '\(entry)' holds more than \(maxAddresses) addresses"))

@@ -132,8 +132,18 @@ struct Checker {
             var out = ""
             var scalars = Array(p.unicodeScalars)[...]
             while let c = scalars.popFirst() {
+                if c == "\u{E000}" {
+                    // An escaped `$`, or (doubled) a U+E000 written in the path.
+                    if scalars.first == "\u{E000}" {
+                        scalars.removeFirst()
+                        out.unicodeScalars.append(c)
+                    } else {
+                        out.append("$")
+                    }
+                    continue
+                }
                 guard c == "$" else {
-                    out.unicodeScalars.append(c == "\u{E000}" ? "$" : c)
+                    out.unicodeScalars.append(c)
                     continue
                 }
                 var name = ""

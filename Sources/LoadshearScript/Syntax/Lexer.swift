@@ -183,13 +183,15 @@ package struct Lexer {
 extension Token {
     /// Decodes a string token's escapes: `\"` → `"`, `\\` → `\`, `\$` → `$`. With
     /// `protectDollar`, an escaped dollar comes back as U+E000 so environment expansion can
-    /// tell it from a real `$` and restore it afterwards.
+    /// tell it from a real `$` and restore it afterwards; a U+E000 written in the string
+    /// comes back doubled, and stays one U+E000 after expansion.
     package static func decode(raw: String, protectDollar: Bool = false) -> String {
         var out = ""
         var it = raw.unicodeScalars.makeIterator()
         while let c = it.next() {
             guard c == "\\" else {
                 out.unicodeScalars.append(c)
+                if protectDollar, c == "\u{E000}" { out.unicodeScalars.append(c) }
                 continue
             }
             guard let n = it.next() else {

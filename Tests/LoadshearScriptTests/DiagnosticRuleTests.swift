@@ -143,6 +143,16 @@ let rules: [Rule] = [
                 "    SESSION = \"TCP\"\n    PORT = \"8o\"\n    ENDPOINTS { 127.0.0.1 }\n    PACKETS { p1 : \"hello.bin\" }"
         ), message: "PORT must be a whole number, got '8o'", line: 3),
     Rule(
+        name: "quoted number that is empty",
+        script: script(
+            settings: "",
+            base:
+                "    SESSION = \"TCP\"\n    PORT = \"\"\n    ENDPOINTS { 127.0.0.1 }\n    PACKETS { p1 : \"hello.bin\" }"
+        ), message: "PORT must be a whole number, got ''", line: 3),
+    Rule(
+        name: "HANDLER NOP in the wrong case", script: script(settings: "    HANDLER = \"nop\""),
+        message: "got \"nop\"; did you mean \"NOP\"?", line: 6),
+    Rule(
         name: "no ENDPOINTS entries",
         script: script(
             settings: "",

@@ -100,6 +100,15 @@ import Testing
         #expect(p != nil, "\(rendered)")
     }
 
+    /// An EXPECT block whose one threshold is malformed has its error, not also a warning
+    /// that it is empty; a block that is empty gets the warning.
+    @Test func aMalformedThresholdIsNotAnEmptyBlock() {
+        let (bad, rendered, _) = plan(Self.measured(expect: "EXPECT {\n    send.p99 == 20ms\n}"))
+        #expect(bad == nil && !rendered.contains("EXPECT block is empty"), "\(rendered)")
+        let (empty, warned, _) = plan(Self.measured(expect: "EXPECT {\n}"))
+        #expect(empty != nil && warned.contains("EXPECT block is empty"), "\(warned)")
+    }
+
     static let rules: [Rule] = [
         Rule(
             name: "rate without unit", script: measured(actions: "    PACE 0:10 50"),

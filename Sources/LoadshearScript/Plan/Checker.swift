@@ -46,7 +46,7 @@ struct Checker {
             d.error("\(what) must be a whole number, got \(t.kind.spelling)", at: t.range)
             return nil
         }
-        guard s.utf8.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }) else {
+        guard !s.isEmpty, s.utf8.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }) else {
             d.error("\(what) must be a whole number, got '\(s)'", at: t.range)
             return nil
         }
@@ -590,7 +590,8 @@ struct Checker {
         if written == "NOP" { return }
         guard let p = path(t, &d) else { return }
         guard p.lowercased().hasSuffix(".wasm") else {
-            d.error("HANDLER must be \"NOP\" or a path ending in .wasm, got \"\(written)\"", at: t.range)
+            let hint = written.uppercased() == "NOP" ? "; did you mean \"NOP\"? (choices are exact-case)" : ""
+            d.error("HANDLER must be \"NOP\" or a path ending in .wasm, got \"\(written)\"\(hint)", at: t.range)
             return
         }
         guard let bytes = readFile(p, "handler module", t, &d) else { return }

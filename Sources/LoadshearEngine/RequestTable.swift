@@ -119,6 +119,29 @@ struct RequestTable {
         order.removeAll(keepingCapacity: true)
     }
 
+    /// The session ends for good: requests that earlier connections (closed by CHURN) left
+    /// unanswered can get no reply; they count as timeouts now rather than stay outstanding —
+    /// as they would have at TIMEOUT, had the run gone on. The current connection's are left.
+    mutating func giveUpEarlierConnections(timedOut: inout Int) {
+        timedOut += stale.count
+        outstanding -= stale.count
+        stale.removeAll()
+        guard matchesByID else { return }
+        while let first = order.first {
+            guard let stored = byID[first.id], stored.at & ~Self.answered == first.at else {
+                order.removeFirst()  // superseded by a later request with the same id
+                continue
+            }
+            guard stored.n < connectionFirst else { break }
+            order.removeFirst()
+            byID[first.id] = nil
+            if stored.at & Self.answered == 0 {
+                outstanding -= 1
+                timedOut += 1
+            }
+        }
+    }
+
     /// Nothing is held.
     var isEmpty: Bool { order.isEmpty && stale.isEmpty }
 }

@@ -425,6 +425,29 @@ import Testing
         #expect(timedOut == 3 && t.outstanding == 0 && t.awaitable == 0)
     }
 
+    /// The session ends for good: what earlier connections left unanswered times out now; the
+    /// current connection's requests stay outstanding (the run's end cut them off, not a loss).
+    @Test(arguments: [false, true]) func endingGivesUpEarlierConnectionsOnly(byID: Bool) {
+        var t = RequestTable(matchesByID: byID)
+        var timedOut = 0
+        _ = t.sent(id: 1, at: 0)
+        _ = t.sent(id: 2, at: 10)
+        if case .matched = t.reply(id: 1, at: 20, timeout: 1_000, timedOut: &timedOut) {
+        } else {
+            Issue.record("the first request should match")
+        }
+        t.connectionClosed()
+        _ = t.sent(id: 3, at: 100)
+        t.giveUpEarlierConnections(timedOut: &timedOut)
+        #expect(timedOut == 1, "request 2, cut off by the close")
+        #expect(t.outstanding == 1 && t.awaitable == 1)
+        guard case .matched = t.reply(id: 3, at: 150, timeout: 1_000, timedOut: &timedOut) else {
+            Issue.record("the current connection's request still matches")
+            return
+        }
+        #expect(t.outstanding == 0)
+    }
+
     @Test func inOrderAnswersTheOldest() {
         var t = RequestTable(matchesByID: false)
         var timedOut = 0

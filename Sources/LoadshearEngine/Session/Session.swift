@@ -328,6 +328,15 @@ class Session {
     final func inactive() {
         awaitingReplies = false  // closed anyway: what is left stays outstanding (or times out now)
         expireRequests(now: NIODeadline.now().uptimeNanoseconds)
+        if !churnReconnect, let requests {
+            // Ending for good: what CHURN's closes cut off earlier times out now.
+            var timedOut = 0
+            requests.value.giveUpEarlierConnections(timedOut: &timedOut)
+            if timedOut > 0 {
+                shard.counters.add(.timeouts, timedOut)
+                shard.counters.add(.outstanding, -timedOut)
+            }
+        }
         requests?.value.connectionClosed()
         if let s = sequence {
             // A connection's gaps are final when it closes: the worst session's count.

@@ -256,8 +256,9 @@ import Testing
     }
 
     /// DISCONNECT "reset" of sessions the server half-closed (at once, on accept: its FIN is
-    /// read long before the DISCONNECT): the RST ends them, so they are closed by us. (Read
-    /// after it, they would be ours anyway: the assertions hold either way.)
+    /// read long before the DISCONNECT): the RST ends them, so they are closed by us. (A FIN
+    /// read after it makes them ours anyway; a connect still under way at the DISCONNECT, on
+    /// a machine slow beyond a second, is cancelled: then only the invariants are checked.)
     @Test func aResetAfterTheServersHalfCloseIsOurClose() async throws {
         try await withServer(.halfCloseOnAccept) { server in
             let plan = try makePlan(
@@ -270,11 +271,13 @@ import Testing
                 ORCHESTRATOR t {
                     CREATE 2 OFFSET 0ms
                     CONNECT 0:2 OFFSET 1ms
-                    DISCONNECT 0:2 "reset" OFFSET 300ms
+                    DISCONNECT 0:2 "reset" OFFSET 1s
                 }
                 """, port: server.port)
             let s = try await run(plan)
-            #expect(s.totals[.resetsSent] == 2 && s.totals[.closedByUs] == 2, "\(s.totals)")
+            if s.totals[.connectionsSucceeded] == 2 {
+                #expect(s.totals[.resetsSent] == 2 && s.totals[.closedByUs] == 2, "\(s.totals)")
+            }
             expectConsistent(s)
         }
     }

@@ -294,7 +294,12 @@ enum HTMLReport {
 
     static func number(_ v: Any?) -> Double? { ComparedRun.number(v) }
     static func num(_ v: Any?) -> Double { number(v) ?? 0 }
-    static func int(_ v: Any?) -> Int { Int(num(v)) }
+    /// A whole number from the report; 0 for one no report of ours holds (not finite, or
+    /// beyond ±2^62): a hand-edited file renders, it does not trap.
+    static func int(_ v: Any?) -> Int {
+        let d = num(v)
+        return d.isFinite && abs(d) < 0x1p62 ? Int(d) : 0
+    }
 
     /// The sessions the figures cover: a segment's block, the merged segments' blocks, or
     /// the whole plan's (`settings.sessions` is always the whole plan's).
@@ -327,9 +332,10 @@ enum HTMLReport {
             return nil
         }
         let n = int(merged["of"])
+        // As many segments as merge takes at most; a report claiming more is not ours.
+        guard (2...10_000).contains(n) else { return nil }
         let have = Set(present.map { int($0) })
-        let missing = (0..<max(n, 0)).filter { !have.contains($0) }
-        guard n > 1 else { return nil }
+        let missing = (0..<n).filter { !have.contains($0) }
         if missing.isEmpty { return "merged from \(n) segments" }
         return
             "<span class=\"bad\">merged from \(have.count) of \(n) segments (missing: \(MergedReports.ranges(missing))): the figures cover only these</span>"

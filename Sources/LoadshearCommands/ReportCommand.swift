@@ -12,7 +12,8 @@ package struct ReportCommand: ParsableCommand {
             connections and latency percentiles over time, HDR percentile curves per latency kind, a \
             per-shard table and the script (read from the path the report names, when it is still \
             there). It fetches nothing: it opens from disk and prints. Reports of any format \
-            version render. Exit codes: 0 written, 1 unreadable report or unwritable output.
+            version render. Exit codes: 0 written, 1 unreadable report or unwritable output, 64 an output \
+            that would overwrite the report.
             """
     )
 

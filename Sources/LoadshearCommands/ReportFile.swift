@@ -39,8 +39,10 @@ final class ReportFile: Sendable {
         var created = true
         var fd = Glibc.open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
         if fd < 0, errno == EEXIST {
+            // There already (or a symbolic link, dangling perhaps, whose target is made now):
+            // never removed by `abandon()`.
             created = false
-            fd = Glibc.open(path, O_WRONLY | O_CLOEXEC)
+            fd = Glibc.open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0o644)
         }
         guard fd >= 0 else {
             throw OpenError(description: "cannot write \(what) to \(path): \(String(cString: strerror(errno)))")

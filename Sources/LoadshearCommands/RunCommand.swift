@@ -42,7 +42,7 @@ package struct RunCommand: AsyncParsableCommand {
     @Flag(help: "Accept the responsible-use notice without the prompt.")
     var acknowledge = false
 
-    @Flag(help: "Print only warnings, errors and the final summary.")
+    @Flag(help: "Print only warnings, errors and the final summary (none when stdout holds the JSON).")
     var quiet = false
 
     @Flag(help: "Plain periodic lines instead of the live dashboard.")
@@ -118,7 +118,7 @@ package struct RunCommand: AsyncParsableCommand {
                 let hint =
                     (Double(startAt) ?? 0) > 1e11 ? " (it looks like milliseconds; --start-at takes Unix seconds)" : ""
                 throw ValidationError(
-                    "--start-at \(startAt) is more than 24 hours ahead\(hint); start within a day")
+                    "--start-at \(startAt) is more than a day ahead\(hint); start within 24 hours")
             }
             if late > 1 {
                 throw ValidationError(

@@ -34,26 +34,36 @@ struct RunSession {
 
     /// The exit code, as the README and `--help` list them.
     func execute() async -> ExitCode {
-        if let refusal = ResponsibleUse.check(plan: plan, acknowledged: acknowledge) {
-            return refusal
-        }
-        // Report files first: a path that cannot be written is an error before any load. They
-        // are emptied only when the run begins: a failure before leaves earlier reports as
-        // they were.
+        // A usage error first, before any prompt: two outputs in one place.
         let outputs = [("--json", json), ("--html", htmlPath), ("--json-interval", jsonInterval)]
             .compactMap { option, path in path.map { (option: option, path: $0) } }
         if let clash = ReportFile.clash(outputs) {
             Console.error("loadshear: error: \(clash)\n")
             return .usage
         }
+        if let refusal = ResponsibleUse.check(plan: plan, acknowledged: acknowledge) {
+            return refusal
+        }
+        // Report files first: a path that cannot be written is an error before any load. They
+        // are emptied only when the run begins: a failure before leaves earlier reports as
+        // they were.
+        var opened: [ReportFile] = []
+        func open(_ path: String?, _ what: String) throws -> ReportFile? {
+            guard let path else { return nil }
+            let file = try ReportFile.open(path, what: what)
+            opened.append(file)
+            return file
+        }
         let report: ReportFile?
         let stream: ReportFile?
         let html: ReportFile?
         do {
-            report = try json.map { try ReportFile.open($0, what: "the JSON report") }
-            html = try htmlPath.map { try ReportFile.open($0, what: "the HTML report") }
-            stream = try jsonInterval.map { try ReportFile.open($0, what: "the snapshot stream") }
+            report = try open(json, "the JSON report")
+            html = try open(htmlPath, "the HTML report")
+            stream = try open(jsonInterval, "the snapshot stream")
         } catch {
+            // The ones opened already are left as they were.
+            for file in opened { file.abandon() }
             Console.error("loadshear: error: \(error)\n")
             return .runtimeFailure
         }

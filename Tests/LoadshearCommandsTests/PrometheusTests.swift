@@ -105,23 +105,29 @@ import Testing
         #expect(status == 0, "\(run.stderrText)")
     }
 
-    /// A port already in use is refused before anything connects.
-    @Test func aTakenPortIsAnErrorBeforeTheRun() async throws {
-        let ws = Workspace()
-        let server = try await RecordingServer.start()
-        defer { Task { await server.shutdown() } }
-        let path = ws.script(
+    /// One session to `port` that connects and (with `disconnect`) closes again.
+    static func oneSession(_ ws: Workspace, port: Int, disconnect: String? = nil) -> String {
+        ws.script(
             """
             SETTINGS p {
                 SESSION = "TCP"
-                PORT = \(server.port)
+                PORT = \(port)
                 ENDPOINTS { 127.0.0.1 }
             }
             ORCHESTRATOR p {
                 CREATE 1 OFFSET 0ms
                 CONNECT 0:1 OFFSET 10ms
+            \(disconnect.map { "    DISCONNECT 0:1 OFFSET \($0)" } ?? "")
             }
             """)
+    }
+
+    /// A port already in use is refused before anything connects.
+    @Test func aTakenPortIsAnErrorBeforeTheRun() async throws {
+        let ws = Workspace()
+        let server = try await RecordingServer.start()
+        defer { Task { await server.shutdown() } }
+        let path = Self.oneSession(ws, port: server.port)
         // An earlier report is left as it was, and no new file is left behind.
         ws.write("old.json", Array("an earlier report".utf8))
         let r = try await BinaryRunner.run([
@@ -146,19 +152,7 @@ import Testing
         let ws = Workspace()
         let server = try await RecordingServer.start()
         defer { Task { await server.shutdown() } }
-        let path = ws.script(
-            """
-            SETTINGS p {
-                SESSION = "TCP"
-                PORT = \(server.port)
-                ENDPOINTS { 127.0.0.1 }
-            }
-            ORCHESTRATOR p {
-                CREATE 1 OFFSET 0ms
-                CONNECT 0:1 OFFSET 10ms
-                DISCONNECT 0:1 OFFSET 100ms
-            }
-            """)
+        let path = Self.oneSession(ws, port: server.port, disconnect: "100ms")
         for (args, message) in [
             (
                 ["--json", ws.path("same.json"), "--html", ws.path("./same.json")],
@@ -170,6 +164,12 @@ import Testing
             #expect(r.status == 64 && r.stderr.contains(message), "\(args): \(r.stderr)")
         }
         #expect(server.connections.value.isEmpty, "nothing connected")
+        // An output that cannot be opened leaves no empty file of the ones opened before it.
+        let missingDirectory = try await BinaryRunner.run([
+            path, "--quiet", "--json", ws.path("new.json"), "--html", ws.path("no/such/dir/x.html"),
+        ])
+        #expect(missingDirectory.status == 1, "\(missingDirectory.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: ws.path("new.json")))
         let report = try await BinaryRunner.run(["report", path, "-o", path])
         #expect(report.status == 64 && report.stderr.contains("would overwrite the input"), "\(report.stderr)")
         if FileManager.default.isWritableFile(atPath: "/dev/full") {

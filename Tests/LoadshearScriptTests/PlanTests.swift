@@ -72,10 +72,14 @@ import Testing
         ws.write("$lit.bin", [9])
         let escaped = script(base: fieldsNoPackets + "\n    PACKETS { p1 : \"\\$lit.bin\" }")
         #expect(try #require(plan(escaped, in: ws, options: o).0).packets[0].bytes == [9])
-        // A private-use U+E000 in a name is itself, not the escaped dollar's stand-in.
+        // A private-use U+E000 in a name is itself, not the escaped dollar's stand-in, even
+        // right after an escaped dollar.
         ws.write("pu\u{E000}x.bin", [7])
         let privateUse = script(base: fieldsNoPackets + "\n    PACKETS { p1 : \"pu\u{E000}x.bin\" }")
         #expect(try #require(plan(privateUse, in: ws, options: o).0).packets[0].bytes == [7])
+        ws.write("$\u{E000}\u{E001}.bin", [6])
+        let both = script(base: fieldsNoPackets + "\n    PACKETS { p1 : \"\\$\u{E000}\u{E001}.bin\" }")
+        #expect(try #require(plan(both, in: ws, options: o).0).packets[0].bytes == [6])
 
         // Without --expand-envs, a missing file's '$' brings the hint, an escaped one does not.
         o.expandEnvironment = false

@@ -132,14 +132,13 @@ struct Checker {
             var out = ""
             var scalars = Array(p.unicodeScalars)[...]
             while let c = scalars.popFirst() {
+                // U+E001 quotes the private-use character after it; U+E000 is an escaped `$`.
+                if c == "\u{E001}", let quoted = scalars.popFirst() {
+                    out.unicodeScalars.append(quoted)
+                    continue
+                }
                 if c == "\u{E000}" {
-                    // An escaped `$`, or (doubled) a U+E000 written in the path.
-                    if scalars.first == "\u{E000}" {
-                        scalars.removeFirst()
-                        out.unicodeScalars.append(c)
-                    } else {
-                        out.append("$")
-                    }
+                    out.append("$")
                     continue
                 }
                 guard c == "$" else {

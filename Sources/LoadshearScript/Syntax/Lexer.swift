@@ -183,15 +183,15 @@ package struct Lexer {
 extension Token {
     /// Decodes a string token's escapes: `\"` → `"`, `\\` → `\`, `\$` → `$`. With
     /// `protectDollar`, an escaped dollar comes back as U+E000 so environment expansion can
-    /// tell it from a real `$` and restore it afterwards; a U+E000 written in the string
-    /// comes back doubled, and stays one U+E000 after expansion.
+    /// tell it from a real `$` and restore it afterwards; a U+E000 or U+E001 written in the
+    /// string comes back after a U+E001, which expansion drops (so it stays itself).
     package static func decode(raw: String, protectDollar: Bool = false) -> String {
         var out = ""
         var it = raw.unicodeScalars.makeIterator()
         while let c = it.next() {
             guard c == "\\" else {
+                if protectDollar, c == "\u{E000}" || c == "\u{E001}" { out.unicodeScalars.append("\u{E001}") }
                 out.unicodeScalars.append(c)
-                if protectDollar, c == "\u{E000}" { out.unicodeScalars.append(c) }
                 continue
             }
             guard let n = it.next() else {

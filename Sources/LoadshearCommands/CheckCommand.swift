@@ -12,14 +12,16 @@ package struct CheckCommand: ParsableCommand {
             Prints the exports and whether each meets the contract, then runs one message through \
             handle_header (if exported) and handle_body — or, for a module on the fast path, \
             body_length and handle_message — and prints the response as a hexdump with its size \
-            and the time per call. Exit 0 when the module meets the contract, 2 when not.
+            and the time per call. Exit 0 when the module meets the contract, 2 when not (or when \
+            it cannot run under the memory cap), 64 for a usage error.
             """
     )
 
     @Argument(help: "The handler module (.wasm).")
     var module: String
 
-    @Option(help: "Header size in bytes of the message to try.")
+    // Unconditional, as the numbers below: `-1` reaches our "at least 1", not "missing value".
+    @Option(parsing: .unconditional, help: "Header size in bytes of the message to try.")
     var headerSize: Int = 8
 
     @Option(help: "A file holding the message to try (header and body).")
@@ -28,7 +30,7 @@ package struct CheckCommand: ParsableCommand {
     @Option(help: "The message to try as hex, e.g. '00000001 00000004 70696e67'.")
     var hex: String?
 
-    @Option(help: "Calls to time.")
+    @Option(parsing: .unconditional, help: "Calls to time.")
     var iterations: Int = 2000
 
     @Option(help: "The memory cap, as HANDLER_MEMORY in a script (64KiB to 4GiB).")
@@ -97,10 +99,6 @@ package struct CheckCommand: ParsableCommand {
             print("contract not met")
             throw ExitCode.invalidScript
         }
-        print("contract met")
-        print("path     \(WasmHandlerSpec.describePath(fast: inspection.fastPath))")
-
-        let message = try self.message()
         let cap = memoryCap ?? SizeLiteral.defaultHandlerMemory  // checked by validate()
         let handler: MessageHandler
         do {
@@ -112,9 +110,15 @@ package struct CheckCommand: ParsableCommand {
             let hint =
                 text.contains("memory") ? " (the memory cap is \(SizeLiteral.describe(cap)); --memory sets it)" : ""
             Console.error("\(module): error: \(text)\(hint)\n")
+            print("contract met, but the module cannot run under this memory cap")
             throw ExitCode.invalidScript
         }
-        print("\nmessage  \(message.count) bytes\n" + Hexdump.render(message, indent: "  "))
+        print("contract met")
+        let headerFunction = WasmHandlerSpec.headerFunction(fast: inspection.fastPath, exports: inspection.exports)
+        let pathHeader = handler.readsHeaders ? headerFunction : nil
+        print("path     \(WasmHandlerSpec.describePath(fast: inspection.fastPath, header: pathHeader))")
+
+        let message = try self.message()
         let readsHeaders = handler.readsHeaders
         if readsHeaders, message.count < headerSize {
             // The module would be handed a part of a header, which no framed read ever does.
@@ -124,8 +128,8 @@ package struct CheckCommand: ParsableCommand {
             )
             throw ExitCode.usage
         }
+        print("\nmessage  \(message.count) bytes\n" + Hexdump.render(message, indent: "  "))
         let header = Array(message.prefix(headerSize))
-        let headerFunction = WasmHandlerSpec.headerFunction(fast: inspection.fastPath, exports: inspection.exports)
         if readsHeaders {
             let length = header.withUnsafeBytes { handler.bodyLength(header: $0) }
             print("\(headerFunction)(\(header.count) bytes) -> \(Self.describe(length))")

@@ -80,14 +80,23 @@ package enum WasmContract {
         if let m = line.firstMatch(of: /^"?Message\(text: "(.*)"\)"?(?: at offset 0x([0-9a-fA-F]+))?$/) {
             line = String(m.1)
             if let hex = m.2, let offset = Int(hex, radix: 16) { line += " (at byte \(offset))" }
+        } else if let m = line.firstMatch(of: /^"(.*)" at offset 0x([0-9a-fA-F]+)$/) {
+            // A validation error's form: `"Expected i64 on the stack top but got i32" at offset 0x62`.
+            line = String(m.1)
+            if let offset = Int(m.2, radix: 16) { line += " (at byte \(offset))" }
         }
         return line
     }
 
     /// An engine configured as measured fastest here: software bounds checks, lazy
     /// compilation (the default), fuel metering so a runaway guest cannot stall a shard.
-    package static func makeEngine() -> WasmKit.Engine {
-        WasmKit.Engine(configuration: EngineConfiguration(memoryBoundsChecking: .software, fuelMetering: true))
+    /// `eager` compiles every function at instantiation, which validates each: the plan-time
+    /// inspection uses it, so a function that is not valid WebAssembly is an error then, not
+    /// a trap on every message (lazy compilation validates a function at its first call).
+    package static func makeEngine(eager: Bool = false) -> WasmKit.Engine {
+        WasmKit.Engine(
+            configuration: EngineConfiguration(
+                compilationMode: eager ? .eager : .lazy, memoryBoundsChecking: .software, fuelMetering: true))
     }
 
     /// Fuel for one guest call: about 25 ms of guest work on this machine (≈400M units/s),

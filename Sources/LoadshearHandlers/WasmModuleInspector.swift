@@ -38,7 +38,7 @@ package struct WasmModuleInspector: HandlerInspector {
                 exports: exports, hasHandleHeader: exports.contains("handle_header"), problems: problems,
                 fastPath: namesFast)
         }
-        let engine = WasmContract.makeEngine()
+        let engine = WasmContract.makeEngine(eager: true)
         let store = Store(engine: engine)
         store.fuel = Fuel(remaining: WasmContract.fuelPerCall * 10)
         let instance: Instance
@@ -47,7 +47,8 @@ package struct WasmModuleInspector: HandlerInspector {
         } catch {
             return HandlerInspection(
                 exports: exports, hasHandleHeader: false,
-                problems: ["the module cannot be instantiated: \(WasmContract.firstLine(error))"], fastPath: namesFast)
+                problems: ["the module is not valid or cannot be instantiated: \(WasmContract.firstLine(error))"],
+                fastPath: namesFast)
         }
         let memory = instance.exports[memory: "memory"]
         if memory == nil {

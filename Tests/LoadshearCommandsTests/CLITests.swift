@@ -287,6 +287,15 @@ extension CLITests {
             let dry = try await BinaryRunner.run([script, "--dry-run"])
             #expect(dry.status == 0, "\(dry.stderr)")
             #expect(dry.stdout.contains("handler path  \(path) ("), "\(dry.stdout)")
+            #expect(
+                dry.stdout.contains(path == "fast" ? "body_length 1 more per frame" : "handle_header 3 more per frame"))
+            // With HEADER_LENGTH the module reads no headers: no header call is counted.
+            let fixed = ws.script(
+                try String(contentsOfFile: script, encoding: .utf8).replacingOccurrences(
+                    of: "BODYMAX = 64", with: "BODYMAX = 64\n    HEADER_LENGTH = 4:4 \"big\""),
+                name: "\(path)-hl.ldsh")
+            let hl = try await BinaryRunner.run([fixed, "--dry-run"])
+            #expect(hl.status == 0 && !hl.stdout.contains("more per frame"), "\(hl.stdout)")
         }
     }
 }

@@ -91,6 +91,19 @@ final class LogSink: @unchecked Sendable {
         #expect(i.fastPath && i.problems.count == 1 && i.problems[0].contains("imports 'env.f'"), "\(i.problems)")
     }
 
+    /// A function that is not valid WebAssembly is a problem at inspection (plan time), even
+    /// one no call reaches: lazy compilation would find it only when called, and trap then.
+    @Test func aFunctionThatDoesNotValidateIsAProblem() {
+        for module in [
+            Modules.module(body: "i32.const 5"),
+            Modules.module(body: "i64.const 0", extra: "(func (result i32) i64.const 5)"),
+        ] {
+            let r = WasmModuleInspector().inspect(module)
+            #expect(r.problems.count == 1, "\(r.problems)")
+            #expect(r.problems.first?.hasPrefix("the module is not valid or cannot be instantiated: ") == true)
+        }
+    }
+
     @Test func problemsNameTheExportAndItsSignature() {
         #expect(WasmModuleInspector().inspect(Modules.imports).problems.first?.contains("imports 'env.f'") == true)
         #expect(

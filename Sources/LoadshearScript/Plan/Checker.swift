@@ -568,9 +568,13 @@ struct Checker {
         if case .wasm(let w) = f.handler, let t = f.handlerToken {
             if !f.read {
                 d.warning("the handler is never called because READ is \"false\"", at: t.range)
-            } else if f.session != .udp, f.headerLength == nil, !w.exports.isEmpty, !w.hasHandleHeader {
+            } else if f.session != .udp, f.headerLength == nil, !w.exports.isEmpty, !w.hasHandleHeader, !w.refused {
+                let what =
+                    w.fastPath
+                    ? "the module exports no body_length, which reads headers on the fast path (handle_header does too, with alloc and dealloc)"
+                    : "the module exports no handle_header"
                 d.error(
-                    "the module exports no handle_header (nor body_length, on the fast path), so HEADER_LENGTH = <offset>:<size> \"big\"|\"little\" is required to find the body length",
+                    "\(what), so HEADER_LENGTH = <offset>:<size> \"big\"|\"little\" is required to find the body length",
                     at: t.range)
             }
         }
@@ -601,6 +605,7 @@ struct Checker {
             spec.hasHandleHeader = r.hasHandleHeader
             spec.initialMemoryBytes = r.initialMemoryBytes
             spec.fastPath = r.fastPath
+            spec.refused = !r.problems.isEmpty
             for problem in r.problems { d.error(problem, at: t.range) }
         }
         f.handler = .wasm(spec)

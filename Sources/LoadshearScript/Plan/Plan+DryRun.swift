@@ -91,7 +91,7 @@ extension Plan {
             line("  handler       \(w.path) (\(w.bytes.count) bytes, \(w.resolvedPath))")
             if !w.exports.isEmpty {
                 line("  exports       " + w.exports.joined(separator: ", "))
-                line("  handler path  \(w.pathDescription)")
+                line("  handler path  \(w.pathDescription(headerLength: s.headerLength != nil))")
             }
             line("  handler memory at most \(SizeLiteral.describe(s.handlerMemory)) per instance (HANDLER_MEMORY)")
         }

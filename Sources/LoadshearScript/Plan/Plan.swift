@@ -424,11 +424,17 @@ package struct WasmHandlerSpec: Sendable {
     package var initialMemoryBytes: Int? = nil
     /// (ext) Whether it takes the fast path (false when no inspector ran).
     package var fastPath = false
+    /// The inspection found problems (each an error at the HANDLER path): what else the
+    /// plan would say of the module follows from them and is not said.
+    package var refused = false
 }
 
 extension WasmHandlerSpec {
-    /// Which calls a message goes through, for `--dry-run` and `loadshear check`.
-    package var pathDescription: String { Self.describePath(fast: fastPath) }
+    /// Which calls a message goes through, for `--dry-run` (headers read by the module only
+    /// without HEADER_LENGTH).
+    func pathDescription(headerLength: Bool) -> String {
+        Self.describePath(fast: fastPath, header: hasHandleHeader && !headerLength ? headerFunction : nil)
+    }
 
     /// The export that reads headers: `body_length` on the fast path when exported, else
     /// `handle_header` (a fast-path module may read headers the original way).
@@ -441,9 +447,12 @@ extension WasmHandlerSpec {
 
     /// `fast` (scratch + handle_message) or `original` (alloc/handle_body/dealloc), with the
     /// guest calls each costs per message.
-    package static func describePath(fast: Bool) -> String {
-        fast
-            ? "fast (scratch buffer + handle_message: 1 guest call per message, body_length 1 more per frame)"
-            : "original (alloc, handle_body, dealloc ×2: 4 guest calls per message, handle_header 3 more per frame)"
+    /// With `header`, the export that finds each body's length, its cost too: `body_length`
+    /// is one call, `handle_header` three (with alloc and dealloc).
+    package static func describePath(fast: Bool, header: String?) -> String {
+        let cost = header.map { ", \($0) \($0 == "body_length" ? 1 : 3) more per frame" } ?? ""
+        return fast
+            ? "fast (scratch buffer + handle_message: 1 guest call per message\(cost))"
+            : "original (alloc, handle_body, dealloc ×2: 4 guest calls per message\(cost))"
     }
 }

@@ -155,12 +155,25 @@ package final class TargetServer: Sendable {
         -> TargetServer
     {
         let g = group ?? MultiThreadedEventLoopGroup(numberOfThreads: System.coreCount)
+        do {
+            return try await start(options, on: g, owned: group == nil)
+        } catch {
+            // A port in use, say: the threads made for this target go too.
+            if group == nil { try? await g.shutdownGracefully() }
+            throw error
+        }
+    }
+
+    private static func start(
+        _ options: TargetOptions, on g: MultiThreadedEventLoopGroup, owned: Bool
+    ) async throws -> TargetServer {
         let stats = Stats()
         let frame = BroadcastFrame(options: options)
         if options.udp {
             let gro = System.supportsUDPReceiveOffload
             let channel = try await DatagramBootstrap(group: g)
-                .channelOption(.socketOption(.so_reuseaddr), value: 1)
+                // No SO_REUSEADDR: on UDP it lets a second socket bind the same port and take
+                // the datagrams, so a second target would start silently instead of failing.
                 .channelOption(.socketOption(.so_rcvbuf), value: 4 << 20)
                 // With receive offload (UDP_GRO) one read takes up to 64 datagrams of a
                 // flow, coalesced, with their segment size; otherwise up to 32 datagrams per
@@ -183,7 +196,7 @@ package final class TargetServer: Sendable {
                 .get()
             return TargetServer(
                 port: channel.localAddress?.port ?? options.port, options: options, channel: channel,
-                group: g, ownsGroup: group == nil, stats: stats)
+                group: g, ownsGroup: owned, stats: stats)
         }
         let channel = try await ServerBootstrap(group: g)
             .serverChannelOption(.backlog, value: 4096)
@@ -210,7 +223,7 @@ package final class TargetServer: Sendable {
             .get()
         let port = channel.localAddress?.port ?? options.port
         return TargetServer(
-            port: port, options: options, channel: channel, group: g, ownsGroup: group == nil,
+            port: port, options: options, channel: channel, group: g, ownsGroup: owned,
             stats: stats)
     }
 

@@ -42,6 +42,17 @@ final class TestClient: ChannelInboundHandler, Sendable {
         #expect(target.counts.connections == 1)
     }
 
+    /// A second UDP target on a port one holds fails, as on TCP: with SO_REUSEADDR both
+    /// bound it and the second took the datagrams.
+    @Test func aSecondUDPTargetOnATakenPortFails() async throws {
+        var options = TargetOptions(kind: .sink)
+        options.udp = true
+        let first = try await TargetServer.start(options)
+        options.port = first.port
+        await #expect(throws: (any Error).self) { _ = try await TargetServer.start(options) }
+        await first.stop()
+    }
+
     @Test func echoSendsBackWhatArrives() async throws {
         let target = try await TargetServer.start(TargetOptions(kind: .echo))
         let (channel, client) = try await TestClient.connect(target.port, group: group)

@@ -83,6 +83,7 @@ let package = Package(
                 .product(name: "NIOPosix", package: "swift-nio"),
                 // Also the self-signed certificate of `target --tls`, made with its BoringSSL.
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "NIOTLS", package: "swift-nio"),
             ]
         ),
         // Shared by the test targets: independent servers, async waiting, workspaces.

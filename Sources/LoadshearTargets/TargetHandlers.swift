@@ -1,5 +1,6 @@
 import NIOCore
 import NIOPosix
+import NIOTLS
 import Synchronization
 
 /// Resumes a continuation the first time it is asked to, whoever asks first.
@@ -213,9 +214,21 @@ final class BroadcastHandler: ChannelInboundHandler {
     /// Frames this connection may still send: `count` less those sent, unlimited without one.
     private var remaining: Int { options.count.map { max(0, $0 - sent) } ?? Int.max }
 
-    /// Starts sending: `rate` frames a second on a timer, or as fast as possible when `rate`
-    /// is 0.
+    /// Starts sending once connected — under TLS, once the handshake is done: frames written
+    /// before it would pile up in swift-nio-ssl's buffer (which the channel's writability does
+    /// not see), so a flood grew without bound and starved the handshake itself.
     func channelActive(context: ChannelHandlerContext) {
+        if options.tls == nil { start(context) }
+        context.fireChannelActive()
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if case .handshakeCompleted = event as? TLSUserEvent { start(context) }
+        context.fireUserInboundEventTriggered(event)
+    }
+
+    /// `rate` frames a second on a timer, or as fast as possible when `rate` is 0.
+    private func start(_ context: ChannelHandlerContext) {
         if options.rate <= 0 {
             flooding = true
             floodWrite(context)

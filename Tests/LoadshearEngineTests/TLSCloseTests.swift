@@ -7,7 +7,7 @@ import Testing
 
 @testable import LoadshearEngine
 
-/// (ext) TLS closes against a real TLS server (the built-in target).
+/// (ext) TLS sessions against the built-in TLS targets.
 @Suite struct TLSCloseTests {
     /// A close ends when the server answers our close_notify, not at swift-nio-ssl's shutdown
     /// timeout. With remote half-closure allowed (as sessions have it), the server's answer
@@ -44,6 +44,44 @@ import Testing
         await target.stop()
         #expect(final.totals[.connectionsSucceeded] == 5)
         #expect(final.totals[.packetsSent] == 12)
+        expectConsistent(final)
+    }
+
+    /// `target broadcast --tls --rate 0` floods only once the handshake is done: frames
+    /// written before it piled up in swift-nio-ssl's buffer without bound, and the
+    /// handshake itself never finished.
+    @Test func aFloodingTLSBroadcastTargetFinishesTheHandshake() async throws {
+        let tls = try TargetTLS.selfSigned()
+        var options = TargetOptions(kind: .broadcast)
+        options.tls = tls
+        options.rate = 0
+        options.bodySize = 1000
+        let target = try await TargetServer.start(options)
+        let plan = try makePlan(
+            """
+            SETTINGS t {
+                SESSION = "TLS"
+                PORT = @PORT@
+                READ = "true"
+                HEADERSIZE = 8
+                HEADER_LENGTH = 4:4 "big"
+                BODYMAX = 4096
+                ENDPOINTS { 127.0.0.1 }
+                TLS { SNI = "localhost" CA = "ca.pem" }
+            }
+            ORCHESTRATOR t {
+                CREATE 2 OFFSET 0ms
+                CONNECT 0:2 OFFSET 1ms
+                DISCONNECT 0:2 OFFSET 1h
+            }
+            """, packets: ["ca.pem": Array(tls.certificatePEM.utf8)], port: target.port)
+        let final = try await run(
+            plan,
+            until: { totals in
+                await totals.wait(timeout: .seconds(60)) { $0[.connectionsSucceeded] == 2 && $0[.framesRead] >= 1000 }
+            })
+        await target.stop()
+        #expect(final.totals[.connectionsFailed] == 0 && final.totals[.connectionsCancelled] == 0)
         expectConsistent(final)
     }
 }

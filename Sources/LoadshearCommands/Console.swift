@@ -19,6 +19,10 @@ package enum Console {
     /// False when `NO_COLOR` is set, whatever its value.
     package static var colorAllowed: Bool { ProcessInfo.processInfo.environment["NO_COLOR"] == nil }
 
+    /// `TERM=dumb` (an editor's shell, some CI consoles): no cursor movement, so plain lines
+    /// instead of the dashboard, as with --no-tui.
+    package static var dumbTerminal: Bool { ProcessInfo.processInfo.environment["TERM"] == "dumb" }
+
     /// While the dashboard owns the screen, stderr text is held back and printed once it
     /// is gone, so logs never land in the dashboard's area.
     private static let held = Mutex<[String]?>(nil)

@@ -72,7 +72,8 @@ final class Output: Sendable {
         let kind: Kind =
             quiet
             ? .silent
-            : (!noTUI && Console.stdoutIsTTY && Console.stdinIsTTY && stream?.isStdout != true) ? .dashboard : .lines
+            : (!noTUI && Console.stdoutIsTTY && Console.stdinIsTTY && stream?.isStdout != true && !Console.dumbTerminal)
+                ? .dashboard : .lines
         let output = Output(kind: kind, plan: plan, engine: engine, ndjson: stream)
         if kind == .dashboard, !deferTerminal { output.takeTerminal() }
         return output

@@ -29,16 +29,20 @@ package struct Dashboard: Sendable {
         }
     }
 
-    /// Columns to draw in, at least 40.
+    /// Columns the panels are laid out for, at least 40.
     package var width: Int
+    /// The terminal's columns: every line is cut to them (a narrower terminal would wrap
+    /// each line and scroll the header away).
+    package var columns: Int
     /// Whether to style text with ANSI escapes.
     package var color: Bool
     /// Shown after the name on the first line: the script path.
     package var title: String
 
-    /// A dashboard `width` columns wide (40 if narrower).
+    /// A dashboard for a terminal `width` columns wide (laid out for 40 if narrower).
     package init(width: Int, color: Bool, title: String) {
         self.width = max(40, width)
+        self.columns = max(1, width)
         self.color = color
         self.title = title
     }
@@ -181,7 +185,7 @@ package struct Dashboard: Sendable {
                 if ch == "m" { inEscape = false }
                 continue
             }
-            if visible >= width { continue }
+            if visible >= columns { continue }
             out.append(ch)
             visible += 1
         }

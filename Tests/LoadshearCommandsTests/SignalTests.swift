@@ -142,6 +142,44 @@ func connectScript(_ ws: Workspace, port: Int, sessions: Int = 2, duration: Stri
 }
 
 extension SignalTests {
+    /// Under a terminal the dashboard draws (alternate screen); with `TERM=dumb`, which cannot
+    /// move the cursor, plain lines come instead, as with --no-tui.
+    @Test func aDumbTerminalGetsPlainLines() async throws {
+        let ws = Workspace()
+        let listener = StallingListener()
+        let path = connectScript(ws, port: listener.port, sessions: 1, duration: "1200ms")
+        // Runs the binary on a pseudo-terminal (stdin, stdout, stderr) and prints what it wrote.
+        let pty = ws.write(
+            "on_a_terminal.py",
+            Array(
+                """
+                import os, pty, subprocess, sys
+                master, slave = pty.openpty()
+                env = dict(os.environ, TERM=sys.argv[1])
+                p = subprocess.Popen([os.environ["LOADSHEAR"], sys.argv[2], "--acknowledge"],
+                                     stdin=slave, stdout=slave, stderr=slave, env=env)
+                os.close(slave)
+                out = b""
+                while True:
+                    try:
+                        chunk = os.read(master, 65536)
+                    except OSError:
+                        break
+                    if not chunk:
+                        break
+                    out += chunk
+                p.wait()
+                sys.stdout.write(out.decode("utf-8", "replace"))
+                """.utf8))
+        for (term, dashboard) in [("xterm", true), ("dumb", false)] {
+            let r = try await BinaryRunner.shell("python3 '\(pty)' \(term) '\(path)'")
+            #expect(r.status == 0, "\(r.stderr)")
+            #expect(r.stdout.contains("\u{1B}[?1049h") == dashboard, "TERM=\(term): \(r.stdout.prefix(400))")
+            #expect(r.stdout.contains("generator:"), "TERM=\(term): the summary")
+        }
+        _ = listener
+    }
+
     /// A run stopped while it waits for --start-at never started: its report's `startedAt`
     /// is the requested instant, not the moment of the stop (which would read as a start
     /// before the requested one and skew a merge), and the generator is not judged on it.

@@ -171,6 +171,18 @@ import Testing
         }
     }
 
+    /// A terminal narrower than the 40-column layout gets every line cut to its width: a
+    /// longer line would wrap and scroll the header away.
+    @Test func aNarrowTerminalGetsLinesItsWidth() {
+        let d = Dashboard(width: 20, color: true, title: "a-long-script-name.ldsh")
+        let lines = d.render(
+            busySnapshot(), progress: .init(elapsed: 12, planned: 60, action: "FLOOD 0:100 (line 14)"),
+            mode: .totals, height: 20)
+        let visible = lines.map { $0.replacing(/\u{1B}\[[0-9;]*m/, with: "") }
+        #expect(visible.allSatisfy { $0.count <= 20 }, "\(visible)")
+        #expect(lines.count <= 20)
+    }
+
     /// A bigger terminal shows every kind's bins.
     @Test func aBigTerminalUsesTheRoom() {
         let d = Dashboard(width: 160, color: false, title: "demo.ldsh")

@@ -23,19 +23,23 @@ package struct TargetCommand: AsyncParsableCommand {
     @Argument(help: "sink, echo or broadcast")
     var kind: TargetKind
 
-    @Option(help: "Port on 127.0.0.1 (0 picks a free one; the default is below the ephemeral range, 32768 up).")
+    @Option(
+        parsing: .unconditional,
+        help: "Port on 127.0.0.1 (0 picks a free one; the default is below the ephemeral range, 32768 up).")
     var port: Int = 7555
 
-    @Option(help: "broadcast: header size in bytes (at least 8).")
+    @Option(parsing: .unconditional, help: "broadcast: header size in bytes (at least 8).")
     var headerSize: Int = 8
 
-    @Option(help: "broadcast: body size in bytes.")
+    @Option(parsing: .unconditional, help: "broadcast: body size in bytes.")
     var bodySize: Int = 8
 
-    @Option(help: "broadcast: frames per second per connection (0 = as fast as possible, TCP only).")
+    @Option(
+        parsing: .unconditional,
+        help: "broadcast: frames per second per connection (0 = as fast as possible, TCP only).")
     var rate: Int = 10
 
-    @Option(help: "broadcast: frames per connection before it stops sending.")
+    @Option(parsing: .unconditional, help: "broadcast: frames per connection before it stops sending.")
     var count: Int?
 
     @Flag(help: "Serve UDP: sink counts datagrams, echo returns each, broadcast pings every peer that sent one.")
@@ -47,16 +51,23 @@ package struct TargetCommand: AsyncParsableCommand {
     )
     var sequence = false
 
-    @Option(help: "broadcast (UDP): withhold each ping with this probability (0 to 1): a known loss.")
+    @Option(
+        parsing: .unconditional,
+        help: "broadcast (UDP): withhold each ping with this probability (0 to below 1): a known loss.")
     var loss: Double?
 
-    @Option(help: "broadcast (UDP): send a ping after the next one with this probability (0 to 1): a known reordering.")
+    @Option(
+        parsing: .unconditional,
+        help:
+            "broadcast (UDP): send a ping after the next one with this probability (0 to below 1): a known reordering.")
     var reorder: Double?
 
-    @Option(help: "echo (TCP): send each read back after this delay, such as 1ms: a server with a known service time.")
+    @Option(
+        parsing: .unconditional,
+        help: "echo (TCP): send each read back after this delay, such as 1ms: a server with a known service time.")
     var delay: String?
 
-    @Option(help: "Stop after this many seconds (default: run until Ctrl-C).")
+    @Option(parsing: .unconditional, help: "Stop after this many seconds (default: run until Ctrl-C).")
     var duration: Double?
 
     @Flag(
@@ -115,6 +126,9 @@ package struct TargetCommand: AsyncParsableCommand {
         if sequence, bodySize < 4 {
             throw ValidationError("--sequence needs --body-size of at least 4 (the number's bytes)")
         }
+        if kind != .broadcast, headerSize != 8 || bodySize != 8 || rate != 10 || count != nil {
+            throw ValidationError("--header-size, --body-size, --rate and --count apply to the broadcast target")
+        }
         if tls, udp { throw ValidationError("--tls serves TCP; UDP (DTLS) is not supported") }
         if writeCA != nil, !tls { throw ValidationError("--write-ca needs --tls") }
         if let delay {
@@ -145,13 +159,18 @@ package struct TargetCommand: AsyncParsableCommand {
         if let delay, case .success(let ns) = DurationLiteral.parse(delay) { options.delayNanoseconds = ns }
         if tls {
             do {
-                let identity = try TargetTLS.selfSigned()
-                if let writeCA {
-                    try identity.certificatePEM.write(toFile: writeCA, atomically: true, encoding: .utf8)
-                }
-                options.tls = identity
+                options.tls = try TargetTLS.selfSigned()
             } catch {
                 Console.error("loadshear target: error: cannot set up TLS: \(error)\n")
+                throw ExitCode.runtimeFailure
+            }
+            if let writeCA, let pem = options.tls?.certificatePEM,
+                !FileManager.default.createFile(
+                    atPath: writeCA, contents: Data(pem.utf8))
+            {
+                Console.error(
+                    "loadshear target: error: cannot write the certificate to \(writeCA): \(String(cString: strerror(errno)))\n"
+                )
                 throw ExitCode.runtimeFailure
             }
         }

@@ -89,9 +89,13 @@ package struct Dashboard: Sendable {
         }
         if t[.requests] > 0 || t[.unmatched] > 0 {
             // (ext) RESPONSE: the server's side first.
-            let answered = mode == .totals ? Figures.count(Double(t[.replies])) : Figures.count(rate(.replies)) + "/s"
+            // In the increments view, requests and answers are both rates; the rest are counts.
+            let (requests, answered) =
+                mode == .totals
+                ? (Figures.count(Double(t[.requests])), Figures.count(Double(t[.replies])))
+                : (Figures.count(rate(.requests)) + "/s", Figures.count(rate(.replies)) + "/s")
             lines.insert(
-                "  requests \(Figures.count(Double(t[.requests])))   answered \(answered)   timeouts \(t[.timeouts])   outstanding \(t[.outstanding])   unmatched \(t[.unmatched])",
+                "  requests \(requests)   answered \(answered)   timeouts \(t[.timeouts])   outstanding \(t[.outstanding])   unmatched \(t[.unmatched])",
                 at: lines.count - 3)
         }
         if t[.sequenced] > 0 {

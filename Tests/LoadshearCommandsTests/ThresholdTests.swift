@@ -109,11 +109,20 @@ import Testing
         _ = listener
     }
 
-    @Test(arguments: [["--count=-1"], ["--duration=-2"]])
+    // Written apart too: `--rate -1` reaches the target's own check, not "missing value".
+    @Test(arguments: [
+        ["--count=-1"], ["--duration=-2"], ["--rate", "-1"], ["--body-size", "-1"], ["--duration", "-1"],
+    ])
     func theTargetRejectsNegativeLimits(_ option: [String]) async throws {
         let r = try await BinaryRunner.run(["target", "broadcast", "--port", "0"] + option)
         #expect(r.status == 64)
         #expect(r.stderr.contains("cannot be negative") || r.stderr.contains("0 or more"), "\(r.stderr)")
+    }
+
+    /// The broadcast target's options are refused by the others, as theirs are by it.
+    @Test func broadcastOptionsApplyToBroadcastOnly() async throws {
+        let r = try await BinaryRunner.run(["target", "sink", "--port", "0", "--rate", "5"])
+        #expect(r.status == 64 && r.stderr.contains("apply to the broadcast target"), "\(r.stderr)")
     }
 
     @Test func aUDPBroadcastNeedsARate() async throws {

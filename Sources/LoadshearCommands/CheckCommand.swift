@@ -81,6 +81,9 @@ package struct CheckCommand: ParsableCommand {
             Console.error("loadshear check: error: cannot read \(module): \(why.reason)\n")
             throw ExitCode.invalidScript
         }
+        // The message first: a --packet that cannot be read is a usage error, said before
+        // any report on the module.
+        let message = try self.message()
         let inspection = WasmModuleInspector().inspect(bytes)
         print("module   \(module) (\(bytes.count) bytes)")
         print("exports  \(inspection.exports.isEmpty ? "(none)" : inspection.exports.joined(separator: ", "))")
@@ -110,7 +113,9 @@ package struct CheckCommand: ParsableCommand {
             let hint =
                 text.contains("memory") ? " (the memory cap is \(SizeLiteral.describe(cap)); --memory sets it)" : ""
             Console.error("\(module): error: \(text)\(hint)\n")
-            print("contract met, but the module cannot run under this memory cap")
+            print(
+                hint.isEmpty
+                    ? "contract met, but the module cannot be set up" : "contract met, but not under this memory cap")
             throw ExitCode.invalidScript
         }
         print("contract met")
@@ -118,7 +123,6 @@ package struct CheckCommand: ParsableCommand {
         let pathHeader = handler.readsHeaders ? headerFunction : nil
         print("path     \(WasmHandlerSpec.describePath(fast: inspection.fastPath, header: pathHeader))")
 
-        let message = try self.message()
         let readsHeaders = handler.readsHeaders
         if readsHeaders, message.count < headerSize {
             // The module would be handed a part of a header, which no framed read ever does.
@@ -176,7 +180,7 @@ package struct CheckCommand: ParsableCommand {
             case .success(let b): return b
             case .failure(let why):
                 Console.error("loadshear check: error: cannot read \(packet): \(why.reason)\n")
-                throw ExitCode.invalidScript
+                throw ExitCode.usage
             }
         }
         if let hex, let bytes = Self.hexBytes(hex) { return bytes }

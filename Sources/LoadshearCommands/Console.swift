@@ -17,7 +17,7 @@ package enum Console {
     /// prompt needs it.
     package static var stdinIsTTY: Bool { isatty(0) == 1 }
     /// False when `NO_COLOR` is set, whatever its value.
-    package static var colorAllowed: Bool { ProcessInfo.processInfo.environment["NO_COLOR"] == nil }
+    package static var colorAllowed: Bool { ProcessInfo.processInfo.environment["NO_COLOR"] == nil && !dumbTerminal }
 
     /// `TERM=dumb` (an editor's shell, some CI consoles): no cursor movement, so plain lines
     /// instead of the dashboard, as with --no-tui.

@@ -252,7 +252,7 @@ final class Countdown: Sendable {
             return
         }
         let when = StartTime.format(start)
-        let live = Console.stderrIsTTY
+        let live = Console.stderrIsTTY && !Console.dumbTerminal  // a dumb terminal cannot rewrite a line
         task = Task {
             var first = true
             while !Task.isCancelled {

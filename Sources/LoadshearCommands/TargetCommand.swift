@@ -164,14 +164,17 @@ package struct TargetCommand: AsyncParsableCommand {
                 Console.error("loadshear target: error: cannot set up TLS: \(error)\n")
                 throw ExitCode.runtimeFailure
             }
-            if let writeCA, let pem = options.tls?.certificatePEM,
-                !FileManager.default.createFile(
-                    atPath: writeCA, contents: Data(pem.utf8))
-            {
-                Console.error(
-                    "loadshear target: error: cannot write the certificate to \(writeCA): \(String(cString: strerror(errno)))\n"
-                )
-                throw ExitCode.runtimeFailure
+            if let writeCA, let pem = options.tls?.certificatePEM {
+                // open(2) itself, for the system's reason in one line.
+                let bytes = Array(pem.utf8)
+                let fd = open(writeCA, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+                let written = fd >= 0 && write(fd, bytes, bytes.count) == bytes.count
+                let why = String(cString: strerror(errno))
+                if fd >= 0 { close(fd) }
+                guard written else {
+                    Console.error("loadshear target: error: cannot write the certificate to \(writeCA): \(why)\n")
+                    throw ExitCode.runtimeFailure
+                }
             }
         }
         let server: TargetServer

@@ -40,14 +40,18 @@ package struct WasmModuleInspector: HandlerInspector {
         }
         let engine = WasmContract.makeEngine(eager: true)
         let store = Store(engine: engine)
-        store.fuel = Fuel(remaining: WasmContract.fuelPerCall * 10)
+        // The fuel a run's instance gets for its start function: one that needs more is
+        // refused here, not when a shard makes its handler.
+        store.fuel = Fuel(remaining: WasmContract.fuelPerCall)
         let instance: Instance
         do {
             instance = try module.instantiate(store: store)
         } catch {
             return HandlerInspection(
                 exports: exports, hasHandleHeader: false,
-                problems: ["the module is not valid or cannot be instantiated: \(WasmContract.firstLine(error))"],
+                problems: [
+                    "the module does not validate (WasmKit has no SIMD, threads or tail calls) or cannot be instantiated: \(WasmContract.firstLine(error))"
+                ],
                 fastPath: namesFast)
         }
         let memory = instance.exports[memory: "memory"]

@@ -91,7 +91,8 @@ extension Plan {
             line("  handler       \(w.path) (\(w.bytes.count) bytes, \(w.resolvedPath))")
             if !w.exports.isEmpty {
                 line("  exports       " + w.exports.joined(separator: ", "))
-                line("  handler path  \(w.pathDescription(headerLength: s.headerLength != nil))")
+                // UDP hands each datagram whole: no header call, as with HEADER_LENGTH.
+                line("  handler path  \(w.pathDescription(headerLength: s.headerLength != nil || !s.session.isStream))")
             }
             line("  handler memory at most \(SizeLiteral.describe(s.handlerMemory)) per instance (HANDLER_MEMORY)")
         }

@@ -430,8 +430,8 @@ package struct WasmHandlerSpec: Sendable {
 }
 
 extension WasmHandlerSpec {
-    /// Which calls a message goes through, for `--dry-run` (headers read by the module only
-    /// without HEADER_LENGTH).
+    /// Which calls a message goes through, for `--dry-run` (`headerLength`: the module reads
+    /// no headers — HEADER_LENGTH finds the length, or UDP needs none).
     func pathDescription(headerLength: Bool) -> String {
         Self.describePath(fast: fastPath, header: hasHandleHeader && !headerLength ? headerFunction : nil)
     }

@@ -118,7 +118,7 @@ enum HTMLReport {
         if num(t["requests"]) > 0 || num(t["unmatched"]) > 0 {
             out += row(
                 "requests",
-                "\(int(t["requests"])) sent, \(int(t["replies"])) answered, \(int(t["timeouts"])) timed out, \(int(t["outstanding"])) outstanding"
+                "\(int(t["requests"])) sent, \(int(t["replies"])) answered, \(int(t["timeouts"])) timed out, \(int(t["outstanding"])) outstanding\(int(t["requestsCutOff"]) > 0 ? ", \(int(t["requestsCutOff"])) cut off by CHURN" : "")"
             )
             out += row(
                 "replies",

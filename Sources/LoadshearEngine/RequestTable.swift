@@ -22,16 +22,6 @@ struct RequestTable {
     private let matchesByID: Bool
     /// Requests neither answered nor timed out.
     private(set) var outstanding = 0
-    /// Of those, the ones sent on the current connection: the only ones a reply can still
-    /// come for. A draining session waits for these (CHURN's closed connections left the rest).
-    private(set) var awaitable = 0
-    /// Send number of the current connection's first request (id matching tells its own).
-    private var connectionFirst: UInt64 = 1
-    /// In-order matching: requests that went out on a connection that has closed (CHURN
-    /// reconnects), in send order. No reply can come for them any more, so replies on the
-    /// new connection match `order` only; these time out as usual. All of them predate
-    /// everything in `order`, so they expire first.
-    private var stale = CircularBuffer<(id: UInt64, at: UInt64)>()
 
     init(matchesByID: Bool) {
         self.matchesByID = matchesByID
@@ -51,11 +41,9 @@ struct RequestTable {
     mutating func sent(id: UInt64, at: UInt64) -> Bool {
         order.append((id, at))
         outstanding += 1
-        awaitable += 1
         sentCount += 1
         if matchesByID, let old = byID.updateValue((at, sentCount), forKey: id), old.at & Self.answered == 0 {
             outstanding -= 1
-            if old.n >= connectionFirst { awaitable -= 1 }
             return true
         }
         return false
@@ -70,14 +58,12 @@ struct RequestTable {
             // order here).
             guard let first = order.popFirst() else { return .unmatched }
             outstanding -= 1
-            awaitable -= 1
             return .matched(now &- min(now, first.at), reordered: false)
         }
         guard let stored = byID[id] else { return .unmatched }
         if stored.at & Self.answered != 0 { return .duplicate }
         byID[id] = (stored.at | Self.answered, stored.n)
         outstanding -= 1
-        if stored.n >= connectionFirst { awaitable -= 1 }
         let reordered = stored.n < latestAnswered
         latestAnswered = max(latestAnswered, stored.n)
         return .matched(now &- min(now, stored.at), reordered: reordered)
@@ -85,11 +71,6 @@ struct RequestTable {
 
     /// Drops requests sent more than `timeout` before `now`, counting the unanswered ones.
     mutating func expire(now: UInt64, timeout: UInt64, timedOut: inout Int) {
-        while let first = stale.first, now >= first.at, now - first.at >= timeout {
-            stale.removeFirst()
-            outstanding -= 1
-            timedOut += 1
-        }
         while let first = order.first, now >= first.at, now - first.at >= timeout {
             order.removeFirst()
             if matchesByID {
@@ -97,51 +78,26 @@ struct RequestTable {
                 byID[first.id] = nil
                 if stored.at & Self.answered == 0 {
                     outstanding -= 1
-                    if stored.n >= connectionFirst { awaitable -= 1 }
                     timedOut += 1
                 }
             } else {
                 outstanding -= 1
-                awaitable -= 1
                 timedOut += 1
             }
         }
     }
 
-    /// The connection closed: what it left unanswered can only time out now. In in-order
-    /// mode it is never matched by a later connection's replies (by id, a reply names its own
-    /// request anyway).
-    mutating func connectionClosed() {
-        awaitable = 0
-        connectionFirst = sentCount + 1
-        guard !matchesByID, !order.isEmpty else { return }
-        stale.append(contentsOf: order)
+    /// CHURN closed the connection and reconnects: what it left unanswered can get no reply
+    /// (not on another connection), so it is cut off, counted in `cutOff`, and nothing of the
+    /// old connection is matched or held any more (the session's COUNTER goes on, so the new
+    /// connection's ids are new).
+    mutating func connectionReplaced(cutOff: inout Int) {
+        cutOff += outstanding
+        outstanding = 0
         order.removeAll(keepingCapacity: true)
-    }
-
-    /// The session ends for good: requests that earlier connections (closed by CHURN) left
-    /// unanswered can get no reply; they count as timeouts now rather than stay outstanding —
-    /// as they would have at TIMEOUT, had the run gone on. The current connection's are left.
-    mutating func giveUpEarlierConnections(timedOut: inout Int) {
-        timedOut += stale.count
-        outstanding -= stale.count
-        stale.removeAll()
-        guard matchesByID else { return }
-        while let first = order.first {
-            guard let stored = byID[first.id], stored.at & ~Self.answered == first.at else {
-                order.removeFirst()  // superseded by a later request with the same id
-                continue
-            }
-            guard stored.n < connectionFirst else { break }
-            order.removeFirst()
-            byID[first.id] = nil
-            if stored.at & Self.answered == 0 {
-                outstanding -= 1
-                timedOut += 1
-            }
-        }
+        byID.removeAll(keepingCapacity: true)
     }
 
     /// Nothing is held.
-    var isEmpty: Bool { order.isEmpty && stale.isEmpty }
+    var isEmpty: Bool { order.isEmpty }
 }

@@ -51,8 +51,10 @@ package final class ShardCounters: Sendable {
         /// (ext) RESPONSE: payloads with a COUNTER sent as requests; replies matched to one;
         /// replies that match no outstanding request (or came after its TIMEOUT); replies
         /// for a request already answered; requests unanswered after TIMEOUT; requests
-        /// still waiting (a gauge). requests = replies + timeouts + outstanding.
-        case requests, replies, unmatched, duplicates, timeouts, outstanding
+        /// still waiting (a gauge); requests a CHURN close cut off (no reply can come on a
+        /// closed connection: not the server's loss). requests = replies + timeouts +
+        /// outstanding + requestsCutOff.
+        case requests, replies, unmatched, duplicates, timeouts, outstanding, requestsCutOff
         /// (ext) PACE: payloads sent on a schedule, and payloads that were due (by more than
         /// the lag tolerance) but not sent when the run ended.
         case pacedPayloads, pacedBehind
@@ -148,6 +150,7 @@ package final class ShardCounters: Sendable {
             case .duplicates: "duplicates"
             case .timeouts: "timeouts"
             case .outstanding: "outstanding"
+            case .requestsCutOff: "requestsCutOff"
             case .pacedPayloads: "pacedPayloads"
             case .pacedBehind: "pacedBehind"
             case .loopBusyMicroseconds: "loopBusyMicroseconds"

@@ -63,7 +63,7 @@ package struct Summary: Sendable {
             let answered = t[.requests] > 0 ? Figures.fixed(Double(t[.replies]) / Double(t[.requests]) * 100, 2) : "0"
             let lost = t[.requests] > 0 ? Figures.fixed(Double(t[.timeouts]) / Double(t[.requests]) * 100, 2) : "0"
             out +=
-                "  requests      \(t[.requests]) sent: \(t[.replies]) answered (\(answered)%), \(t[.timeouts]) timed out (loss \(lost)%), \(t[.outstanding]) outstanding at the end\n"
+                "  requests      \(t[.requests]) sent: \(t[.replies]) answered (\(answered)%), \(t[.timeouts]) timed out (loss \(lost)%), \(t[.outstanding]) outstanding at the end\(t[.requestsCutOff] > 0 ? ", \(t[.requestsCutOff]) cut off by CHURN" : "")\n"
             out +=
                 "                \(t[.unmatched]) replies matched no request, \(t[.duplicates]) duplicates, \(t[.repliesReordered]) reordered (\(rate(t[.replies])) answered)\n"
         }

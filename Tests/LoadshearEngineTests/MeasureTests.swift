@@ -1,6 +1,7 @@
 import Foundation
 import LoadshearMetrics
 import LoadshearScript
+import LoadshearTargets
 import LoadshearTestSupport
 import NIOCore
 import Testing
@@ -47,12 +48,38 @@ import Testing
         """
     }
 
+    /// CHURN under RESPONSE against a server that answers each request after 50 ms: the
+    /// requests each churn close cuts off are counted as cut off, never as the server's
+    /// timeouts (TIMEOUT is 5 s: none of its own), and the sums hold. In order and by id.
+    @Test(arguments: ["\"in-order\"", "8:8 \"big\""])
+    func churnCutsOffRequestsInsteadOfTimingThemOut(response: String) async throws {
+        var options = TargetOptions(kind: .echo)
+        options.delayNanoseconds = 50_000_000
+        let target = try await TargetServer.start(options)
+        let text = Self.script(sessions: 2, copies: 1, pace: "100/s", response: response, timeout: "5s")
+            .replacingOccurrences(of: "    DISCONNECT", with: "    CHURN 0:2 EVERY 200ms OFFSET 0ms\n    DISCONNECT")
+            .replacingOccurrences(
+                of: "PACKETS { req : \"req.bin\" }", with: "PACKETS { req : \"req.bin\" }\n    REPEAT = \"true\"")
+        let plan = try makePlan(text, packets: ["req.bin": Self.request], port: target.port)
+        let s = try await run(
+            plan,
+            until: { totals in
+                await totals.wait(timeout: .seconds(60)) {
+                    $0[.reconnects] >= 4 && $0[.requestsCutOff] > 0 && $0[.replies] >= 20
+                }
+            })
+        await target.stop()
+        #expect(s.totals[.timeouts] == 0, "\(s.totals)")
+        expectRequestSums(s)
+        expectConsistent(s)
+    }
+
     /// The sums RESPONSE promises.
     func expectRequestSums(_ s: Snapshot, sourceLocation: Testing.SourceLocation = #_sourceLocation) {
         let t = s.totals
         #expect(
-            t[.requests] == t[.replies] + t[.timeouts] + t[.outstanding],
-            "requests = replies + timeouts + outstanding", sourceLocation: sourceLocation)
+            t[.requests] == t[.replies] + t[.timeouts] + t[.outstanding] + t[.requestsCutOff],
+            "requests = replies + timeouts + outstanding + cut off", sourceLocation: sourceLocation)
         #expect(
             s.latency.response.totalCount == UInt64(t[.replies]), "one sample per answered request",
             sourceLocation: sourceLocation)
@@ -333,35 +360,34 @@ import Testing
 
 /// (ext) The request table on its own.
 @Suite struct RequestTableTests {
-    /// In-order matching across a reconnect (CHURN): what the closed connection left
-    /// unanswered is not matched by the new connection's replies, and times out as usual.
-    @Test func inOrderRepliesOnANewConnectionMatchItsOwnRequests() {
-        var t = RequestTable(matchesByID: false)
+    /// A CHURN reconnect: what the closed connection left unanswered is cut off (no reply can
+    /// come), not matched by the new connection's replies and never a timeout; matching goes
+    /// on with the new connection's own requests.
+    @Test(arguments: [false, true]) func aReconnectCutsOffTheOldConnectionsRequests(byID: Bool) {
+        var t = RequestTable(matchesByID: byID)
         var timedOut = 0
-        _ = t.sent(id: 0, at: 0)
-        _ = t.sent(id: 0, at: 10)
-        t.connectionClosed()
-        _ = t.sent(id: 0, at: 100)
-        guard case .matched(let rtt, _) = t.reply(id: 0, at: 150, timeout: 1_000, timedOut: &timedOut) else {
+        var cutOff = 0
+        _ = t.sent(id: 1, at: 0)
+        _ = t.sent(id: 2, at: 10)
+        guard case .matched = t.reply(id: 1, at: 20, timeout: 1_000, timedOut: &timedOut) else {
+            Issue.record("the first request should match")
+            return
+        }
+        t.connectionReplaced(cutOff: &cutOff)
+        #expect(cutOff == 1 && t.outstanding == 0 && t.isEmpty)
+        _ = t.sent(id: 3, at: 100)
+        guard case .matched(let rtt, _) = t.reply(id: 3, at: 150, timeout: 1_000, timedOut: &timedOut) else {
             Issue.record("the new connection's request should match")
             return
         }
         #expect(rtt == 50)
-        guard case .unmatched = t.reply(id: 0, at: 160, timeout: 1_000, timedOut: &timedOut) else {
-            Issue.record("nothing of the new connection is left to match")
+        // By id, the old request's id names nothing any more; in order, nothing is left.
+        guard case .unmatched = t.reply(id: 2, at: 160, timeout: 1_000, timedOut: &timedOut) else {
+            Issue.record("nothing of the old connection is matched")
             return
         }
-        #expect(t.outstanding == 2)
-        t.expire(now: 1_010, timeout: 1_000, timedOut: &timedOut)
-        #expect(timedOut == 2)
-        #expect(t.outstanding == 0 && t.isEmpty)
-        // Matching goes on from the front once the stale requests are gone.
-        _ = t.sent(id: 0, at: 2_000)
-        guard case .matched(let next, _) = t.reply(id: 0, at: 2_030, timeout: 1_000, timedOut: &timedOut) else {
-            Issue.record("a later request should match")
-            return
-        }
-        #expect(next == 30)
+        t.expire(now: 5_000, timeout: 1_000, timedOut: &timedOut)
+        #expect(timedOut == 0 && t.outstanding == 0)
     }
 
     @Test func matchesDuplicatesUnmatchedAndTimeouts() {
@@ -398,54 +424,6 @@ import Testing
             Issue.record("a reply after TIMEOUT matches nothing")
             return
         }
-    }
-
-    /// A draining session waits only for what the current connection can still answer:
-    /// requests an earlier connection left (CHURN) stay outstanding but are not awaited.
-    @Test(arguments: [false, true]) func awaitsOnlyTheCurrentConnectionsRequests(byID: Bool) {
-        var t = RequestTable(matchesByID: byID)
-        var timedOut = 0
-        _ = t.sent(id: 1, at: 0)
-        _ = t.sent(id: 2, at: 10)
-        #expect(t.awaitable == 2)
-        t.connectionClosed()
-        #expect(t.outstanding == 2 && t.awaitable == 0)
-        _ = t.sent(id: 3, at: 100)
-        _ = t.sent(id: 4, at: 110)
-        #expect(t.outstanding == 4 && t.awaitable == 2)
-        guard case .matched = t.reply(id: 3, at: 150, timeout: 1_000, timedOut: &timedOut) else {
-            Issue.record("the new connection's first request should match")
-            return
-        }
-        #expect(t.outstanding == 3 && t.awaitable == 1)
-        // The stale ones time out first; the current one later, and nothing is awaited then.
-        t.expire(now: 1_010, timeout: 1_000, timedOut: &timedOut)
-        #expect(timedOut == 2 && t.outstanding == 1 && t.awaitable == 1)
-        t.expire(now: 1_110, timeout: 1_000, timedOut: &timedOut)
-        #expect(timedOut == 3 && t.outstanding == 0 && t.awaitable == 0)
-    }
-
-    /// The session ends for good: what earlier connections left unanswered times out now; the
-    /// current connection's requests stay outstanding (the run's end cut them off, not a loss).
-    @Test(arguments: [false, true]) func endingGivesUpEarlierConnectionsOnly(byID: Bool) {
-        var t = RequestTable(matchesByID: byID)
-        var timedOut = 0
-        _ = t.sent(id: 1, at: 0)
-        _ = t.sent(id: 2, at: 10)
-        if case .matched = t.reply(id: 1, at: 20, timeout: 1_000, timedOut: &timedOut) {
-        } else {
-            Issue.record("the first request should match")
-        }
-        t.connectionClosed()
-        _ = t.sent(id: 3, at: 100)
-        t.giveUpEarlierConnections(timedOut: &timedOut)
-        #expect(timedOut == 1, "request 2, cut off by the close")
-        #expect(t.outstanding == 1 && t.awaitable == 1)
-        guard case .matched = t.reply(id: 3, at: 150, timeout: 1_000, timedOut: &timedOut) else {
-            Issue.record("the current connection's request still matches")
-            return
-        }
-        #expect(t.outstanding == 0)
     }
 
     @Test func inOrderAnswersTheOldest() {

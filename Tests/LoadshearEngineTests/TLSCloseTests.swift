@@ -49,7 +49,8 @@ import Testing
 
     /// `target broadcast --tls --rate 0` floods only once the handshake is done: frames
     /// written before it piled up in swift-nio-ssl's buffer without bound, and the
-    /// handshake itself never finished.
+    /// handshake itself never finished. (One session: a second one's handshake would wait on
+    /// the target's loop behind the first one's flood on a loaded machine.)
     @Test func aFloodingTLSBroadcastTargetFinishesTheHandshake() async throws {
         let tls = try TargetTLS.selfSigned()
         var options = TargetOptions(kind: .broadcast)
@@ -70,15 +71,15 @@ import Testing
                 TLS { SNI = "localhost" CA = "ca.pem" }
             }
             ORCHESTRATOR t {
-                CREATE 2 OFFSET 0ms
-                CONNECT 0:2 OFFSET 1ms
-                DISCONNECT 0:2 OFFSET 1h
+                CREATE 1 OFFSET 0ms
+                CONNECT 0:1 OFFSET 1ms
+                DISCONNECT 0:1 OFFSET 1h
             }
             """, packets: ["ca.pem": Array(tls.certificatePEM.utf8)], port: target.port)
         let final = try await run(
             plan,
             until: { totals in
-                await totals.wait(timeout: .seconds(60)) { $0[.connectionsSucceeded] == 2 && $0[.framesRead] >= 1000 }
+                await totals.wait(timeout: .seconds(60)) { $0[.connectionsSucceeded] == 1 && $0[.framesRead] >= 1000 }
             })
         await target.stop()
         #expect(final.totals[.connectionsFailed] == 0 && final.totals[.connectionsCancelled] == 0)

@@ -328,16 +328,6 @@ class Session {
     final func inactive() {
         awaitingReplies = false  // closed anyway: what is left stays outstanding (or times out now)
         expireRequests(now: NIODeadline.now().uptimeNanoseconds)
-        if !churnReconnect, let requests {
-            // Ending for good: what CHURN's closes cut off earlier times out now.
-            var timedOut = 0
-            requests.value.giveUpEarlierConnections(timedOut: &timedOut)
-            if timedOut > 0 {
-                shard.counters.add(.timeouts, timedOut)
-                shard.counters.add(.outstanding, -timedOut)
-            }
-        }
-        requests?.value.connectionClosed()
         if let s = sequence {
             // A connection's gaps are final when it closes: the worst session's count.
             shard.counters.raise(.sequenceWorstLost, to: s.value.lost)
@@ -358,7 +348,16 @@ class Session {
         counters.add(.connectionsActive, -1)
         counters.add(Self.counter(for: reason))
         if churnReconnect, lifecycle.requeue() {
-            // (ext) CHURN: connect again, the payload list where it was.
+            // (ext) CHURN: connect again, the payload list where it was. The requests the
+            // close cut off can get no reply: counted apart, not as the server's timeouts.
+            if let requests {
+                var cutOff = 0
+                requests.value.connectionReplaced(cutOff: &cutOff)
+                if cutOff > 0 {
+                    counters.add(.requestsCutOff, cutOff)
+                    counters.add(.outstanding, -cutOff)
+                }
+            }
             churnReconnect = false
             closingAfterWrites = false
             readsPaused = false
@@ -607,10 +606,10 @@ class Session {
     }
 
     /// (ext) With RESPONSE, a draining session waits for its outstanding requests to be
-    /// answered or to time out before it closes, so their replies are not cut off. Those
-    /// an earlier connection left (CHURN) can get no reply: it does not wait for them.
+    /// answered or to time out before it closes, so their replies are not cut off. (All are
+    /// this connection's: a CHURN reconnect counts the old one's as cut off.)
     private func closeOnceAnswered() {
-        if let r = requests, r.value.awaitable > 0, lifecycle.isActive {
+        if let r = requests, r.value.outstanding > 0, lifecycle.isActive {
             awaitingReplies = true
         } else {
             close(.us)
@@ -619,7 +618,7 @@ class Session {
 
     /// Called after replies are matched or requests expire.
     private func closeIfAnswered() {
-        if awaitingReplies, requests?.value.awaitable ?? 0 == 0 {
+        if awaitingReplies, requests?.value.outstanding ?? 0 == 0 {
             awaitingReplies = false
             close(.us)
         }

@@ -229,25 +229,30 @@ import Testing
         }
     }
 
+    /// Two TCP sessions that connect, then `then` (actions, one per line).
+    static func twoSessions(then actions: String) -> String {
+        """
+        SETTINGS t {
+            SESSION = "TCP"
+            PORT = @PORT@
+            ENDPOINTS { 127.0.0.1 }
+        }
+        ORCHESTRATOR t {
+            CREATE 2 OFFSET 0ms
+            CONNECT 0:2 OFFSET 1ms
+            \(actions)
+        }
+        """
+    }
+
     /// (ext) CHURN against a server that half-closes every connection: each turn closes and
     /// reconnects all the same (the close counts as the server's). It used to end the
     /// session instead: no reconnect, nothing sent after the first turn.
     @Test func churnReconnectsSessionsTheServerHalfClosed() async throws {
         try await withServer(.halfCloseOnAccept) { server in
             let plan = try makePlan(
-                """
-                SETTINGS t {
-                    SESSION = "TCP"
-                    PORT = @PORT@
-                    ENDPOINTS { 127.0.0.1 }
-                }
-                ORCHESTRATOR t {
-                    CREATE 2 OFFSET 0ms
-                    CONNECT 0:2 OFFSET 1ms
-                    CHURN 0:2 EVERY 100ms OFFSET 0ms
-                    DISCONNECT 0:2 OFFSET 1h
-                }
-                """, port: server.port)
+                Self.twoSessions(then: "CHURN 0:2 EVERY 100ms OFFSET 0ms\n    DISCONNECT 0:2 OFFSET 1h"),
+                port: server.port)
             let s = try await run(
                 plan, until: { totals in await totals.wait(timeout: .seconds(60)) { $0[.reconnects] >= 6 } })
             #expect(s.totals[.connectionsAttempted] == 2 + s.totals[.reconnects])
@@ -261,19 +266,7 @@ import Testing
     /// a machine slow beyond a second, is cancelled: then only the invariants are checked.)
     @Test func aResetAfterTheServersHalfCloseIsOurClose() async throws {
         try await withServer(.halfCloseOnAccept) { server in
-            let plan = try makePlan(
-                """
-                SETTINGS t {
-                    SESSION = "TCP"
-                    PORT = @PORT@
-                    ENDPOINTS { 127.0.0.1 }
-                }
-                ORCHESTRATOR t {
-                    CREATE 2 OFFSET 0ms
-                    CONNECT 0:2 OFFSET 1ms
-                    DISCONNECT 0:2 "reset" OFFSET 1s
-                }
-                """, port: server.port)
+            let plan = try makePlan(Self.twoSessions(then: "DISCONNECT 0:2 \"reset\" OFFSET 1s"), port: server.port)
             let s = try await run(plan)
             if s.totals[.connectionsSucceeded] == 2 {
                 #expect(s.totals[.resetsSent] == 2 && s.totals[.closedByUs] == 2, "\(s.totals)")

@@ -19,7 +19,7 @@ enum HTMLReport {
         var facts = [
             "script \(esc(settings["script"] as? String ?? "?"))",
             "\(settings["session"] as? String ?? "?") to \(esc((settings["endpoints"] as? [String] ?? []).joined(separator: ", ")))",
-            "\(sessionsCovered(report)) sessions on \(int(settings["shards"])) shards",
+            Self.plural(sessionsCovered(report), "session") + " on " + Self.plural(int(settings["shards"]), "shard"),
             "\(Figures.fixed(duration, 3)) s",
         ]
         if let part = part(report) { facts.append(part) }
@@ -300,6 +300,9 @@ enum HTMLReport {
         let d = num(v)
         return d.isFinite && abs(d) < 0x1p62 ? Int(d) : 0
     }
+
+    /// `1 session`, `3 sessions`.
+    static func plural(_ n: Int, _ noun: String) -> String { "\(n) \(noun)\(n == 1 ? "" : "s")" }
 
     /// The sessions the figures cover: a segment's block, the merged segments' blocks, or
     /// the whole plan's (`settings.sessions` is always the whole plan's).

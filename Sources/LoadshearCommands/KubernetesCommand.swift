@@ -144,7 +144,7 @@ package struct KubernetesCommand: ParsableCommand {
         else { return }
         let enough = (segments * busiest.sessions + ports.count - 1) / ports.count
         Console.error(
-            "loadshear: warning: a pod connects up to \(busiest.sessions) sessions from \(busiest.source) to \(busiest.destination), more than the \(ports.count) ephemeral ports of Linux's default range (\(ports.lowerBound)–\(ports.upperBound)): on such a node its preflight refuses the run (exit 2); use --segments \(enough) or more, or SOURCES\n"
+            "loadshear: warning: a pod connects up to \(busiest.sessions) sessions from \(busiest.source) to \(busiest.destination), more than the \(ports.count) ephemeral ports of Linux's default range (\(ports.lowerBound)–\(ports.upperBound)): on such a node its preflight refuses the run (exit 2); use --segments \(enough) or more, or \(plan.settings.sources.isEmpty ? "SOURCES" : "more SOURCES addresses")\n"
         )
     }
 

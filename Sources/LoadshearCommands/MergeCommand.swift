@@ -275,7 +275,9 @@ struct MergeInput: Decodable {
     private static func opensAReport(_ b: [UInt8], at start: Int) -> Bool {
         var k = start + 1
         while k < b.count, [0x20, 0x09, 0x0D, 0x0A].contains(b[k]) { k += 1 }
-        if b[k...].starts(with: Array("\"completed\"".utf8)) { return true }
+        let key = Array("\"completed\"".utf8)
+        // Cut before the key ended (the input ends within it), or after it.
+        if b[k...].starts(with: key) || key.starts(with: b[k...]) { return true }
         return String(decoding: b[start...], as: UTF8.self).contains("\"latencyMicroseconds\"")
     }
 

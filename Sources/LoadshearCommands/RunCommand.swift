@@ -42,7 +42,7 @@ package struct RunCommand: AsyncParsableCommand {
     @Flag(help: "Accept the responsible-use notice without the prompt.")
     var acknowledge = false
 
-    @Flag(help: "Print only warnings, errors and the final summary (none when stdout holds the JSON).")
+    @Flag(help: "Print only warnings, errors and the final summary (none when stdout holds a report).")
     var quiet = false
 
     @Flag(help: "Plain periodic lines instead of the live dashboard.")

@@ -169,10 +169,10 @@ struct RunSession {
         // one segment's rates and counts are only its share.
         let thresholds = plan.segment == nil ? ThresholdResult.evaluate(plan.expectations, on: final) : []
         let verdict = GeneratorVerdict(plan: plan, snapshot: final)
-        // The summary goes to stdout; when stdout holds the JSON (`--json -`), to stderr, so
-        // the report stays parseable — except under --quiet, where the report is the summary
+        // The summary goes to stdout; when stdout holds a report (`--json -`, `--html -`), to
+        // stderr, so the report stays one document — except under --quiet, where the report is the summary
         // (a pod's log: `kubectl logs | loadshear merge -`).
-        let stdoutTaken = report?.isStdout == true || stream?.isStdout == true
+        let stdoutTaken = [report, stream, html].contains { $0?.isStdout == true }
         if !stdoutTaken || !quiet {
             var deferred = ""
             if let seg = plan.segment, !plan.expectations.isEmpty {

@@ -93,7 +93,8 @@ package struct TargetCommand: AsyncParsableCommand {
     package func validate() throws {
         guard (0...65535).contains(port) else { throw ValidationError("--port must be 0...65535") }
         guard headerSize >= 8 else { throw ValidationError("--header-size must be at least 8") }
-        guard bodySize >= 0, rate >= 0 else { throw ValidationError("--body-size and --rate cannot be negative") }
+        guard bodySize >= 0 else { throw ValidationError("--body-size cannot be negative") }
+        guard rate >= 0 else { throw ValidationError("--rate cannot be negative") }
         // The frame is built once, whole: a size past these is a typo, not a test (the length
         // field is 4 bytes; a UDP ping must fit one datagram).
         guard headerSize <= Self.maxHeaderSize else {

@@ -194,7 +194,7 @@ import Testing
             #expect(r.status == 2 && r.stderr.contains(message), "\(name): \(r.stderr)")
         }
         // From standard input too, wherever the report was cut.
-        for cut in [300, text.utf8.count / 2] {
+        for cut in [10, 300, text.utf8.count / 2] {
             let piped = try await BinaryRunner.shell(
                 "{ cat '\(ws.path("r1.json"))'; head -c \(cut) '\(ws.path("r0.json"))'; } | \"$LOADSHEAR\" merge -")
             #expect(piped.status == 2 && piped.stderr.contains("a report cut short"), "\(cut): \(piped.stderr)")

@@ -138,6 +138,10 @@ func connectScript(_ ws: Workspace, port: Int, sessions: Int = 2, duration: Stri
         #expect(r.status == 0, "\(r.stderr)")
         #expect((try? JSONSerialization.jsonObject(with: Data(r.stdout.utf8))) != nil, "not JSON: \(r.stdout)")
         #expect(r.stderr.contains("generator:") == !quiet, "\(r.stderr)")
+        // The HTML page on stdout likewise: one document.
+        let html = try await BinaryRunner.run([path, "--no-tui", "--html", "-"] + (quiet ? ["--quiet"] : []))
+        #expect(html.status == 0 && html.stdout.hasPrefix("<?xml"), "\(html.stdout.prefix(200))")
+        #expect(html.stderr.contains("generator:") == !quiet, "\(html.stderr)")
     }
 }
 

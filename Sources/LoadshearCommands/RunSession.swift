@@ -47,7 +47,15 @@ struct RunSession {
         // Report files first: a path that cannot be written is an error before any load. They
         // are emptied only when the run begins: a failure before leaves earlier reports as
         // they were.
+        // Every file opened, whatever happens next: closed once the run began, else left as
+        // it was (abandoned).
         var opened: [ReportFile] = []
+        var began = false
+        defer {
+            for file in opened {
+                if began { file.close() } else { file.abandon() }
+            }
+        }
         func open(_ path: String?, _ what: String) throws -> ReportFile? {
             guard let path else { return nil }
             let file = try ReportFile.open(path, what: what)
@@ -62,16 +70,8 @@ struct RunSession {
             html = try open(htmlPath, "the HTML report")
             stream = try open(jsonInterval, "the snapshot stream")
         } catch {
-            // The ones opened already are left as they were.
-            for file in opened { file.abandon() }
             Console.error("loadshear: error: \(error)\n")
             return .runtimeFailure
-        }
-        var began = false
-        defer {
-            for file in [report, stream, html] {
-                if began { file?.close() } else { file?.abandon() }
-            }
         }
         // (ext) The metrics endpoint listens before any load: a taken port is an error now.
         var started: PrometheusEndpoint?
@@ -136,7 +136,7 @@ struct RunSession {
         }
         let countdown = startAt.map { Countdown(to: $0, quiet: quiet) }
         began = true
-        for file in [report, stream, html] { file?.begin() }
+        for file in opened { file.begin() }
         do {
             final = try await engine.run(startIn: startIn.map { .nanoseconds(Int64($0 * 1e9)) }) { snapshot in
                 intervals.withLock { i in
@@ -172,7 +172,7 @@ struct RunSession {
         // The summary goes to stdout; when stdout holds a report (`--json -`, `--html -`), to
         // stderr, so the report stays one document — except under --quiet, where the report is the summary
         // (a pod's log: `kubectl logs | loadshear merge -`).
-        let stdoutTaken = [report, stream, html].contains { $0?.isStdout == true }
+        let stdoutTaken = opened.contains { $0.isStdout }
         if !stdoutTaken || !quiet {
             var deferred = ""
             if let seg = plan.segment, !plan.expectations.isEmpty {

@@ -166,14 +166,16 @@ package struct TargetCommand: AsyncParsableCommand {
                 throw ExitCode.runtimeFailure
             }
             if let writeCA, let pem = options.tls?.certificatePEM {
-                // open(2) itself, for the system's reason in one line.
-                let bytes = Array(pem.utf8)
-                let fd = open(writeCA, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
-                let written = fd >= 0 && write(fd, bytes, bytes.count) == bytes.count
-                let why = String(cString: strerror(errno))
-                if fd >= 0 { close(fd) }
-                guard written else {
-                    Console.error("loadshear target: error: cannot write the certificate to \(writeCA): \(why)\n")
+                // As a report file is written: the system's reason in one line when it cannot be.
+                do {
+                    let file = try ReportFile.open(writeCA, what: "the certificate")
+                    defer { file.close() }
+                    guard file.write(Data(pem.utf8)) else {
+                        Console.error("loadshear target: error: could not write the certificate to \(writeCA)\n")
+                        throw ExitCode.runtimeFailure
+                    }
+                } catch let error as ReportFile.OpenError {
+                    Console.error("loadshear target: error: \(error)\n")
                     throw ExitCode.runtimeFailure
                 }
             }

@@ -16,13 +16,14 @@ enum HTMLReport {
         let duration = number(report["durationSeconds"]) ?? 0
         var body = ""
         body += "<h1>Loadshear: \(esc(name))</h1>\n"
+        let share = Self.share(report)
         var facts = [
             "script \(esc(settings["script"] as? String ?? "?"))",
             "\(settings["session"] as? String ?? "?") to \(esc((settings["endpoints"] as? [String] ?? []).joined(separator: ", ")))",
-            Self.plural(sessionsCovered(report), "session") + " on " + Self.plural(int(settings["shards"]), "shard"),
+            Self.plural(share.sessions, "session") + " on " + Self.plural(int(settings["shards"]), "shard"),
             "\(Figures.fixed(duration, 3)) s",
         ]
-        if let part = part(report) { facts.append(part) }
+        if let part = share.part { facts.append(part) }
         if report["completed"] as? Bool == false {
             facts.append("stopped early by \(esc(report["stoppedBy"] as? String ?? "a stop"))")
         }
@@ -304,44 +305,40 @@ enum HTMLReport {
     /// `1 session`, `3 sessions`.
     static func plural(_ n: Int, _ noun: String) -> String { "\(n) \(noun)\(n == 1 ? "" : "s")" }
 
-    /// The sessions the figures cover: a segment's block, the merged segments' blocks, or
-    /// the whole plan's (`settings.sessions` is always the whole plan's).
-    static func sessionsCovered(_ report: [String: Any]) -> Int {
+    /// Which share of the run the figures are: the sessions they cover (a segment's block,
+    /// the merged segments' blocks, or the whole plan's: `settings.sessions` is always the
+    /// whole plan's), and, when not all of it, what to say (a segment's, or those of the
+    /// segments a merge had; a partial merge names the missing ones).
+    static func share(_ report: [String: Any]) -> (sessions: Int, part: String?) {
         let total = int((report["settings"] as? [String: Any])?["sessions"])
         let run = report["run"] as? [String: Any]
-        if let segment = run?["segment"] as? [String: Any], let block = segment["sessions"] as? [Any], block.count == 2
-        {
-            return int(block[1]) - int(block[0])
-        }
-        if let merged = run?["merged"] as? [String: Any], let present = merged["segments"] as? [Any] {
-            let n = int(merged["of"])
-            guard n >= 1, n <= total else { return total }
-            let blocks = Plan.segmentBlocks(sessions: total, count: n)
-            return present.map { int($0) }.filter { blocks.indices.contains($0) }.map { blocks[$0].count }.reduce(0, +)
-        }
-        return total
-    }
-
-    /// What share of the run the figures are, when not all of it: a segment's, or those of
-    /// the segments a merge had (a partial merge names the missing ones).
-    static func part(_ report: [String: Any]) -> String? {
-        let run = report["run"] as? [String: Any]
-        let total = int((report["settings"] as? [String: Any])?["sessions"])
         if let segment = run?["segment"] as? [String: Any] {
-            return
+            let block = segment["sessions"] as? [Any] ?? []
+            return (
+                block.count == 2 ? int(block[1]) - int(block[0]) : total,
                 "segment \(int(segment["index"]))/\(int(segment["count"])) only (of \(total) sessions): `loadshear merge` combines the segments"
+            )
         }
         guard let merged = run?["merged"] as? [String: Any], let present = merged["segments"] as? [Any] else {
-            return nil
+            return (total, nil)
         }
         let n = int(merged["of"])
-        // As many segments as merge takes at most; a report claiming more is not ours.
-        guard (2...10_000).contains(n) else { return nil }
-        let have = Set(present.map { int($0) })
+        let indices = present.map { int($0) }
+        // No more segments than sessions, and as many as merge takes at most: a report
+        // claiming otherwise is not ours.
+        var sessions = total
+        if n >= 1, n <= total {
+            let blocks = Plan.segmentBlocks(sessions: total, count: n)
+            sessions = indices.filter { blocks.indices.contains($0) }.map { blocks[$0].count }.reduce(0, +)
+        }
+        guard (2...10_000).contains(n) else { return (sessions, nil) }
+        let have = Set(indices)
         let missing = (0..<n).filter { !have.contains($0) }
-        if missing.isEmpty { return "merged from \(n) segments" }
-        return
+        if missing.isEmpty { return (sessions, "merged from \(n) segments") }
+        return (
+            sessions,
             "<span class=\"bad\">merged from \(have.count) of \(n) segments (missing: \(MergedReports.ranges(missing))): the figures cover only these</span>"
+        )
     }
 }
 
